@@ -1,0 +1,399 @@
+"""From a spec to a `Derivation`: every layer's shapes, counts and conditions, symbolically.
+
+Layer k's sizes are built on layer k-1's expressions, so the network is one shared expression
+graph: O(1) new nodes per layer, however deep. From it, lazily and once:
+- the collapsed closed form (:func:`symshape.algebra.collapse`, linear in depth);
+- one compiled program for exact and vectorized evaluation (:mod:`symshape.program`).
+
+A `Derivation` is a plain immutable value; `derive` caches it by the spec's canonical hash.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from types import SimpleNamespace
+from typing import Any
+
+import sympy
+from sympy import Expr, Integer
+
+from .algebra import _Collapser, normalize_relation
+from .errors import Location, SpecError, did_you_mean
+from .expr import parse_expression
+from .layers import Condition, Ctx, LayerRule, Shape, find_rule
+from .layers.base import prod
+from .spec import LayerSpec, Spec, load_spec
+from .symbols import SymbolInfo, SymbolTable
+
+__all__ = ["Derivation", "LayerResult", "NetCondition", "clear_cache", "derive"]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerResult:
+    index: int
+    name: str
+    kind: str
+    inputs: tuple[str, ...]
+    input_shapes: tuple[Shape, ...]
+    outputs: tuple[Shape, ...]
+    trainable: Expr
+    non_trainable: Expr
+    buffers: Expr
+    macs: Expr
+    conditions: tuple[Condition, ...]
+    rule: LayerRule
+    args: SimpleNamespace
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.outputs[0]
+
+    @property
+    def params(self) -> Expr:
+        return self.trainable + self.non_trainable
+
+    @property
+    def activations(self) -> Expr:
+        return sympy.Add(*[prod(shape) for shape in self.outputs])
+
+    def describe(self) -> str:
+        return f"layer {self.index} '{self.name}' ({self.kind})"
+
+
+@dataclass(frozen=True)
+class NetCondition:
+    """A validity condition and where it comes from (layer None: the inputs or the symbols)."""
+
+    layer: LayerResult | None
+    condition: Condition
+    origin: str  # "layer 4 'pool2' (MaxPooling2D)", "input 'x'", "symbol 'P'"
+
+    def relation(self) -> sympy.Basic:
+        return self.condition.relation()
+
+
+# ---------------------------------------------------------------- derive
+
+
+_CACHE: OrderedDict[str, Derivation] = OrderedDict()
+_CACHE_SIZE = 256
+_LOCK = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _LOCK:
+        _CACHE.clear()
+
+
+def derive(spec: str | Any | Mapping[str, Any], *, source: str | None = None, cache: bool = True) -> Derivation:
+    """Derive a network: `spec` is a path, a YAML/JSON string or a dict. Raises `SpecError`."""
+    loaded = spec if isinstance(spec, Spec) else load_spec(spec, source=source)
+    key = loaded.key
+    if cache:
+        with _LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+    result = _Deriver(loaded).run()
+    if cache:
+        with _LOCK:
+            _CACHE[key] = result
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    return result
+
+
+def snake_case(name: str) -> str:
+    """keras' own naming: MaxPooling2D -> max_pooling2d."""
+    name = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+class _Deriver:
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.symbols = SymbolTable(spec.symbols)
+        self.tensors: dict[str, tuple[Shape, ...]] = {}
+        self.layers: list[LayerResult] = []
+        self.conditions: list[NetCondition] = []
+        self.name_counts: dict[str, int] = {}
+        self.seen: set[tuple] = set()
+
+    def where(self, path: tuple, ly: LayerSpec | None = None, name: str | None = None,
+              argument: str | None = None) -> dict[str, Any]:
+        loc = self.spec.where(path)
+        out: dict[str, Any] = {"source": loc.source, "line": loc.line, "path": path}
+        if ly is not None:
+            out.update(layer_index=ly.index, layer_name=name or ly.name, layer_kind=ly.kind)
+        if argument is not None:
+            out["argument"] = argument
+        return out
+
+    def parse_value(self, raw: object, ctx: Ctx | None, label: str) -> Expr:
+        if isinstance(raw, bool) or not isinstance(raw, (int, str)):
+            raise SpecError(f"expected an integer, a symbol or an expression, got {raw!r}")
+        if isinstance(raw, int):
+            return Integer(raw)
+        parsed = parse_expression(raw, self.symbols)
+        for d in parsed.divisors:
+            cond = Condition(f"divisor {d} in {label}", d, ">=", 1)
+            if ctx is not None:
+                ctx.extra_conditions.append(cond)
+            else:
+                self.conditions.append(NetCondition(None, cond, label))
+        return parsed.expr
+
+    def run(self) -> Derivation:
+        spec = self.spec
+        for name, raw_shape in spec.inputs.items():
+            path = ("input",) if "input" in spec.inputs and len(spec.inputs) == 1 else ("inputs", name)
+            shape = []
+            for i, raw in enumerate(raw_shape):
+                try:
+                    shape.append(self.parse_value(raw, None, f"input '{name}'"))
+                except SpecError as err:
+                    raise err.at(**self.where((*path, i))) from None
+            shape_t = tuple(shape)
+            self.tensors[name] = (shape_t,)
+            for i, size in enumerate(shape_t):
+                self.add_condition(None, Condition(f"input axis {i}", size, ">=", 1), f"input '{name}'")
+        previous = next(iter(spec.inputs))
+        for ly in spec.layers:
+            previous = self.layer(ly, previous)
+        for info in self.symbols.infos().values():
+            if info.min is not None:
+                self.add_condition(None, Condition(f"{info.name} =", info.symbol, ">=", info.min,
+                                                   "declared minimum" if info.name in spec.symbols else
+                                                   "symbols are positive unless declared otherwise"),
+                                   f"symbol '{info.name}'")
+            if info.max is not None:
+                self.add_condition(None, Condition(f"{info.name} =", info.symbol, "<=", info.max,
+                                                   "declared maximum"), f"symbol '{info.name}'")
+        outputs = spec.outputs or (previous,)
+        resolved = []
+        for i, ref in enumerate(outputs):
+            try:
+                resolved.append((ref, self.resolve(ref)))
+            except SpecError as err:
+                raise err.at(**self.where(("outputs", i))) from None
+        return Derivation(spec=spec, key=spec.key, symbols=self.symbols.infos(),
+                          inputs={k: v[0] for k, v in self.tensors.items() if k in spec.inputs},
+                          layers=tuple(self.layers), outputs=tuple(resolved),
+                          conditions=tuple(self.conditions))
+
+    def add_condition(self, layer: LayerResult | None, cond: Condition, origin: str) -> None:
+        if _fold(cond) is True:
+            return
+        key = (cond.lhs, cond.op, cond.rhs)
+        if key in self.seen:  # the same condition from another axis or layer: reported once, first
+            return
+        self.seen.add(key)
+        self.conditions.append(NetCondition(layer, cond, origin))
+
+    def resolve(self, ref: str) -> Shape:
+        name, _, index = ref.rpartition(":") if ":" in ref else (ref, "", "")
+        if name not in self.tensors:
+            known = list(self.tensors)
+            raise SpecError(f"unknown input '{ref}'{did_you_mean(name, known)}: inputs name earlier layers "
+                            f"or the network inputs ({', '.join(known[-6:])})")
+        outs = self.tensors[name]
+        k = int(index) if index.isdigit() else 0 if index == "" else None
+        if k is None or k >= len(outs):
+            raise SpecError(f"'{ref}': '{name}' has {len(outs)} output(s), numbered 0 to {len(outs) - 1}")
+        return outs[k]
+
+    def layer(self, ly: LayerSpec, previous: str) -> str:
+        where = self.where(ly.path, ly)
+        try:
+            rule = find_rule(self.spec.framework, ly.kind)
+        except SpecError as err:
+            raise err.at(**where) from None
+        name = ly.name or self.auto_name(rule.name)
+        where = self.where(ly.path, ly, name)
+        if name in self.tensors:
+            raise SpecError(f"the name '{name}' is used twice").at(**self.where((*ly.path[:2], "name"), ly, name))
+        refs = ly.inputs or (previous,)
+        lo, hi = rule.n_inputs
+        if len(refs) < lo or (hi >= 0 and len(refs) > hi):
+            want = f"{lo}" if lo == hi else f"{lo} or more" if hi < 0 else f"{lo} to {hi}"
+            raise SpecError(f"{rule.name} takes {want} input(s), got {len(refs)}: {list(refs)}").at(**where)
+        try:
+            inputs = [self.resolve(r) for r in refs]
+        except SpecError as err:
+            raise err.at(**self.where((*ly.path[:2], "inputs"), ly, name)) from None
+        ctx = Ctx(self.spec.framework, lambda raw: self.parse_value(raw, ctx, "an argument"), name, rule.name)
+        args = self.parse_args(rule, ly, name, ctx)
+        try:
+            out = rule.apply(args, inputs, ctx)
+        except SpecError as err:
+            raise err.at(**where) from None
+        if len(out.outputs) < 1:
+            raise RuntimeError(f"{rule.name} produced no output")
+        result = LayerResult(ly.index, name, rule.name, tuple(refs), tuple(inputs), tuple(out.outputs),
+                             out.trainable, out.non_trainable, out.buffers, out.macs,
+                             tuple([*out.conditions, *ctx.extra_conditions]), rule, args)
+        self.layers.append(result)
+        self.tensors[name] = result.outputs
+        for cond in result.conditions:
+            self.add_condition(result, cond, result.describe())
+        return name
+
+    def auto_name(self, kind: str) -> str:
+        base = snake_case(kind)
+        n = self.name_counts.get(base, 0)
+        self.name_counts[base] = n + 1
+        name = base if n == 0 else f"{base}_{n}"
+        while name in self.tensors:
+            n += 1
+            self.name_counts[base] = n + 1
+            name = f"{base}_{n}"
+        return name
+
+    def parse_args(self, rule: LayerRule, ly: LayerSpec, name: str, ctx: Ctx) -> SimpleNamespace:
+        known = [a.name for a in rule.args]
+        for key in ly.args:
+            if key not in known:
+                raise SpecError(f"unknown argument '{key}' for {rule.name}{did_you_mean(str(key), known)}; "
+                                f"it takes {', '.join(known[:12])}{', ...' if len(known) > 12 else ''}"
+                                ).at(**self.where((*ly.path, key), ly, name, str(key)))
+        values: dict[str, Any] = {}
+        for arg in rule.args:
+            if arg.name in ly.args:
+                raw = ly.args[arg.name]
+            elif arg.required:
+                raise SpecError(f"missing required argument '{arg.name}' for {rule.name}"
+                                ).at(**self.where(ly.path, ly, name, arg.name))
+            else:
+                raw = arg.default
+            if raw is None and arg.default is None:
+                values[arg.name] = None
+                continue
+            try:
+                values[arg.name] = arg.kind.parse(raw, ctx, rule)
+            except SpecError as err:
+                raise err.at(**self.where((*ly.path, arg.name), ly, name, arg.name)) from None
+        return SimpleNamespace(**values)
+
+
+def _fold(cond: Condition) -> bool | None:
+    """True/False when a condition is decided without any symbol, else None."""
+    if cond.op == "holds":
+        return bool(cond.lhs) if isinstance(cond.lhs, (bool, sympy.logic.boolalg.BooleanAtom)) else None
+    lhs, rhs = sympy.sympify(cond.lhs), sympy.sympify(cond.rhs)
+    if isinstance(lhs, Integer) and isinstance(rhs, Integer):
+        return bool(sympy.Rel(lhs, rhs, cond.op))
+    return None
+
+
+# ---------------------------------------------------------------- the derivation
+
+
+@dataclass(frozen=True, eq=False)
+class Derivation:
+    spec: Spec
+    key: str
+    symbols: dict[str, SymbolInfo]
+    inputs: dict[str, Shape]
+    layers: tuple[LayerResult, ...]
+    outputs: tuple[tuple[str, Shape], ...]
+    conditions: tuple[NetCondition, ...]
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def framework(self) -> str:
+        return self.spec.framework
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.outputs[0][1]
+
+    @cached_property
+    def trainable(self) -> Expr:
+        return sympy.Add(*[ly.trainable for ly in self.layers])
+
+    @cached_property
+    def non_trainable(self) -> Expr:
+        return sympy.Add(*[ly.non_trainable for ly in self.layers])
+
+    @property
+    def params(self) -> Expr:
+        return self.trainable + self.non_trainable
+
+    @cached_property
+    def buffers(self) -> Expr:
+        return sympy.Add(*[ly.buffers for ly in self.layers])
+
+    @cached_property
+    def macs(self) -> Expr:
+        return sympy.Add(*[ly.macs for ly in self.layers])
+
+    @cached_property
+    def activations(self) -> Expr:
+        return sympy.Add(*[ly.activations for ly in self.layers])
+
+    @cached_property
+    def collapser(self) -> _Collapser:
+        return _Collapser()
+
+    def collapse(self, e: Expr) -> Expr:
+        """The compact closed form of any expression of this derivation (memoized)."""
+        with self._lock:
+            return self.collapser(sympy.sympify(e))
+
+    @cached_property
+    def closed_form(self) -> Shape:
+        """The network's output sizes, nested floors collapsed to one per chain."""
+        return tuple(self.collapse(s) for s in self.output_shape)
+
+    def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
+        """Every validity condition as a SymPy relation in closed form (floors solved where linear)."""
+        out = []
+        for nc in self.conditions:
+            c = nc.condition
+            if c.op == "holds":
+                rel = self.collapse(c.lhs)
+            else:
+                rel = sympy.Rel(self.collapse(c.lhs), self.collapse(sympy.sympify(c.rhs)), c.op, evaluate=False)
+                rel = normalize_relation(rel)
+            out.append((nc, rel))
+        return out
+
+    @cached_property
+    def compiled(self) -> Any:
+        from .evaluate import Compiled
+
+        return Compiled(self)
+
+    @property
+    def free_symbols(self) -> tuple[str, ...]:
+        """Names of the symbols evaluation needs values for."""
+        return self.compiled.program.symbols
+
+    def evaluate(self, bindings: Mapping[str, int] | None = None, **kw: int) -> Any:
+        """Exact integers for one binding: an `Evaluation` (see `.to_dict()`)."""
+        from .evaluate import evaluate
+
+        return evaluate(self, {**(bindings or {}), **kw})
+
+    def evaluate_batch(self, columns: Mapping[str, Any], outputs: tuple[str, ...] = ("output_shape", "params",
+                       "macs"), chunk: int = 1 << 16) -> Any:
+        """Columns of values (one array per symbol) -> columns of results and a validity mask."""
+        from .evaluate import evaluate_batch
+
+        return evaluate_batch(self, columns, outputs, chunk)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .render import derivation_dict
+
+        return derivation_dict(self)
+
+    def where(self, layer: LayerResult) -> Location:
+        return self.spec.where(("layers", layer.index), layer_index=layer.index, layer_name=layer.name,
+                               layer_kind=layer.kind)
+

@@ -1,0 +1,306 @@
+"""Numbers from a derivation: exact integers for one binding, numpy columns for many.
+
+Both run the derivation's one compiled program (:mod:`symshape.program`): the per-layer
+recurrence, never the symbolic closed form, so evaluation stays linear in depth and exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+
+from .errors import BindingError, did_you_mean
+from .layers.base import NEGATE
+from .program import Program, ProgramBuilder  # noqa: F401 - Program is the type of .program
+
+if TYPE_CHECKING:
+    from .derive import Derivation, NetCondition
+
+__all__ = ["BatchResult", "Evaluation", "LayerValues", "Violation"]
+
+MAX_BATCH = 100_000_000
+BATCH_OUTPUTS = ("output_shape", "params", "trainable", "non_trainable", "buffers", "macs", "activations")
+
+
+class Compiled:
+    """The derivation's program and where each quantity lives in it."""
+
+    def __init__(self, d: Derivation) -> None:
+        b = ProgramBuilder()
+        self.layer_regs: list[dict[str, Any]] = []
+        for ly in d.layers:
+            self.layer_regs.append({
+                "outputs": [[b.add(s) for s in shape] for shape in ly.outputs],
+                "trainable": b.add(ly.trainable), "non_trainable": b.add(ly.non_trainable),
+                "buffers": b.add(ly.buffers), "macs": b.add(ly.macs), "activations": b.add(ly.activations),
+            })
+        self.conditions: list[tuple[NetCondition, int, int, int]] = []
+        truths = []
+        for nc in d.conditions:
+            c = nc.condition
+            if c.op == "holds":
+                lhs = rhs = truth = b.add(c.lhs)
+            else:
+                lhs, rhs = b.add(sympy.sympify(c.lhs)), b.add(sympy.sympify(c.rhs))
+                truth = b.op(c.op, (lhs, rhs))
+            self.conditions.append((nc, lhs, rhs, truth))
+            truths.append(truth)
+        self.valid = b.op("and", tuple(truths)) if truths else b.const(True)
+        self.totals = {
+            "trainable": b.add(d.trainable), "non_trainable": b.add(d.non_trainable),
+            "params": b.add(d.params), "buffers": b.add(d.buffers), "macs": b.add(d.macs),
+            "activations": b.add(d.activations),
+        }
+        self.output = [[b.add(s) for s in shape] for _, shape in d.outputs]
+        self.program: Program = b.build()
+        self.accepted = tuple(d.symbols)
+
+    def depends_on(self, reg: int) -> list[str]:
+        """Names of the symbols a register depends on, in program order."""
+        seen = {reg}
+        stack = [reg]
+        names: set[str] = set()
+        ops = self.program.ops
+        while stack:
+            op, args = ops[stack.pop()]
+            if op == "sym":
+                names.add(args[0])
+            elif op != "const":
+                for a in args:
+                    if a not in seen:
+                        seen.add(a)
+                        stack.append(a)
+        return [s for s in self.accepted if s in names]
+
+
+# ---------------------------------------------------------------- one binding
+
+
+@dataclass(frozen=True)
+class Violation:
+    layer: int | None
+    name: str | None
+    kind: str | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer": self.layer, "name": self.name, "kind": self.kind, "message": self.message}
+
+
+@dataclass(frozen=True)
+class LayerValues:
+    index: int
+    name: str
+    kind: str
+    output_shapes: tuple[tuple[int | None, ...], ...]
+    trainable: int | None
+    non_trainable: int | None
+    buffers: int | None
+    macs: int | None
+    activations: int | None
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        return self.output_shapes[0]
+
+    @property
+    def params(self) -> int | None:
+        if self.trainable is None or self.non_trainable is None:
+            return None
+        return self.trainable + self.non_trainable
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index, "name": self.name, "kind": self.kind,
+            "output_shape": list(self.output_shape),
+            "output_shapes": [list(s) for s in self.output_shapes],
+            "params": {"trainable": self.trainable, "non_trainable": self.non_trainable, "total": self.params},
+            "buffers": self.buffers, "macs": self.macs, "activations": self.activations,
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    bindings: dict[str, int]
+    output_shapes: tuple[tuple[int | None, ...], ...]
+    trainable: int | None
+    non_trainable: int | None
+    buffers: int | None
+    macs: int | None
+    activations: int | None
+    layers: tuple[LayerValues, ...]
+    violations: tuple[Violation, ...]
+
+    @property
+    def output_shape(self) -> tuple[int | None, ...]:
+        return self.output_shapes[0]
+
+    @property
+    def params(self) -> int | None:
+        if self.trainable is None or self.non_trainable is None:
+            return None
+        return self.trainable + self.non_trainable
+
+    @property
+    def valid(self) -> bool:
+        return not self.violations
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "bindings": dict(self.bindings),
+            "output_shape": list(self.output_shape),
+            "output_shapes": [list(s) for s in self.output_shapes],
+            "params": {"trainable": self.trainable, "non_trainable": self.non_trainable, "total": self.params},
+            "buffers": self.buffers,
+            "macs": self.macs,
+            "activations": self.activations,
+            "layers": [ly.to_dict() for ly in self.layers],
+            "valid": self.valid,
+            "violations": [v.to_dict() for v in self.violations],
+        }
+
+
+def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name, value in bindings.items():
+        if name not in c.accepted:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), c.accepted)}; "
+                               f"this network's symbols: {', '.join(c.accepted) or 'none'}")
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise BindingError(f"the value of '{name}' must be an integer, got {value!r}")
+        out[name] = int(value)
+    missing = [s for s in c.program.symbols if s not in out]
+    if missing:
+        raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
+    return out
+
+
+def evaluate(d: Derivation, bindings: Mapping[str, Any]) -> Evaluation:
+    c: Compiled = d.compiled
+    values = check_bindings(c, bindings)
+    regs = c.program.run_int(values)
+
+    def get(r: int) -> int | None:
+        v = regs[r]
+        return None if v is None else int(v)
+
+    layers = []
+    for ly, lr in zip(d.layers, c.layer_regs, strict=True):
+        layers.append(LayerValues(
+            ly.index, ly.name, ly.kind, tuple(tuple(get(r) for r in shape) for shape in lr["outputs"]),
+            get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
+            get(lr["activations"])))
+    violations = []
+    for nc, lhs, rhs, truth in c.conditions:
+        if regs[truth]:
+            continue
+        violations.append(_violation(c, nc, regs, lhs, rhs, values))
+    return Evaluation(
+        bindings=values,
+        output_shapes=tuple(tuple(get(r) for r in shape) for shape in c.output),
+        trainable=get(c.totals["trainable"]), non_trainable=get(c.totals["non_trainable"]),
+        buffers=get(c.totals["buffers"]), macs=get(c.totals["macs"]),
+        activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations))
+
+
+def _violation(c: Compiled, nc: NetCondition, regs: list, lhs: int, rhs: int, values: dict[str, int]) -> Violation:
+    cond = nc.condition
+    if cond.op == "holds":
+        text = f"{cond.label} does not hold"
+    elif regs[lhs] is None or regs[rhs] is None:
+        text = f"{cond.label} is undefined (division by zero)"
+    else:
+        text = f"{cond.label} {regs[lhs]} {NEGATE[cond.op]} {regs[rhs]}"
+    names = c.depends_on(lhs) + [n for n in c.depends_on(rhs) if n not in c.depends_on(lhs)]
+    if names and nc.layer is not None or len(names) > 1:
+        shown = ", ".join(f"{n}={values[n]}" for n in names[:8])
+        text += f" at {shown}{', ...' if len(names) > 8 else ''}"
+    if cond.note:
+        text += f" ({cond.note})"
+    ly = nc.layer
+    return Violation(None if ly is None else ly.index, None if ly is None else ly.name,
+                     None if ly is None else ly.kind, f"{nc.origin}: {text}")
+
+
+# ---------------------------------------------------------------- many bindings
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Columns of results, one entry per binding; `valid` is the validity mask."""
+
+    length: int
+    columns: dict[str, Any]  # "output_shape": [array per axis], "params": array, ...
+    valid: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"length": self.length, "valid": self.valid.tolist()}
+        for k, v in self.columns.items():
+            out[k] = [a.tolist() for a in v] if isinstance(v, list) else v.tolist()
+        return out
+
+
+def _columns(c: Compiled, columns: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    out: dict[str, Any] = {}
+    length: int | None = None
+    for name, raw in columns.items():
+        if name not in c.accepted:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), c.accepted)}")
+        arr = np.asarray(raw)
+        if arr.dtype.kind == "f":
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise BindingError(f"the values of '{name}' must be integers")
+        elif arr.dtype.kind not in "iub":
+            raise BindingError(f"the values of '{name}' must be integers, got dtype {arr.dtype}")
+        if arr.dtype.kind == "b":
+            raise BindingError(f"the values of '{name}' must be integers, not booleans")
+        if arr.ndim > 1:
+            raise BindingError(f"'{name}' must be a scalar or a 1-d column")
+        if arr.ndim == 1:
+            if length is not None and len(arr) != length:
+                raise BindingError(f"column '{name}' has {len(arr)} values, others have {length}")
+            length = len(arr)
+            out[name] = arr.astype(np.int64, copy=False)
+        else:
+            out[name] = int(arr)
+    missing = [s for s in c.program.symbols if s not in out]
+    if missing:
+        raise BindingError(f"missing column{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
+    length = 1 if length is None else length
+    if length > MAX_BATCH:
+        raise BindingError(f"{length} bindings in one batch; the limit is {MAX_BATCH}")
+    return out, length
+
+
+def evaluate_batch(d: Derivation, columns: Mapping[str, Any], outputs: Sequence[str], chunk: int) -> BatchResult:
+    c: Compiled = d.compiled
+    for o in outputs:
+        if o not in BATCH_OUTPUTS:
+            raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS)}")
+    cols, length = _columns(c, columns)
+    wanted: list[int] = [c.valid]
+    for o in outputs:
+        wanted += c.output[0] if o == "output_shape" else [c.totals[o]]
+    wanted = list(dict.fromkeys(wanted))
+    plan = c.program.plan(wanted)
+    results = {w: np.empty(length, dtype=np.int64) for w in wanted if w != c.valid}
+    valid = np.empty(length, dtype=bool)
+    for start in range(0, length, chunk):
+        stop = min(start + chunk, length)
+        part = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
+        got = c.program.run_numpy(part, wanted, stop - start, plan)
+        valid[start:stop] = got[c.valid]
+        for w, arr in results.items():
+            arr[start:stop] = got[w]
+    out: dict[str, Any] = {}
+    for o in outputs:
+        out[o] = [results[r] for r in c.output[0]] if o == "output_shape" else results[c.totals[o]]
+    return BatchResult(length, out, valid)
+

@@ -1,0 +1,89 @@
+"""Dense layers and embeddings: keras Dense/Embedding, torch Linear/Bilinear/Embedding."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ..errors import SpecError
+from .base import ANY, BOOL, INT, NUMBER, OPT_INT, Arg, Ctx, LayerOut, Shape, equal, positive, prod, register
+from .conv import KERAS_COMMON, keras_ignored
+
+
+def _last_axis(shape: Shape, kind: str) -> Shape:
+    if len(shape) < 1:
+        raise SpecError(f"{kind} needs at least one axis")
+    return shape
+
+
+def _keras_dense(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+    shape = _last_axis(inputs[0], ctx.kind)
+    n = shape[-1]
+    params = n * a.units + (a.units if a.use_bias else 0)
+    out = LayerOut([(*shape[:-1], a.units)], macs=prod(shape[:-1]) * n * a.units,
+                   conditions=[positive("units", a.units)])
+    if a.trainable:
+        out.trainable = params
+    else:
+        out.non_trainable = params
+    return out
+
+
+def _torch_linear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+    shape = _last_axis(inputs[0], ctx.kind)
+    n = shape[-1]
+    conds = [positive("out_features", a.out_features)]
+    if a.in_features is not None:
+        conds.append(equal(f"in_features (incoming features {n})", a.in_features, n))
+    return LayerOut([(*shape[:-1], a.out_features)], trainable=n * a.out_features + (a.out_features if a.bias else 0),
+                    macs=prod(shape[:-1]) * n * a.out_features, conditions=conds)
+
+
+def _torch_bilinear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+    x1, x2 = inputs
+    if len(x1) != len(x2):
+        raise SpecError(f"Bilinear inputs must have the same rank, got {len(x1)} and {len(x2)}")
+    conds = [equal(f"in1_features (incoming {x1[-1]})", a.in1_features, x1[-1]),
+             equal(f"in2_features (incoming {x2[-1]})", a.in2_features, x2[-1]),
+             positive("out_features", a.out_features)]
+    conds += [equal(f"leading axis {i} of both inputs", p, q)
+              for i, (p, q) in enumerate(zip(x1[:-1], x2[:-1], strict=True))]
+    params = a.in1_features * a.in2_features * a.out_features + (a.out_features if a.bias else 0)
+    return LayerOut([(*x1[:-1], a.out_features)], trainable=params,
+                    macs=prod(x1[:-1]) * a.in1_features * a.in2_features * a.out_features, conditions=conds)
+
+
+def _embedding(count: str, dim: str):  # noqa: ANN202
+    def apply(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+        n, d = getattr(a, count), getattr(a, dim)
+        out = LayerOut([(*inputs[0], d)], conditions=[positive(count, n), positive(dim, d)])
+        if getattr(a, "trainable", True):
+            out.trainable = n * d
+        else:
+            out.non_trainable = n * d
+        return out
+
+    return apply
+
+
+register("keras", "Dense", [Arg("units", INT), Arg("use_bias", BOOL, True), Arg("trainable", BOOL, True),
+                            *keras_ignored(*KERAS_COMMON)],
+         _keras_dense, "last axis N -> units", doc_args=(("units", "U"),))
+register("keras", "Embedding", [Arg("input_dim", INT), Arg("output_dim", INT), Arg("trainable", BOOL, True),
+                                *keras_ignored("embeddings_initializer", "embeddings_regularizer",
+                                               "embeddings_constraint", "mask_zero", "weights", "lora_rank",
+                                               "lora_alpha", "sparse", "input_length", "name", "dtype")],
+         _embedding("input_dim", "output_dim"), "token ids -> vectors of output_dim",
+         doc_args=(("input_dim", "V"), ("output_dim", "E")))
+register("torch", "Linear", [Arg("in_features", OPT_INT, None), Arg("out_features", INT), Arg("bias", BOOL, True),
+                             Arg("device", ANY, None), Arg("dtype", ANY, None)],
+         _torch_linear, "last axis in_features -> out_features", doc_args=(("out_features", "U"),))
+register("torch", "Bilinear", [Arg("in1_features", INT), Arg("in2_features", INT), Arg("out_features", INT),
+                               Arg("bias", BOOL, True), Arg("device", ANY, None), Arg("dtype", ANY, None)],
+         _torch_bilinear, "x1^T A x2 + b over the last axes", n_inputs=(2, 2),
+         doc_args=(("in1_features", "N1"), ("in2_features", "N2"), ("out_features", "U")))
+register("torch", "Embedding", [Arg("num_embeddings", INT), Arg("embedding_dim", INT), Arg("padding_idx", ANY, None),
+                                Arg("max_norm", ANY, None), Arg("norm_type", NUMBER, 2.0),
+                                Arg("scale_grad_by_freq", BOOL, False), Arg("sparse", BOOL, False),
+                                Arg("device", ANY, None), Arg("dtype", ANY, None)],
+         _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim",
+         doc_args=(("num_embeddings", "V"), ("embedding_dim", "E")))

@@ -1,0 +1,121 @@
+"""Plain data views of derivations and rules: dicts of strings (SymPy `str` form) and LaTeX.
+
+Two views of every size:
+- a layer's ``output_shape``: its closed form in the network's inputs and hyperparameters;
+- a layer's ``recurrence``: its rule applied to placeholder inputs (``Hin``, ``Win``, ``Cin``...),
+  the formula written once in :mod:`symshape.layers.formulas`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import sympy
+from sympy import Expr
+
+from .layers.base import Ctx, LayerOut, LayerRule, Shape
+from .symbols import make_symbol
+
+if TYPE_CHECKING:
+    from .derive import Derivation, LayerResult
+
+__all__ = ["derivation_dict", "latex", "placeholders", "recurrence", "rule_formulas", "text"]
+
+
+def text(e: object) -> str:
+    return str(e)
+
+
+def latex(e: object) -> str:
+    return sympy.latex(e)
+
+
+def placeholders(rule: LayerRule, shapes: Sequence[Shape], framework: str) -> list[Shape]:
+    """Placeholder symbols standing for a layer's input sizes: Cin, Hin, Win... or x0, x1..."""
+    out = []
+    for j, shape in enumerate(shapes):
+        suffix = "in" if len(shapes) == 1 else f"in{j}"
+        names = _axis_letters(rule, len(shape), framework)
+        out.append(tuple(make_symbol(f"{n}{suffix}", 1) for n in names))
+    return out
+
+
+def _axis_letters(rule: LayerRule, n: int, framework: str) -> list[str]:
+    r = rule.rank
+    if r and n == r + 1:
+        spatial = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}[r]
+        return [*spatial, "C"] if framework == "keras" else ["C", *spatial]
+    if n == 1:
+        return ["N"]
+    if n == 2:
+        return ["T", "N"] if rule.doc_input == ("T", "N") else ["M", "N"]
+    return [f"x{i}" for i in range(n)]
+
+
+def recurrence(layer: LayerResult, framework: str) -> LayerOut:
+    """The layer's rule applied to placeholder inputs: its output in terms of its own inputs."""
+    inputs = placeholders(layer.rule, layer.input_shapes, framework)
+    ctx = Ctx(framework, lambda raw: sympy.Integer(0), layer.name, layer.kind)
+    return layer.rule.apply(layer.args, inputs, ctx)
+
+
+def rule_formulas(rule: LayerRule, args: SimpleNamespace, shapes: Sequence[Shape]) -> dict[str, Any]:
+    ctx = Ctx(rule.framework, lambda raw: sympy.Integer(0), "", rule.name)
+    inputs = placeholders(rule, shapes, rule.framework)
+    out = rule.apply(args, inputs, ctx)
+    return {
+        "inputs": [[text(s) for s in shape] for shape in inputs],
+        "outputs": [[text(s) for s in shape] for shape in out.outputs],
+        "outputs_latex": [[latex(s) for s in shape] for shape in out.outputs],
+        "trainable": text(out.trainable), "non_trainable": text(out.non_trainable),
+        "buffers": text(out.buffers), "macs": text(out.macs),
+        "conditions": [text(c.relation()) for c in out.conditions],
+    }
+
+
+def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, str]:
+    t, n = d.collapse(trainable), d.collapse(non_trainable)
+    return {"trainable": text(t), "non_trainable": text(n), "total": text(sympy.expand(t + n))}
+
+
+def derivation_dict(d: Derivation) -> dict[str, Any]:
+    layers = []
+    for ly in d.layers:
+        rec = recurrence(ly, d.framework)
+        layers.append({
+            "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
+            "output_shape": [text(d.collapse(s)) for s in ly.output_shape],
+            "output_shapes": [[text(d.collapse(s)) for s in shape] for shape in ly.outputs],
+            "recurrence": [text(s) for s in rec.outputs[0]],
+            "params": _params(d, ly.trainable, ly.non_trainable),
+            "buffers": text(d.collapse(ly.buffers)),
+            "macs": text(d.collapse(ly.macs)),
+            "activations": text(d.collapse(ly.activations)),
+        })
+    constraints = []
+    for nc, rel in d.constraints():
+        ly = nc.layer
+        constraints.append({
+            "layer": None if ly is None else ly.index, "name": None if ly is None else ly.name,
+            "origin": nc.origin, "label": nc.condition.label, "relation": text(rel), "latex": latex(rel),
+            "note": nc.condition.note,
+        })
+    return {
+        "key": d.key,
+        "framework": d.framework,
+        "symbols": {n: {"min": s.min, "max": s.max} for n, s in d.symbols.items()},
+        "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},
+        "output_shape": [text(s) for s in d.output_shape],
+        "output_shapes": {ref: [text(s) for s in shape] for ref, shape in d.outputs},
+        "closed_form": [text(s) for s in d.closed_form],
+        "closed_form_latex": [latex(s) for s in d.closed_form],
+        "params": _params(d, d.trainable, d.non_trainable),
+        "buffers": text(d.collapse(d.buffers)),
+        "macs": text(d.collapse(d.macs)),
+        "activations": text(d.collapse(d.activations)),
+        "layers": layers,
+        "constraints": constraints,
+    }
+
