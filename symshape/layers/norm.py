@@ -81,10 +81,13 @@ def _torch_batchnorm(ranks: tuple[int, ...], instance: bool = False):  # noqa: A
             want = " or ".join(f"{r}-d" for r in ranks)
             raise SpecError(f"{ctx.kind} expects a {want} input (channels first, batch axis excluded), "
                             f"got {len(shape)}-d")
-        c = shape[0] if not (instance and len(shape) == ranks[0]) else shape[0]
-        conds = []
-        if not instance or a.affine or a.track_running_stats:
+        c = shape[0]
+        conds = [positive("num_features", a.num_features)]
+        if a.affine or a.track_running_stats:  # otherwise torch holds nothing per channel to disagree with
             conds.append(equal(f"num_features (incoming channels {c})", a.num_features, c))
+        if instance:
+            conds.append(Condition("spatial elements", prod(shape[1:]), ">=", 2,
+                                   "instance statistics need more than one spatial element in training"))
         n = a.num_features
         return LayerOut([shape], trainable=2 * n if a.affine else Integer(0),
                         buffers=2 * n + 1 if a.track_running_stats else Integer(0), conditions=conds)
@@ -119,7 +122,9 @@ def _torch_groupnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
         raise SpecError("GroupNorm expects (C, ...)")
     c = shape[0]
     conds = [positive("num_groups", a.num_groups), divides("num_channels % num_groups", a.num_channels, a.num_groups),
-             equal(f"num_channels (incoming channels {c})", a.num_channels, c)]
+             divides("input channels % num_groups", c, a.num_groups)]
+    if a.affine:
+        conds.append(equal(f"num_channels (incoming channels {c})", a.num_channels, c))
     return LayerOut([shape], trainable=2 * a.num_channels if a.affine else Integer(0), conditions=conds)
 
 

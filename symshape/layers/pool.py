@@ -73,6 +73,9 @@ def _torch_pool(rank: int, kind: str):  # noqa: ANN202
                       nonnegative(f"padding {n}", p),
                       Condition(f"kernel - 2*padding {n}", k - 2 * p, ">=", 0,
                                 "torch: padding at most half the kernel size")]
+            if kind == "avg" and rank == 3:
+                conds.append(Condition(f"input {n} - kernel {n}", x - k, ">=", 0,
+                                       "torch's avg_pool3d needs the unpadded input at least as large as the kernel"))
             y = torch_pool_size(x, k, s, p, d, a.ceil_mode)
             conds.append(positive(f"output {n}", y))
             sizes.append(y)

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from sympy import Expr, Integer
 
-from ..algebra import FloorDiv
+from ..algebra import FloorDiv, smin
 from ..errors import SpecError
 from .base import (
     ANY,
@@ -188,6 +188,9 @@ def _torch_pad(rank: int, mode: str):  # noqa: ANN202
                                     "circular padding may wrap around at most once") for p in (lo, hi)]
             if mode != "constant":
                 conds += [nonnegative(f"padding {n}", lo), nonnegative(f"padding {n}", hi)]
+            elif not (lo.is_nonnegative and hi.is_nonnegative):
+                conds.append(Condition(f"input {n} - cropping {n}", x + smin(lo, 0) + smin(hi, 0), ">=", 0,
+                                       "negative padding crops at most the whole input"))
             conds.append(positive(f"output {n}", y))
         return LayerOut([(*lead, *sizes)], conditions=conds)
 
