@@ -84,10 +84,13 @@ def _keras_stride_dilation(ss: Sequence[Expr], ds: Sequence[Expr]) -> list[Condi
                       "keras refuses strides > 1 together with dilation_rate > 1")]
 
 
-def _keras_spatial(a: SimpleNamespace, spatial: Shape, names: Sequence[str]) -> tuple[list[Expr], list[Condition]]:
+def _keras_spatial(a: SimpleNamespace, spatial: Shape, names: Sequence[str],
+                   refuse_strided_dilation: bool) -> tuple[list[Expr], list[Condition]]:
     """keras conv output sizes for 'valid', 'same', 'causal' or explicit symmetric padding P."""
     ks, ss, ds = a.kernel_size, a.strides, a.dilation_rate
-    conds = _conv_checks(ks, ss, ds, names) + _keras_stride_dilation(ss, ds)
+    conds = _conv_checks(ks, ss, ds, names)
+    if refuse_strided_dilation:  # keras' Conv*D refuse it; Depthwise and Separable accept it
+        conds += _keras_stride_dilation(ss, ds)
     if a.padding in ("same", "causal"):
         return [same_size(x, s) for x, s in zip(spatial, ss, strict=True)], conds
     pads = (Integer(0),) * len(ks) if a.padding == "valid" else a.padding
@@ -106,7 +109,7 @@ def _keras_conv(rank: int, kind: str):  # noqa: ANN202 - returns the rule's appl
         last = channels_last("keras", a.data_format)
         c, spatial = split_channels(inputs[0], rank, last, ctx, ctx.kind)
         names = spatial_names(rank)
-        sizes, conds = _keras_spatial(a, spatial, names)
+        sizes, conds = _keras_spatial(a, spatial, names, refuse_strided_dilation=kind == "conv")
         kk = prod(a.kernel_size)
         bias = Integer(1) if a.use_bias else Integer(0)
         if kind == "conv":
