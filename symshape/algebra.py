@@ -97,7 +97,9 @@ def _split_integer_divisor(n: Expr, d: int) -> Expr | None:
             quotient.append(Integer(coeff.p // d) * factor)
         else:
             rest.append(term)
-    if constant:
+    if constant and constant % d == 0:  # an exact multiple leaves the floor; other constants stay
+        quotient.append(Integer(constant // d))
+    elif constant:
         rest.append(Integer(constant))
     if not rest:
         return Add(*quotient)

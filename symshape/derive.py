@@ -23,6 +23,7 @@ import sympy
 from sympy import Expr, Integer
 
 from .algebra import _Collapser, normalize_relation
+from .deep import deep, run_deep
 from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
 from .layers import Condition, Ctx, LayerRule, Shape, find_rule
@@ -100,7 +101,7 @@ def derive(spec: str | Any | Mapping[str, Any], *, source: str | None = None, ca
             if hit is not None:
                 _CACHE.move_to_end(key)
                 return hit
-    result = _Deriver(loaded).run()
+    result = run_deep(lambda: _Deriver(loaded).run())
     if cache:
         with _LOCK:
             _CACHE[key] = result
@@ -341,6 +342,7 @@ class Derivation:
     def collapser(self) -> _Collapser:
         return _Collapser()
 
+    @deep
     def collapse(self, e: Expr) -> Expr:
         """The compact closed form of any expression of this derivation (memoized)."""
         with self._lock:
@@ -351,6 +353,7 @@ class Derivation:
         """The network's output sizes, nested floors collapsed to one per chain."""
         return tuple(self.collapse(s) for s in self.output_shape)
 
+    @deep
     def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
         """Every validity condition as a SymPy relation in closed form (floors solved where linear)."""
         out = []
@@ -368,7 +371,7 @@ class Derivation:
     def compiled(self) -> Any:
         from .evaluate import Compiled
 
-        return Compiled(self)
+        return run_deep(Compiled, self)
 
     @property
     def free_symbols(self) -> tuple[str, ...]:
@@ -391,7 +394,7 @@ class Derivation:
     def to_dict(self) -> dict[str, Any]:
         from .render import derivation_dict
 
-        return derivation_dict(self)
+        return run_deep(derivation_dict, self)
 
     def where(self, layer: LayerResult) -> Location:
         return self.spec.where(("layers", layer.index), layer_index=layer.index, layer_name=layer.name,

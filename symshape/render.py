@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sympy
 from sympy import Expr
 
+from .deep import deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
 from .symbols import make_symbol
 
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
 __all__ = ["derivation_dict", "latex", "placeholders", "recurrence", "rule_formulas", "text"]
 
 
+@deep
 def text(e: object) -> str:
     return str(e)
 
 
+@deep
 def latex(e: object) -> str:
     return sympy.latex(e)
 

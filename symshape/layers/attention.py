@@ -50,7 +50,7 @@ def _keras_mha(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     macs = tq * dq * h * kd + tk * dk * h * kd + tv * dv * h * vd + h * tq * tk * kd + h * tq * tk * vd \
         + tq * h * vd * out_dim
     conds: list[Condition] = [positive("num_heads", h), positive("key_dim", kd),
-                              equal(f"key length (value length {tv})", tk, tv, "key and value sequences agree")]
+                              equal("key length vs value length", tk, tv, "key and value sequences agree")]
     return LayerOut([(tq, out_dim)], trainable=params, macs=macs, conditions=conds)
 
 
@@ -68,9 +68,9 @@ def _torch_mha(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     macs = lq * e * e + sk * kdim * e + sv * vdim * e + 2 * lq * s * e + lq * e * e
     conds: list[Condition] = [
         positive("num_heads", h), divides("embed_dim % num_heads", e, h),
-        equal(f"embed_dim (query features {eq})", e, eq), equal(f"kdim (key features {ek})", kdim, ek),
-        equal(f"vdim (value features {ev})", vdim, ev),
-        equal(f"key length (value length {sv})", sk, sv, "key and value sequences agree")]
+        equal("embed_dim vs query features", e, eq), equal("kdim vs key features", kdim, ek),
+        equal("vdim vs value features", vdim, ev),
+        equal("key length vs value length", sk, sv, "key and value sequences agree")]
     return LayerOut([(lq, e), (lq, s)], trainable=params, macs=macs, conditions=conds)
 
 

@@ -197,7 +197,7 @@ TORCH_IGNORED = ("device", "dtype")
 def _torch_channels(a: SimpleNamespace, c: Expr, field: str, conds: list[Condition]) -> None:
     given = getattr(a, field)
     if given is not None:
-        conds.append(equal(f"{field} (incoming channels {c})", given, c, f"{field} must match the input"))
+        conds.append(equal(f"{field} vs incoming channels", given, c, f"{field} must match the input"))
 
 
 def _torch_pad_mode(a: SimpleNamespace, spatial: Shape, pads: Sequence[Expr], names: Sequence[str]) -> list[Condition]:

@@ -33,7 +33,7 @@ def _torch_linear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut
     n = shape[-1]
     conds = [positive("out_features", a.out_features)]
     if a.in_features is not None:
-        conds.append(equal(f"in_features (incoming features {n})", a.in_features, n))
+        conds.append(equal("in_features vs incoming features", a.in_features, n))
     return LayerOut([(*shape[:-1], a.out_features)], trainable=n * a.out_features + (a.out_features if a.bias else 0),
                     macs=prod(shape[:-1]) * n * a.out_features, conditions=conds)
 
@@ -42,8 +42,8 @@ def _torch_bilinear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerO
     x1, x2 = inputs
     if len(x1) != len(x2):
         raise SpecError(f"Bilinear inputs must have the same rank, got {len(x1)} and {len(x2)}")
-    conds = [equal(f"in1_features (incoming {x1[-1]})", a.in1_features, x1[-1]),
-             equal(f"in2_features (incoming {x2[-1]})", a.in2_features, x2[-1]),
+    conds = [equal("in1_features vs incoming features", a.in1_features, x1[-1]),
+             equal("in2_features vs incoming features", a.in2_features, x2[-1]),
              positive("out_features", a.out_features)]
     conds += [equal(f"leading axis {i} of both inputs", p, q)
               for i, (p, q) in enumerate(zip(x1[:-1], x2[:-1], strict=True))]

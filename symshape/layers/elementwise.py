@@ -62,7 +62,7 @@ def _torch_prelu(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     if n != 1:
         if len(shape) < 1:
             raise SpecError("PReLU with num_parameters > 1 needs a channel axis")
-        conds.append(equal(f"num_parameters (incoming channels {shape[0]})", n, shape[0]))
+        conds.append(equal("num_parameters vs incoming channels", n, shape[0]))
     return LayerOut([shape], trainable=n, conditions=conds)
 
 

@@ -22,7 +22,7 @@ def broadcast(inputs: list[Shape], ctx: Ctx, allow_ones: bool) -> tuple[Shape, l
     for axis, sizes in enumerate(zip(*inputs, strict=True)):
         wide = [s for s in sizes if not (allow_ones and s == 1)] or [Integer(1)]
         first = wide[0]
-        conds += [equal(f"axis {axis} of the merged inputs ({first} vs {s})", s, first, "merged shapes must agree")
+        conds += [equal(f"axis {axis} of the merged inputs", s, first, "merged shapes must agree")
                   for s in wide[1:]]
         out.append(first)
     return tuple(out), conds
@@ -56,7 +56,7 @@ def _concat(field: str, counts_batch: bool):  # noqa: ANN202
             if k == axis:
                 continue
             first = inputs[0][k]
-            conds += [equal(f"axis {k} of the concatenated inputs ({first} vs {s[k]})", s[k], first,
+            conds += [equal(f"axis {k} of the concatenated inputs", s[k], first,
                             "all axes but the concatenation axis must agree") for s in inputs[1:]]
         total = Integer(0)
         for s in inputs:

@@ -84,7 +84,7 @@ def _torch_batchnorm(ranks: tuple[int, ...], instance: bool = False):  # noqa: A
         c = shape[0]
         conds = [positive("num_features", a.num_features)]
         if a.affine or a.track_running_stats:  # otherwise torch holds nothing per channel to disagree with
-            conds.append(equal(f"num_features (incoming channels {c})", a.num_features, c))
+            conds.append(equal("num_features vs incoming channels", a.num_features, c))
         if instance:
             conds.append(Condition("spatial elements", prod(shape[1:]), ">=", 2,
                                    "instance statistics need more than one spatial element in training"))
@@ -99,7 +99,7 @@ def _trailing(shape: Shape, normalized: tuple, kind: str) -> list[Condition]:
     if len(normalized) > len(shape):
         raise SpecError(f"normalized_shape has {len(normalized)} axes, the input only {len(shape)}")
     tail = shape[len(shape) - len(normalized):]
-    return [equal(f"normalized_shape[{i}] (incoming {t})", n, t) for i, (n, t) in enumerate(zip(normalized, tail,
+    return [equal(f"normalized_shape[{i}] vs incoming axis", n, t) for i, (n, t) in enumerate(zip(normalized, tail,
                                                                                                 strict=True))]
 
 
@@ -124,7 +124,7 @@ def _torch_groupnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
     conds = [positive("num_groups", a.num_groups), divides("num_channels % num_groups", a.num_channels, a.num_groups),
              divides("input channels % num_groups", c, a.num_groups)]
     if a.affine:
-        conds.append(equal(f"num_channels (incoming channels {c})", a.num_channels, c))
+        conds.append(equal("num_channels vs incoming channels", a.num_channels, c))
     return LayerOut([shape], trainable=2 * a.num_channels if a.affine else Integer(0), conditions=conds)
 
 

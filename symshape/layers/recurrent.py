@@ -122,7 +122,7 @@ def _torch_rnn(kind: str):  # noqa: ANN202
         t, f = _sequence(inputs[0], kind)
         conds: list[Condition] = [positive("hidden_size", a.hidden_size), positive("num_layers", a.num_layers)]
         if a.input_size is not None:
-            conds.append(equal(f"input_size (incoming features {f})", a.input_size, f))
+            conds.append(equal("input_size vs incoming features", a.input_size, f))
         proj = getattr(a, "proj_size", Integer(0))
         if proj != 0:
             conds += [nonnegative("proj_size", proj),
