@@ -108,6 +108,7 @@ def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
     return _construct(node, (), lines, source, 0), lines
 
 
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
 MAX_NODES = 1_000_000  # aliases can make a small text expand without bound
 
 
@@ -117,6 +118,9 @@ def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, depth: in
     if len(lines) > MAX_NODES:
         raise LimitError(f"document expands to more than {MAX_NODES} values (YAML aliases?)", Location(source=source))
     lines[path] = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS:
+        raise SpecError(f"unsupported YAML tag {node.tag!r}: specs hold plain values only",
+                        Location(source=source, line=node.start_mark.line + 1))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from sympy import Expr, Integer
 
 from ..algebra import FloorDiv, smax, smin
-from ..errors import SpecError
+from ..errors import SpecError, did_you_mean
 from .base import (
     ANY,
     BOOL,
@@ -60,6 +60,8 @@ class PaddingKind(Kind):
             return raw
         if isinstance(raw, str) and raw.lower() in self.modes:
             return raw.lower()
+        if isinstance(raw, str) and raw.isidentifier() and did_you_mean(raw, self.modes):
+            raise SpecError(f"unknown padding {raw!r}{did_you_mean(raw, self.modes)}; expected {self.label}")
         try:
             return IntsKind().parse(raw, ctx, rule)
         except SpecError as err:
