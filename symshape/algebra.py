@@ -31,6 +31,7 @@ from sympy import Add, Expr, Integer, Mul, Symbol
 from sympy.core.relational import Relational
 
 __all__ = [
+    "Dim",
     "FloorDiv",
     "ceil_div",
     "collapse",
@@ -80,6 +81,17 @@ class FloorDiv(sympy.Function):
 
     def _pretty(self, printer):  # noqa: ANN001, ANN202 - sympy's pretty printer protocol
         return printer._print(sympy.floor(self.args[0] / self.args[1], evaluate=False))
+
+
+class Dim(sympy.Dummy):
+    """An opaque name for one size of one layer's output; its definition lives in the derivation.
+
+    Layer k+1's formulas refer to layer k's sizes through these atoms, so every layer costs O(1)
+    SymPy work (SymPy compares and sorts arguments structurally: products of two deep nested
+    sizes would cost O(depth) each). :func:`collapse` and the compiled program see through them.
+    """
+
+    is_integer = True
 
 
 def _split_integer_divisor(n: Expr, d: int) -> Expr | None:
@@ -181,7 +193,8 @@ def _extremum(kind: type, pick, args: Iterable[Expr]) -> Expr:  # noqa: ANN001
 class _Collapser:
     """Top-down normal form of nested floors; one instance per derivation (it memoizes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, defs: dict[Dim, Expr] | None = None) -> None:
+        self.defs = defs or {}
         self.memo: dict[Expr, Expr] = {}
         self.depths: dict[Expr, int] = {}
 
@@ -189,7 +202,9 @@ class _Collapser:
         done = self.memo.get(e)
         if done is not None:
             return done
-        if e.is_Atom:
+        if e in self.defs:
+            out = self(self.defs[e])
+        elif e.is_Atom:
             out = e
         elif isinstance(e, FloorDiv):
             out = self._floor(e)
@@ -207,11 +222,12 @@ class _Collapser:
             if top in self.depths:
                 stack.pop()
                 continue
-            pending = [a for a in top.args if a not in self.depths and not a.is_Atom]
+            args = (self.defs[top],) if top in self.defs else top.args
+            pending = [a for a in args if a not in self.depths and (not a.is_Atom or a in self.defs)]
             if pending:
                 stack.extend(pending)
                 continue
-            below = max((self.depths.get(a, 0) for a in top.args), default=0)
+            below = max((self.depths.get(a, 0) for a in args), default=0)
             self.depths[top] = below + (1 if isinstance(top, FloorDiv) else 0)
             stack.pop()
         return self.depths[e]
@@ -221,7 +237,7 @@ class _Collapser:
         divisors = [self(d)]
         offset: Expr = ZERO
         while True:
-            terms = Add.make_args(n)
+            terms = self._open(n)
             inner = [t for t in terms if isinstance(t, FloorDiv)]
             if not inner:
                 break
@@ -231,7 +247,40 @@ class _Collapser:
             offset = s * (rest + offset)
             divisors.append(s)
             n = chain.args[0]
-        return FloorDiv(Add(self(n), offset), Mul(*divisors))
+        return FloorDiv(Add(self(Add(*self._open(n))), offset), Mul(*divisors))
+
+    def _open(self, n: Expr) -> list[Expr]:
+        """The terms of n, with size atoms replaced by their own terms (they may hide the chain)."""
+        terms: list[Expr] = []
+        stack = list(Add.make_args(n))
+        while stack:
+            t = stack.pop()
+            if t in self.defs:
+                stack.extend(Add.make_args(self.defs[t]))
+            else:
+                terms.append(t)
+        return terms
+
+
+def expand(e: Expr, defs: dict[Dim, Expr], memo: dict[Expr, Expr] | None = None) -> Expr:
+    """e with every size atom replaced by its definition: the nested (recurrence) form."""
+    memo = {} if memo is None else memo
+
+    def deps(a: Dim) -> list[Dim]:
+        return [b for b in defs[a].atoms(Dim) if b in defs]
+
+    roots = [a for a in e.atoms(Dim) if a in defs]
+    stack = [(a, False) for a in roots]
+    while stack:  # post-order: every definition after the atoms it uses
+        a, ready = stack.pop()
+        if a in memo:
+            continue
+        if ready:
+            memo[a] = defs[a].xreplace({b: memo[b] for b in deps(a)})
+        else:
+            stack.append((a, True))
+            stack.extend((b, False) for b in deps(a) if b not in memo)
+    return e.xreplace({a: memo[a] for a in roots})
 
 
 def collapse(e: Expr, collapser: _Collapser | None = None) -> Expr:

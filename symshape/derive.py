@@ -10,6 +10,7 @@ A `Derivation` is a plain immutable value; `derive` caches it by the spec's cano
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
 from collections import OrderedDict
@@ -22,7 +23,7 @@ from typing import Any
 import sympy
 from sympy import Expr, Integer
 
-from .algebra import _Collapser, normalize_relation
+from .algebra import Dim, FloorDiv, _Collapser, expand, normalize_relation
 from .deep import deep, run_deep
 from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
@@ -125,6 +126,7 @@ class _Deriver:
         self.conditions: list[NetCondition] = []
         self.name_counts: dict[str, int] = {}
         self.seen: set[tuple] = set()
+        self.defs: dict[Dim, Expr] = {}
 
     def where(self, path: tuple, ly: LayerSpec | None = None, name: str | None = None,
               argument: str | None = None) -> dict[str, Any]:
@@ -186,16 +188,15 @@ class _Deriver:
         return Derivation(spec=spec, key=spec.key, symbols=self.symbols.infos(),
                           inputs={k: v[0] for k, v in self.tensors.items() if k in spec.inputs},
                           layers=tuple(self.layers), outputs=tuple(resolved),
-                          conditions=tuple(self.conditions))
+                          conditions=tuple(self.conditions), defs=self.defs)
 
     def add_condition(self, layer: LayerResult | None, cond: Condition, origin: str) -> None:
-        if _fold(cond) is True:
-            return
         key = (cond.lhs, cond.op, cond.rhs)
         if key in self.seen:  # the same condition from another axis or layer: reported once, first
             return
         self.seen.add(key)
-        self.conditions.append(NetCondition(layer, cond, origin))
+        if _fold(cond) is not True:
+            self.conditions.append(NetCondition(layer, cond, origin))
 
     def resolve(self, ref: str) -> Shape:
         name, _, index = ref.rpartition(":") if ":" in ref else (ref, "", "")
@@ -236,7 +237,8 @@ class _Deriver:
             raise err.at(**where) from None
         if len(out.outputs) < 1:
             raise RuntimeError(f"{rule.name} produced no output")
-        result = LayerResult(ly.index, name, rule.name, tuple(refs), tuple(inputs), tuple(out.outputs),
+        outputs = tuple(self.atoms(name, i, shape) for i, shape in enumerate(out.outputs))
+        result = LayerResult(ly.index, name, rule.name, tuple(refs), tuple(inputs), outputs,
                              out.trainable, out.non_trainable, out.buffers, out.macs,
                              tuple([*out.conditions, *ctx.extra_conditions]), rule, args)
         self.layers.append(result)
@@ -244,6 +246,19 @@ class _Deriver:
         for cond in result.conditions:
             self.add_condition(result, cond, result.describe())
         return name
+
+    def atoms(self, layer: str, k: int, shape: Shape) -> Shape:
+        """Sizes that are more than a plain polynomial get an atom (so the next layers stay O(1))."""
+        out = []
+        for axis, size in enumerate(shape):
+            if isinstance(size, (Integer, sympy.Symbol)) or not size.has(Dim, FloorDiv, sympy.Max, sympy.Min,
+                                                                         sympy.Mod):
+                out.append(size)
+                continue
+            atom = Dim(f"{layer}:{k}.{axis}", integer=True)
+            self.defs[atom] = size
+            out.append(atom)
+        return tuple(out)
 
     def auto_name(self, kind: str) -> str:
         base = snake_case(kind)
@@ -286,10 +301,14 @@ def _fold(cond: Condition) -> bool | None:
     """True/False when a condition is decided without any symbol, else None."""
     if cond.op == "holds":
         return bool(cond.lhs) if isinstance(cond.lhs, (bool, sympy.logic.boolalg.BooleanAtom)) else None
-    lhs, rhs = sympy.sympify(cond.lhs), sympy.sympify(cond.rhs)
-    if isinstance(lhs, Integer) and isinstance(rhs, Integer):
-        return bool(sympy.Rel(lhs, rhs, cond.op))
+    lhs, rhs = cond.lhs, cond.rhs
+    if isinstance(lhs, (int, Integer)) and isinstance(rhs, (int, Integer)):
+        return bool(_COMPARE[cond.op](int(lhs), int(rhs)))
     return None
+
+
+_COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
+            "!=": operator.ne}
 
 
 # ---------------------------------------------------------------- the derivation
@@ -304,15 +323,27 @@ class Derivation:
     layers: tuple[LayerResult, ...]
     outputs: tuple[tuple[str, Shape], ...]
     conditions: tuple[NetCondition, ...]
+    defs: dict[Dim, Expr] = field(default_factory=dict, repr=False)  # size atom -> its definition
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def framework(self) -> str:
         return self.spec.framework
 
-    @property
+    @cached_property
     def output_shape(self) -> Shape:
-        return self.outputs[0][1]
+        """The network's output sizes in nested (recurrence) form, in the input symbols."""
+        return tuple(self.expand(s) for s in self.outputs[0][1])
+
+    @deep
+    def expand(self, e: Expr) -> Expr:
+        """Any expression of this derivation with its size atoms replaced by their definitions."""
+        with self._lock:
+            return expand(sympy.sympify(e), self.defs, self._expanded)
+
+    @cached_property
+    def _expanded(self) -> dict[Expr, Expr]:
+        return {}
 
     @cached_property
     def trainable(self) -> Expr:
@@ -340,7 +371,7 @@ class Derivation:
 
     @cached_property
     def collapser(self) -> _Collapser:
-        return _Collapser()
+        return _Collapser(self.defs)
 
     @deep
     def collapse(self, e: Expr) -> Expr:
@@ -351,7 +382,7 @@ class Derivation:
     @cached_property
     def closed_form(self) -> Shape:
         """The network's output sizes, nested floors collapsed to one per chain."""
-        return tuple(self.collapse(s) for s in self.output_shape)
+        return tuple(self.collapse(s) for s in self.outputs[0][1])
 
     @deep
     def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:

@@ -30,7 +30,7 @@ class Compiled:
     """The derivation's program and where each quantity lives in it."""
 
     def __init__(self, d: Derivation) -> None:
-        b = ProgramBuilder()
+        b = ProgramBuilder(d.defs)
         self.layer_regs: list[dict[str, Any]] = []
         for ly in d.layers:
             self.layer_regs.append({

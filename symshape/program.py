@@ -180,7 +180,8 @@ def _apply_numpy(op: str, v: list) -> object:
 class ProgramBuilder:
     """Compiles SymPy expressions into one shared program (common subexpressions once)."""
 
-    def __init__(self) -> None:
+    def __init__(self, defs: Mapping[Expr, Expr] | None = None) -> None:
+        self.defs = defs or {}
         self.ops: list[tuple[str, tuple]] = []
         self.memo: dict[object, int] = {}
         self.symbols: dict[str, int] = {}
@@ -216,12 +217,15 @@ class ProgramBuilder:
             node, ready = stack.pop()
             if node in self.memo:
                 continue
-            children = _children(node)
+            children = (self.defs[node],) if node in self.defs else _children(node)
             if not ready:
                 stack.append((node, True))
                 stack.extend((c, False) for c in children if c not in self.memo)
                 continue
-            self.memo[node] = self._node(node, [self.memo[c] for c in children])
+            if node in self.defs:  # a size atom is the register of its definition
+                self.memo[node] = self.memo[children[0]]
+            else:
+                self.memo[node] = self._node(node, [self.memo[c] for c in children])
         return self.memo[e]
 
     def _node(self, node: Expr, args: list[int]) -> int:

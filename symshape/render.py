@@ -111,7 +111,7 @@ def derivation_dict(d: Derivation) -> dict[str, Any]:
         "symbols": {n: {"min": s.min, "max": s.max} for n, s in d.symbols.items()},
         "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},
         "output_shape": [text(s) for s in d.output_shape],
-        "output_shapes": {ref: [text(s) for s in shape] for ref, shape in d.outputs},
+        "output_shapes": {ref: [text(d.expand(s)) for s in shape] for ref, shape in d.outputs},
         "closed_form": [text(s) for s in d.closed_form],
         "closed_form_latex": [latex(s) for s in d.closed_form],
         "params": _params(d, d.trainable, d.non_trainable),

@@ -72,7 +72,7 @@ def test_to_dict_contract() -> None:
     assert out["layers"][0] == {**out["layers"][0], "index": 0, "name": "conv2d", "kind": "Conv2D",
                                 "output_shape": [30, 30, 5], "macs": 30 * 30 * 5 * 27}
     sym = d.to_dict()
-    assert sym["closed_form"] == ["floor((-F + I + 2*P - S)/(2*S)) + 1"] * 2 + ["D"]
+    assert sym["closed_form"] == ["floor((-F + I + 2*P + S)/(2*S))"] * 2 + ["D"]
     assert sym["params"]["total"] == "3*D*F**2 + D"
     assert sym["layers"][0]["recurrence"] == ["floor((-F + Hin + 2*P)/S) + 1", "floor((-F + 2*P + Win)/S) + 1", "D"]
     assert any(c["relation"] == "-F + I + 2*P >= 0" for c in sym["constraints"])

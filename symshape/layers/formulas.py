@@ -6,11 +6,14 @@ kernel, p a padding on each side (or ``lo``/``hi`` for asymmetric padding).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from sympy import Expr, Integer, Mod
 
 from ..algebra import ONE, FloorDiv, smax, smin
 
 
+@lru_cache(maxsize=8192)
 def effective_kernel(k: Expr, d: Expr) -> Expr:
     """E = d*(k - 1) + 1: the span of a dilated kernel."""
     return d * (k - 1) + 1
@@ -21,9 +24,14 @@ def window_count(x: Expr, span: Expr, s: Expr) -> Expr:
     return FloorDiv(x - span, s) + 1
 
 
+@lru_cache(maxsize=8192)
+def _conv_offset(k: Expr, pad: Expr, d: Expr) -> Expr:
+    return pad - effective_kernel(k, d)
+
+
 def conv_size(x: Expr, k: Expr, s: Expr, pad: Expr, d: Expr = ONE) -> Expr:
     """floor((x + pad - d*(k - 1) - 1)/s) + 1, with pad the total padding of the axis."""
-    return window_count(x + pad, effective_kernel(k, d), s)
+    return FloorDiv(x + _conv_offset(k, pad, d), s) + 1
 
 
 def same_size(x: Expr, s: Expr) -> Expr:
