@@ -10,13 +10,17 @@ A `Derivation` is a plain immutable value; `derive` caches it by the spec's cano
 
 from __future__ import annotations
 
+import hashlib
+import json
 import operator
+import os
 import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -83,6 +87,7 @@ class NetCondition:
 
 
 _CACHE: OrderedDict[str, Derivation] = OrderedDict()
+_RAW: dict[str, str] = {}  # hash of the spec as given -> canonical key
 _CACHE_SIZE = 256
 _LOCK = threading.Lock()
 
@@ -90,10 +95,18 @@ _LOCK = threading.Lock()
 def clear_cache() -> None:
     with _LOCK:
         _CACHE.clear()
+        _RAW.clear()
 
 
 def derive(spec: str | Any | Mapping[str, Any], *, source: str | None = None, cache: bool = True) -> Derivation:
     """Derive a network: `spec` is a path, a YAML/JSON string or a dict. Raises `SpecError`."""
+    raw_key = _raw_key(spec, source) if cache else None
+    if raw_key is not None:
+        with _LOCK:
+            hit = _CACHE.get(_RAW.get(raw_key, ""))
+            if hit is not None:  # the very same text, dict or file content: no parsing at all
+                _CACHE.move_to_end(hit.key)
+                return hit
     loaded = spec if isinstance(spec, Spec) else load_spec(spec, source=source)
     key = loaded.key
     if cache:
@@ -101,14 +114,41 @@ def derive(spec: str | Any | Mapping[str, Any], *, source: str | None = None, ca
             hit = _CACHE.get(key)
             if hit is not None:
                 _CACHE.move_to_end(key)
+                if raw_key is not None:
+                    _RAW[raw_key] = key
                 return hit
     result = run_deep(lambda: _Deriver(loaded).run())
     if cache:
         with _LOCK:
             _CACHE[key] = result
+            if raw_key is not None:
+                _RAW[raw_key] = key
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
+            while len(_RAW) > 4 * _CACHE_SIZE:
+                _RAW.pop(next(iter(_RAW)))
     return result
+
+
+def _raw_key(spec: object, source: str | None) -> str | None:
+    """A hash of the spec exactly as given (text, file content or dict), for the fast path of the cache.
+
+    Errors carry the source name, so it is part of the key; anything unusual skips the fast path.
+    """
+    try:
+        if isinstance(spec, Mapping):
+            text = "dict:" + json.dumps(spec, sort_keys=True, default=str)
+        elif isinstance(spec, (str, os.PathLike)) and not (isinstance(spec, str) and "\n" in spec) and \
+                str(spec).endswith((".yaml", ".yml", ".json")):
+            path = Path(spec)
+            text = f"file:{path}:" + path.read_text(encoding="utf-8")
+        elif isinstance(spec, str):
+            text = "text:" + spec
+        else:
+            return None
+    except (OSError, UnicodeDecodeError, TypeError, ValueError):
+        return None
+    return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()
 
 
 def snake_case(name: str) -> str:
@@ -416,7 +456,7 @@ class Derivation:
         return evaluate(self, {**(bindings or {}), **kw})
 
     def evaluate_batch(self, columns: Mapping[str, Any], outputs: tuple[str, ...] = ("output_shape", "params",
-                       "macs"), chunk: int = 1 << 16) -> Any:
+                       "macs"), chunk: int = 1 << 14) -> Any:
         """Columns of values (one array per symbol) -> columns of results and a validity mask."""
         from .evaluate import evaluate_batch
 

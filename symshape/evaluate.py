@@ -30,17 +30,19 @@ class Compiled:
     """The derivation's program and where each quantity lives in it."""
 
     def __init__(self, d: Derivation) -> None:
+        """Layer by layer: its sizes, counts and conditions, folded into running totals and a
+        running validity, so that in batch evaluation each layer's arrays die soon after it."""
         b = ProgramBuilder(d.defs)
-        self.layer_regs: list[dict[str, Any]] = []
-        for ly in d.layers:
-            self.layer_regs.append({
-                "outputs": [[b.add(s) for s in shape] for shape in ly.outputs],
-                "trainable": b.add(ly.trainable), "non_trainable": b.add(ly.non_trainable),
-                "buffers": b.add(ly.buffers), "macs": b.add(ly.macs), "activations": b.add(ly.activations),
-            })
         self.conditions: list[tuple[NetCondition, int, int, int]] = []
-        truths = []
+        by_layer: dict[int | None, list[NetCondition]] = {}
         for nc in d.conditions:
+            by_layer.setdefault(None if nc.layer is None else nc.layer.index, []).append(nc)
+        valid: int | None = None
+        totals: dict[str, int | None] = dict.fromkeys(("trainable", "non_trainable", "buffers", "macs",
+                                                       "activations"))
+
+        def check(nc: NetCondition) -> None:
+            nonlocal valid
             c = nc.condition
             if c.op == "holds":
                 lhs = rhs = truth = b.add(c.lhs)
@@ -48,13 +50,22 @@ class Compiled:
                 lhs, rhs = b.add(sympy.sympify(c.lhs)), b.add(sympy.sympify(c.rhs))
                 truth = b.op(c.op, (lhs, rhs))
             self.conditions.append((nc, lhs, rhs, truth))
-            truths.append(truth)
-        self.valid = b.op("and", tuple(truths)) if truths else b.const(True)
-        self.totals = {
-            "trainable": b.add(d.trainable), "non_trainable": b.add(d.non_trainable),
-            "params": b.add(d.params), "buffers": b.add(d.buffers), "macs": b.add(d.macs),
-            "activations": b.add(d.activations),
-        }
+            valid = truth if valid is None else b.op("and", (valid, truth))
+
+        for nc in by_layer.get(None, []):
+            check(nc)
+        self.layer_regs: list[dict[str, Any]] = []
+        for ly in d.layers:
+            regs: dict[str, Any] = {"outputs": [[b.add(s) for s in shape] for shape in ly.outputs]}
+            for name in totals:
+                regs[name] = b.add(getattr(ly, name))
+                totals[name] = regs[name] if totals[name] is None else b.op("add", (totals[name], regs[name]))
+            self.layer_regs.append(regs)
+            for nc in by_layer.get(ly.index, []):
+                check(nc)
+        self.valid = valid if valid is not None else b.const(True)
+        self.totals = {k: v if v is not None else b.const(0) for k, v in totals.items()}
+        self.totals["params"] = b.op("add", (self.totals["trainable"], self.totals["non_trainable"]))
         self.output = [[b.add(s) for s in shape] for _, shape in d.outputs]
         self.program: Program = b.build()
         self.accepted = tuple(d.symbols)

@@ -133,16 +133,19 @@ def _apply_int(op: str, v: list) -> object:
         return None
 
 
+_NARY = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum, "and": np.bitwise_and,
+         "or": np.bitwise_or}
+
+
 def _apply_numpy(op: str, v: list) -> object:
-    if op == "add":
-        out = v[0]
-        for x in v[1:]:
-            out = out + x
-        return out
-    if op == "mul":
-        out = v[0]
-        for x in v[1:]:
-            out = out * x
+    ufunc = _NARY.get(op)
+    if ufunc is not None:
+        out = ufunc(v[0], v[1])
+        for x in v[2:]:
+            if isinstance(out, np.ndarray) and out.ndim == 1 and (np.ndim(x) == 0 or len(x) == len(out)):
+                ufunc(out, x, out=out)  # out is ours (fresh from the first call): accumulate in place
+            else:
+                out = ufunc(out, x)
         return out
     if op == "fdiv":
         return np.floor_divide(v[0], v[1])
@@ -150,26 +153,6 @@ def _apply_numpy(op: str, v: list) -> object:
         return np.mod(v[0], v[1])
     if op == "pow":
         return v[0] ** v[1]
-    if op == "max":
-        out = v[0]
-        for x in v[1:]:
-            out = np.maximum(out, x)
-        return out
-    if op == "min":
-        out = v[0]
-        for x in v[1:]:
-            out = np.minimum(out, x)
-        return out
-    if op == "and":
-        out = v[0]
-        for x in v[1:]:
-            out = out & x
-        return out
-    if op == "or":
-        out = v[0]
-        for x in v[1:]:
-            out = out | x
-        return out
     if op == "not":
         return ~np.asarray(v[0], dtype=bool)
     # relations; where a division by zero happened upstream numpy gave 0, and the divisor's

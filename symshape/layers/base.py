@@ -362,11 +362,9 @@ def find_rule(framework: str, name: object) -> LayerRule:
 # ---------------------------------------------------------------- helpers shared by rules
 
 
-def prod(items: Sequence[Expr]) -> Expr:
-    out: Expr = Integer(1)
-    for x in items:
-        out = out * x
-    return out
+def prod(items: Sequence[Expr | int]) -> Expr:
+    """The product, built in one SymPy call (each call sorts its factors once)."""
+    return sympy.Mul(*items) if items else Integer(1)
 
 
 def spatial_names(rank: int) -> tuple[str, ...]:

@@ -119,14 +119,14 @@ def _keras_conv(rank: int, kind: str):  # noqa: ANN202 - returns the rule's appl
             conds += [positive("filters", a.filters), positive("groups", g),
                       divides("filters % groups", a.filters, g), divides("input channels % groups", c, g)]
             out_c = a.filters
-            params = kk * FloorDiv(c, g) * a.filters + bias * a.filters
-            macs = prod(sizes) * a.filters * kk * FloorDiv(c, g)
+            params = prod([*a.kernel_size, FloorDiv(c, g), a.filters]) + bias * a.filters
+            macs = prod([*sizes, a.filters, *a.kernel_size, FloorDiv(c, g)])
         elif kind == "depthwise":
             m = a.depth_multiplier
             conds.append(positive("depth_multiplier", m))
             out_c = c * m
             params = kk * c * m + bias * c * m
-            macs = prod(sizes) * c * m * kk
+            macs = prod([*sizes, c, m, *a.kernel_size])
         else:  # separable
             m = a.depth_multiplier
             conds += [positive("depth_multiplier", m), positive("filters", a.filters)]
@@ -234,9 +234,9 @@ def _torch_conv(rank: int):  # noqa: ANN202
             conds += _torch_pad_mode(a, spatial, pads, names)
             sizes = [conv_size(x, k, s, 2 * p, d) for x, k, s, p, d in zip(spatial, ks, ss, pads, ds, strict=True)]
             conds += _out_positive(sizes, names)
-        kk = prod(ks)
-        params = a.out_channels * FloorDiv(c, g) * kk + (a.out_channels if a.bias else 0)
-        macs = prod(sizes) * a.out_channels * FloorDiv(c, g) * kk
+        per_filter = FloorDiv(c, g)
+        params = prod([a.out_channels, per_filter, *ks]) + (a.out_channels if a.bias else 0)
+        macs = prod([*sizes, a.out_channels, per_filter, *ks])
         return LayerOut([(a.out_channels, *sizes)], trainable=params, macs=macs, conditions=conds)
 
     return apply
