@@ -90,12 +90,8 @@ def hand_written(spec: dict, cols: dict) -> tuple[np.ndarray, np.ndarray, np.nda
     valid = x >= 1
     for layer in spec["layers"]:
         a = layer["Conv1d"]
-
-        def v(key: str) -> np.ndarray | int:
-            raw = a[key]
-            return cols[raw] if isinstance(raw, str) else raw
-
-        d, f, s, p = v("out_channels"), v("kernel_size"), v("stride"), v("padding")
+        d, f, s, p = (cols[a[k]] if isinstance(a[k], str) else a[k]
+                      for k in ("out_channels", "kernel_size", "stride", "padding"))
         x = (x + 2 * p - f) // s + 1
         params = params + d * c * f + d
         valid &= x >= 1
@@ -157,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"symshape {symshape.__version__}, Python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"sympy {sympy.__version__}")
-    print("\n1. derive an all-symbolic chain + its closed form (median of %d, fresh symbols each run)" % runs)
+    print(f"\n1. derive an all-symbolic chain + its closed form (median of {runs}, fresh symbols each run)")
     print(f"{'layers':>8} {'ms':>10} {'closed-form ops':>16} {'ops/layer':>10}")
     for n, ms, ops, per in bench_derive(depths, runs):
         print(f"{n:>8} {ms:>10.1f} {ops:>16} {per:>10.1f}")
