@@ -303,10 +303,15 @@ def normalize_relation(rel: Relational) -> Relational:
     if any(isinstance(a, FloorDiv) for a in sympy.preorder_traversal(bound)):
         return rel
     n, d = f.args
-    if rel.rel_op == ">":
-        return sympy.Ge(n, d * (bound + 1), evaluate=False)
-    if rel.rel_op == ">=":
-        return sympy.Ge(n, d * bound, evaluate=False)
-    if rel.rel_op == "<":
-        return sympy.Lt(n, d * bound, evaluate=False)
-    return sympy.Lt(n, d * (bound + 1), evaluate=False)
+    if rel.rel_op in (">", "<="):
+        bound = bound + 1
+    return _tidy(n, d * bound, sympy.Ge if rel.rel_op in (">", ">=") else sympy.Lt)
+
+
+def _tidy(lhs: Expr, rhs: Expr, kind: type) -> Relational:
+    """lhs op rhs with like terms cancelled (Add merges them) when rhs is not a number."""
+    if isinstance(rhs, Integer):
+        return kind(lhs, rhs, evaluate=False)
+    diff = lhs - rhs
+    const, rest = diff.as_coeff_Add()
+    return kind(rest, -const, evaluate=False)

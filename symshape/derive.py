@@ -167,6 +167,7 @@ class _Deriver:
         self.name_counts: dict[str, int] = {}
         self.seen: set[tuple] = set()
         self.defs: dict[Dim, Expr] = {}
+        self.atom_of: dict[Expr, Dim] = {}
 
     def where(self, path: tuple, ly: LayerSpec | None = None, name: str | None = None,
               argument: str | None = None) -> dict[str, Any]:
@@ -295,8 +296,11 @@ class _Deriver:
                                                                          sympy.Mod):
                 out.append(size)
                 continue
-            atom = Dim(f"{layer}:{k}.{axis}", integer=True)
-            self.defs[atom] = size
+            atom = self.atom_of.get(size)
+            if atom is None:  # the same size twice (square inputs) is one atom: its conditions dedupe
+                atom = Dim(f"{layer}:{k}.{axis}", integer=True)
+                self.defs[atom] = size
+                self.atom_of[size] = atom
             out.append(atom)
         return tuple(out)
 
@@ -446,8 +450,9 @@ class Derivation:
 
     @property
     def free_symbols(self) -> tuple[str, ...]:
-        """Names of the symbols evaluation needs values for."""
-        return self.compiled.program.symbols
+        """Names of the symbols evaluation needs values for, in the spec's order."""
+        needed = set(self.compiled.program.symbols)
+        return tuple(s for s in self.symbols if s in needed)
 
     def evaluate(self, bindings: Mapping[str, int] | None = None, **kw: int) -> Any:
         """Exact integers for one binding: an `Evaluation` (see `.to_dict()`)."""

@@ -187,7 +187,8 @@ def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
             else:
                 raise BindingError(f"the value of '{name}' must be an integer, got {value!r}")
         out[name] = int(value)
-    missing = [s for s in c.program.symbols if s not in out]
+    needed = set(c.program.symbols)
+    missing = [s for s in c.accepted if s in needed and s not in out]
     if missing:
         raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
     return out

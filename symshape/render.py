@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import sympy
 from sympy import Expr
 
+from .algebra import normalize_relation
 from .deep import deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
 from .symbols import make_symbol
@@ -50,10 +51,12 @@ def _axis_letters(rule: LayerRule, n: int, framework: str) -> list[str]:
     if r and n == r + 1:
         spatial = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}[r]
         return [*spatial, "C"] if framework == "keras" else ["C", *spatial]
+    if rule.doc_input and len(rule.doc_input) == n:
+        return list(rule.doc_input)
     if n == 1:
         return ["N"]
     if n == 2:
-        return ["T", "N"] if rule.doc_input == ("T", "N") else ["M", "N"]
+        return ["M", "N"]
     return [f"x{i}" for i in range(n)]
 
 
@@ -74,8 +77,19 @@ def rule_formulas(rule: LayerRule, args: SimpleNamespace, shapes: Sequence[Shape
         "outputs_latex": [[latex(s) for s in shape] for shape in out.outputs],
         "trainable": text(out.trainable), "non_trainable": text(out.non_trainable),
         "buffers": text(out.buffers), "macs": text(out.macs),
-        "conditions": [text(c.relation()) for c in out.conditions],
+        "conditions": list(dict.fromkeys(text(_normal(c)) for c in out.conditions if not _trivial(c))),
     }
+
+
+def _normal(c: object) -> sympy.Basic:
+    rel = c.relation()  # type: ignore[attr-defined]
+    return normalize_relation(rel) if isinstance(rel, sympy.core.relational.Relational) else rel
+
+
+def _trivial(c: object) -> bool:
+    from .derive import _fold
+
+    return _fold(c) is True  # type: ignore[arg-type]
 
 
 def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, str]:

@@ -150,12 +150,14 @@ for _rank, _dims in ((1, (1, 2)), (2, (3,)), (3, (4,))):
              [Arg("num_features", INT), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, True), Arg("track_running_stats", BOOL, True), *TORCH_TAIL],
              _torch_batchnorm(_dims), "weight, bias per channel; running mean, variance and count as buffers",
-             doc_args=(("num_features", "C"),))
+             doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
+             ("C", "H", "W") if _rank == 2 else ("C", "D", "H", "W"))
     register("torch", f"InstanceNorm{_rank}d",
              [Arg("num_features", INT), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, False), Arg("track_running_stats", BOOL, False), *TORCH_TAIL],
              _torch_batchnorm((_rank + 1,), instance=True), "per-sample, per-channel normalization",
-             doc_args=(("num_features", "C"),))
+             doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
+             ("C", "H", "W") if _rank == 2 else ("C", "D", "H", "W"))
 register("torch", "LayerNorm",
          [Arg("normalized_shape", ShapeKind()), Arg("eps", NUMBER, 1e-5), Arg("elementwise_affine", BOOL, True),
           Arg("bias", BOOL, True), *TORCH_TAIL],

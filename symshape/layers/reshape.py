@@ -142,9 +142,9 @@ def _register_keras() -> None:
     register("keras", "Reshape", [Arg("target_shape", ShapeKind(allow_minus_one=True)), *keras_ignored(*KERAS_META)],
              _keras_reshape, "to target_shape (one -1 inferred)")
     register("keras", "Permute", [Arg("dims", ShapeKind()), *keras_ignored(*KERAS_META)], _keras_permute,
-             "axes reordered (dims count from 1, batch excluded)")
+             "axes reordered (dims count from 1, batch excluded)", doc_args=(("dims", [2, 1]),))
     register("keras", "RepeatVector", [Arg("n", INT), *keras_ignored(*KERAS_META)], _keras_repeat,
-             "(F) -> (n, F)", doc_args=(("n", "R"),))
+             "(F) -> (n, F)", doc_args=(("n", "R"),), doc_input=("N",))
 
 
 # ---------------------------------------------------------------- torch
@@ -286,7 +286,7 @@ def _register_torch() -> None:
         register("torch", f"ZeroPad{rank}d", [pad], _torch_pad(rank, "constant"),
                  f"{rank}-D zero padding (negative values crop)", **doc)
         register("torch", f"ConstantPad{rank}d", [pad, Arg("value", NUMBER)], _torch_pad(rank, "constant"),
-                 f"{rank}-D constant padding", **doc)
+                 f"{rank}-D constant padding", rank=rank, doc_args=(("padding", "P"), ("value", 0)))
         register("torch", f"ReflectionPad{rank}d", [pad], _torch_pad(rank, "reflect"),
                  f"{rank}-D reflection padding (each pad < input size)", **doc)
         register("torch", f"ReplicationPad{rank}d", [pad], _torch_pad(rank, "replicate"),
@@ -297,17 +297,20 @@ def _register_torch() -> None:
     register("torch", "Upsample", [*up, Arg("mode", ChoiceKind("nearest", "linear", "bilinear", "bicubic", "trilinear",
                                                                  "area", "nearest-exact"), "nearest"),
                                    Arg("align_corners", ANY, None), Arg("recompute_scale_factor", ANY, None)],
-             _torch_upsample, "to size, or floor(x * scale_factor)")
-    register("torch", "UpsamplingNearest2d", up, _torch_upsample, "nearest upsampling (2-D)")
-    register("torch", "UpsamplingBilinear2d", up, _torch_upsample, "bilinear upsampling (2-D)")
+             _torch_upsample, "to size, or floor(x * scale_factor)", doc_args=(("scale_factor", 2),),
+             doc_input=("C", "H", "W"))
+    register("torch", "UpsamplingNearest2d", up, _torch_upsample, "nearest upsampling (2-D)",
+             doc_args=(("scale_factor", 2),), doc_input=("C", "H", "W"))
+    register("torch", "UpsamplingBilinear2d", up, _torch_upsample, "bilinear upsampling (2-D)",
+             doc_args=(("scale_factor", 2),), doc_input=("C", "H", "W"))
     register("torch", "Flatten", [Arg("start_dim", INT, 1), Arg("end_dim", INT, -1)], _torch_flatten,
              "axes start_dim..end_dim into one (dims count the batch axis, as in torch)")
     register("torch", "Unflatten", [Arg("dim", INT), Arg("unflattened_size", ShapeKind(allow_minus_one=True))],
-             _torch_unflatten, "one axis into unflattened_size")
+             _torch_unflatten, "one axis into unflattened_size", doc_args=(("dim", 1), ("unflattened_size", ["A", -1])))
     register("torch", "PixelShuffle", [Arg("upscale_factor", INT)], _pixel_shuffle(False),
-             "(C*r^2, H, W) -> (C, H*r, W*r)", doc_args=(("upscale_factor", "R"),))
+             "(C*r^2, H, W) -> (C, H*r, W*r)", doc_args=(("upscale_factor", "R"),), doc_input=("C", "H", "W"))
     register("torch", "PixelUnshuffle", [Arg("downscale_factor", INT)], _pixel_shuffle(True),
-             "(C, H*r, W*r) -> (C*r^2, H, W)", doc_args=(("downscale_factor", "R"),))
+             "(C, H*r, W*r) -> (C*r^2, H, W)", doc_args=(("downscale_factor", "R"),), doc_input=("C", "H", "W"))
 
 
 _register_keras()

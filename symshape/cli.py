@@ -1,0 +1,348 @@
+"""The `symshape` command line: derive, eval, sweep, layers.
+
+Exit status: 0 success (eval: valid), 1 eval of a configuration that violates a condition,
+2 a bad spec, bad values or bad usage; every error is one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import itertools
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import __version__
+from .errors import BindingError, SpecError, SymshapeError, did_you_mean
+from .expr import parse_expression
+from .program import ProgramBuilder
+
+__all__ = ["main"]
+
+EXAMPLES = {
+    "derive": """examples:
+  symshape derive examples/classic_symbolic.yaml
+  symshape derive model.yaml --format markdown > model.md
+  cat model.yaml | symshape derive - --format json""",
+    "eval": """examples:
+  symshape eval examples/classic_symbolic.yaml --set I=32 --set F=3 --set S=1 --set P=0 --set D=5
+  symshape eval examples/resnet50.yaml --set H=224 --set W=224 --format json""",
+    "sweep": """examples:
+  symshape sweep examples/classic_symbolic.yaml --grid I=32:257:32 --grid F=1,3,5 --grid S=1,2 \\
+      --grid P=0,1 --grid D=16,32,64 --where "params <= 2000"
+  symshape sweep examples/automl_space.yaml --grid I=64,128 --grid F1=3,5,7 ... --format json -o out.json
+
+grid values: a list (16,32,64), a range start:stop[:step] (stop excluded, as in Python), or one value.
+--where: conditions on symbols and results joined by 'and' (comparisons <, <=, >, >=, ==, !=);
+result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
+    "layers": """examples:
+  symshape layers --framework torch
+  symshape layers Conv2d
+  symshape layers --framework keras --format markdown > keras-layers.md""",
+}
+MAX_SWEEP = 200_000_000
+RESULTS = ("params", "trainable", "non_trainable", "buffers", "macs", "activations")
+
+
+class UsageError(SymshapeError):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: exit 2 with one line, as argparse does
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symshape", description="Symbolic shape algebra for neural networks: closed-form "
+                     "sizes, parameters, MACs and validity conditions for keras and torch specs.",
+                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                     epilog="run 'symshape COMMAND --help' for a command's options and examples")
+    parser.add_argument("--version", action="version", version=f"symshape {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, epilog=EXAMPLES.get(name),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("derive", "derive a spec symbolically: shapes, parameters, MACs, closed form, conditions")
+    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
+    p.add_argument("--format", choices=("table", "markdown", "latex", "json"), default="table")
+
+    p = command("eval", "evaluate a spec at integer values of its symbols")
+    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a symbol's value (repeat)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = command("sweep", "evaluate every combination of a grid, vectorized; keep the valid ones")
+    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
+    p.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES", help="values of a symbol (repeat)")
+    p.add_argument("--where", action="append", default=[], metavar="CONDITION", help="keep rows satisfying it")
+    p.add_argument("--format", choices=("csv", "json"), default="csv")
+    p.add_argument("-o", "--output", help="write the rows to this file instead of standard output")
+    p.add_argument("--all", action="store_true", help="keep invalid combinations too (with valid=0)")
+
+    p = command("layers", "list the supported layers, or show one layer's formulas")
+    p.add_argument("name", nargs="?", help="a layer class name, e.g. Conv2d or MaxPooling2D")
+    p.add_argument("--framework", choices=("keras", "torch"))
+    p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    return parser
+
+
+def _read_spec(path: str) -> Any:
+    import symshape
+
+    if path == "-":
+        return symshape.derive(sys.stdin.read(), source="<stdin>")
+    return symshape.derive(path)
+
+
+def _bindings(pairs: Sequence[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"--set takes NAME=VALUE, got {pair!r}")
+        try:
+            out[name.strip()] = int(value.strip().replace("_", ""))
+        except ValueError:
+            raise UsageError(f"--set {name.strip()}: {value.strip()!r} is not an integer") from None
+    return out
+
+
+def _grid_values(name: str, text: str) -> list[int]:
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [int(p) for p in text.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] == 0):
+                raise ValueError
+            return list(range(*parts))
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--grid {name}: {text!r} is not a list (16,32), a range (start:stop[:step]) "
+                         "or an integer") from None
+
+
+def _where(conditions: Sequence[str], names: Sequence[str]) -> Any:
+    """Parse --where conditions with our own grammar; returns (program builder, register)."""
+    import sympy
+
+    from .symbols import make_symbol
+
+    syms: dict[str, Any] = {}
+
+    def symbol(name: str) -> Any:
+        if name not in names:
+            raise UsageError(f"--where: unknown name '{name}'{did_you_mean(name, names)}; "
+                             f"known: {', '.join(names)}")
+        return syms.setdefault(name, make_symbol(name, None))
+
+    relations = []
+    for text in conditions:
+        for part in text.split(" and "):
+            for op in ("<=", ">=", "==", "!=", "<", ">"):
+                if op in part:
+                    lhs, rhs = part.split(op, 1)
+                    break
+            else:
+                raise UsageError(f"--where: {part.strip()!r} has no comparison (<, <=, >, >=, ==, !=)")
+            try:
+                left = parse_expression(lhs, symbol).expr
+                right = parse_expression(rhs, symbol).expr
+            except SpecError as err:
+                raise UsageError(f"--where: {err}") from None
+            relations.append(sympy.Rel(left, right, op, evaluate=False))
+    b = ProgramBuilder()
+    regs = [b.add(r) for r in relations]
+    reg = b.op("and", tuple(regs)) if len(regs) > 1 else regs[0]
+    return b.build(), reg
+
+
+def _sweep(args: argparse.Namespace, out: TextIO) -> int:
+    d = _read_spec(args.spec)
+    grids: dict[str, list[int]] = {}
+    for item in args.grid:
+        name, sep, values = item.partition("=")
+        if not sep:
+            raise UsageError(f"--grid takes NAME=VALUES, got {item!r}")
+        grids[name.strip()] = _grid_values(name.strip(), values)
+    missing = [s for s in d.free_symbols if s not in grids]
+    if missing:
+        raise UsageError(f"no --grid for {', '.join(missing)}")
+    for name in grids:
+        if name not in d.symbols:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
+    total = 1
+    for values in grids.values():
+        total *= len(values)
+    if total > MAX_SWEEP:
+        raise UsageError(f"the grid has {total:,} combinations; the limit is {MAX_SWEEP:,}")
+    names = list(grids)
+    axes = len(d.output_shape)
+    result_names = [*RESULTS, *(f"out{i}" for i in range(axes))]
+    where = _where(args.where, [*names, *result_names]) if args.where else None
+    rows: list[list[int]] = []
+    progress = _progress(total)
+    block = 1 << 20
+    combos = itertools.product(*grids.values())
+    done = 0
+    while done < total:
+        chunk = list(itertools.islice(combos, block))
+        if not chunk:
+            break
+        arr = np.array(chunk, dtype=np.int64).reshape(len(chunk), len(names))
+        cols = {n: arr[:, i] for i, n in enumerate(names)}
+        res = d.evaluate_batch(cols, outputs=("output_shape", *RESULTS))
+        keep = np.ones(len(chunk), dtype=bool) if args.all else res.valid.copy()
+        values = {**cols, **{r: res.columns[r] for r in RESULTS},
+                  **{f"out{i}": a for i, a in enumerate(res.columns["output_shape"])}}
+        if where is not None:
+            program, reg = where
+            got = program.run_numpy({k: values[k] for k in program.symbols}, [reg], len(chunk))[reg]
+            keep &= np.asarray(got, dtype=bool)
+        idx = np.nonzero(keep)[0]
+        table = np.stack([cols[n][idx] for n in names] + [values[f"out{i}"][idx] for i in range(axes)]
+                         + [values[r][idx] for r in ("params", "macs")] + [res.valid[idx].astype(np.int64)], axis=1)
+        rows.extend(table.tolist())
+        done += len(chunk)
+        progress(done)
+    progress(None)
+    header = [*names, *(f"out{i}" for i in range(axes)), "params", "macs", "valid"]
+    if args.format == "json":
+        text = json.dumps({"columns": header, "rows": rows, "combinations": total, "kept": len(rows)}) + "\n"
+    else:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        text = buf.getvalue()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"{len(rows):,} of {total:,} combinations kept -> {args.output}", file=sys.stderr)
+    else:
+        out.write(text)
+    return 0
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on stderr for long sweeps, only on a terminal."""
+    if total < 5_000_000 or not sys.stderr.isatty():
+        return lambda done: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task("sweeping", total=total)
+    bar.start()
+
+    def update(done: int | None) -> None:
+        if done is None:
+            bar.stop()
+        else:
+            bar.update(task, completed=done)
+
+    return update
+
+
+def _layers(args: argparse.Namespace, out: TextIO) -> int:
+    from .layers import REGISTRY, rules
+    from .report import layer_info, layer_report, layers_report
+
+    if args.name:
+        matches = [r for (fw, n), r in sorted(REGISTRY.items()) if n == args.name and args.framework in (None, fw)]
+        if not matches:
+            names = sorted({n for (fw, n) in REGISTRY if args.framework in (None, fw)})
+            raise UsageError(f"unknown layer '{args.name}'{did_you_mean(args.name, names)}")
+        for rule in matches:
+            if args.format == "json":
+                out.write(json.dumps(layer_info(rule), indent=2, default=str) + "\n")
+            else:
+                out.write(layer_report(rule, args.format) + ("\n" if rule is not matches[-1] else ""))
+        return 0
+    selected = rules(args.framework)
+    if args.format == "json":
+        out.write(json.dumps([{"framework": r.framework, "name": r.name, "summary": r.summary} for r in selected],
+                             indent=2) + "\n")
+    else:
+        out.write(layers_report(selected, args.format))
+    return 0
+
+
+def run(argv: Sequence[str] | None, out: TextIO) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command is None:
+        build_parser().print_help(out)
+        return 2
+    if args.command == "derive":
+        d = _read_spec(args.spec)
+        if args.format == "json":
+            out.write(json.dumps(d.to_dict(), indent=2) + "\n")
+        else:
+            from .report import derivation_report
+
+            out.write(derivation_report(d, args.format, width=_width()))
+        return 0
+    if args.command == "eval":
+        d = _read_spec(args.spec)
+        e = d.evaluate(_bindings(args.set))
+        if args.format == "json":
+            out.write(json.dumps(e.to_dict(), indent=2) + "\n")
+        else:
+            from .report import evaluation_report
+
+            out.write(evaluation_report(d, e, width=_width()))
+        return 0 if e.valid else 1
+    if args.command == "sweep":
+        return _sweep(args, out)
+    if args.command == "layers":
+        return _layers(args, out)
+    raise UsageError(f"unknown command {args.command}")
+
+
+def _width() -> int | None:
+    try:
+        return int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        return os.get_terminal_size().columns if sys.stdout.isatty() else 120
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point; returns the exit status (the console script exits with it)."""
+    out = out or sys.stdout
+    try:
+        return run(argv, out)
+    except UsageError as err:
+        print(f"symshape: error: {err}", file=sys.stderr)
+        return 2
+    except (SpecError, BindingError) as err:
+        print(f"symshape: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:  # argparse's --help and --version
+        return int(exit_.code or 0) if isinstance(exit_.code, int) else 0
+    except KeyboardInterrupt:
+        print("symshape: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as err:  # noqa: BLE001 - the one place that turns a bug into a message, not a traceback
+        if os.environ.get("SYMSHAPE_DEBUG"):
+            raise
+        print(f"symshape: internal error: {type(err).__name__}: {err} (set SYMSHAPE_DEBUG=1 for a traceback, "
+              "and please report it)", file=sys.stderr)
+        return 3
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

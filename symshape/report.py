@@ -1,0 +1,239 @@
+"""Human-readable views of derivations, evaluations and layer rules: rich tables, Markdown, LaTeX.
+
+Every view is built from the same plain data (`Derivation.to_dict()`-like values), so the three
+formats always say the same thing.
+"""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+from typing import Any
+
+import sympy
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from .deep import run_deep
+from .derive import Derivation
+from .evaluate import Evaluation
+from .layers.base import REQUIRED, AnyKind, LayerRule
+from .render import latex, placeholders, rule_formulas, text
+
+__all__ = ["derivation_report", "evaluation_report", "layer_report", "layers_report"]
+
+
+def _shape(items: list[str]) -> str:
+    return "(" + ", ".join(items) + ")"
+
+
+def _console(width: int | None) -> tuple[Console, io.StringIO]:
+    buf = io.StringIO()
+    return Console(file=buf, width=width or 120, no_color=True, highlight=False, emoji=False), buf
+
+
+def _rows(d: Derivation) -> list[dict[str, Any]]:
+    out = []
+    for ly in d.layers:
+        params = d.collapse(ly.params)
+        out.append({
+            "name": ly.name, "kind": ly.kind,
+            "shape": [d.collapse(s) for s in ly.output_shape],
+            "params": params, "macs": d.collapse(ly.macs),
+        })
+    return out
+
+
+def derivation_report(d: Derivation, fmt: str = "table", width: int | None = None) -> str:
+    """The symbolic summary in 'table', 'markdown' or 'latex' form."""
+    return run_deep(_derivation_report, d, fmt, width)
+
+
+def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
+    rows = _rows(d)
+    constraints = d.constraints()
+    closed = list(d.closed_form)
+    total = sympy.expand(d.collapse(d.params))
+    trainable, non_trainable = d.collapse(d.trainable), d.collapse(d.non_trainable)
+    buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
+    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in shape])
+                       for n, shape in d.inputs.items())
+    if fmt == "markdown":
+        lines = [f"**Input**: {inputs} ({d.framework}, batch axis excluded)", "",
+                 "| # | Layer | Kind | Output shape | Parameters |", "|---|---|---|---|---|"]
+        for i, r in enumerate(rows):
+            shape = ", ".join(latex(s) for s in r["shape"])
+            lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${latex(r['params'])}$ |")
+        lines += ["", "**Output size (closed form)**: $(" + ", ".join(latex(s) for s in closed) + ")$", "",
+                  f"**Parameters**: ${latex(total)}$ (trainable ${latex(trainable)}$, "
+                  f"non-trainable ${latex(non_trainable)}$)"]
+        if buffers != 0:
+            lines.append(f"; buffers ${latex(buffers)}$")
+        lines += ["", f"**MACs** (multiply-adds, bias excluded): ${latex(macs)}$", "", "**Valid when**:", ""]
+        lines += [f"- ${latex(rel)}$ ({nc.origin}: {nc.condition.label})" for nc, rel in constraints] or ["- always"]
+        return "\n".join(lines) + "\n"
+    if fmt == "latex":
+        lines = [r"\begin{tabular}{rlll}", r"\# & Layer & Output shape & Parameters \\ \hline"]
+        for i, r in enumerate(rows):
+            shape = ", ".join(latex(s) for s in r["shape"])
+            name = r["name"].replace("_", r"\_")
+            lines.append(rf"{i} & \texttt{{{name}}} ({r['kind']}) & $({shape})$ & ${latex(r['params'])}$ \\")
+        lines.append(r"\end{tabular}")
+        lines += ["", r"\begin{align*}", r"\text{output} &= (" + ", ".join(latex(s) for s in closed) + r") \\",
+                  rf"\text{{parameters}} &= {latex(total)} \\", rf"\text{{MACs}} &= {latex(macs)}"]
+        lines.append(r"\end{align*}")
+        if constraints:
+            lines += [r"\begin{align*}"]
+            lines += [rf"&{latex(rel)} && \text{{{nc.origin.replace('_', chr(92) + '_')}}} \\"
+                      for nc, rel in constraints]
+            lines.append(r"\end{align*}")
+        return "\n".join(lines) + "\n"
+    console, buf = _console(width)
+    table = Table(title=f"{d.framework} network, input {inputs}", box=box.SIMPLE_HEAVY, title_justify="left")
+    for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right")):
+        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
+    for i, r in enumerate(rows):
+        table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), text(r["params"]))
+    console.print(table)
+    console.print(f"Output size (closed form): {_shape([text(s) for s in closed])}", soft_wrap=True)
+    console.print(f"Total params: {text(total)}", soft_wrap=True)
+    console.print(f"Trainable params: {text(trainable)}", soft_wrap=True)
+    console.print(f"Non-trainable params: {text(non_trainable)}", soft_wrap=True)
+    if buffers != 0:
+        console.print(f"Buffers: {text(buffers)}", soft_wrap=True)
+    console.print(f"MACs: {text(macs)}", soft_wrap=True)
+    if constraints:
+        console.print("Valid when:")
+        for nc, rel in constraints:
+            console.print(f"  {text(rel)}    [{nc.origin}: {nc.condition.label}]", soft_wrap=True, markup=False)
+    else:
+        console.print("Valid for every value of the symbols.")
+    return buf.getvalue()
+
+
+def _n(v: int | None) -> str:
+    return "undefined" if v is None else f"{v:,}"
+
+
+def evaluation_report(d: Derivation, e: Evaluation, width: int | None = None) -> str:
+    console, buf = _console(width)
+    bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
+    table = Table(title=f"{d.framework} network" + (f" at {bound}" if bound else ""), box=box.SIMPLE_HEAVY,
+                  title_justify="left")
+    for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
+                      ("MACs", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    for ly in e.layers:
+        shape = "(" + ", ".join("?" if s is None else str(s) for s in ly.output_shape) + ")"
+        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", shape, _n(ly.params), _n(ly.macs))
+    console.print(table)
+    console.print(f"Output shape: ({', '.join('?' if s is None else str(s) for s in e.output_shape)})")
+    console.print(f"Total params: {_n(e.params)}")
+    console.print(f"Trainable params: {_n(e.trainable)}")
+    console.print(f"Non-trainable params: {_n(e.non_trainable)}")
+    if e.buffers:
+        console.print(f"Buffers: {_n(e.buffers)}")
+    console.print(f"MACs: {_n(e.macs)}")
+    console.print(f"Activations: {_n(e.activations)} elements")
+    if e.violations:
+        console.print(f"INVALID: {len(e.violations)} violated condition(s):")
+        for v in e.violations:
+            console.print(f"  {v.message}", soft_wrap=True, markup=False)
+    else:
+        console.print("Valid.")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- layer rules
+
+
+def generic_instance(rule: LayerRule) -> tuple[SimpleNamespace, list[tuple]]:
+    """The rule's documented instance: its doc_args as symbols, defaults elsewhere, generic inputs."""
+    from .derive import _Deriver  # the same argument parsing as a spec
+    from .spec import load_spec
+
+    if rule.rank:
+        shape: list = ["H", "W"][: rule.rank] if rule.rank < 3 else ["D", "H", "W"]
+        shape = [*shape, "C"] if rule.framework == "keras" else ["C", *shape]
+        if rule.rank == 1:
+            shape = ["L", "C"] if rule.framework == "keras" else ["C", "L"]
+    elif rule.doc_input:
+        shape = list(rule.doc_input)
+    else:
+        shape = ["M", "N"]
+    n_inputs = max(rule.n_inputs[0], 1)
+    args: dict = {}
+    for name, value in rule.doc_args:
+        args[name] = value
+    for arg in rule.args:
+        if arg.required and arg.name not in args:
+            args[arg.name] = {"layer": {"LSTM": {"units": "U"}}}.get(arg.name, arg.name.upper()[:1] + "x")
+    inputs = {f"x{i}": shape for i in range(n_inputs)} if n_inputs > 1 else None
+    spec = {"framework": rule.framework, "layers": [{rule.name: args, **({"inputs": list(inputs)} if inputs else {})}]}
+    spec.update({"inputs": inputs} if inputs else {"input": shape})
+    deriver = _Deriver(load_spec(spec))
+    deriver.run()
+    layer = deriver.layers[0]
+    return layer.args, [tuple(s) for s in layer.input_shapes]
+
+
+def layer_info(rule: LayerRule) -> dict[str, Any]:
+    args, shapes = generic_instance(rule)
+    formulas = rule_formulas(rule, args, [placeholders(rule, shapes, rule.framework)[i] for i in range(len(shapes))])
+    return {
+        "framework": rule.framework, "name": rule.name, "summary": rule.summary,
+        "arguments": [{"name": a.name, "default": None if a.default is REQUIRED else a.default,
+                       "required": a.required, "kind": a.kind.label} for a in rule.args
+                      if not isinstance(a.kind, AnyKind)],
+        "accepted": [a.name for a in rule.args if isinstance(a.kind, AnyKind)],
+        **formulas,
+    }
+
+
+def layers_report(rules: list[LayerRule], fmt: str = "table", width: int | None = None) -> str:
+    if fmt == "markdown":
+        lines = ["| Framework | Layer | Input | Output | Parameters | Summary |", "|---|---|---|---|---|---|"]
+        for rule in rules:
+            info = run_deep(layer_info, rule)
+            ins = "; ".join(_shape(s) for s in info["inputs"])
+            outs = "; ".join("$(" + ", ".join(s) + ")$" for s in info["outputs_latex"])
+            lines.append(f"| {rule.framework} | `{rule.name}` | {ins} | {outs} | `{info['trainable']}` | "
+                         f"{rule.summary} |")
+        return "\n".join(lines) + "\n"
+    console, buf = _console(width)
+    table = Table(box=box.SIMPLE_HEAVY)
+    for col in ("Framework", "Layer", "Summary"):
+        table.add_column(col)
+    for rule in rules:
+        table.add_row(rule.framework, rule.name, rule.summary)
+    console.print(table)
+    return buf.getvalue()
+
+
+def layer_report(rule: LayerRule, fmt: str = "table", width: int | None = None) -> str:
+    info = run_deep(layer_info, rule)
+    if fmt == "markdown":
+        lines = [f"### {rule.framework} `{rule.name}`", "", rule.summary, "",
+                 "Input " + "; ".join(_shape(s) for s in info["inputs"]) + " (batch axis excluded)", "",
+                 "Output: " + "; ".join("$(" + ", ".join(s) + ")$" for s in info["outputs_latex"]), "",
+                 f"Parameters: `{info['trainable']}` trainable, `{info['non_trainable']}` non-trainable, "
+                 f"`{info['buffers']}` buffers; MACs `{info['macs']}`", ""]
+        lines += ["Valid when:", ""] + [f"- `{c}`" for c in info["conditions"]] + [""]
+        return "\n".join(lines)
+    console, buf = _console(width)
+    console.print(f"{rule.framework} {rule.name}: {rule.summary}", markup=False)
+    console.print("arguments: " + ", ".join(
+        a["name"] + ("" if a["required"] else f"={a['default']!r}") for a in info["arguments"]), markup=False)
+    if info["accepted"]:
+        console.print("also accepted (no effect on shapes or counts): " + ", ".join(info["accepted"]), markup=False)
+    console.print("input:   " + "; ".join(_shape(s) for s in info["inputs"]), markup=False)
+    console.print("output:  " + "; ".join(_shape(s) for s in info["outputs"]), markup=False)
+    console.print(f"params:  {info['trainable']} trainable, {info['non_trainable']} non-trainable, "
+                  f"{info['buffers']} buffers", markup=False)
+    console.print(f"MACs:    {info['macs']}", markup=False)
+    if info["conditions"]:
+        console.print("valid when:", markup=False)
+        for c in info["conditions"]:
+            console.print(f"  {c}", markup=False)
+    return buf.getvalue()

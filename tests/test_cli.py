@@ -1,0 +1,194 @@
+"""The command line, in-process through main(argv) and as the installed console script.
+
+Rendered outputs are compared with golden files in tests/golden/ (pytest --overwrite rewrites them).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from symshape.cli import main
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(argv, out=out)
+    captured = capsys.readouterr()
+    return code, out.getvalue() + captured.out, captured.err
+
+
+def check_golden(name: str, text: str, request: pytest.FixtureRequest) -> None:
+    path = GOLDEN / name
+    if request.config.getoption("--overwrite"):
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run pytest --overwrite"
+    assert text == path.read_text(), f"{name} differs from its golden file (pytest --overwrite to accept)"
+
+
+GOLDEN_CASES = [
+    (["derive", "classic.yaml"], "classic.table.txt"),
+    (["derive", "classic_symbolic.yaml"], "classic_symbolic.table.txt"),
+    (["derive", "classic_symbolic.yaml", "--format", "markdown"], "classic_symbolic.md"),
+    (["derive", "classic_symbolic.yaml", "--format", "latex"], "classic_symbolic.tex"),
+    (["derive", "unet.yaml", "--format", "markdown"], "unet.md"),
+    (["eval", "resnet18.yaml", "--set", "H=224", "--set", "W=224"], "resnet18.eval.txt"),
+    (["layers", "Conv2d"], "layer.Conv2d.txt"),
+    (["layers", "MaxPooling2D", "--format", "markdown"], "layer.MaxPooling2D.md"),
+]
+
+
+@pytest.mark.parametrize(("argv", "golden"), GOLDEN_CASES)
+def test_golden_outputs(argv: list[str], golden: str, capsys: pytest.CaptureFixture, request: pytest.FixtureRequest,
+                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    argv = [str(EXAMPLES / a) if a.endswith(".yaml") else a for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    check_golden(golden, out.replace(str(EXAMPLES) + "/", ""), request)
+
+
+def test_derive_json_is_to_dict(capsys: pytest.CaptureFixture) -> None:
+    import symshape
+
+    code, out, _ = run(["derive", str(EXAMPLES / "classic_symbolic.yaml"), "--format", "json"], capsys)
+    assert code == 0
+    assert json.loads(out) == json.loads(json.dumps(symshape.derive(EXAMPLES / "classic_symbolic.yaml").to_dict()))
+
+
+def test_eval_json_is_evaluate_to_dict(capsys: pytest.CaptureFixture) -> None:
+    import symshape
+
+    argv = ["eval", str(EXAMPLES / "classic_symbolic.yaml"), "--format", "json"]
+    values = {"I": 32, "F": 3, "S": 1, "P": 0, "D": 5}
+    code, out, _ = run(argv + [f"--set={k}={v}" for k, v in values.items()], capsys)
+    assert code == 0
+    expected = symshape.derive(EXAMPLES / "classic_symbolic.yaml").evaluate(values).to_dict()
+    assert json.loads(out) == expected
+    assert expected["layers"][0]["output_shape"] == [30, 30, 5] and expected["layers"][0]["params"]["total"] == 140
+
+
+def test_eval_exit_status_1_on_violation(capsys: pytest.CaptureFixture) -> None:
+    argv = ["eval", str(EXAMPLES / "classic_symbolic.yaml"), "--set", "I=2", "--set", "F=3", "--set", "S=1",
+            "--set", "P=0", "--set", "D=5"]
+    code, out, _ = run(argv, capsys)
+    assert code == 1
+    assert "INVALID" in out and "layer 0 'conv2d' (Conv2D): output height" in out
+
+
+def test_derive_reads_stdin(capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO((EXAMPLES / "classic.yaml").read_text()))
+    code, out, _ = run(["derive", "-", "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["output_shape"] == ["15", "15", "5"]
+
+
+def test_sweep_csv_matches_single_evaluations(capsys: pytest.CaptureFixture) -> None:
+    import symshape
+
+    argv = ["sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", "I=4:70:5", "--grid", "F=1,3,5",
+            "--grid", "S=1,2", "--grid", "P=0,1", "--grid", "D=8", "--where", "params <= 300 and out0 >= 4"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert rows
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    kept = set()
+    for i in range(4, 70, 5):
+        for f in (1, 3, 5):
+            for s in (1, 2):
+                for p in (0, 1):
+                    e = d.evaluate(I=i, F=f, S=s, P=p, D=8)
+                    if e.valid and e.params <= 300 and e.output_shape[0] >= 4:
+                        kept.add((i, f, s, p))
+    assert {(int(r["I"]), int(r["F"]), int(r["S"]), int(r["P"])) for r in rows} == kept
+    for r in rows:
+        e = d.evaluate({k: int(r[k]) for k in ("I", "F", "S", "P", "D")})
+        assert [int(r["out0"]), int(r["out1"]), int(r["out2"])] == list(e.output_shape)
+        assert int(r["params"]) == e.params and int(r["macs"]) == e.macs
+
+
+def test_sweep_json_to_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    target = tmp_path / "out.json"
+    argv = ["sweep", str(EXAMPLES / "classic.yaml"), "--format", "json", "-o", str(target)]
+    code, _, err = run(argv, capsys)
+    assert code == 0 and "1 of 1 combinations kept" in err
+    data = json.loads(target.read_text())
+    assert data["rows"] == [[15, 15, 5, 140, 121500, 1]]
+
+
+def test_layers_lists_both_frameworks(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(["layers", "--format", "json"], capsys)
+    names = {(r["framework"], r["name"]) for r in json.loads(out)}
+    assert code == 0 and ("keras", "Conv2D") in names and ("torch", "ConvTranspose3d") in names
+    assert len(names) > 150
+
+
+BAD = [  # argv (with {ex} for the examples folder), fragment of the one-line error
+    (["derive", "{ex}/nope.yaml"], "nope.yaml: no such file"),
+    (["derive", "{ex}/classic.yaml", "--format", "html"], "invalid choice: 'html'"),
+    (["eval", "{ex}/classic_symbolic.yaml", "--set", "I32"], "--set takes NAME=VALUE"),
+    (["eval", "{ex}/classic_symbolic.yaml", "--set", "I=3.5"], "'3.5' is not an integer"),
+    (["eval", "{ex}/classic_symbolic.yaml", "--set", "J=3"], "unknown symbol 'J'"),
+    (["eval", "{ex}/classic_symbolic.yaml", "--set", "I=3"], "missing values for F, S, P, D"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1:x"], "is not a list"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1,2"], "no --grid for F, S, P, D"),
+    (["sweep", "{ex}/classic.yaml", "--where", "parms < 3"], "did you mean 'params'"),
+    (["sweep", "{ex}/classic.yaml", "--where", "params"], "has no comparison"),
+    (["sweep", "{ex}/classic.yaml", "--where", "__import__('os') < 1"], "unexpected character"),
+    (["layers", "Conv2dd"], "did you mean 'Conv2d'"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+]
+
+
+@pytest.mark.parametrize(("argv", "fragment"), BAD)
+def test_bad_usage_exit_2_one_line(argv: list[str], fragment: str, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run([a.replace("{ex}", str(EXAMPLES)) for a in argv], capsys)
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err
+    assert len([ln for ln in err.splitlines() if ln.startswith("symshape: error")]) == 1
+
+
+def test_bad_spec_file_names_file_line_layer(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "model.yaml"
+    spec.write_text("framework: keras\ninput: [32, 32, 3]\nlayers:\n  - Conv2D: {filters: 8, kernel_size: 3}\n"
+                    "  - MaxPooling2D: {pool_sise: 2}\n")
+    code, _, err = run(["derive", str(spec)], capsys)
+    assert code == 2
+    assert f"{spec}:5: layer 1 'max_pooling2d' (MaxPooling2D): argument 'pool_sise'" in err
+    assert "did you mean 'pool_size'" in err
+
+
+def test_help_and_version(capsys: pytest.CaptureFixture) -> None:
+    for command in ("derive", "eval", "sweep", "layers"):
+        code, out, _ = run([command, "--help"], capsys)
+        assert code == 0 and "examples:" in out
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.startswith("symshape ")
+
+
+@pytest.mark.skipif(shutil.which("symshape") is None, reason="the console script is not installed")
+def test_console_script_subprocess() -> None:
+    done = subprocess.run(["symshape", "derive", str(EXAMPLES / "classic.yaml")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "(30, 30, 5)" in done.stdout and "(15, 15, 5)" in done.stdout and "140" in done.stdout
+    bad = subprocess.run(["symshape", "eval", str(EXAMPLES / "classic_symbolic.yaml"), "--set", "I=x"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.startswith("symshape: error:") and "Traceback" not in bad.stderr
+    invalid = subprocess.run(["symshape", "eval", str(EXAMPLES / "classic_symbolic.yaml"), "--format", "json",
+                              "--set", "I=1", "--set", "F=3", "--set", "S=1", "--set", "P=0", "--set", "D=2"],
+                             capture_output=True, text=True, timeout=120)
+    assert invalid.returncode == 1 and json.loads(invalid.stdout)["valid"] is False
