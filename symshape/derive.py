@@ -430,15 +430,36 @@ class Derivation:
 
     @deep
     def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
-        """Every validity condition as a SymPy relation in closed form (floors solved where linear)."""
+        """The validity conditions as SymPy relations in closed form (floors solved where linear).
+
+        Listed once each: a condition that collapses to one already listed, or to a tautology (two
+        branches of a residual add that collapse to the same size), is left out. Evaluation checks
+        every condition regardless.
+        """
         out = []
+        seen: set = set()
         for nc in self.conditions:
             c = nc.condition
             if c.op == "holds":
                 rel = self.collapse(c.lhs)
+                key: object = rel
             else:
-                rel = sympy.Rel(self.collapse(c.lhs), self.collapse(sympy.sympify(c.rhs)), c.op, evaluate=False)
-                rel = normalize_relation(rel)
+                lhs, rhs = self.collapse(c.lhs), self.collapse(sympy.sympify(c.rhs))
+                diff = lhs - rhs
+                if (c.op == "==" and diff == 0) or (c.op in (">=", "<=") and diff == 0) or \
+                        (isinstance(diff, Integer) and _fold(Condition("", diff, c.op, 0)) is True):
+                    continue
+                rel = normalize_relation(sympy.Rel(lhs, rhs, c.op, evaluate=False))
+                if isinstance(rel, sympy.core.relational.Relational) and rel.rel_op in (">=", ">", "<=", "<"):
+                    diff = rel.lhs - rel.rhs  # normalized: floor(N/D) + 1 >= 1 and N >= 0 are one condition
+                    op = {">": ">=", "<": "<="}.get(rel.rel_op, rel.rel_op)
+                    diff = diff - 1 if rel.rel_op == ">" else diff + 1 if rel.rel_op == "<" else diff
+                    key = (op, diff)
+                else:
+                    key = (c.op, frozenset((diff, -diff)))
+            if key in seen:
+                continue
+            seen.add(key)
             out.append((nc, rel))
         return out
 

@@ -16,8 +16,9 @@ import sympy
 from sympy import Expr
 
 from .algebra import normalize_relation
-from .deep import deep
+from .deep import run_deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
+from .printing import to_latex, to_text
 from .symbols import make_symbol
 
 if TYPE_CHECKING:
@@ -26,14 +27,13 @@ if TYPE_CHECKING:
 __all__ = ["derivation_dict", "latex", "placeholders", "recurrence", "rule_formulas", "text"]
 
 
-@deep
 def text(e: object) -> str:
-    return str(e)
+    """SymPy `str`-syntax text (valid SymPy input), printed in linear time."""
+    return run_deep(to_text, e)
 
 
-@deep
 def latex(e: object) -> str:
-    return sympy.latex(e)
+    return run_deep(to_latex, e)
 
 
 def placeholders(rule: LayerRule, shapes: Sequence[Shape], framework: str) -> list[Shape]:

@@ -72,10 +72,11 @@ def test_to_dict_contract() -> None:
     assert out["layers"][0] == {**out["layers"][0], "index": 0, "name": "conv2d", "kind": "Conv2D",
                                 "output_shape": [30, 30, 5], "macs": 30 * 30 * 5 * 27}
     sym = d.to_dict()
-    assert sym["closed_form"] == ["floor((-F + I + 2*P + S)/(2*S))"] * 2 + ["D"]
-    assert sym["params"]["total"] == "3*D*F**2 + D"
-    assert sym["layers"][0]["recurrence"] == ["floor((-F + Hin + 2*P)/S) + 1", "floor((-F + 2*P + Win)/S) + 1", "D"]
-    assert any(c["relation"] == "-F + I + 2*P >= 0" for c in sym["constraints"])
+    assert sym["closed_form"] == ["floor((I + S - F + 2*P)/(2*S))"] * 2 + ["D"]
+    assert sym["params"]["total"] == "D + 3*D*F**2"
+    assert sym["layers"][0]["recurrence"] == ["floor((Hin - F + 2*P)/S) + 1", "floor((Win - F + 2*P)/S) + 1", "D"]
+    assert [c["relation"] for c in sym["constraints"]] == ["I >= 1", "F >= 1", "S >= 1", "P >= 0", "I - F + 2*P >= 0",
+                                                          "D >= 1", "I - F - S + 2*P >= 0"]
 
 
 def test_violation_message_names_layer_axis_values() -> None:

@@ -1,0 +1,137 @@
+"""Printing symshape's expressions as SymPy `str` text and as LaTeX, in linear time.
+
+symshape's expressions use a dozen node types (integers, symbols, +, *, integer powers, FloorDiv,
+Max, Min, Mod, relations, and/or). SymPy's printers handle everything, at a price: the default
+term order computes sort keys of every subtree at every level, and even with order='none' a 300-layer
+all-symbolic derivation takes a minute to print. This printer covers the dozen types, memoizes shared
+subtrees, orders terms canonically (SymPy's internal order, numbers last), and falls back to SymPy's
+printers for anything else. Its `str` output is valid SymPy input (`floor(a/b)` for FloorDiv).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sympy
+from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Or
+
+from .algebra import FloorDiv
+
+__all__ = ["to_latex", "to_text"]
+
+P_ADD, P_MUL, P_POW, P_ATOM = 40, 50, 60, 1000
+_REL_TEXT = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
+_REL_TEX = {">=": r"\geq", ">": ">", "<=": r"\leq", "<": "<", "==": "=", "!=": r"\neq"}
+
+
+def _prec(e: Expr) -> int:
+    if isinstance(e, Add):
+        return P_ADD
+    if isinstance(e, Mul):
+        return P_ADD if e.as_coeff_Mul()[0].is_negative else P_MUL
+    if isinstance(e, Pow):
+        return P_POW
+    if isinstance(e, Integer) and e.p < 0:
+        return P_ADD
+    return P_ATOM
+
+
+def _terms(e: Expr) -> list[Expr]:
+    args = list(e.args)
+    return [a for a in args if not a.is_Number] + [a for a in args if a.is_Number]
+
+
+class _Printer:
+    def __init__(self, tex: bool) -> None:
+        self.tex = tex
+        self.memo: dict[Expr, str] = {}
+
+    def paren(self, e: Expr, level: int) -> str:
+        s = self(e)
+        if _prec(e) < level:
+            return rf"\left({s}\right)" if self.tex else f"({s})"
+        return s
+
+    def product(self, coeff: Expr, rest: Expr) -> str:
+        """coeff * rest, coeff a positive number (1 is not written)."""
+        if rest == 1:
+            return self(coeff)
+        factors = list(rest.args) if isinstance(rest, Mul) else [rest]
+        parts = [self.paren(f, P_MUL) for f in factors]
+        if coeff != 1:
+            parts.insert(0, self(coeff))
+        return (" " if self.tex else "*").join(parts)
+
+    def __call__(self, e: Expr) -> str:
+        hit = self.memo.get(e)
+        if hit is None:
+            hit = self.memo[e] = self.node(e)
+        return hit
+
+    def node(self, e: Expr) -> str:  # noqa: C901 - one branch per node type
+        tex = self.tex
+        if isinstance(e, (bool, BooleanTrue, BooleanFalse)):
+            return (r"\text{True}" if e else r"\text{False}") if tex else str(bool(e))
+        if isinstance(e, Integer):
+            return str(e.p)
+        if isinstance(e, Symbol):
+            return sympy.latex(e) if tex else e.name
+        if isinstance(e, Add):
+            out = []
+            for i, t in enumerate(_terms(e)):
+                coeff, rest = t.as_coeff_Mul()
+                if coeff.is_negative:
+                    out.append(("-" if i == 0 else " - ") + self.product(-coeff, rest))
+                else:
+                    out.append(("" if i == 0 else " + ") + self(t))
+            return "".join(out)
+        if isinstance(e, Mul):
+            coeff, rest = e.as_coeff_Mul()
+            if coeff.is_negative:
+                return "-" + self.product(-coeff, rest)
+            return self.product(coeff, rest)
+        if isinstance(e, Pow):
+            base, exp = e.args
+            if isinstance(exp, Integer) and exp.p >= 0:
+                b = self.paren(base, P_POW + 1)
+                return f"{b}^{{{exp.p}}}" if tex else f"{b}**{exp.p}"
+        if isinstance(e, FloorDiv):
+            n, d = e.args
+            if tex:
+                return rf"\left\lfloor \frac{{{self(n)}}}{{{self(d)}}} \right\rfloor"
+            return f"floor({self.paren(n, P_MUL)}/{self.paren(d, P_MUL + 1)})"
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            name = ("max" if isinstance(e, sympy.Max) else "min")
+            args = ", ".join(self(a) for a in e.args)
+            return rf"\{name}\left({args}\right)" if tex else f"{name.capitalize()}({args})"
+        if isinstance(e, Mod):
+            a, b = e.args
+            return rf"{self.paren(a, P_MUL)} \bmod {self.paren(b, P_MUL + 1)}" if tex else f"Mod({self(a)}, {self(b)})"
+        if isinstance(e, Relational):
+            op = e.rel_op
+            if tex:
+                return f"{self(e.lhs)} {_REL_TEX[op]} {self(e.rhs)}"
+            if op in _REL_TEXT:
+                return f"{self(e.lhs)} {op} {self(e.rhs)}"
+            return f"{'Eq' if op == '==' else 'Ne'}({self(e.lhs)}, {self(e.rhs)})"
+        if isinstance(e, (And, Or)):
+            joiner = (r" \wedge " if isinstance(e, And) else r" \vee ") if tex else \
+                (" & " if isinstance(e, And) else " | ")
+            return joiner.join(f"({self(a)})" for a in e.args)
+        return sympy.latex(e) if tex else sympy.sstr(e)
+
+
+def _printer(tex: bool) -> Callable[[Expr], str]:
+    return _Printer(tex)
+
+
+def to_text(e: object) -> str:
+    """SymPy `str`-syntax text of an expression (valid SymPy input)."""
+    return _Printer(False)(sympy.sympify(e))
+
+
+def to_latex(e: object) -> str:
+    """LaTeX of an expression, floors as \\left\\lfloor \\frac{..}{..} \\right\\rfloor."""
+    return _Printer(True)(sympy.sympify(e))
