@@ -1,4 +1,4 @@
-"""The `symshape` command line: derive, eval, sweep, layers.
+"""The `symshape` command line: derive, eval, sweep, layers, serve.
 
 Exit status: 0 success (eval: valid), 1 eval of a configuration that violates a condition,
 2 a bad spec, bad values or bad usage; every error is one line on stderr, never a traceback.
@@ -93,7 +93,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="a layer class name, e.g. Conv2d or MaxPooling2D")
     p.add_argument("--framework", choices=("keras", "torch"))
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    p = command("serve", "run the gRPC service (ShapeAlgebraService, health, reflection)")
+    p.add_argument("--host", default="[::]", help="address to listen on (default all)")
+    p.add_argument("--port", type=int, default=50051)
+    p.add_argument("--workers", type=int, default=1, help="serving processes sharing the port (SO_REUSEPORT)")
+    p.add_argument("--derive-workers", type=int, default=2, help="derivation processes per serving process")
+    p.add_argument("--threads", type=int, default=16, help="request threads per serving process")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="more get RESOURCE_EXHAUSTED")
+    p.add_argument("--token-env", metavar="VAR", help="require 'authorization: Bearer <token>', the token "
+                   "read from this environment variable (health checks are exempt)")
+    p.add_argument("--tls-cert", help="PEM certificate chain (enables TLS)")
+    p.add_argument("--tls-key", help="PEM private key")
+    p.add_argument("--client-ca", help="PEM roots: require client certificates signed by them (mutual TLS)")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds for calls in flight at shutdown")
     return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from server.main import serve_forever
+        from server.service import ServerConfig
+    except ImportError as err:  # pragma: no cover - the server ships with the package
+        raise UsageError(f"the gRPC server cannot start: {err}") from None
+
+    def read(path: str | None, what: str) -> bytes | None:
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as err:
+            raise UsageError(f"{what} {path}: {err.strerror}") from None
+
+    token = None
+    if args.token_env:
+        token = os.environ.get(args.token_env)
+        if not token:
+            raise UsageError(f"--token-env {args.token_env}: the variable is empty or not set")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if args.client_ca and not args.tls_cert:
+        raise UsageError("--client-ca needs --tls-cert and --tls-key")
+    cert, key = read(args.tls_cert, "--tls-cert"), read(args.tls_key, "--tls-key")
+    config = ServerConfig(derive_workers=args.derive_workers, threads=args.threads,
+                          max_concurrent_rpcs=args.max_concurrent_rpcs, token=token,
+                          tls=(cert, key) if cert and key else None, client_ca=read(args.client_ca, "--client-ca"))
+    return serve_forever(args.host, args.port, args.workers, config, grace=args.grace)
 
 
 def _read_spec(path: str) -> Any:
@@ -304,6 +349,8 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         return _sweep(args, out)
     if args.command == "layers":
         return _layers(args, out)
+    if args.command == "serve":
+        return _serve(args)
     raise UsageError(f"unknown command {args.command}")
 
 

@@ -26,14 +26,31 @@ MAX_BATCH = 100_000_000
 BATCH_OUTPUTS = ("output_shape", "params", "trainable", "non_trainable", "buffers", "macs", "activations")
 
 
+@dataclass(frozen=True)
+class CheckInfo:
+    """A compiled condition: where it comes from and the registers of its sides and truth."""
+
+    layer: int | None
+    name: str | None
+    kind: str | None
+    origin: str
+    label: str
+    op: str
+    note: str
+    lhs: int
+    rhs: int
+    truth: int
+
+
 class Compiled:
-    """The derivation's program and where each quantity lives in it."""
+    """The derivation's program and where each quantity lives in it: plain, picklable data
+    (the gRPC server derives in worker processes and evaluates with this in its own)."""
 
     def __init__(self, d: Derivation) -> None:
         """Layer by layer: its sizes, counts and conditions, folded into running totals and a
         running validity, so that in batch evaluation each layer's arrays die soon after it."""
         b = ProgramBuilder(d.defs)
-        self.conditions: list[tuple[NetCondition, int, int, int]] = []
+        self.conditions: list[CheckInfo] = []
         by_layer: dict[int | None, list[NetCondition]] = {}
         for nc in d.conditions:
             by_layer.setdefault(None if nc.layer is None else nc.layer.index, []).append(nc)
@@ -49,14 +66,18 @@ class Compiled:
             else:
                 lhs, rhs = b.add(sympy.sympify(c.lhs)), b.add(sympy.sympify(c.rhs))
                 truth = b.op(c.op, (lhs, rhs))
-            self.conditions.append((nc, lhs, rhs, truth))
+            ly = nc.layer
+            self.conditions.append(CheckInfo(
+                None if ly is None else ly.index, None if ly is None else ly.name, None if ly is None else ly.kind,
+                nc.origin, c.label, c.op, c.note, lhs, rhs, truth))
             valid = truth if valid is None else b.op("and", (valid, truth))
 
         for nc in by_layer.get(None, []):
             check(nc)
         self.layer_regs: list[dict[str, Any]] = []
         for ly in d.layers:
-            regs: dict[str, Any] = {"outputs": [[b.add(s) for s in shape] for shape in ly.outputs]}
+            regs: dict[str, Any] = {"outputs": [[b.add(s) for s in shape] for shape in ly.outputs],
+                                    "index": ly.index, "name": ly.name, "kind": ly.kind}
             for name in totals:
                 regs[name] = b.add(getattr(ly, name))
                 totals[name] = regs[name] if totals[name] is None else b.op("add", (totals[name], regs[name]))
@@ -194,8 +215,8 @@ def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
     return out
 
 
-def evaluate(d: Derivation, bindings: Mapping[str, Any]) -> Evaluation:
-    c: Compiled = d.compiled
+def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluation:
+    c: Compiled = d if isinstance(d, Compiled) else d.compiled
     values = check_bindings(c, bindings)
     regs = c.program.run_int(values)
 
@@ -204,16 +225,12 @@ def evaluate(d: Derivation, bindings: Mapping[str, Any]) -> Evaluation:
         return None if v is None else int(v)
 
     layers = []
-    for ly, lr in zip(d.layers, c.layer_regs, strict=True):
+    for lr in c.layer_regs:
         layers.append(LayerValues(
-            ly.index, ly.name, ly.kind, tuple(tuple(get(r) for r in shape) for shape in lr["outputs"]),
+            lr["index"], lr["name"], lr["kind"], tuple(tuple(get(r) for r in shape) for shape in lr["outputs"]),
             get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
             get(lr["activations"])))
-    violations = []
-    for nc, lhs, rhs, truth in c.conditions:
-        if regs[truth]:
-            continue
-        violations.append(_violation(c, nc, regs, lhs, rhs, values))
+    violations = [_violation(c, check, regs, values) for check in c.conditions if not regs[check.truth]]
     return Evaluation(
         bindings=values,
         output_shapes=tuple(tuple(get(r) for r in shape) for shape in c.output),
@@ -222,23 +239,21 @@ def evaluate(d: Derivation, bindings: Mapping[str, Any]) -> Evaluation:
         activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations))
 
 
-def _violation(c: Compiled, nc: NetCondition, regs: list, lhs: int, rhs: int, values: dict[str, int]) -> Violation:
-    cond = nc.condition
-    if cond.op == "holds":
-        text = f"{cond.label} does not hold"
+def _violation(c: Compiled, check: CheckInfo, regs: list, values: dict[str, int]) -> Violation:
+    lhs, rhs = check.lhs, check.rhs
+    if check.op == "holds":
+        text = f"{check.label} does not hold"
     elif regs[lhs] is None or regs[rhs] is None:
-        text = f"{cond.label} is undefined (division by zero)"
+        text = f"{check.label} is undefined (division by zero)"
     else:
-        text = f"{cond.label} {regs[lhs]} {NEGATE[cond.op]} {regs[rhs]}"
+        text = f"{check.label} {regs[lhs]} {NEGATE[check.op]} {regs[rhs]}"
     names = c.depends_on(lhs) + [n for n in c.depends_on(rhs) if n not in c.depends_on(lhs)]
-    if names and nc.layer is not None or len(names) > 1:
+    if names and check.layer is not None or len(names) > 1:
         shown = ", ".join(f"{n}={values[n]}" for n in names[:8])
         text += f" at {shown}{', ...' if len(names) > 8 else ''}"
-    if cond.note:
-        text += f" ({cond.note})"
-    ly = nc.layer
-    return Violation(None if ly is None else ly.index, None if ly is None else ly.name,
-                     None if ly is None else ly.kind, f"{nc.origin}: {text}")
+    if check.note:
+        text += f" ({check.note})"
+    return Violation(check.layer, check.name, check.kind, f"{check.origin}: {text}")
 
 
 # ---------------------------------------------------------------- many bindings
@@ -291,8 +306,9 @@ def _columns(c: Compiled, columns: Mapping[str, Any]) -> tuple[dict[str, Any], i
     return out, length
 
 
-def evaluate_batch(d: Derivation, columns: Mapping[str, Any], outputs: Sequence[str], chunk: int) -> BatchResult:
-    c: Compiled = d.compiled
+def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Sequence[str],
+                   chunk: int = 1 << 14) -> BatchResult:
+    c: Compiled = d if isinstance(d, Compiled) else d.compiled
     for o in outputs:
         if o not in BATCH_OUTPUTS:
             raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS)}")

@@ -1,0 +1,1 @@
+"""symshape's gRPC service: a thin adapter from proto messages to the symshape library."""

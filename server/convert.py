@@ -1,0 +1,171 @@
+"""Proto messages to library values and back. No math: every number and formula comes from symshape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy
+
+from symshape.derive import Derivation
+from symshape.errors import SpecError
+from symshape.evaluate import Evaluation
+from symshape.portable import expression_graph
+from symshape.render import latex, text
+
+from .gen import shape_algebra_pb2 as pb
+
+INT64_MAX = 2**63 - 1
+OP_ENUM = {"integer": pb.OP_INTEGER, "symbol": pb.OP_SYMBOL, "add": pb.OP_ADD, "mul": pb.OP_MUL, "pow": pb.OP_POW,
+           "floor_div": pb.OP_FLOOR_DIV, "ceil_div": pb.OP_CEIL_DIV, "max": pb.OP_MAX, "min": pb.OP_MIN,
+           "mod": pb.OP_MOD, "eq": pb.OP_EQ, "ne": pb.OP_NE, "ge": pb.OP_GE, "gt": pb.OP_GT, "le": pb.OP_LE,
+           "lt": pb.OP_LT, "and": pb.OP_AND, "or": pb.OP_OR, "not": pb.OP_NOT}
+
+
+# ---------------------------------------------------------------- requests -> library
+
+
+def spec_payload(spec: pb.Spec, field: str) -> tuple[Any, str]:
+    """(what symshape.derive takes, the request field it came from)."""
+    which = spec.WhichOneof("source")
+    if which == "text":
+        return spec.text, f"{field}.text"
+    if which == "structured":
+        return structured_to_dict(spec.structured), f"{field}.structured"
+    raise SpecError(f"{field}: give the spec as text or structured")
+
+
+def structured_to_dict(s: pb.StructuredSpec) -> dict[str, Any]:
+    doc: dict[str, Any] = {"framework": s.framework}
+    if len(s.inputs) == 1 and s.inputs[0].name in ("", "input"):
+        doc["input"] = [value(v) for v in s.inputs[0].shape]
+    else:
+        doc["inputs"] = {i.name: [value(v) for v in i.shape] for i in s.inputs}
+    if s.symbols:
+        doc["symbols"] = {d.name: {**({"min": d.min} if d.HasField("min") else {}),
+                                   **({"max": d.max} if d.HasField("max") else {})} for d in s.symbols}
+    doc["layers"] = [layer(ly) for ly in s.layers]
+    if s.outputs:
+        doc["outputs"] = list(s.outputs)
+    return doc
+
+
+def layer(ly: pb.Layer) -> dict[str, Any]:
+    out: dict[str, Any] = {ly.kind: {k: value(v) for k, v in ly.args.items()}}
+    if ly.name:
+        out["name"] = ly.name
+    if ly.inputs:
+        out["inputs"] = list(ly.inputs)
+    return out
+
+
+def value(v: pb.Value) -> Any:
+    which = v.WhichOneof("kind")
+    if which == "list":
+        return [value(x) for x in v.list.items]
+    if which == "null" or which is None:
+        return None
+    if which == "layer":
+        return {v.layer.kind: {k: value(x) for k, x in v.layer.args.items()}}
+    return getattr(v, which)
+
+
+def spec_field(field: str, err: SpecError) -> str:
+    """The request field a spec error points at: spec.structured.layers[3].args[kernel_size], ..."""
+    loc = err.location
+    if not field.endswith(".structured") or loc.layer_index is None:
+        return field
+    out = f"{field}.layers[{loc.layer_index}]"
+    return f"{out}.args[{loc.argument}]" if loc.argument else out
+
+
+# ---------------------------------------------------------------- library -> responses
+
+
+def expression(e: Any, d: Derivation | None = None, graph: bool = True) -> pb.Expression:
+    msg = pb.Expression(text=text(e), latex=latex(e))
+    if graph:
+        for op, args, val in expression_graph(e, d.defs if d is not None else None):
+            node = msg.graph.add(op=OP_ENUM[op], args=args)
+            if op == "integer":
+                node.integer = val
+            elif op == "symbol":
+                node.symbol = val
+    return msg
+
+
+def counts(d: Derivation, trainable: Any, non_trainable: Any, buffers: Any, macs: Any, activations: Any) -> pb.Counts:
+    t, n = d.collapse(trainable), d.collapse(non_trainable)
+    return pb.Counts(trainable=expression(t, d), non_trainable=expression(n, d),
+                     total=expression(sympy.expand(t + n), d), buffers=expression(d.collapse(buffers), d),
+                     macs=expression(d.collapse(macs), d), activations=expression(d.collapse(activations), d))
+
+
+def derive_response(d: Derivation) -> pb.DeriveResponse:
+    from symshape.render import recurrence
+
+    msg = pb.DeriveResponse(derivation_id=d.key, framework=d.framework, free_symbols=list(d.free_symbols))
+    for name, info in d.symbols.items():
+        sym = msg.symbols.add(name=name)
+        if info.min is not None:
+            sym.min = info.min
+        if info.max is not None:
+            sym.max = info.max
+    msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
+    msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
+    msg.counts.CopyFrom(counts(d, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations))
+    for ly in d.layers:
+        out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
+                             recurrence=[text(s) for s in recurrence(ly, d.framework).outputs[0]])
+        for shape in ly.outputs:
+            out.outputs.add().dims.extend(expression(d.collapse(s), d) for s in shape)
+        out.counts.CopyFrom(counts(d, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations))
+    for nc, rel in d.constraints():
+        c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
+                                label=nc.condition.label, relation=expression(rel, d), note=nc.condition.note)
+        if nc.layer is not None:
+            c.layer = nc.layer.index
+    return msg
+
+
+def _int(v: int | None, what: str) -> int:
+    if v is None:
+        return 0  # undefined (a division by zero): the violations say so
+    if not -INT64_MAX - 1 <= v <= INT64_MAX:
+        raise OverflowError(f"{what} = {v} does not fit in int64")
+    return v
+
+
+def int_counts(o: Any) -> pb.IntCounts:
+    return pb.IntCounts(trainable=_int(o.trainable, "trainable"), non_trainable=_int(o.non_trainable, "non_trainable"),
+                        total=_int(o.params, "params"), buffers=_int(o.buffers, "buffers"), macs=_int(o.macs, "macs"),
+                        activations=_int(o.activations, "activations"))
+
+
+def evaluate_response(key: str, e: Evaluation) -> pb.EvaluateResponse:
+    msg = pb.EvaluateResponse(derivation_id=key, valid=e.valid, counts=int_counts(e))
+    msg.output_shape.dims.extend(_int(s, "output size") for s in e.output_shape)
+    for ly in e.layers:
+        out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, counts=int_counts(ly))
+        for shape in ly.output_shapes:
+            out.outputs.add().dims.extend(_int(s, f"layer {ly.index} size") for s in shape)
+    for v in e.violations:
+        viol = msg.violations.add(message=v.message)
+        if v.layer is not None:
+            viol.layer = v.layer
+    return msg
+
+
+def layer_info(info: dict[str, Any]) -> pb.LayerInfo:
+    msg = pb.LayerInfo(framework=info["framework"], name=info["name"], summary=info["summary"],
+                       conditions=info["conditions"])
+    for a in info["arguments"]:
+        msg.arguments.add(name=a["name"], required=a["required"], kind=a["kind"],
+                          default="" if a["required"] else repr(a["default"]))
+    for shape in info["inputs"]:
+        msg.inputs.add().dims.extend(pb.Expression(text=s) for s in shape)
+    for shape, tex in zip(info["outputs"], info["outputs_latex"], strict=True):
+        msg.outputs.add().dims.extend(pb.Expression(text=s, latex=t) for s, t in zip(shape, tex, strict=True))
+    msg.counts.CopyFrom(pb.Counts(trainable=pb.Expression(text=info["trainable"]),
+                                  non_trainable=pb.Expression(text=info["non_trainable"]),
+                                  buffers=pb.Expression(text=info["buffers"]), macs=pb.Expression(text=info["macs"])))
+    return msg
