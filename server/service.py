@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent import futures
@@ -109,10 +110,12 @@ def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]
     except Abort as err:
         context.abort_with_status(_status(err))
     except LimitError as err:
+        field = err.location.source if (err.location.source or "").startswith(field) else field
         context.abort_with_status(_status(Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED",
                                                 [(convert.spec_field(field, err), str(err))])))
     except SpecError as err:
         loc = err.location
+        field = loc.source if (loc.source or "").startswith(field) else field
         meta = {k: str(v) for k, v in (("line", loc.line), ("layer_index", loc.layer_index),
                                        ("layer_name", loc.layer_name), ("argument", loc.argument)) if v is not None}
         context.abort_with_status(_status(Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_SPEC",
@@ -304,10 +307,12 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
     return Running(server, port, servicer, health_servicer)
 
 
-def shutdown(running: Running, grace: float = 5.0) -> None:
-    """NOT_SERVING first (load balancers stop sending), then stop with a grace period."""
+def shutdown(running: Running, grace: float = 5.0, drain: float | None = None) -> None:
+    """NOT_SERVING first, still serving for `drain` seconds (health checkers and load balancers see it and
+    stop sending), then stop: calls in flight get `grace` seconds to finish."""
     for name in ("", SERVICE):
         running.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    time.sleep(min(grace, 1.0) if drain is None else drain)
     running.server.stop(grace).wait()
     running.servicer.pool.close()
 

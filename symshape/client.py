@@ -1,0 +1,172 @@
+"""A Python client for the symshape gRPC service, a friendly API over the generated stubs.
+
+    from symshape.client import Client
+    with Client("localhost:50051") as c:
+        d = c.derive("examples/resnet50.yaml")            # a path, YAML/JSON text, or a dict
+        e = c.evaluate(d.derivation_id, H=224, W=224)     # or the spec itself
+        e.counts.total, list(e.output_shape.dims), [v.message for v in e.violations]
+        cols = c.evaluate_batch(d.derivation_id, {"H": np.arange(32, 1024), "W": 224})
+        cols["valid"], cols["output_shape"], cols["params"]
+
+Failures raise `ServiceError` with the status code, the message, and the request fields at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+__all__ = ["Client", "ServiceError"]
+
+_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ServiceError(Exception):
+    """A call the service refused: `code` (grpc.StatusCode), `message`, `fields` [(field, description)]."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, fields: list[tuple[str, str]], reason: str) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code, self.message, self.fields, self.reason = code, message, fields, reason
+
+
+def _error(err: grpc.RpcError) -> ServiceError:
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    fields: list[tuple[str, str]] = []
+    reason = ""
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                fields += [(v.field, v.description) for v in bad.field_violations]
+            elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                info = error_details_pb2.ErrorInfo()
+                detail.Unpack(info)
+                reason = info.reason
+    return ServiceError(err.code(), err.details() or "", fields, reason)
+
+
+class Client:
+    def __init__(self, target: str, *, token: str | None = None, root_certificates: bytes | None = None,
+                 certificate_chain: bytes | None = None, private_key: bytes | None = None, tls: bool | None = None,
+                 timeout: float = 60.0, options: list[tuple[str, Any]] | None = None) -> None:
+        from server.gen import shape_algebra_pb2 as pb
+        from server.gen import shape_algebra_pb2_grpc as pb_grpc
+
+        self.pb = pb
+        self.timeout = timeout
+        self.metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                   ("grpc.max_send_message_length", 64 * 1024 * 1024), *(options or [])]
+        if tls or root_certificates or certificate_chain:
+            creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+            self.channel = grpc.secure_channel(target, creds, options=options)
+        else:
+            self.channel = grpc.insecure_channel(target, options=options)
+        self.stub = pb_grpc.ShapeAlgebraServiceStub(self.channel)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.channel.close()
+
+    # -- arguments
+
+    def spec(self, spec: str | os.PathLike | Mapping[str, Any]) -> Any:
+        """A Spec message from a path, YAML/JSON text or a dict."""
+        if isinstance(spec, Mapping):
+            return self.pb.Spec(text=json.dumps(spec))
+        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec
+                                              and spec.endswith((".yaml", ".yml", ".json"))):
+            return self.pb.Spec(text=Path(spec).read_text(encoding="utf-8"))
+        return self.pb.Spec(text=str(spec))
+
+    def _target(self, spec_or_id: Any) -> dict[str, Any]:
+        if isinstance(spec_or_id, str) and _ID.match(spec_or_id):
+            return {"derivation_id": spec_or_id}
+        return {"spec": self.spec(spec_or_id)}
+
+    def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        except grpc.RpcError as err:
+            raise _error(err) from None
+
+    # -- calls
+
+    def derive(self, spec: Any, timeout: float | None = None) -> Any:
+        """DeriveResponse: derivation_id, closed_form, counts, layers, constraints (text, latex, graph)."""
+        return self._call(self.stub.Derive, self.pb.DeriveRequest(spec=self.spec(spec)), timeout)
+
+    def evaluate(self, spec_or_id: Any, bindings: Mapping[str, int] | None = None, timeout: float | None = None,
+                 **kw: int) -> Any:
+        """EvaluateResponse at one binding (exact integers, violations)."""
+        request = self.pb.EvaluateRequest(bindings={**(bindings or {}), **kw}, **self._target(spec_or_id))
+        return self._call(self.stub.Evaluate, request, timeout)
+
+    def evaluate_batch(self, spec_or_id: Any, columns: Mapping[str, Any],
+                       outputs: tuple[str, ...] = ("output_shape", "params"), chunk: int = 65536,
+                       timeout: float | None = None) -> dict[str, Any]:
+        """Columns in, columns out: {"valid": bool array, "output_shape": [int64 arrays], "params": ...}.
+
+        The bindings are streamed in chunks and the results come back as they are computed.
+        """
+        arrays = {k: np.asarray(v, dtype=np.int64) for k, v in columns.items()}
+        length = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
+
+        def requests() -> Iterator[Any]:
+            for start in range(0, length, chunk):
+                cols = {k: self.pb.Int64Column(values=(a[start:start + chunk] if a.ndim == 1 else
+                                                       a.reshape(1)).tolist()) for k, a in arrays.items()}
+                extra = {**self._target(spec_or_id), "outputs": list(outputs)} if start == 0 else {}
+                yield self.pb.EvaluateBatchRequest(columns=cols, **extra)
+
+        parts: dict[str, list] = {"valid": []}
+        try:
+            for response in self.stub.EvaluateBatch(requests(), timeout=timeout or self.timeout,
+                                                    metadata=self.metadata):
+                parts["valid"].append(np.asarray(response.valid, dtype=bool))
+                if response.output_shape:
+                    parts.setdefault("output_shape", []).append(
+                        [np.asarray(c.values, dtype=np.int64) for c in response.output_shape])
+                for name, col in response.results.items():
+                    parts.setdefault(name, []).append(np.asarray(col.values, dtype=np.int64))
+                parts["derivation_id"] = response.derivation_id  # type: ignore[assignment]
+        except grpc.RpcError as err:
+            raise _error(err) from None
+        out: dict[str, Any] = {"valid": np.concatenate(parts.pop("valid")) if parts["valid"] else np.zeros(0, bool),
+                               "derivation_id": parts.pop("derivation_id", None)}
+        for name, pieces in parts.items():
+            if name == "output_shape":
+                out[name] = [np.concatenate(axis) for axis in zip(*pieces, strict=True)]
+            else:
+                out[name] = np.concatenate(pieces)
+        return out
+
+    def list_layers(self, framework: str = "", name: str = "", timeout: float | None = None) -> Any:
+        return self._call(self.stub.ListLayers, self.pb.ListLayersRequest(framework=framework, name=name),
+                          timeout).layers
+
+    def health(self, service: str = "", timeout: float | None = None) -> str:
+        from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+        stub = health_pb2_grpc.HealthStub(self.channel)
+        try:
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout or self.timeout)
+        except grpc.RpcError as err:
+            raise _error(err) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
