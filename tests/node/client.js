@@ -1,0 +1,94 @@
+// A Node.js client of the symshape gRPC service: proof that other languages can use it.
+// Usage: node client.js HOST:PORT SPEC_FILE BINDINGS_JSON
+// Calls Derive, Evaluate and EvaluateBatch, evaluates the portable expression graphs here in
+// JavaScript (BigInt, exact), and prints one JSON object for the Python test to check.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+const grpc = require("@grpc/grpc-js");
+const loader = require("@grpc/proto-loader");
+
+const PROTO = path.join(__dirname, "..", "..", "proto", "symshape", "v1", "shape_algebra.proto");
+const pkg = loader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+const { ShapeAlgebraService } = grpc.loadPackageDefinition(pkg).symshape.v1;
+
+const floorDiv = (a, b) => { const q = a / b; return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q; };
+const mod = (a, b) => a - b * floorDiv(a, b);
+
+function evaluateGraph(nodes, values) {
+  const out = [];
+  for (const n of nodes) {
+    const a = n.args.map((i) => out[i]);
+    switch (n.op) {
+      case "OP_INTEGER": out.push(BigInt(n.integer)); break;
+      case "OP_SYMBOL": out.push(BigInt(values[n.symbol])); break;
+      case "OP_ADD": out.push(a.reduce((x, y) => x + y, 0n)); break;
+      case "OP_MUL": out.push(a.reduce((x, y) => x * y, 1n)); break;
+      case "OP_POW": out.push(a[0] ** a[1]); break;
+      case "OP_FLOOR_DIV": out.push(floorDiv(a[0], a[1])); break;
+      case "OP_CEIL_DIV": out.push(-floorDiv(-a[0], a[1])); break;
+      case "OP_MOD": out.push(mod(a[0], a[1])); break;
+      case "OP_MAX": out.push(a.reduce((x, y) => (x > y ? x : y))); break;
+      case "OP_MIN": out.push(a.reduce((x, y) => (x < y ? x : y))); break;
+      case "OP_GE": out.push(a[0] >= a[1] ? 1n : 0n); break;
+      case "OP_GT": out.push(a[0] > a[1] ? 1n : 0n); break;
+      case "OP_LE": out.push(a[0] <= a[1] ? 1n : 0n); break;
+      case "OP_LT": out.push(a[0] < a[1] ? 1n : 0n); break;
+      case "OP_EQ": out.push(a[0] === a[1] ? 1n : 0n); break;
+      case "OP_NE": out.push(a[0] !== a[1] ? 1n : 0n); break;
+      case "OP_AND": out.push(a.every((x) => x !== 0n) ? 1n : 0n); break;
+      case "OP_OR": out.push(a.some((x) => x !== 0n) ? 1n : 0n); break;
+      case "OP_NOT": out.push(a[0] === 0n ? 1n : 0n); break;
+      default: throw new Error(`unknown op ${n.op}`);
+    }
+  }
+  return out[out.length - 1];
+}
+
+const call = (client, method, request) => new Promise((resolve, reject) =>
+  client[method](request, { deadline: Date.now() + 60000 }, (err, res) => (err ? reject(err) : resolve(res))));
+
+async function main() {
+  const [target, specFile, bindingsJson] = process.argv.slice(2);
+  const bindings = JSON.parse(bindingsJson);
+  const client = new ShapeAlgebraService(target, grpc.credentials.createInsecure());
+  const spec = { text: fs.readFileSync(specFile, "utf8") };
+
+  const derived = await call(client, "Derive", { spec });
+  const closedForm = derived.closed_form.dims.map((d) => evaluateGraph(d.graph, bindings).toString());
+  const params = evaluateGraph(derived.counts.total.graph, bindings).toString();
+  const macs = evaluateGraph(derived.counts.macs.graph, bindings).toString();
+  const constraints = derived.constraints.map((c) => evaluateGraph(c.relation.graph, bindings) === 1n);
+
+  const evaluated = await call(client, "Evaluate", { derivation_id: derived.derivation_id, bindings });
+
+  // EvaluateBatch: two chunks; the first names the derivation, the free symbols vary with the first one.
+  const first = derived.free_symbols[0];
+  const sizes = [1, 2, 3, 4, 5, 6, 7, 8].map((k) => Number(bindings[first]) * k);
+  const columns = (vals) => Object.fromEntries(derived.free_symbols.map((s) =>
+    [s, { values: s === first ? vals.map(String) : [String(bindings[s])] }]));
+  const batch = await new Promise((resolve, reject) => {
+    const rows = [];
+    const stream = client.EvaluateBatch({ deadline: Date.now() + 60000 });
+    stream.on("data", (r) => rows.push(r));
+    stream.on("error", reject);
+    stream.on("end", () => resolve(rows));
+    stream.write({ derivation_id: derived.derivation_id, outputs: ["output_shape", "params"],
+                   columns: columns(sizes.slice(0, 4)) });
+    stream.write({ columns: columns(sizes.slice(4)) });
+    stream.end();
+  });
+
+  console.log(JSON.stringify({
+    derivation_id: derived.derivation_id,
+    closed_form_text: derived.closed_form.dims.map((d) => d.text),
+    closed_form: closedForm, params, macs, constraints,
+    evaluate: { output_shape: evaluated.output_shape.dims, params: evaluated.counts.total, valid: evaluated.valid },
+    batch: { sizes, offsets: batch.map((b) => b.offset), valid: batch.flatMap((b) => b.valid),
+             params: batch.flatMap((b) => b.results.params.values),
+             output_shape: batch[0].output_shape.map((_, axis) => batch.flatMap((b) => b.output_shape[axis].values)) },
+  }));
+  client.close();
+}
+
+main().catch((err) => { console.error(`node client: ${err.code ?? ""} ${err.details ?? err.message}`); process.exit(1); });
