@@ -219,21 +219,15 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluatio
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
     values = check_bindings(c, bindings)
     regs = c.program.run_int(values)
-
-    def get(r: int) -> int | None:
-        v = regs[r]
-        return None if v is None else int(v)
-
-    layers = []
-    for lr in c.layer_regs:
-        layers.append(LayerValues(
-            lr["index"], lr["name"], lr["kind"], tuple(tuple(get(r) for r in shape) for shape in lr["outputs"]),
-            get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
-            get(lr["activations"])))
+    get = regs.__getitem__  # sizes and counts are exact Python ints (None: undefined by a division by zero)
+    layers = [LayerValues(lr["index"], lr["name"], lr["kind"],
+                          tuple(tuple(map(get, shape)) for shape in lr["outputs"]),
+                          get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
+                          get(lr["activations"])) for lr in c.layer_regs]
     violations = [_violation(c, check, regs, values) for check in c.conditions if not regs[check.truth]]
     return Evaluation(
         bindings=values,
-        output_shapes=tuple(tuple(get(r) for r in shape) for shape in c.output),
+        output_shapes=tuple(tuple(map(get, shape)) for shape in c.output),
         trainable=get(c.totals["trainable"]), non_trainable=get(c.totals["non_trainable"]),
         buffers=get(c.totals["buffers"]), macs=get(c.totals["macs"]),
         activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations))

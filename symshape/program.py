@@ -14,6 +14,7 @@ Nothing is generated as Python source and nothing is passed to eval: the program
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,7 +42,25 @@ class Program:
     symbols: tuple[str, ...]
 
     def run_int(self, values: Mapping[str, int], wanted: Iterable[int] | None = None) -> list[int | bool | None]:
-        """Evaluate every register on exact Python ints; None marks an undefined value."""
+        """Evaluate every register on exact Python ints; None marks an undefined value.
+
+        The fast path runs precompiled steps with no checks; a division by zero (an invalid binding:
+        a zero stride) sends the evaluation to the careful path, which marks what it makes undefined.
+        """
+        steps = self.__dict__.get("_steps")
+        if steps is None:
+            steps = _fast_steps(self.ops)
+            object.__setattr__(self, "_steps", steps)
+        regs: list = []
+        append = regs.append
+        try:
+            for step in steps:
+                append(step(regs, values))
+            return regs
+        except ZeroDivisionError:
+            return self._run_careful(values)
+
+    def _run_careful(self, values: Mapping[str, int]) -> list[int | bool | None]:
         regs: list = [None] * len(self.ops)
         for i, (op, args) in enumerate(self.ops):
             if op == "const":
@@ -105,6 +124,40 @@ class Program:
             last.setdefault(i, i)
         last["max"] = max(needed, default=-1)
         return last
+
+
+def _fast_steps(ops: Sequence[tuple[str, tuple]]) -> list[Callable[[list, Mapping[str, int]], object]]:
+    """One small function per instruction: regs, values -> the register's value."""
+    steps: list[Callable[[list, Mapping[str, int]], object]] = []
+    for op, args in ops:
+        if op == "const":
+            steps.append(lambda r, v, c=args[0]: c)
+        elif op == "sym":
+            steps.append(lambda r, v, n=args[0]: v[n])
+        elif len(args) == 2 and op in _BINARY:
+            steps.append(lambda r, v, f=_BINARY[op], a=args[0], b=args[1]: f(r[a], r[b]))
+        elif op == "add":
+            steps.append(lambda r, v, a=args: sum([r[i] for i in a]))
+        elif op == "mul":
+            steps.append(lambda r, v, a=args: math.prod([r[i] for i in a]))
+        elif op in ("max", "min"):
+            steps.append(lambda r, v, f=max if op == "max" else min, a=args: f([r[i] for i in a]))
+        elif op == "and":
+            steps.append(lambda r, v, a=args: all([r[i] for i in a]))
+        elif op == "or":
+            steps.append(lambda r, v, a=args: any([r[i] for i in a]))
+        elif op == "not":
+            steps.append(lambda r, v, a=args[0]: not r[a])
+        else:
+            steps.append(lambda r, v, o=op, a=args: _apply_int(o, [r[i] for i in a]))
+    return steps
+
+
+_BINARY: dict[str, Callable[[object, object], object]] = {
+    "add": operator.add, "mul": operator.mul, "fdiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
+    "max": max, "min": min, "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
+    **_RELATIONS,
+}
 
 
 def _apply_int(op: str, v: list) -> object:
