@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import threading
 import time
@@ -135,6 +136,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.cache = Cache(config.cache_size)
+        self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.pool = WorkerPool(config.derive_workers)
         self.limits = LIMITS.__class__(max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
 
@@ -145,14 +147,23 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         return self.config.default_deadline if remaining is None else min(remaining, self.config.default_deadline)
 
     def _derived(self, spec: pb.Spec, field: str, context: grpc.ServicerContext) -> tuple[str, bytes, Compiled]:
+        raw = hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
+        known = self.raw_keys.get(raw)  # the very same request spec as before: no parsing at all
+        hit = self.cache.get(known) if known else None
+        if hit is not None:
+            return known, *hit  # type: ignore[return-value]
         payload, where = convert.spec_payload(spec, field)
         key = load_spec(payload, source=where, limits=self.limits).key  # checked and limited here, cheaply
         hit = self.cache.get(key)
-        if hit is not None:
-            return key, *hit
-        key2, response, compiled = self.pool.derive(payload, where, self._timeout(context))
-        self.cache.put(key2, (response, compiled))
-        return key2, response, compiled
+        if hit is None:
+            key, response, compiled = self.pool.derive(payload, where, self._timeout(context))
+            hit = (response, compiled)
+            self.cache.put(key, hit)
+        with self.cache.lock:
+            self.raw_keys[raw] = key
+            while len(self.raw_keys) > 4 * self.config.cache_size:
+                self.raw_keys.pop(next(iter(self.raw_keys)))
+        return key, *hit
 
     def _target(self, request: Any, context: grpc.ServicerContext) -> tuple[str, Compiled]:
         which = request.WhichOneof("target")
