@@ -137,6 +137,38 @@ def bench_derive(runs: int) -> list[tuple]:
     return rows
 
 
+def bench_derive_throughput(worker_counts: list[int], calls: int, in_flight: int) -> list[tuple]:
+    """Cold derivations (every spec new) per second: CPU-bound work, spread over the serving processes."""
+    text = (ROOT / "examples" / "alexnet.yaml").read_text()
+
+    async def run(port: int, tag: str) -> float:
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.channel_id", i)])
+                    for i in range(in_flight)]
+        stubs = [pb_grpc.ShapeAlgebraServiceStub(ch) for ch in channels]
+        counter = iter(range(calls))
+
+        async def worker(k: int) -> None:
+            for n in counter:
+                spec = pb.Spec(text=text.replace("[3, H, W]", f"[3, H{tag}x{n}, W]"))
+                await stubs[k].Derive(pb.DeriveRequest(spec=spec), timeout=120)
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(in_flight)))
+        elapsed = time.perf_counter() - t0
+        for ch in channels:
+            await ch.close()
+        return calls / elapsed
+
+    rows = []
+    for workers in worker_counts:
+        proc, port = start(workers)
+        try:
+            rows.append((workers, asyncio.run(run(port, str(workers)))))
+        finally:
+            stop(proc)
+    return rows
+
+
 def bench_batch(count: int) -> tuple[int, float]:
     proc, port = start(1)
     try:
@@ -173,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     for label, cold, warm in bench_derive(2 if args.quick else 5):
         print(f"{label:<24} {cold:>8.1f} {warm:>10.2f}")
 
+    print("\n3. cold Derive throughput (AlexNet, a new spec each call, 4 in flight, 1 derive worker per process)")
+    print(f"{'serving processes':>17} {'derivations/s':>14}")
+    for workers, rate in bench_derive_throughput([1, 2], 8 if args.quick else 40, 4):
+        print(f"{workers:>17} {rate:>14.1f}")
+
     count, rate = bench_batch(50_000 if args.quick else 2_000_000)
-    print(f"\n3. EvaluateBatch end to end (Python client, 100k-row chunks): {count:,} bindings, "
+    print(f"\n4. EvaluateBatch end to end (Python client, 100k-row chunks): {count:,} bindings, "
           f"{rate / 1e6:.2f} M bindings/s")
     return 0
 

@@ -32,6 +32,7 @@ from sympy.core.relational import Relational
 
 __all__ = [
     "Dim",
+    "as_expr",
     "FloorDiv",
     "ceil_div",
     "collapse",
@@ -151,6 +152,17 @@ def _split_symbolic_divisor(n: Expr, d: Expr) -> Expr | None:
     return Add(*quotient, cls_floor(Add(*rest), d))
 
 
+def as_expr(x: object) -> sympy.Basic:
+    """An internal value (int, bool or SymPy object) as a SymPy object; text is never parsed here."""
+    if isinstance(x, sympy.Basic):
+        return x
+    if isinstance(x, bool):
+        return sympy.true if x else sympy.false
+    if isinstance(x, int):
+        return Integer(x)
+    raise TypeError(f"not an expression: {type(x).__name__}")
+
+
 def cls_floor(n: Expr, d: Expr) -> Expr:
     return FloorDiv(n, d)
 
@@ -177,7 +189,7 @@ def smin(*args: Expr) -> Expr:
 def _extremum(kind: type, pick, args: Iterable[Expr]) -> Expr:  # noqa: ANN001
     items: list[Expr] = []
     for a in args:
-        a = sympy.sympify(a) if isinstance(a, int) else a
+        a = as_expr(a)
         items.extend(a.args if isinstance(a, kind) else (a,))
     numbers = [int(a.p) for a in items if isinstance(a, Integer)]
     symbolic = list(dict.fromkeys(a for a in items if not isinstance(a, Integer)))

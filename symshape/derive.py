@@ -27,7 +27,7 @@ from typing import Any
 import sympy
 from sympy import Expr, Integer
 
-from .algebra import Dim, FloorDiv, _Collapser, expand, normalize_relation
+from .algebra import Dim, FloorDiv, _Collapser, as_expr, expand, normalize_relation
 from .deep import deep, run_deep
 from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
@@ -383,7 +383,7 @@ class Derivation:
     def expand(self, e: Expr) -> Expr:
         """Any expression of this derivation with its size atoms replaced by their definitions."""
         with self._lock:
-            return expand(sympy.sympify(e), self.defs, self._expanded)
+            return expand(as_expr(e), self.defs, self._expanded)
 
     @cached_property
     def _expanded(self) -> dict[Expr, Expr]:
@@ -421,7 +421,7 @@ class Derivation:
     def collapse(self, e: Expr) -> Expr:
         """The compact closed form of any expression of this derivation (memoized)."""
         with self._lock:
-            return self.collapser(sympy.sympify(e))
+            return self.collapser(as_expr(e))
 
     @cached_property
     def closed_form(self) -> Shape:
@@ -444,7 +444,7 @@ class Derivation:
                 rel = self.collapse(c.lhs)
                 key: object = rel
             else:
-                lhs, rhs = self.collapse(c.lhs), self.collapse(sympy.sympify(c.rhs))
+                lhs, rhs = self.collapse(c.lhs), self.collapse(as_expr(c.rhs))
                 diff = lhs - rhs
                 if (c.op == "==" and diff == 0) or (c.op in (">=", "<=") and diff == 0) or \
                         (isinstance(diff, Integer) and _fold(Condition("", diff, c.op, 0)) is True):

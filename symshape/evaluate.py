@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy
 
+from .algebra import as_expr
 from .errors import BindingError, did_you_mean
 from .layers.base import NEGATE
 from .program import Program, ProgramBuilder  # noqa: F401 - Program is the type of .program
@@ -64,7 +64,7 @@ class Compiled:
             if c.op == "holds":
                 lhs = rhs = truth = b.add(c.lhs)
             else:
-                lhs, rhs = b.add(sympy.sympify(c.lhs)), b.add(sympy.sympify(c.rhs))
+                lhs, rhs = b.add(as_expr(c.lhs)), b.add(as_expr(c.rhs))
                 truth = b.op(c.op, (lhs, rhs))
             ly = nc.layer
             self.conditions.append(CheckInfo(

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import sympy
-
+from .algebra import as_expr
 from .program import ProgramBuilder
 
 __all__ = ["OPS", "expression_graph", "evaluate_graph"]
@@ -26,7 +25,7 @@ OPS = {"const": "integer", "sym": "symbol", "add": "add", "mul": "mul", "pow": "
 def expression_graph(e: object, defs: Mapping | None = None) -> list[tuple[str, tuple[int, ...], str]]:
     """The graph of one expression (size atoms expanded through `defs`)."""
     b = ProgramBuilder(defs)
-    root = b.add(e if isinstance(e, bool) else sympy.sympify(e))
+    root = b.add(e if isinstance(e, bool) else as_expr(e))
     program = b.build()
     nodes: list[tuple[str, tuple[int, ...], str]] = []
     for op, args in program.ops[: root + 1]:

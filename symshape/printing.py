@@ -17,7 +17,7 @@ from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Or
 
-from .algebra import FloorDiv
+from .algebra import FloorDiv, as_expr
 
 __all__ = ["to_latex", "to_text"]
 
@@ -129,9 +129,9 @@ def _printer(tex: bool) -> Callable[[Expr], str]:
 
 def to_text(e: object) -> str:
     """SymPy `str`-syntax text of an expression (valid SymPy input)."""
-    return _Printer(False)(sympy.sympify(e))
+    return _Printer(False)(as_expr(e))
 
 
 def to_latex(e: object) -> str:
     """LaTeX of an expression, floors as \\left\\lfloor \\frac{..}{..} \\right\\rfloor."""
-    return _Printer(True)(sympy.sympify(e))
+    return _Printer(True)(as_expr(e))

@@ -364,3 +364,10 @@ def test_generated_code_is_up_to_date() -> None:
     done = subprocess.run([sys.executable, "-m", "server.gen_proto", "--check"], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.skipif(subprocess.run(["which", "npx"], capture_output=True).returncode != 0, reason="no npx")
+def test_proto_is_buf_lint_clean() -> None:
+    done = subprocess.run(["npx", "--yes", "@bufbuild/buf@1.75.0", "lint"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
