@@ -205,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     for label, cold, warm in bench_derive(2 if args.quick else 5):
         print(f"{label:<24} {cold:>8.1f} {warm:>10.2f}")
 
-    print("\n3. cold Derive throughput (AlexNet, a new spec each call, 4 in flight, 1 derive worker per process)")
+    print("\n3. cold Derive throughput (AlexNet, a new spec each call, 8 in flight, 1 derive worker per process)")
     print(f"{'serving processes':>17} {'derivations/s':>14}")
-    for workers, rate in bench_derive_throughput([1, 2], 8 if args.quick else 40, 4):
+    for workers, rate in bench_derive_throughput([1, 2], 8 if args.quick else 48, 8):
         print(f"{workers:>17} {rate:>14.1f}")
 
     count, rate = bench_batch(50_000 if args.quick else 2_000_000)

@@ -127,32 +127,34 @@ def derive_response(d: Derivation) -> pb.DeriveResponse:
     return msg
 
 
-def _int(v: int | None, what: str) -> int:
-    if v is None:
-        return 0  # undefined (a division by zero): the violations say so
-    if not -INT64_MAX - 1 <= v <= INT64_MAX:
-        raise OverflowError(f"{what} = {v} does not fit in int64")
-    return v
-
-
-def int_counts(o: Any) -> pb.IntCounts:
-    return pb.IntCounts(trainable=_int(o.trainable, "trainable"), non_trainable=_int(o.non_trainable, "non_trainable"),
-                        total=_int(o.params, "params"), buffers=_int(o.buffers, "buffers"), macs=_int(o.macs, "macs"),
-                        activations=_int(o.activations, "activations"))
+def _ints(values: list[int | None]) -> list[int]:
+    """int64 values for a reply: undefined (None, a division by zero) is 0, and the violations say so."""
+    out = [0 if v is None else v for v in values]
+    if out and (max(out) > INT64_MAX or min(out) < -INT64_MAX - 1):
+        big = next(v for v in out if not -INT64_MAX - 1 <= v <= INT64_MAX)
+        raise OverflowError(f"a result ({big}) does not fit in int64")
+    return out
 
 
 def evaluate_response(key: str, e: Evaluation) -> pb.EvaluateResponse:
-    msg = pb.EvaluateResponse(derivation_id=key, valid=e.valid, counts=int_counts(e))
-    msg.output_shape.dims.extend(_int(s, "output size") for s in e.output_shape)
-    for ly in e.layers:
-        out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, counts=int_counts(ly))
+    msg = pb.EvaluateResponse(derivation_id=key, valid=e.valid)
+    _fill_counts(msg.counts, e)
+    msg.output_shape.dims.extend(_ints(list(e.output_shape)))
+    for ly in e.layers:  # add() fills in place: building sub-messages first would copy them
+        out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind)
+        _fill_counts(out.counts, ly)
         for shape in ly.output_shapes:
-            out.outputs.add().dims.extend(_int(s, f"layer {ly.index} size") for s in shape)
+            out.outputs.add().dims.extend(_ints(list(shape)))
     for v in e.violations:
         viol = msg.violations.add(message=v.message)
         if v.layer is not None:
             viol.layer = v.layer
     return msg
+
+
+def _fill_counts(msg: pb.IntCounts, o: Any) -> None:
+    (msg.trainable, msg.non_trainable, msg.total, msg.buffers, msg.macs,
+     msg.activations) = _ints([o.trainable, o.non_trainable, o.params, o.buffers, o.macs, o.activations])
 
 
 def layer_info(info: dict[str, Any]) -> pb.LayerInfo:

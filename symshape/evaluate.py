@@ -123,17 +123,12 @@ class Violation:
         return {"layer": self.layer, "name": self.name, "kind": self.kind, "message": self.message}
 
 
-@dataclass(frozen=True)
-class LayerValues:
-    index: int
-    name: str
-    kind: str
+class _Totals:
+    """What a network and each of its layers share: the first output, and trainable + non-trainable."""
+
     output_shapes: tuple[tuple[int | None, ...], ...]
     trainable: int | None
     non_trainable: int | None
-    buffers: int | None
-    macs: int | None
-    activations: int | None
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:
@@ -144,6 +139,19 @@ class LayerValues:
         if self.trainable is None or self.non_trainable is None:
             return None
         return self.trainable + self.non_trainable
+
+
+@dataclass(frozen=True)
+class LayerValues(_Totals):
+    index: int
+    name: str
+    kind: str
+    output_shapes: tuple[tuple[int | None, ...], ...]
+    trainable: int | None
+    non_trainable: int | None
+    buffers: int | None
+    macs: int | None
+    activations: int | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -156,7 +164,7 @@ class LayerValues:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(_Totals):
     bindings: dict[str, int]
     output_shapes: tuple[tuple[int | None, ...], ...]
     trainable: int | None
@@ -166,16 +174,6 @@ class Evaluation:
     activations: int | None
     layers: tuple[LayerValues, ...]
     violations: tuple[Violation, ...]
-
-    @property
-    def output_shape(self) -> tuple[int | None, ...]:
-        return self.output_shapes[0]
-
-    @property
-    def params(self) -> int | None:
-        if self.trainable is None or self.non_trainable is None:
-            return None
-        return self.trainable + self.non_trainable
 
     @property
     def valid(self) -> bool:
