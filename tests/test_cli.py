@@ -192,3 +192,10 @@ def test_console_script_subprocess() -> None:
                               "--set", "I=1", "--set", "F=3", "--set", "S=1", "--set", "P=0", "--set", "D=2"],
                              capture_output=True, text=True, timeout=120)
     assert invalid.returncode == 1 and json.loads(invalid.stdout)["valid"] is False
+
+
+def test_layer_reference_doc_is_current(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(["layers", "--format", "markdown"], capsys)
+    assert code == 0
+    assert out == (ROOT / "docs" / "layers.md").read_text(), \
+        "docs/layers.md is stale: symshape layers --format markdown > docs/layers.md"

@@ -111,12 +111,12 @@ def _register() -> None:
                      [Arg("pool_size", INTS, default), Arg("strides", OptionalKind(INTS), None),
                       Arg("padding", PaddingKind("valid", "same"), "valid"),
                       Arg("data_format", OptionalKind(DATA_FORMAT), None), *keras_ignored("name", "dtype")],
-                     _keras_pool(rank), f"{rank}-D {keras_name[:-3].lower()} pooling: pool_size F, strides S",
+                     _keras_pool(rank), f"{rank}-D {"max" if keras_name == "MaxPooling" else "average"} pooling: pool_size F, strides S",
                      rank=rank, doc_args=(("pool_size", "F"), ("strides", "S")))
             register("keras", f"Global{keras_name}{rank}D",
                      [Arg("data_format", OptionalKind(DATA_FORMAT), None), Arg("keepdims", BOOL, False),
                       *keras_ignored("name", "dtype")],
-                     _keras_global(rank), f"{rank}-D global {keras_name[:-3].lower()} pooling", rank=rank)
+                     _keras_global(rank), f"{rank}-D global {"max" if keras_name == "MaxPooling" else "average"} pooling", rank=rank)
         common = [Arg("kernel_size", INTS), Arg("stride", OptionalKind(INTS), None), Arg("padding", INTS, 0)]
         doc = (("kernel_size", "F"), ("stride", "S"), ("padding", "P"))
         register("torch", f"MaxPool{rank}d",
