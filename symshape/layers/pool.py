@@ -106,17 +106,17 @@ def _torch_adaptive(rank: int, kind: str):  # noqa: ANN202
 def _register() -> None:
     for rank in (1, 2, 3):
         default = 2 if rank == 1 else (2,) * rank
-        for keras_name in ("MaxPooling", "AveragePooling"):
+        for keras_name, kind in (("MaxPooling", "max"), ("AveragePooling", "average")):
             register("keras", f"{keras_name}{rank}D",
                      [Arg("pool_size", INTS, default), Arg("strides", OptionalKind(INTS), None),
                       Arg("padding", PaddingKind("valid", "same"), "valid"),
                       Arg("data_format", OptionalKind(DATA_FORMAT), None), *keras_ignored("name", "dtype")],
-                     _keras_pool(rank), f"{rank}-D {"max" if keras_name == "MaxPooling" else "average"} pooling: pool_size F, strides S",
+                     _keras_pool(rank), f"{rank}-D {kind} pooling: pool_size F, strides S",
                      rank=rank, doc_args=(("pool_size", "F"), ("strides", "S")))
             register("keras", f"Global{keras_name}{rank}D",
                      [Arg("data_format", OptionalKind(DATA_FORMAT), None), Arg("keepdims", BOOL, False),
                       *keras_ignored("name", "dtype")],
-                     _keras_global(rank), f"{rank}-D global {"max" if keras_name == "MaxPooling" else "average"} pooling", rank=rank)
+                     _keras_global(rank), f"{rank}-D global {kind} pooling", rank=rank)
         common = [Arg("kernel_size", INTS), Arg("stride", OptionalKind(INTS), None), Arg("padding", INTS, 0)]
         doc = (("kernel_size", "F"), ("stride", "S"), ("padding", "P"))
         register("torch", f"MaxPool{rank}d",
