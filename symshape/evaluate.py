@@ -123,12 +123,16 @@ class Violation:
         return {"layer": self.layer, "name": self.name, "kind": self.kind, "message": self.message}
 
 
+@dataclass(frozen=True)
 class _Totals:
-    """What a network and each of its layers share: the first output, and trainable + non-trainable."""
+    """What a network and each of its layers share: output shapes and counts (None: undefined)."""
 
     output_shapes: tuple[tuple[int | None, ...], ...]
     trainable: int | None
     non_trainable: int | None
+    buffers: int | None
+    macs: int | None
+    activations: int | None
 
     @property
     def output_shape(self) -> tuple[int | None, ...]:
@@ -140,22 +144,8 @@ class _Totals:
             return None
         return self.trainable + self.non_trainable
 
-
-@dataclass(frozen=True)
-class LayerValues(_Totals):
-    index: int
-    name: str
-    kind: str
-    output_shapes: tuple[tuple[int | None, ...], ...]
-    trainable: int | None
-    non_trainable: int | None
-    buffers: int | None
-    macs: int | None
-    activations: int | None
-
-    def to_dict(self) -> dict[str, Any]:
+    def _counts_dict(self) -> dict[str, Any]:
         return {
-            "index": self.index, "name": self.name, "kind": self.kind,
             "output_shape": list(self.output_shape),
             "output_shapes": [list(s) for s in self.output_shapes],
             "params": {"trainable": self.trainable, "non_trainable": self.non_trainable, "total": self.params},
@@ -164,14 +154,18 @@ class LayerValues(_Totals):
 
 
 @dataclass(frozen=True)
+class LayerValues(_Totals):
+    index: int
+    name: str
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "name": self.name, "kind": self.kind, **self._counts_dict()}
+
+
+@dataclass(frozen=True)
 class Evaluation(_Totals):
     bindings: dict[str, int]
-    output_shapes: tuple[tuple[int | None, ...], ...]
-    trainable: int | None
-    non_trainable: int | None
-    buffers: int | None
-    macs: int | None
-    activations: int | None
     layers: tuple[LayerValues, ...]
     violations: tuple[Violation, ...]
 
@@ -182,12 +176,7 @@ class Evaluation(_Totals):
     def to_dict(self) -> dict[str, Any]:
         return {
             "bindings": dict(self.bindings),
-            "output_shape": list(self.output_shape),
-            "output_shapes": [list(s) for s in self.output_shapes],
-            "params": {"trainable": self.trainable, "non_trainable": self.non_trainable, "total": self.params},
-            "buffers": self.buffers,
-            "macs": self.macs,
-            "activations": self.activations,
+            **self._counts_dict(),
             "layers": [ly.to_dict() for ly in self.layers],
             "valid": self.valid,
             "violations": [v.to_dict() for v in self.violations],
@@ -218,10 +207,9 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluatio
     values = check_bindings(c, bindings)
     regs = c.program.run_int(values)
     get = regs.__getitem__  # sizes and counts are exact Python ints (None: undefined by a division by zero)
-    layers = [LayerValues(lr["index"], lr["name"], lr["kind"],
-                          tuple(tuple(map(get, shape)) for shape in lr["outputs"]),
+    layers = [LayerValues(tuple(tuple(map(get, shape)) for shape in lr["outputs"]),
                           get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
-                          get(lr["activations"])) for lr in c.layer_regs]
+                          get(lr["activations"]), lr["index"], lr["name"], lr["kind"]) for lr in c.layer_regs]
     violations = [_violation(c, check, regs, values) for check in c.conditions if not regs[check.truth]]
     return Evaluation(
         bindings=values,
