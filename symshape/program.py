@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +41,7 @@ class Program:
     ops: tuple[tuple[str, tuple], ...]
     symbols: tuple[str, ...]
 
-    def run_int(self, values: Mapping[str, int], wanted: Iterable[int] | None = None) -> list[int | bool | None]:
+    def run_int(self, values: Mapping[str, int]) -> list[int | bool | None]:
         """Evaluate every register on exact Python ints; None marks an undefined value.
 
         The fast path runs precompiled steps with no checks; a division by zero (an invalid binding:
