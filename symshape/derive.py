@@ -32,7 +32,7 @@ from .deep import deep, run_deep
 from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
 from .layers import Condition, Ctx, LayerRule, Shape, find_rule
-from .layers.base import prod
+from .layers.base import checked_integer, prod
 from .spec import LayerSpec, Spec, load_spec
 from .symbols import SymbolInfo, SymbolTable
 
@@ -183,7 +183,7 @@ class _Deriver:
         if isinstance(raw, bool) or not isinstance(raw, (int, str)):
             raise SpecError(f"expected an integer, a symbol or an expression, got {raw!r}")
         if isinstance(raw, int):
-            return Integer(raw)
+            return checked_integer(raw)
         parsed = parse_expression(raw, self.symbols)
         for d in parsed.divisors:
             cond = Condition(f"divisor {d} in {label}", d, ">=", 1)
@@ -412,6 +412,21 @@ class Derivation:
     @cached_property
     def activations(self) -> Expr:
         return sympy.Add(*[ly.activations for ly in self.layers])
+
+    def layer(self, layer: int | str) -> LayerResult:
+        """A layer by index or name."""
+        for ly in self.layers:
+            if ly.index == layer or ly.name == layer:
+                return ly
+        raise KeyError(f"no layer {layer!r}{did_you_mean(str(layer), [ly.name for ly in self.layers])}")
+
+    def layer_shape(self, layer: int | str, output: int = 0, closed: bool = True) -> Shape:
+        """A layer's output sizes in the network's symbols: closed form, or nested (closed=False).
+
+        (`LayerResult.outputs` hold opaque size atoms, the recurrence's intermediate names.)
+        """
+        shape = self.layer(layer).outputs[output]
+        return tuple(self.collapse(s) if closed else self.expand(s) for s in shape)
 
     @cached_property
     def collapser(self) -> _Collapser:

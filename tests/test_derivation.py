@@ -183,3 +183,17 @@ def test_symbolic_output_at_binding_equals_numeric_derivation() -> None:
             sub = {sym.symbols[k].symbol: sympy.Integer(v) for k, v in values.items()}
             assert tuple(e.xreplace(sub) for e in sym.closed_form) == numeric.output_shape
             assert numeric.params == symbolic.params
+
+
+def test_layer_shapes_by_index_and_name() -> None:
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    assert str(d.layer_shape(0)[0]) == "floor((-F + I + 2*P)/S) + 1"
+    assert d.layer_shape("max_pooling2d") == d.closed_form
+    assert str(d.layer_shape(1, closed=False)[0]) == "floor((floor((-F + I + 2*P)/S) + 1)/2)"
+    with pytest.raises(KeyError, match="did you mean 'conv2d'"):
+        d.layer("conv2")
+
+
+def test_huge_integer_literals_are_refused() -> None:
+    with pytest.raises(symshape.LimitError):
+        symshape.derive({"framework": "keras", "input": [3], "layers": [{"Dense": {"units": 10**100}}]})

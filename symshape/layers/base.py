@@ -119,10 +119,20 @@ class IntKind(Kind):
                 raise self.fail(raw, "an integer size (sizes are whole numbers)")
             raw = int(raw)
         if isinstance(raw, int):
-            return Integer(raw)
+            return checked_integer(raw)
         if isinstance(raw, str):
             return ctx.parse(raw)
         raise self.fail(raw)
+
+
+def checked_integer(raw: int) -> Integer:
+    """A literal integer within the grammar's bound on digits (a huge literal would slow everything)."""
+    from ..errors import LimitError
+    from ..expr import MAX_DIGITS
+
+    if len(str(abs(raw))) > MAX_DIGITS:
+        raise LimitError(f"integer literal longer than {MAX_DIGITS} digits")
+    return Integer(raw)
 
 
 class IntsKind(Kind):
