@@ -20,6 +20,10 @@ from tests.torch_cases import GENERATORS  # noqa: E402
 
 CASES = int(os.environ.get("SYMSHAPE_CASES", "400"))
 UNBATCHED = {"RNN", "LSTM", "GRU"}
+INFERRED = {  # argument -> (input, axis) it must equal
+    "in_channels": (0, 0), "num_features": (0, 0), "num_channels": (0, 0), "in_features": (0, -1),
+    "input_size": (0, -1), "in1_features": (0, -1), "in2_features": (1, -1),
+}
 
 
 def _tuple(v: object) -> object:
@@ -77,11 +81,10 @@ def test_layer_matches_torch(kind: str) -> None:
     seen = {True: 0, False: 0}
     for i in range(CASES):
         _, args, shapes = GENERATORS[kind](rng)
-        if kind.startswith("Conv") and "in_channels" in args and rng.random() < 0.5 \
-                and args["in_channels"] == shapes[0][0]:
-            spec_args = {k: v for k, v in args.items() if k != "in_channels"}  # omitted: inferred from the input
-        else:
-            spec_args = args
+        spec_args = dict(args)
+        for name, (which, axis) in INFERRED.items():  # torch requires these; symshape may infer them
+            if name in args and args[name] == shapes[which][axis] and rng.random() < 0.5:
+                del spec_args[name]
         expected = torch_result(kind, args, shapes)
         got = ours(kind, spec_args, shapes)
         where = f"case {i}: {kind}({args}) on {shapes}"

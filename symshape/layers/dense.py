@@ -42,14 +42,16 @@ def _torch_bilinear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerO
     x1, x2 = inputs
     if len(x1) != len(x2):
         raise SpecError(f"Bilinear inputs must have the same rank, got {len(x1)} and {len(x2)}")
-    conds = [equal("in1_features vs incoming features", a.in1_features, x1[-1]),
-             equal("in2_features vs incoming features", a.in2_features, x2[-1]),
-             positive("out_features", a.out_features)]
+    n1 = x1[-1] if a.in1_features is None else a.in1_features  # omitted: the incoming features
+    n2 = x2[-1] if a.in2_features is None else a.in2_features
+    conds = [positive("out_features", a.out_features)]
+    conds += [equal(f"{name} vs incoming features", given, x[-1]) for name, given, x in
+              (("in1_features", a.in1_features, x1), ("in2_features", a.in2_features, x2)) if given is not None]
     conds += [equal(f"leading axis {i} of both inputs", p, q)
               for i, (p, q) in enumerate(zip(x1[:-1], x2[:-1], strict=True))]
-    params = a.in1_features * a.in2_features * a.out_features + (a.out_features if a.bias else 0)
+    params = n1 * n2 * a.out_features + (a.out_features if a.bias else 0)
     return LayerOut([(*x1[:-1], a.out_features)], trainable=params,
-                    macs=prod(x1[:-1]) * a.in1_features * a.in2_features * a.out_features, conditions=conds)
+                    macs=prod(x1[:-1]) * n1 * n2 * a.out_features, conditions=conds)
 
 
 def _embedding(count: str, dim: str):  # noqa: ANN202
@@ -77,7 +79,8 @@ register("keras", "Embedding", [Arg("input_dim", INT), Arg("output_dim", INT), A
 register("torch", "Linear", [Arg("in_features", OPT_INT, None), Arg("out_features", INT), Arg("bias", BOOL, True),
                              Arg("device", ANY, None), Arg("dtype", ANY, None)],
          _torch_linear, "last axis in_features -> out_features", doc_args=(("out_features", "U"),))
-register("torch", "Bilinear", [Arg("in1_features", INT), Arg("in2_features", INT), Arg("out_features", INT),
+register("torch", "Bilinear", [Arg("in1_features", OPT_INT, None), Arg("in2_features", OPT_INT, None),
+                               Arg("out_features", INT),
                                Arg("bias", BOOL, True), Arg("device", ANY, None), Arg("dtype", ANY, None)],
          _torch_bilinear, "x1^T A x2 + b over the last axes", n_inputs=(2, 2),
          doc_args=(("in1_features", "N1"), ("in2_features", "N2"), ("out_features", "U")))

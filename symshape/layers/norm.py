@@ -12,6 +12,7 @@ from .base import (
     BOOL,
     INT,
     NUMBER,
+    OPT_INT,
     Arg,
     Condition,
     Ctx,
@@ -82,13 +83,14 @@ def _torch_batchnorm(ranks: tuple[int, ...], instance: bool = False):  # noqa: A
             raise SpecError(f"{ctx.kind} expects a {want} input (channels first, batch axis excluded), "
                             f"got {len(shape)}-d")
         c = shape[0]
-        conds = [positive("num_features", a.num_features)]
-        if a.affine or a.track_running_stats:  # otherwise torch holds nothing per channel to disagree with
+        n = c if a.num_features is None else a.num_features  # omitted: the incoming channels
+        conds = [positive("num_features", n)]
+        if a.num_features is not None and (a.affine or a.track_running_stats):
+            # (without either, torch holds nothing per channel that could disagree with the input)
             conds.append(equal("num_features vs incoming channels", a.num_features, c))
         if instance:
             conds.append(Condition("spatial elements", prod(shape[1:]), ">=", 2,
                                    "instance statistics need more than one spatial element in training"))
-        n = a.num_features
         return LayerOut([shape], trainable=2 * n if a.affine else Integer(0),
                         buffers=2 * n + 1 if a.track_running_stats else Integer(0), conditions=conds)
 
@@ -121,11 +123,12 @@ def _torch_groupnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
     if len(shape) < 1:
         raise SpecError("GroupNorm expects (C, ...)")
     c = shape[0]
-    conds = [positive("num_groups", a.num_groups), divides("num_channels % num_groups", a.num_channels, a.num_groups),
+    n = c if a.num_channels is None else a.num_channels  # omitted: the incoming channels
+    conds = [positive("num_groups", a.num_groups), divides("num_channels % num_groups", n, a.num_groups),
              divides("input channels % num_groups", c, a.num_groups)]
-    if a.affine:
+    if a.affine and a.num_channels is not None:
         conds.append(equal("num_channels vs incoming channels", a.num_channels, c))
-    return LayerOut([shape], trainable=2 * a.num_channels if a.affine else Integer(0), conditions=conds)
+    return LayerOut([shape], trainable=2 * n if a.affine else Integer(0), conditions=conds)
 
 
 register("keras", "BatchNormalization",
@@ -147,13 +150,13 @@ register("keras", "GroupNormalization",
 TORCH_TAIL = [Arg("device", ANY, None), Arg("dtype", ANY, None)]
 for _rank, _dims in ((1, (1, 2)), (2, (3,)), (3, (4,))):
     register("torch", f"BatchNorm{_rank}d",
-             [Arg("num_features", INT), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
+             [Arg("num_features", OPT_INT, None), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, True), Arg("track_running_stats", BOOL, True), *TORCH_TAIL],
              _torch_batchnorm(_dims), "weight, bias per channel; running mean, variance and count as buffers",
              doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
              ("C", "H", "W") if _rank == 2 else ("C", "D", "H", "W"))
     register("torch", f"InstanceNorm{_rank}d",
-             [Arg("num_features", INT), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
+             [Arg("num_features", OPT_INT, None), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, False), Arg("track_running_stats", BOOL, False), *TORCH_TAIL],
              _torch_batchnorm((_rank + 1,), instance=True), "per-sample, per-channel normalization",
              doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
@@ -167,7 +170,8 @@ register("torch", "RMSNorm",
           *TORCH_TAIL],
          _torch_rmsnorm, "weight over normalized_shape (the trailing axes)")
 register("torch", "GroupNorm",
-         [Arg("num_groups", INT), Arg("num_channels", INT), Arg("eps", NUMBER, 1e-5), Arg("affine", BOOL, True),
+         [Arg("num_groups", INT), Arg("num_channels", OPT_INT, None), Arg("eps", NUMBER, 1e-5),
+          Arg("affine", BOOL, True),
           *TORCH_TAIL],
          _torch_groupnorm, "channels in num_groups groups; weight, bias per channel",
          doc_args=(("num_groups", "G"), ("num_channels", "C")))
