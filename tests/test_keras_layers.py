@@ -229,6 +229,14 @@ for _name in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"):
     GENERATORS[_name] = merge(_name)
 
 
+def _takes_data_format(kind: str) -> bool:
+    if kind in ("ZeroPadding1D", "Cropping1D", "UpSampling1D"):
+        return False
+    return any(kind.startswith(p) for p in ("Conv", "DepthwiseConv", "SeparableConv", "MaxPooling", "AveragePooling",
+                                            "GlobalMaxPooling", "GlobalAveragePooling", "ZeroPadding", "Cropping",
+                                            "UpSampling"))
+
+
 def _keras_value(v: object) -> object:
     return tuple(_keras_value(x) for x in v) if isinstance(v, list) else v
 
@@ -278,8 +286,12 @@ def test_layer_matches_keras(kind: str) -> None:
     seen = {True: 0, False: 0}
     for i in range(CASES):
         _, args, shapes = GENERATORS[kind](rng)
+        if _takes_data_format(kind) and rng.random() < 0.3:  # the same layer channels-first
+            args = {**args, "data_format": "channels_first"}
+            shapes = [[s[-1], *s[:-1]] for s in shapes]
+        spatial = shapes[0][1:] if args.get("data_format") == "channels_first" else shapes[0][:3]
         if kind == "AveragePooling3D" and args["padding"] == "same" and \
-                any(x < p for x, p in zip(shapes[0][:3], np.broadcast_to(args["pool_size"], 3))):
+                any(x < p for x, p in zip(spatial, np.broadcast_to(args["pool_size"], 3))):
             # keras' torch backend hands symmetric 'same' padding to torch's avg_pool3d, which wants the
             # unpadded input at least as large as the pool; keras itself (TF, JAX backends) accepts it
             continue
