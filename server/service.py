@@ -201,6 +201,8 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             outputs: tuple[str, ...] = ("output_shape", "params")
             offset = 0
             for request in request_iterator:
+                if not context.is_active():  # the caller cancelled or its deadline passed: stop computing
+                    return
                 if compiled is None:
                     key, compiled = self._target(request, context)
                     outputs = tuple(request.outputs) or outputs
