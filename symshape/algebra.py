@@ -122,9 +122,9 @@ def _split_integer_divisor(n: Expr, d: int) -> Expr | None:
         if g == 1:
             break
     if g > 1 and d > 0:
-        inner = cls_floor(Add(*[t / g for t in rest]), Integer(d // g))
+        inner = FloorDiv(Add(*[t / g for t in rest]), Integer(d // g))
     elif quotient:
-        inner = cls_floor(Add(*rest), Integer(d))
+        inner = FloorDiv(Add(*rest), Integer(d))
     else:
         return None
     return Add(*quotient, inner)
@@ -149,7 +149,7 @@ def _split_symbolic_divisor(n: Expr, d: Expr) -> Expr | None:
             quotient.append(Mul(*factors))
     if not quotient:
         return None
-    return Add(*quotient, cls_floor(Add(*rest), d))
+    return Add(*quotient, FloorDiv(Add(*rest), d))
 
 
 def as_expr(x: object) -> sympy.Basic:
@@ -161,10 +161,6 @@ def as_expr(x: object) -> sympy.Basic:
     if isinstance(x, int):
         return Integer(x)
     raise TypeError(f"not an expression: {type(x).__name__}")
-
-
-def cls_floor(n: Expr, d: Expr) -> Expr:
-    return FloorDiv(n, d)
 
 
 def ceil_div(n: Expr, d: Expr) -> Expr:
