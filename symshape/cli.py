@@ -1,6 +1,6 @@
-"""The `symshape` command line: derive, eval, sweep, layers, serve.
+"""The `symshape` command line: derive, eval, sweep, solve, layers, serve.
 
-Exit status: 0 success (eval: valid), 1 eval of a configuration that violates a condition,
+Exit status: 0 success (eval: valid), 1 eval of a configuration that violates a condition (solve: no value),
 2 a bad spec, bad values or bad usage; every error is one line on stderr, never a traceback.
 """
 
@@ -41,6 +41,14 @@ EXAMPLES = {
 grid values: a list (16,32,64), a range start:stop[:step] (stop excluded, as in Python), or one value.
 --where: conditions on symbols and results joined by 'and' (comparisons <, <=, >, >=, ==, !=);
 result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
+    "solve": """examples:
+  symshape solve examples/resnet18.yaml --for H --range 1:512 --set W=224 --target out0=1000
+  symshape solve examples/unet.yaml --for H --range 1:300 --set C=3 --set W=64 --set K=2
+  symshape solve examples/classic_symbolic.yaml --for I --range 1:200 --set F=5 --set S=2 --set P=0 \
+      --set D=8 --target out0=10
+
+prints the values of the symbol within the range (stop included) where the network is valid and, with
+--target outK=N, where output axis K equals N: exact, every value is evaluated.""",
     "layers": """examples:
   symshape layers --framework torch
   symshape layers Conv2d
@@ -88,6 +96,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("-o", "--output", help="write the rows to this file instead of standard output")
     p.add_argument("--all", action="store_true", help="keep invalid combinations too (with valid=0)")
+
+    p = command("solve", "which values of one symbol make the network valid (and hit a target output size)")
+    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
+    p.add_argument("--for", dest="symbol", required=True, metavar="NAME", help="the symbol to solve for")
+    p.add_argument("--range", required=True, metavar="LO:HI", help="the values to consider, both included")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="the other symbols (repeat)")
+    p.add_argument("--target", action="append", default=[], metavar="outK=N", help="output axis K must be N")
+    p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = command("layers", "list the supported layers, or show one layer's formulas")
     p.add_argument("name", nargs="?", help="a layer class name, e.g. Conv2d or MaxPooling2D")
@@ -297,6 +313,40 @@ def _progress(total: int) -> Any:
     return update
 
 
+def _solve(args: argparse.Namespace, out: TextIO) -> int:
+    d = _read_spec(args.spec)
+    try:
+        lo, hi = (int(v) for v in args.range.split(":"))
+    except ValueError:
+        raise UsageError(f"--range takes LO:HI (both included), got {args.range!r}") from None
+    target: dict[int, int] = {}
+    for item in args.target:
+        name, sep, value = item.partition("=")
+        if not (sep and name.startswith("out") and name[3:].isdigit() and value.strip().lstrip("-").isdigit()):
+            raise UsageError(f"--target takes outK=N (output axis K), got {item!r}")
+        axis = int(name[3:])
+        if axis >= len(d.output_shape):
+            raise UsageError(f"--target {name}: the output has {len(d.output_shape)} axes (out0..out"
+                             f"{len(d.output_shape) - 1})")
+        target[axis] = int(value)
+    if args.symbol not in d.symbols:
+        raise BindingError(f"unknown symbol '{args.symbol}'{did_you_mean(args.symbol, d.symbols)}")
+    try:
+        intervals = d.solve(args.symbol, lo, hi, _bindings(args.set), target)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    if args.format == "json":
+        out.write(json.dumps({"symbol": args.symbol, "range": [lo, hi], "intervals": intervals}) + "\n")
+    elif not intervals:
+        out.write(f"no value of {args.symbol} in {lo}..{hi}\n")
+    else:
+        count = sum(b - a + 1 for a, b in intervals)
+        shown = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in intervals[:50])
+        more = f", ... ({len(intervals) - 50} more intervals)" if len(intervals) > 50 else ""
+        out.write(f"{args.symbol} in {shown}{more}  ({count:,} of {hi - lo + 1:,} values)\n")
+    return 0 if intervals else 1
+
+
 def _layers(args: argparse.Namespace, out: TextIO) -> int:
     from .layers import REGISTRY, rules
     from .report import layer_info, layer_report, layers_report
@@ -349,6 +399,8 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         return _sweep(args, out)
     if args.command == "layers":
         return _layers(args, out)
+    if args.command == "solve":
+        return _solve(args, out)
     if args.command == "serve":
         return _serve(args)
     raise UsageError(f"unknown command {args.command}")

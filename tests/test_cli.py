@@ -148,6 +148,10 @@ BAD = [  # argv (with {ex} for the examples folder), fragment of the one-line er
     (["sweep", "{ex}/classic.yaml", "--where", "params"], "has no comparison"),
     (["sweep", "{ex}/classic.yaml", "--where", "__import__('os') < 1"], "unexpected character"),
     (["layers", "Conv2dd"], "did you mean 'Conv2d'"),
+    (["solve", "{ex}/classic.yaml", "--for", "I", "--range", "1-9"], "--range takes LO:HI"),
+    (["solve", "{ex}/classic_symbolic.yaml", "--for", "J", "--range", "1:9"], "unknown symbol 'J'"),
+    (["solve", "{ex}/classic_symbolic.yaml", "--for", "I", "--range", "1:9", "--target", "out7=1"],
+     "the output has 3 axes"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
 ]
 
@@ -172,9 +176,9 @@ def test_bad_spec_file_names_file_line_layer(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_help_and_version(capsys: pytest.CaptureFixture) -> None:
-    for command in ("derive", "eval", "sweep", "layers"):
+    for command in ("derive", "eval", "sweep", "solve", "layers", "serve"):
         code, out, _ = run([command, "--help"], capsys)
-        assert code == 0 and "examples:" in out
+        assert code == 0 and ("examples:" in out or command == "serve")
     code, out, _ = run(["--version"], capsys)
     assert code == 0 and out.startswith("symshape ")
 
@@ -199,3 +203,12 @@ def test_layer_reference_doc_is_current(capsys: pytest.CaptureFixture) -> None:
     assert code == 0
     assert out == (ROOT / "docs" / "layers.md").read_text(), \
         "docs/layers.md is stale: symshape layers --format markdown > docs/layers.md"
+
+
+def test_solve(capsys: pytest.CaptureFixture) -> None:
+    argv = ["solve", str(EXAMPLES / "classic_symbolic.yaml"), "--for", "I", "--range", "1:200", "--set", "F=5",
+            "--set", "S=2", "--set", "P=0", "--set", "D=8", "--target", "out0=10"]
+    code, out, _ = run(argv, capsys)
+    assert code == 0 and out == "I in 43..46  (4 of 200 values)\n"
+    code, out, _ = run([*argv[:-2], "--target", "out0=1000", "--format", "json"], capsys)
+    assert code == 1 and json.loads(out)["intervals"] == []

@@ -197,3 +197,26 @@ def test_layer_shapes_by_index_and_name() -> None:
 def test_huge_integer_literals_are_refused() -> None:
     with pytest.raises(symshape.LimitError):
         symshape.derive({"framework": "keras", "input": [3], "layers": [{"Dense": {"units": 10**100}}]})
+
+
+def test_solve_matches_the_closed_form_inverse() -> None:
+    # a chain with closed form floor((I + A)/B) + e: out = t exactly on one interval of I
+    spec = {"framework": "torch", "input": [1, "I"],
+            "layers": [{"Conv1d": {"out_channels": 1, "kernel_size": 7, "stride": 2, "padding": 3}},
+                       {"MaxPool1d": {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}},
+                       {"Conv1d": {"out_channels": 1, "kernel_size": 5, "stride": 3}}]}
+    d = symshape.derive(spec)
+    for t in (1, 2, 7, 40):
+        got = d.solve("I", 1, 5000, target={1: t})
+        brute = [i for i in range(1, 5001) if d.evaluate(I=i).valid and d.evaluate(I=i).output_shape[1] == t]
+        assert got == [(brute[0], brute[-1])] and len(brute) == brute[-1] - brute[0] + 1
+    valid = d.solve("I", 1, 5000)
+    assert valid == [(min(b for b in range(1, 5001) if d.evaluate(I=b).valid), 5000)]
+
+
+def test_solve_unet_sizes_are_multiples_of_8() -> None:
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    got = d.solve("H", 1, 100, {"C": 3, "W": 64, "K": 2})
+    assert got == [(h, h) for h in range(8, 101, 8)]
+    with pytest.raises(KeyError, match="did you mean 'H'"):
+        d.solve("h", 1, 10)
