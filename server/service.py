@@ -27,6 +27,8 @@ from grpc_status import rpc_status
 
 from symshape.errors import BindingError, LimitError, SpecError
 from symshape.evaluate import Compiled, evaluate, evaluate_batch
+from symshape.layers import REGISTRY
+from symshape.report import layer_info
 from symshape.spec import LIMITS, load_spec
 
 from . import convert
@@ -228,9 +230,6 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 yield out
 
     def ListLayers(self, request: pb.ListLayersRequest, context: grpc.ServicerContext) -> pb.ListLayersResponse:  # noqa: N802
-        from symshape.layers import REGISTRY
-        from symshape.report import layer_info
-
         with errors(context):
             if request.framework not in ("", "keras", "torch"):
                 raise Abort(code_pb2.INVALID_ARGUMENT, "framework is 'keras', 'torch' or empty", "BAD_FRAMEWORK",
@@ -240,13 +239,13 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             if request.name and not selected:
                 raise Abort(code_pb2.NOT_FOUND, f"unknown layer {request.name!r}", "UNKNOWN_LAYER",
                             [("name", request.name)])
-            return pb.ListLayersResponse(layers=[_layer_message(r, layer_info) for r in selected])
+            return pb.ListLayersResponse(layers=[_layer_message(r) for r in selected])
 
 
 _LAYER_CACHE: dict[tuple[str, str], pb.LayerInfo] = {}
 
 
-def _layer_message(rule: Any, layer_info: Callable) -> pb.LayerInfo:
+def _layer_message(rule: Any) -> pb.LayerInfo:
     key = (rule.framework, rule.name)
     if key not in _LAYER_CACHE:
         _LAYER_CACHE[key] = convert.layer_info(layer_info(rule))

@@ -462,9 +462,8 @@ class Derivation:
             else:
                 lhs, rhs = self.collapse(c.lhs), self.collapse(as_expr(c.rhs))
                 diff = lhs - rhs
-                if (c.op == "==" and diff == 0) or (c.op in (">=", "<=") and diff == 0) or \
-                        (isinstance(diff, Integer) and _fold(Condition("", diff, c.op, 0)) is True):
-                    continue
+                if isinstance(diff, Integer) and _fold(Condition("", diff, c.op, 0)) is True:
+                    continue  # a tautology once collapsed
                 rel = normalize_relation(sympy.Rel(lhs, rhs, c.op, evaluate=False))
                 if isinstance(rel, sympy.core.relational.Relational) and rel.rel_op in (">=", ">", "<=", "<"):
                     diff = rel.lhs - rel.rhs  # normalized: floor(N/D) + 1 >= 1 and N >= 0 are one condition

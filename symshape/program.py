@@ -60,6 +60,14 @@ class Program:
         except ZeroDivisionError:
             return self._run_careful(values)
 
+    def __getstate__(self) -> dict:
+        """Pickle the program, not the closures run_int caches (the server ships programs between processes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_steps"}
+
+    def __setstate__(self, state: dict) -> None:
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+
     def _run_careful(self, values: Mapping[str, int]) -> list[int | bool | None]:
         regs: list = [None] * len(self.ops)
         for i, (op, args) in enumerate(self.ops):

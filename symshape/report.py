@@ -1,7 +1,7 @@
 """Human-readable views of derivations, evaluations and layer rules: rich tables, Markdown, LaTeX.
 
-Every view is built from the same plain data (`Derivation.to_dict()`-like values), so the three
-formats always say the same thing.
+The table, Markdown and LaTeX views read the same collapsed expressions and constraints from the
+derivation, so the three formats always say the same thing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .deep import run_deep
 from .derive import Derivation
 from .evaluate import Evaluation
 from .layers.base import REQUIRED, AnyKind, LayerRule
-from .render import latex, placeholders, rule_formulas, text
+from .render import latex, rule_formulas, text
 
 __all__ = ["derivation_report", "evaluation_report", "layer_report", "layers_report"]
 
@@ -180,7 +180,7 @@ def generic_instance(rule: LayerRule) -> tuple[SimpleNamespace, list[tuple]]:
 
 def layer_info(rule: LayerRule) -> dict[str, Any]:
     args, shapes = generic_instance(rule)
-    formulas = rule_formulas(rule, args, [placeholders(rule, shapes, rule.framework)[i] for i in range(len(shapes))])
+    formulas = rule_formulas(rule, args, shapes)
     return {
         "framework": rule.framework, "name": rule.name, "summary": rule.summary,
         "arguments": [{"name": a.name, "default": None if a.default is REQUIRED else a.default,

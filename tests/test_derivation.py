@@ -220,3 +220,14 @@ def test_solve_unet_sizes_are_multiples_of_8() -> None:
     assert got == [(h, h) for h in range(8, 101, 8)]
     with pytest.raises(KeyError, match="did you mean 'H'"):
         d.solve("h", 1, 10)
+
+
+def test_compiled_program_pickles_after_use() -> None:
+    import pickle
+
+    d = symshape.derive(EXAMPLES / "resnet18.yaml")
+    first = d.evaluate(H=224, W=224)  # caches the program's fast steps (closures, not picklable)
+    copy = pickle.loads(pickle.dumps(d.compiled))
+    from symshape.evaluate import evaluate
+
+    assert evaluate(copy, {"H": 224, "W": 224}) == first
