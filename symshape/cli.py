@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     try:
-        from server.main import serve_forever
-        from server.service import ServerConfig
+        from symshape_server.main import serve_forever
+        from symshape_server.service import ServerConfig
     except ImportError as err:  # pragma: no cover - the server ships with the package
         raise UsageError(f"the gRPC server cannot start: {err}") from None
 

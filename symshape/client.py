@@ -60,8 +60,8 @@ class Client:
     def __init__(self, target: str, *, token: str | None = None, root_certificates: bytes | None = None,
                  certificate_chain: bytes | None = None, private_key: bytes | None = None, tls: bool | None = None,
                  timeout: float = 60.0, options: list[tuple[str, Any]] | None = None) -> None:
-        from server.gen import shape_algebra_pb2 as pb
-        from server.gen import shape_algebra_pb2_grpc as pb_grpc
+        from symshape_server.gen import shape_algebra_pb2 as pb
+        from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
 
         self.pb = pb
         self.timeout = timeout

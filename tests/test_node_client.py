@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import symshape
-from server.service import ServerConfig, create_server, shutdown
+from symshape_server.service import ServerConfig, create_server, shutdown
 
 NODE_DIR = Path(__file__).parent / "node"
 EXAMPLES = Path(__file__).parent.parent / "examples"

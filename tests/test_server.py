@@ -18,9 +18,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import symshape
-from server.gen import shape_algebra_pb2 as pb
-from server.gen import shape_algebra_pb2_grpc as pb_grpc
-from server.service import ServerConfig, create_server, shutdown
+from symshape_server.gen import shape_algebra_pb2 as pb
+from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
+from symshape_server.service import ServerConfig, create_server, shutdown
 from symshape.client import Client, ServiceError
 from symshape.portable import evaluate_graph
 
@@ -361,7 +361,7 @@ def test_serve_command_with_two_workers_and_sigterm() -> None:
 
 
 def test_generated_code_is_up_to_date() -> None:
-    done = subprocess.run([sys.executable, "-m", "server.gen_proto", "--check"], cwd=ROOT, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "symshape_server.gen_proto", "--check"], cwd=ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stderr
 

@@ -29,7 +29,7 @@ class WorkerCrashed(Exception):
 
 def _worker_main(conn: Any) -> None:
     import symshape
-    from server.convert import derive_response
+    from symshape_server.convert import derive_response
 
     while True:
         try:

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules (see symshape_server/gen_proto.py)."""
