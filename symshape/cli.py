@@ -7,21 +7,17 @@ Exit status: 0 success (eval: valid), 1 eval of a configuration that violates a 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import itertools
 import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from .errors import BindingError, SpecError, SymshapeError, did_you_mean
-from .expr import parse_expression
-from .program import ProgramBuilder
+
+if TYPE_CHECKING:  # the heavy modules (SymPy, numpy) are imported by the commands that use them
+    from .derive import Derivation
 
 __all__ = ["main"]
 
@@ -39,7 +35,10 @@ EXAMPLES = {
   symshape sweep examples/automl_space.yaml --grid I=64,128 --grid F1=3,5,7 ... --format json -o out.json
 
 grid values: a list (16,32,64), a range start:stop[:step] (stop excluded, as in Python), or one value.
---where: conditions on symbols and results joined by 'and' (comparisons <, <=, >, >=, ==, !=);
+The grid is never held in memory: rows are written as they are found (CSV lines, or a JSON object
+whose "rows" array is streamed), with a progress bar on stderr when it is a terminal.
+--where: comparisons (<, <=, >, >=, ==, !=) of integer expressions of the symbols and results, joined
+by 'and', 'or', 'not' and parentheses, e.g. "params <= 2000 and (out0 >= 4 or not S == 1)";
 result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
     "solve": """examples:
   symshape solve examples/resnet18.yaml --for H --range 1:512 --set W=224 --target out0=1000
@@ -48,14 +47,13 @@ result names: params, trainable, non_trainable, buffers, macs, activations, out0
       --set D=8 --target out0=10
 
 prints the values of the symbol within the range (stop included) where the network is valid and, with
---target outK=N, where output axis K equals N: exact, every value is evaluated.""",
+--target outK=N, where output axis K equals N: exact, every value is evaluated. Without --range, the
+symbol's declared range is used (symbols: {H: {min: 1, max: 1024}} in the spec).""",
     "layers": """examples:
   symshape layers --framework torch
   symshape layers Conv2d
   symshape layers --framework keras --format markdown > keras-layers.md""",
 }
-MAX_SWEEP = 200_000_000
-RESULTS = ("params", "trainable", "non_trainable", "buffers", "macs", "activations")
 
 
 class UsageError(SymshapeError):
@@ -100,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("solve", "which values of one symbol make the network valid (and hit a target output size)")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--for", dest="symbol", required=True, metavar="NAME", help="the symbol to solve for")
-    p.add_argument("--range", required=True, metavar="LO:HI", help="the values to consider, both included")
+    p.add_argument("--range", metavar="LO:HI", help="the values to consider, both included (default: the "
+                   "symbol's declared min and max)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="the other symbols (repeat)")
     p.add_argument("--target", action="append", default=[], metavar="outK=N", help="output axis K must be N")
     p.add_argument("--format", choices=("text", "json"), default="text")
@@ -109,19 +108,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="a layer class name, e.g. Conv2d or MaxPooling2D")
     p.add_argument("--framework", choices=("keras", "torch"))
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
-    p = command("serve", "run the gRPC service (ShapeAlgebraService, health, reflection)")
-    p.add_argument("--host", default="[::]", help="address to listen on (default all)")
-    p.add_argument("--port", type=int, default=50051)
+    serve_help = "run the gRPC service (ShapeAlgebraService, health, reflection)"
+    serve_examples = """examples:
+  symshape serve                                    # 127.0.0.1:50051, this machine only
+  symshape serve --port 0                           # any free port (printed on stderr)
+  SYMSHAPE_TOKEN=... symshape serve --host 0.0.0.0 --token-env SYMSHAPE_TOKEN \\
+      --tls-cert server.pem --tls-key server.key    # reachable from other machines: token and TLS
+  symshape serve --workers 4 --port 50051           # 4 serving processes sharing the port
+
+Listening on another interface than loopback (--host 0.0.0.0 or [::]) exposes the service to the
+network: use it with --token-env and TLS. Health checks (grpc.health.v1) are never refused, neither
+by the token nor by --max-concurrent-rpcs. SIGTERM: NOT_SERVING at once in every serving process,
+exit within --grace seconds (plus one second at most)."""
+
+    class ServeFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        pass
+
+    p = sub.add_parser("serve", help=serve_help, description=serve_help, epilog=serve_examples,
+                       formatter_class=ServeFormatter)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on; 0.0.0.0 or [::] for every "
+                   "interface (then use --token-env and TLS)")
+    p.add_argument("--port", type=int, default=50051, help="port; 0 for any free port")
     p.add_argument("--workers", type=int, default=1, help="serving processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--derive-workers", type=int, default=2, help="derivation processes per serving process")
-    p.add_argument("--threads", type=int, default=16, help="request threads per serving process")
-    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="more get RESOURCE_EXHAUSTED")
+    p.add_argument("--threads", type=int, default=16, help="request threads per serving process (at least "
+                   "--max-concurrent-rpcs + 4 are started)")
+    p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="service calls at once per serving "
+                   "process; more get RESOURCE_EXHAUSTED (health checks are not counted)")
+    p.add_argument("--max-derive-seconds", type=float, default=60.0, help="a derivation is stopped after this "
+                   "long, whatever the caller's deadline")
     p.add_argument("--token-env", metavar="VAR", help="require 'authorization: Bearer <token>', the token "
                    "read from this environment variable (health checks are exempt)")
     p.add_argument("--tls-cert", help="PEM certificate chain (enables TLS)")
     p.add_argument("--tls-key", help="PEM private key")
     p.add_argument("--client-ca", help="PEM roots: require client certificates signed by them (mutual TLS)")
-    p.add_argument("--grace", type=float, default=10.0, help="seconds for calls in flight at shutdown")
+    p.add_argument("--grace", type=float, default=10.0, help="seconds for calls in flight at shutdown; the "
+                   "process exits within this (plus one second at most)")
     return parser
 
 
@@ -151,18 +173,27 @@ def _serve(args: argparse.Namespace) -> int:
     if args.client_ca and not args.tls_cert:
         raise UsageError("--client-ca needs --tls-cert and --tls-key")
     cert, key = read(args.tls_cert, "--tls-cert"), read(args.tls_key, "--tls-key")
+    for name in ("workers", "derive_workers", "threads", "max_concurrent_rpcs"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.grace < 0 or args.max_derive_seconds <= 0:
+        raise UsageError("--grace must be >= 0 and --max-derive-seconds > 0")
     config = ServerConfig(derive_workers=args.derive_workers, threads=args.threads,
                           max_concurrent_rpcs=args.max_concurrent_rpcs, token=token,
+                          max_derive_seconds=args.max_derive_seconds,
                           tls=(cert, key) if cert and key else None, client_ca=read(args.client_ca, "--client-ca"))
     return serve_forever(args.host, args.port, args.workers, config, grace=args.grace)
 
 
-def _read_spec(path: str) -> Any:
-    import symshape
+def _read_spec(path: str) -> Derivation:
+    """A spec file (read as a file: a Path, never guessed from the string), or '-' for standard input."""
+    from pathlib import Path
+
+    from .derive import derive
 
     if path == "-":
-        return symshape.derive(sys.stdin.read(), source="<stdin>")
-    return symshape.derive(path)
+        return derive(sys.stdin.read(), source="<stdin>")
+    return derive(Path(path))
 
 
 def _bindings(pairs: Sequence[str]) -> dict[str, int]:
@@ -178,147 +209,99 @@ def _bindings(pairs: Sequence[str]) -> dict[str, int]:
     return out
 
 
-def _grid_values(name: str, text: str) -> list[int]:
-    text = text.strip()
-    try:
-        if ":" in text:
-            parts = [int(p) for p in text.split(":")]
-            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] == 0):
-                raise ValueError
-            return list(range(*parts))
-        return [int(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--grid {name}: {text!r} is not a list (16,32), a range (start:stop[:step]) "
-                         "or an integer") from None
+def _derive(args: argparse.Namespace, out: TextIO) -> int:
+    d = _read_spec(args.spec)
+    for warning in getattr(d, "warnings", ()):
+        print(f"symshape: warning: {warning}", file=sys.stderr)
+    never = getattr(d, "never_valid_reason", lambda: None)()
+    if args.format == "json":
+        out.write(json.dumps(d.to_dict(), indent=2) + "\n")
+    else:
+        from .report import derivation_report
 
-
-def _where(conditions: Sequence[str], names: Sequence[str]) -> Any:
-    """Parse --where conditions with our own grammar; returns (program builder, register)."""
-    import sympy
-
-    from .symbols import make_symbol
-
-    syms: dict[str, Any] = {}
-
-    def symbol(name: str) -> Any:
-        if name not in names:
-            raise UsageError(f"--where: unknown name '{name}'{did_you_mean(name, names)}; "
-                             f"known: {', '.join(names)}")
-        return syms.setdefault(name, make_symbol(name, None))
-
-    relations = []
-    for text in conditions:
-        for part in text.split(" and "):
-            for op in ("<=", ">=", "==", "!=", "<", ">"):
-                if op in part:
-                    lhs, rhs = part.split(op, 1)
-                    break
-            else:
-                raise UsageError(f"--where: {part.strip()!r} has no comparison (<, <=, >, >=, ==, !=)")
-            try:
-                left = parse_expression(lhs, symbol).expr
-                right = parse_expression(rhs, symbol).expr
-            except SpecError as err:
-                raise UsageError(f"--where: {err}") from None
-            relations.append(sympy.Rel(left, right, op, evaluate=False))
-    b = ProgramBuilder()
-    regs = [b.add(r) for r in relations]
-    reg = b.op("and", tuple(regs)) if len(regs) > 1 else regs[0]
-    return b.build(), reg
+        out.write(derivation_report(d, args.format, width=_width(out)))
+    return 1 if never else 0
 
 
 def _sweep(args: argparse.Namespace, out: TextIO) -> int:
+    from .sweep import Sweep, parse_axis
+
     d = _read_spec(args.spec)
-    grids: dict[str, list[int]] = {}
+    axes = []
     for item in args.grid:
         name, sep, values = item.partition("=")
-        if not sep:
+        if not sep or not name.strip():
             raise UsageError(f"--grid takes NAME=VALUES, got {item!r}")
-        grids[name.strip()] = _grid_values(name.strip(), values)
-    missing = [s for s in d.free_symbols if s not in grids]
-    if missing:
-        raise UsageError(f"no --grid for {', '.join(missing)}")
-    for name in grids:
-        if name not in d.symbols:
-            raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
-    total = 1
-    for values in grids.values():
-        total *= len(values)
-    if total > MAX_SWEEP:
-        raise UsageError(f"the grid has {total:,} combinations; the limit is {MAX_SWEEP:,}")
-    names = list(grids)
-    axes = len(d.output_shape)
-    result_names = [*RESULTS, *(f"out{i}" for i in range(axes))]
-    where = _where(args.where, [*names, *result_names]) if args.where else None
-    rows: list[list[int]] = []
-    progress = _progress(total)
-    block = 1 << 20
-    combos = itertools.product(*grids.values())
-    done = 0
-    while done < total:
-        chunk = list(itertools.islice(combos, block))
-        if not chunk:
-            break
-        arr = np.array(chunk, dtype=np.int64).reshape(len(chunk), len(names))
-        cols = {n: arr[:, i] for i, n in enumerate(names)}
-        res = d.evaluate_batch(cols, outputs=("output_shape", *RESULTS))
-        keep = np.ones(len(chunk), dtype=bool) if args.all else res.valid.copy()
-        values = {**cols, **{r: res.columns[r] for r in RESULTS},
-                  **{f"out{i}": a for i, a in enumerate(res.columns["output_shape"])}}
-        if where is not None:
-            program, reg = where
-            got = program.run_numpy({k: values[k] for k in program.symbols}, [reg], len(chunk))[reg]
-            keep &= np.asarray(got, dtype=bool)
-        idx = np.nonzero(keep)[0]
-        table = np.stack([cols[n][idx] for n in names] + [values[f"out{i}"][idx] for i in range(axes)]
-                         + [values[r][idx] for r in ("params", "macs")] + [res.valid[idx].astype(np.int64)], axis=1)
-        rows.extend(table.tolist())
-        done += len(chunk)
-        progress(done)
-    progress(None)
-    header = [*names, *(f"out{i}" for i in range(axes)), "params", "macs", "valid"]
-    if args.format == "json":
-        text = json.dumps({"columns": header, "rows": rows, "combinations": total, "kept": len(rows)}) + "\n"
-    else:
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(header)
-        writer.writerows(rows)
-        text = buf.getvalue()
-    if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
-        print(f"{len(rows):,} of {total:,} combinations kept -> {args.output}", file=sys.stderr)
-    else:
-        out.write(text)
+        axes.append(parse_axis(name.strip(), values))
+    where = None
+    if args.where:
+        from .where import parse_where
+
+        try:
+            where = parse_where(args.where, Sweep.names(d, [a.name for a in axes]))
+        except SpecError as err:
+            raise UsageError(f"--where: {err}") from None
+    sweep = Sweep(d, axes, where, keep_invalid=args.all)
+    with _Progress(sweep.total) as progress:
+        if args.output:
+            try:
+                target = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+            except OSError as err:
+                raise UsageError(f"--output {args.output}: {err.strerror}") from None
+            with target:
+                kept = sweep.write(target, args.format, progress)
+            print(f"{kept:,} of {sweep.total:,} combinations kept -> {args.output}", file=sys.stderr)
+        else:
+            sweep.write(out, args.format, progress)
     return 0
 
 
-def _progress(total: int) -> Any:
-    """A progress bar on stderr for long sweeps, only on a terminal."""
-    if total < 5_000_000 or not sys.stderr.isatty():
-        return lambda done: None
-    from rich.progress import Progress
+class _Progress:
+    """A progress bar on stderr, only on a terminal: combinations done, rows/s and rows kept."""
 
-    bar = Progress(transient=True)
-    task = bar.add_task("sweeping", total=total)
-    bar.start()
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+        self.task: Any = None
 
-    def update(done: int | None) -> None:
-        if done is None:
-            bar.stop()
-        else:
-            bar.update(task, completed=done)
+    def __enter__(self) -> Any:
+        if not sys.stderr.isatty() or self.total < 1 << 20:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-    return update
+        self.bar = Progress(TextColumn("sweeping"), BarColumn(), TaskProgressColumn(),
+                            TextColumn("{task.fields[rate]} rows/s, {task.fields[kept]} kept"), TimeRemainingColumn(),
+                            console=Console(stderr=True), transient=True, refresh_per_second=8)
+        self.task = self.bar.add_task("sweep", total=self.total, rate="-", kept="0")
+        self.bar.start()
+        return self.update
+
+    def update(self, done: int, kept: int) -> None:
+        speed = self.bar.tasks[0].speed
+        self.bar.update(self.task, completed=done, kept=f"{kept:,}", rate=f"{speed:,.0f}" if speed else "-")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
 
 
 def _solve(args: argparse.Namespace, out: TextIO) -> int:
     d = _read_spec(args.spec)
-    try:
-        lo, hi = (int(v) for v in args.range.split(":"))
-    except ValueError:
-        raise UsageError(f"--range takes LO:HI (both included), got {args.range!r}") from None
+    if args.range is not None:
+        try:
+            lo, hi = (int(v) for v in args.range.split(":"))
+        except ValueError:
+            raise UsageError(f"--range takes LO:HI (both included), got {args.range!r}") from None
+    if args.symbol not in d.symbols:
+        raise BindingError(f"unknown symbol '{args.symbol}'{did_you_mean(args.symbol, d.symbols)}")
+    if args.range is None:
+        info = d.symbols[args.symbol]
+        declared = d.spec.symbols.get(args.symbol) or {}
+        if info.min is None or info.max is None or "max" not in declared:
+            raise UsageError(f"give --range LO:HI, or declare the range of {args.symbol} in the spec "
+                             f"(symbols: {{{args.symbol}: {{min: 1, max: 1024}}}})")
+        lo, hi = info.min, info.max
     target: dict[int, int] = {}
     for item in args.target:
         name, sep, value = item.partition("=")
@@ -329,8 +312,6 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--target {name}: the output has {len(d.output_shape)} axes (out0..out"
                              f"{len(d.output_shape) - 1})")
         target[axis] = int(value)
-    if args.symbol not in d.symbols:
-        raise BindingError(f"unknown symbol '{args.symbol}'{did_you_mean(args.symbol, d.symbols)}")
     try:
         intervals = d.solve(args.symbol, lo, hi, _bindings(args.set), target)
     except ValueError as err:
@@ -338,7 +319,7 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
     if args.format == "json":
         out.write(json.dumps({"symbol": args.symbol, "range": [lo, hi], "intervals": intervals}) + "\n")
     elif not intervals:
-        out.write(f"no value of {args.symbol} in {lo}..{hi}\n")
+        out.write(f"no value of {args.symbol} in {lo:,}..{hi:,}\n")
     else:
         count = sum(b - a + 1 for a, b in intervals)
         shown = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in intervals[:50])
@@ -377,14 +358,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         build_parser().print_help(out)
         return 2
     if args.command == "derive":
-        d = _read_spec(args.spec)
-        if args.format == "json":
-            out.write(json.dumps(d.to_dict(), indent=2) + "\n")
-        else:
-            from .report import derivation_report
-
-            out.write(derivation_report(d, args.format, width=_width()))
-        return 0
+        return _derive(args, out)
     if args.command == "eval":
         d = _read_spec(args.spec)
         e = d.evaluate(_bindings(args.set))
@@ -393,7 +367,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         else:
             from .report import evaluation_report
 
-            out.write(evaluation_report(d, e, width=_width()))
+            out.write(evaluation_report(d, e, width=_width(out)))
         return 0 if e.valid else 1
     if args.command == "sweep":
         return _sweep(args, out)
@@ -406,11 +380,20 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
     raise UsageError(f"unknown command {args.command}")
 
 
-def _width() -> int | None:
+def _width(out: TextIO) -> int | None:
+    """The terminal's width when writing to one (COLUMNS wins); None (no wrapping) in a pipe or a file."""
+    try:
+        if not out.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
     try:
         return int(os.environ["COLUMNS"])
     except (KeyError, ValueError):
-        return os.get_terminal_size().columns if sys.stdout.isatty() else 120
+        try:
+            return os.get_terminal_size(out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return None
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -430,6 +413,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print("symshape: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        _quiet_stdout()
         return 0
     except Exception as err:  # noqa: BLE001 - the one place that turns a bug into a message, not a traceback
         if os.environ.get("SYMSHAPE_DEBUG"):
@@ -437,6 +421,15 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"symshape: internal error: {type(err).__name__}: {err} (set SYMSHAPE_DEBUG=1 for a traceback, "
               "and please report it)", file=sys.stderr)
         return 3
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe (symshape sweep ... | head), keep Python's exit flush from complaining."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def entry() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import symshape
 from symshape import errors
 
@@ -12,8 +14,8 @@ def test_all_names_exist() -> None:
 
 
 def test_all_is_complete() -> None:
-    module = type(symshape)
-    public = {n for n in dir(symshape) if not n.startswith("_") and not isinstance(getattr(symshape, n), module)}
+    public = {n for n in dir(symshape) if not n.startswith("_")
+              and not isinstance(getattr(symshape, n), types.ModuleType)}
     assert public <= set(symshape.__all__) | {"annotations"}, public - set(symshape.__all__)
 
 

@@ -212,3 +212,181 @@ def test_solve(capsys: pytest.CaptureFixture) -> None:
     assert code == 0 and out == "I in 43..46  (4 of 200 values)\n"
     code, out, _ = run([*argv[:-2], "--target", "out0=1000", "--format", "json"], capsys)
     assert code == 1 and json.loads(out)["intervals"] == []
+
+
+# ---------------------------------------------------------------- streamed sweeps and --where
+
+SMALL_GRID = ["--grid", "I=4:40:3", "--grid", "F=1,3,5", "--grid", "S=1,2", "--grid", "P=0,1", "--grid", "D=2,8"]
+
+
+def _kept(where: object) -> set[tuple[int, ...]]:
+    """The combinations of SMALL_GRID a --where keeps, from one exact evaluation each."""
+    import itertools
+
+    import symshape
+
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    out = set()
+    for i, f, s, p, dd in itertools.product(range(4, 40, 3), (1, 3, 5), (1, 2), (0, 1), (2, 8)):
+        e = d.evaluate(I=i, F=f, S=s, P=p, D=dd)
+        if e.valid and where(dict(I=i, F=f, S=s, P=p, D=dd, params=e.params, macs=e.macs,  # type: ignore[operator]
+                                  out0=e.output_shape[0])):
+            out.add((i, f, s, p, dd))
+    return out
+
+
+WHERE = [  # --where conditions, the same condition in Python
+    (["params <= 300 and out0 >= 4"], lambda r: r["params"] <= 300 and r["out0"] >= 4),
+    (["params <= 100 or out0 >= 8"], lambda r: r["params"] <= 100 or r["out0"] >= 8),
+    (["not S == 1"], lambda r: r["S"] != 1),
+    (["not (S == 1 or P == 0) and D > 2"], lambda r: not (r["S"] == 1 or r["P"] == 0) and r["D"] > 2),
+    (["(params + 1) // 2 <= 60 or (macs % 7 == 0 and not (I < 20))"],
+     lambda r: (r["params"] + 1) // 2 <= 60 or (r["macs"] % 7 == 0 and not r["I"] < 20)),
+    (["F == 3", "I >= 30 or P == 1"], lambda r: r["F"] == 3 and (r["I"] >= 30 or r["P"] == 1)),
+    (["((out0 >= 3))"], lambda r: r["out0"] >= 3),
+]
+
+
+@pytest.mark.parametrize(("conditions", "python"), WHERE)
+def test_where_or_not_parentheses(conditions: list[str], python: object, capsys: pytest.CaptureFixture) -> None:
+    argv = ["sweep", str(EXAMPLES / "classic_symbolic.yaml"), *SMALL_GRID]
+    for c in conditions:
+        argv += ["--where", c]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    expected = _kept(python)
+    assert 0 < len(expected) < 12 * 3 * 2 * 2 * 2  # the condition selects something, not everything
+    assert {tuple(int(r[k]) for k in "IFSPD") for r in rows} == expected
+
+
+BAD_WHERE = [
+    ("params = 3", "unexpected '='"),
+    ("params < 3 < 4", "one comparison per condition"),
+    ("(params < 3", "expected ')'"),
+    ("params < 3 and", "ended too early"),
+    ("params < 3 or or out0 > 1", "unexpected 'or'"),
+    ("params + not 3 < 1", "unexpected 'not'"),
+    ("__import__('os').system('x') < 1", "unexpected character"),
+    ("params < 3.5", "decimals are not sizes"),
+    ("params < ", "nothing on one side"),
+    ("I2 < 3", "unknown name 'I2'"),
+]
+
+
+@pytest.mark.parametrize(("condition", "fragment"), BAD_WHERE)
+def test_where_errors(condition: str, fragment: str, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run(["sweep", str(EXAMPLES / "classic_symbolic.yaml"), *SMALL_GRID, "--where", condition], capsys)
+    assert code == 2 and err.startswith("symshape: error: --where: ") and fragment in err, err
+    assert len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 1000])
+@pytest.mark.parametrize("keep_invalid", [False, True])
+def test_streamed_sweep_equals_one_batch(chunk: int, keep_invalid: bool) -> None:
+    """The streamed rows (mixed-radix chunks of any size, CSV and JSON) are the rows of one batch
+    evaluation of the materialized grid, in itertools.product order."""
+    import itertools
+
+    import numpy as np
+
+    import symshape
+    from symshape.sweep import Sweep, parse_axis
+    from symshape.where import parse_where
+
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    axes = [parse_axis("I", "40:1:-3"), parse_axis("F", "1,3,5"), parse_axis("S", "2"), parse_axis("P", "0:2"),
+            parse_axis("D", "8,2")]
+    combos = np.array(list(itertools.product(*(a.values for a in axes))), dtype=np.int64)
+    cols = {a.name: combos[:, j] for j, a in enumerate(axes)}
+    res = d.evaluate_batch(cols, outputs=("output_shape", "params", "macs"))
+    keep = (res.valid | keep_invalid) & (res.columns["params"] <= 300)
+    expected = np.stack([*cols.values(), *res.columns["output_shape"], res.columns["params"], res.columns["macs"],
+                         res.valid.astype(np.int64)], axis=1)[keep].tolist()
+    assert 0 < len(expected) < len(combos)
+    where = parse_where(["params <= 300"], Sweep.names(d, "IFSPD"))
+    sweep = Sweep(d, axes, where, keep_invalid=keep_invalid)
+    for fmt in ("csv", "json"):
+        buf = io.StringIO()
+        assert sweep.write(buf, fmt, chunk=chunk) == len(expected)
+        if fmt == "csv":
+            lines = buf.getvalue().splitlines()
+            assert lines[0] == "I,F,S,P,D,out0,out1,out2,params,macs,valid"
+            assert [[int(v) for v in ln.split(",")] for ln in lines[1:]] == expected
+        else:
+            data = json.loads(buf.getvalue())
+            assert data == {"columns": sweep.header, "rows": expected, "combinations": len(combos),
+                            "kept": len(expected)}
+
+
+def test_sweep_json_with_no_row_is_valid_json(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(["sweep", str(EXAMPLES / "classic.yaml"), "--format", "json", "--where", "params < 0"], capsys)
+    assert code == 0 and json.loads(out) == {"columns": ["out0", "out1", "out2", "params", "macs", "valid"],
+                                             "rows": [], "combinations": 1, "kept": 1 - 1}
+
+
+def test_sweep_memory_is_bounded(tmp_path: Path) -> None:
+    """2,000,000 combinations, every one kept, written to a file: the process grows by far less than
+    the rows would take in memory (the former sweep kept them all: ~650 MB here)."""
+    script = f"""
+import resource, sys
+from symshape.cli import main
+spec = {str(EXAMPLES / "classic_symbolic.yaml")!r}
+grid = ["--grid", "F=1,3", "--grid", "S=1", "--grid", "P=0", "--grid", "D=1:11"]
+assert main(["sweep", spec, "--grid", "I=8:12", *grid, "-o", {str(tmp_path / "warm.csv")!r}]) == 0
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert main(["sweep", spec, "--grid", "I=8:100008", *grid, "--all", "-o", {str(tmp_path / "big.csv")!r}]) == 0
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    growth_mb = int(done.stdout.split()[-1])
+    with open(tmp_path / "big.csv") as f:
+        assert sum(1 for _ in f) == 2_000_001
+    assert growth_mb < 200, f"the sweep grew the process by {growth_mb} MB"
+
+
+def test_solve_uses_the_declared_range(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text("framework: keras\ninput: [H, H, 3]\nsymbols:\n  H: {min: 1, max: 200}\nlayers:\n"
+                    "  - Conv2D: {filters: 4, kernel_size: 5, strides: 2}\n  - MaxPooling2D: {}\n")
+    argv = ["solve", str(spec), "--for", "H", "--target", "out0=10"]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    assert out == "H in 43..46  (4 of 200 values)\n"
+    assert run([*argv, "--range", "1:200"], capsys)[1] == out
+    spec.write_text(spec.read_text().replace("{min: 1, max: 200}", "{min: 1}"))
+    code, _, err = run(argv, capsys)
+    assert code == 2 and "give --range LO:HI, or declare the range of H" in err
+
+
+# ---------------------------------------------------------------- the first command is fast; python -m
+
+
+def test_version_and_help_do_not_import_sympy_or_numpy() -> None:
+    for argv in (["--version"], ["--help"], ["sweep", "--help"]):
+        code = (f"import symshape.cli, sys; symshape.cli.main({argv!r}); "
+                "heavy = [m for m in ('sympy', 'numpy', 'rich') if m in sys.modules]; assert not heavy, heavy")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (argv, done.stderr)
+
+
+def test_import_symshape_is_lazy_and_complete() -> None:
+    code = ("import sys, symshape; assert 'sympy' not in sys.modules; "
+            "from symshape.derive import LayerResult; "  # importing the submodule keeps symshape.derive the function
+            "assert callable(symshape.derive) and symshape.derive.__module__ == 'symshape.derive'; "
+            "d = symshape.derive({'framework': 'keras', 'input': [4], 'layers': [{'Dense': {'units': 3}}]}); "
+            "assert d.output_shape == (3,)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_python_m_symshape(capsys: pytest.CaptureFixture) -> None:
+    argv = ["derive", str(EXAMPLES / "classic.yaml")]
+    done = subprocess.run([sys.executable, "-m", "symshape", *argv], capture_output=True, text=True, timeout=120,
+                          cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == run(argv, capsys)[1]
+    done = subprocess.run([sys.executable, "-m", "symshape", "eval", str(EXAMPLES / "classic_symbolic.yaml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("symshape: error: missing values")

@@ -1,0 +1,170 @@
+"""Sweeps over a grid of symbol values, streamed: any grid in bounded memory.
+
+The grid is never materialized. Its combinations are numbered 0 .. N-1 (the last symbol varies
+fastest, as in itertools.product); a chunk of numbers becomes a chunk of bindings by mixed-radix
+unravelling, each axis a `range` or a short list of values, so a sweep holds one chunk at a time:
+its bindings, its results and the text of its kept rows, which are written out before the next
+chunk is evaluated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+
+import numpy as np
+
+from .errors import BindingError, did_you_mean
+
+if TYPE_CHECKING:
+    from .derive import Derivation
+    from .where import Filter
+
+__all__ = ["MAX_COMBINATIONS", "RESULTS", "Axis", "Sweep", "parse_axis"]
+
+MAX_COMBINATIONS = 10**12
+RESULTS = ("params", "trainable", "non_trainable", "buffers", "macs", "activations")
+CHUNK = 1 << 18
+FORMAT_CHUNK = 1 << 15
+INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One symbol's values: a range (never expanded) or an explicit list."""
+
+    name: str
+    values: range | tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def take(self, index: np.ndarray) -> np.ndarray:
+        """The values at these positions (int64)."""
+        if isinstance(self.values, range):
+            return np.int64(self.values.start) + index * np.int64(self.values.step)
+        return np.asarray(self.values, dtype=np.int64)[index]
+
+
+def parse_axis(name: str, text: str) -> Axis:
+    """'16,32,64', 'start:stop[:step]' (stop excluded, as in Python) or one integer."""
+    text = text.strip()
+    try:
+        if ":" in text:
+            parts = [int(p.replace("_", "")) for p in text.split(":")]
+            if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] == 0):
+                raise ValueError
+            values: range | tuple[int, ...] = range(*parts)
+        else:
+            values = tuple(int(v.replace("_", "")) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise BindingError(f"--grid {name}: {text!r} is not a list (16,32), a range (start:stop[:step]) "
+                           "or an integer") from None
+    if len(values) == 0:
+        raise BindingError(f"--grid {name}: {text!r} holds no value")
+    if min(values[0], values[-1]) < INT64[0] or max(values[0], values[-1]) > INT64[1] or \
+            (isinstance(values, tuple) and not all(INT64[0] <= v <= INT64[1] for v in values)):
+        raise BindingError(f"--grid {name}: values must fit in 64 bits (|v| < 2**63)")
+    return Axis(name, values)
+
+
+class Sweep:
+    """Every combination of the axes, evaluated chunk by chunk; rows kept by validity and a filter.
+
+    Columns of a row: the symbols, the output sizes (out0, out1, ...), params, macs and valid.
+    """
+
+    def __init__(self, d: Derivation, axes: Sequence[Axis], where: Filter | None = None,
+                 keep_invalid: bool = False) -> None:
+        names = [a.name for a in axes]
+        for a in axes:
+            if a.name not in d.symbols:
+                raise BindingError(f"unknown symbol '{a.name}'{did_you_mean(a.name, d.symbols)}")
+            if names.count(a.name) > 1:
+                raise BindingError(f"--grid {a.name} is given twice")
+        missing = [s for s in d.free_symbols if s not in names]
+        if missing:
+            raise BindingError(f"no --grid for {', '.join(missing)}")
+        self.d = d
+        self.axes = tuple(axes)
+        self.where = where
+        self.keep_invalid = keep_invalid
+        self.axes_out = len(d.output_shape)
+        self.total = 1
+        for a in axes:
+            self.total *= len(a)
+        if self.total > MAX_COMBINATIONS:
+            raise BindingError(f"the grid has {self.total:,} combinations; the limit is {MAX_COMBINATIONS:,}")
+        self.outputs = ("output_shape", "params", "macs", *(r for r in RESULTS
+                                                            if where is not None and r in where.names
+                                                            and r not in ("params", "macs")))
+
+    @staticmethod
+    def names(d: Derivation, symbols: Sequence[str]) -> list[str]:
+        """Names a --where condition may use: the symbols and the results."""
+        return [*symbols, *RESULTS, *(f"out{i}" for i in range(len(d.output_shape)))]
+
+    @property
+    def header(self) -> list[str]:
+        return [*(a.name for a in self.axes), *(f"out{i}" for i in range(self.axes_out)), "params", "macs", "valid"]
+
+    def bindings(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """The combinations numbered start .. stop-1 as columns (mixed-radix unravel)."""
+        rest = np.arange(start, stop, dtype=np.int64)
+        cols: dict[str, np.ndarray] = {}
+        for axis in reversed(self.axes):
+            n = np.int64(len(axis))
+            cols[axis.name] = axis.take(rest % n)
+            rest //= n
+        return {a.name: cols[a.name] for a in self.axes}
+
+    def rows(self, chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, int]]:
+        """(kept rows as an int64 table, combinations done so far), chunk after chunk."""
+        for start in range(0, self.total, chunk):
+            stop = min(start + chunk, self.total)
+            cols = self.bindings(start, stop)
+            res = self.d.evaluate_batch(cols, outputs=self.outputs)
+            keep = np.ones(stop - start, dtype=bool) if self.keep_invalid else res.valid
+            if self.where is not None:
+                values = {**cols, **{k: v for k, v in res.columns.items() if k != "output_shape"},
+                          **{f"out{i}": a for i, a in enumerate(res.columns["output_shape"])}}
+                keep = keep & self.where.mask(values, stop - start)
+            idx = np.flatnonzero(keep)
+            table = np.empty((len(idx), len(self.header)), dtype=np.int64)
+            parts = [*cols.values(), *res.columns["output_shape"], res.columns["params"], res.columns["macs"]]
+            for j, column in enumerate(parts):
+                table[:, j] = np.broadcast_to(column, (stop - start,))[idx]
+            table[:, -1] = res.valid[idx]
+            yield table, stop
+
+    def write(self, out: TextIO, fmt: str = "csv", progress: Callable[[int, int], None] | None = None,
+              chunk: int = CHUNK) -> int:
+        """Stream the kept rows to `out` as CSV or as JSON (an object whose "rows" array is written
+        row by row); returns the number of rows kept."""
+        header = self.header
+        kept = 0
+        if fmt == "json":
+            import json
+
+            out.write('{"columns": ' + json.dumps(header) + ', "rows": [')
+        else:
+            out.write(",".join(header) + "\n")
+        for table, done in self.rows(chunk):
+            for start in range(0, len(table), FORMAT_CHUNK):  # a row's text costs ~10x its int64 values
+                text = format_rows(table[start:start + FORMAT_CHUNK], fmt)
+                out.write(text[1:] if fmt == "json" and kept == 0 else text)  # no comma before the first row
+                kept += min(FORMAT_CHUNK, len(table) - start)
+            if progress is not None:
+                progress(done, kept)
+        if fmt == "json":
+            out.write(("\n" if kept else "") + f'], "combinations": {self.total}, "kept": {kept}}}\n')
+        return kept
+
+
+def format_rows(table: np.ndarray, fmt: str) -> str:
+    """CSV lines, or JSON arrays each preceded by ',' and a newline; formatted by one '%' in C."""
+    n, k = table.shape
+    row = ",".join(["%d"] * k)
+    row = f",\n[{row}]" if fmt == "json" else row + "\n"
+    return (row * n) % tuple(table.ravel().tolist())
