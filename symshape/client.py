@@ -2,13 +2,15 @@
 
     from symshape.client import Client
     with Client("localhost:50051") as c:
-        d = c.derive("examples/resnet50.yaml")            # a path, YAML/JSON text, or a dict
+        d = c.derive(Path("examples/resnet50.yaml"))      # a Path, YAML/JSON text, or a dict
         e = c.evaluate(d.derivation_id, H=224, W=224)     # or the spec itself
         e.counts.total, list(e.output_shape.dims), [v.message for v in e.violations]
         cols = c.evaluate_batch(d.derivation_id, {"H": np.arange(32, 1024), "W": 224})
         cols["valid"], cols["output_shape"], cols["params"]
 
-Failures raise `ServiceError` with the status code, the message, and the request fields at fault.
+Failures raise `ServiceError` (a `symshape.errors.SymshapeError`) with the status code, the message, the
+reason and the request fields at fault. A str is always spec text: a file is read only when given as a
+`pathlib.Path` (or any os.PathLike), never guessed from the shape of a string.
 """
 
 from __future__ import annotations
@@ -23,17 +25,22 @@ from typing import Any
 import grpc
 import numpy as np
 
+from .errors import SymshapeError
+
 __all__ = ["Client", "ServiceError"]
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
 
 
-class ServiceError(Exception):
-    """A call the service refused: `code` (grpc.StatusCode), `message`, `fields` [(field, description)]."""
+class ServiceError(SymshapeError):
+    """A call the service refused: `code` (grpc.StatusCode), `message`, `fields` [(field, description)],
+    `reason` and `metadata` (from the status' ErrorInfo: e.g. metadata["error_id"] for INTERNAL)."""
 
-    def __init__(self, code: grpc.StatusCode, message: str, fields: list[tuple[str, str]], reason: str) -> None:
+    def __init__(self, code: grpc.StatusCode, message: str, fields: list[tuple[str, str]], reason: str,
+                 metadata: dict[str, str] | None = None) -> None:
         super().__init__(f"{code.name}: {message}")
         self.code, self.message, self.fields, self.reason = code, message, fields, reason
+        self.metadata = metadata or {}
 
 
 def _error(err: grpc.RpcError) -> ServiceError:
@@ -42,6 +49,7 @@ def _error(err: grpc.RpcError) -> ServiceError:
 
     fields: list[tuple[str, str]] = []
     reason = ""
+    metadata: dict[str, str] = {}
     status = rpc_status.from_call(err)  # type: ignore[arg-type]
     if status is not None:
         for detail in status.details:
@@ -53,7 +61,8 @@ def _error(err: grpc.RpcError) -> ServiceError:
                 info = error_details_pb2.ErrorInfo()
                 detail.Unpack(info)
                 reason = info.reason
-    return ServiceError(err.code(), err.details() or "", fields, reason)
+                metadata = dict(info.metadata)
+    return ServiceError(err.code(), err.details() or "", fields, reason, metadata)
 
 
 class Client:
@@ -87,13 +96,14 @@ class Client:
     # -- arguments
 
     def spec(self, spec: str | os.PathLike | Mapping[str, Any]) -> Any:
-        """A Spec message from a path, YAML/JSON text or a dict."""
+        """A Spec message from a Path (read here), YAML/JSON text (a str) or a dict."""
         if isinstance(spec, Mapping):
             return self.pb.Spec(text=json.dumps(spec))
-        if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec
-                                              and spec.endswith((".yaml", ".yml", ".json"))):
+        if isinstance(spec, os.PathLike):
             return self.pb.Spec(text=Path(spec).read_text(encoding="utf-8"))
-        return self.pb.Spec(text=str(spec))
+        if isinstance(spec, str):
+            return self.pb.Spec(text=spec)
+        raise TypeError(f"a spec is a Path, YAML/JSON text or a dict, not {type(spec).__name__}")
 
     def _target(self, spec_or_id: Any) -> dict[str, Any]:
         if isinstance(spec_or_id, str) and _ID.match(spec_or_id):

@@ -25,10 +25,15 @@ OP_ENUM = {"integer": pb.OP_INTEGER, "symbol": pb.OP_SYMBOL, "add": pb.OP_ADD, "
 
 
 def spec_payload(spec: pb.Spec, field: str) -> tuple[Any, str]:
-    """(what symshape.derive takes, the request field it came from)."""
+    """(what symshape.derive takes, the request field it came from).
+
+    Over gRPC a spec is content, never a path: text goes to the library as a str, never a Path, and
+    a one-line text gets a final newline so that no version of the library can take it for a file
+    name (a trailing newline changes nothing in YAML or JSON)."""
     which = spec.WhichOneof("source")
     if which == "text":
-        return spec.text, f"{field}.text"
+        text = spec.text if "\n" in spec.text else spec.text + "\n"
+        return text, f"{field}.text"
     if which == "structured":
         return structured_to_dict(spec.structured), f"{field}.structured"
     raise SpecError(f"{field}: give the spec as text or structured")
@@ -119,12 +124,26 @@ def derive_response(d: Derivation) -> pb.DeriveResponse:
         for shape in ly.outputs:
             out.outputs.add().dims.extend(expression(d.collapse(s), d) for s in shape)
         out.counts.CopyFrom(counts(d, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations))
+    never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
+    if never:
+        msg.never_valid = True
+        msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
     for nc, rel in d.constraints():
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                 label=nc.condition.label, relation=expression(rel, d), note=nc.condition.note)
         if nc.layer is not None:
             c.layer = nc.layer.index
     return msg
+
+
+def _never_valid_reasons(d: Derivation, never: tuple) -> list[str]:
+    """One line per condition that no value of the symbols satisfies."""
+    if hasattr(d, "never_valid_reasons"):
+        return list(d.never_valid_reasons())
+    reason = d.never_valid_reason() if hasattr(d, "never_valid_reason") else None
+    if reason:
+        return [reason]
+    return [f"{nc.origin}: {nc.condition.label} is false for every value of the symbols" for nc in never]
 
 
 def _ints(values: list[int | None]) -> list[int]:

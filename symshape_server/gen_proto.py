@@ -1,7 +1,7 @@
-"""Regenerate server/gen/ from proto/ with the pinned grpcio-tools.
+"""Regenerate symshape_server/gen/ from proto/ with the pinned grpcio-tools.
 
-    python -m symshape_server.gen_proto           # rewrite server/gen/
-    python -m symshape_server.gen_proto --check   # exit 1 when server/gen/ is out of date (a test runs this)
+    python -m symshape_server.gen_proto           # rewrite symshape_server/gen/
+    python -m symshape_server.gen_proto --check   # exit 1 when symshape_server/gen/ is out of date (a test runs this)
 
 protoc names modules after the proto's path, so proto/symshape/v1/ would generate imports of
 `symshape.v1`, inside the library's own package name. The generated files are written flat into
@@ -36,7 +36,8 @@ def generate(target: Path) -> None:
             text = text.replace("from symshape.v1 import shape_algebra_pb2 as",
                                 "from symshape_server.gen import shape_algebra_pb2 as")
             (target / name).write_text(HEADER + text)
-    (target / "__init__.py").write_text('"""Generated protobuf and gRPC modules (see symshape_server/gen_proto.py)."""\n')
+    (target / "__init__.py").write_text(
+        '"""Generated protobuf and gRPC modules (see symshape_server/gen_proto.py)."""\n')
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         stale = [n for n in (*FILES, "__init__.py") if not (OUT / n).exists() or
                  (OUT / n).read_text() != (fresh / n).read_text()]
     if stale:
-        print(f"symshape_server/gen is out of date ({', '.join(stale)}): run python -m symshape_server.gen_proto", file=sys.stderr)
+        print(f"symshape_server/gen is out of date ({', '.join(stale)}): run python -m symshape_server.gen_proto",
+              file=sys.stderr)
         return 1
     return 0
 

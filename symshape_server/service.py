@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import threading
 import time
+import traceback
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -25,31 +28,38 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from symshape.errors import BindingError, LimitError, SpecError
-from symshape.evaluate import Compiled, evaluate, evaluate_batch
+from symshape.errors import BindingError, LimitError, Location, SpecError
+from symshape.evaluate import check_bindings, evaluate, evaluate_batch
 from symshape.layers import REGISTRY
 from symshape.report import layer_info
-from symshape.spec import LIMITS, load_spec
+from symshape.spec import LIMITS
 
 from . import convert
+from .bounds import MAX_BITS, check_bits
 from .gen import shape_algebra_pb2 as pb
 from .gen import shape_algebra_pb2_grpc as pb_grpc
-from .workers import DeadlineExceeded, WorkerCrashed, WorkerPool
+from .workers import DeadlineExceeded, Derived, ShuttingDown, WorkerCrashed, WorkerFailed, WorkerPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].full_name
 DOMAIN = "symshape.dev"
+EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # not counted by max_concurrent_rpcs
+BATCH_WORK = 4_000_000  # rows x program steps per slice of a batch chunk (tens of ms) between deadline checks
+RESERVE_THREADS = 4  # beyond max_concurrent_rpcs: health, reflection and refusals always find a thread
+FAULTS = ("evaluate", "derive")
+log = logging.getLogger("symshape_server")
 
 
 @dataclass
 class ServerConfig:
     derive_workers: int = 2  # processes that run derivations (killed at deadlines)
-    threads: int = 16
-    max_concurrent_rpcs: int = 64
+    threads: int = 16  # request threads; at least max_concurrent_rpcs + RESERVE_THREADS are started
+    max_concurrent_rpcs: int = 64  # ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED (health exempt)
     max_message_bytes: int = 16 * 1024 * 1024
     max_spec_bytes: int = 1_000_000
     max_layers: int = 2_000
     max_batch_rows: int = 1_000_000  # rows in one EvaluateBatch message
-    default_deadline: float = 60.0  # seconds, for calls that set none
+    max_derive_seconds: float = 60.0  # a derivation (or a heavy evaluation) stops after this, whatever the deadline
+    max_inline_ops: int = 20_000  # an Evaluate of a larger program runs in a worker, where a deadline can stop it
     cache_size: int = 512
     token: str | None = None  # bearer token; health checks are exempt
     tls: tuple[bytes, bytes] | None = None  # (certificate chain, private key), PEM
@@ -57,24 +67,32 @@ class ServerConfig:
     max_connection_age_s: float | None = 300.0  # lets round_robin clients pick up new servers
     reuse_port: bool = False
     extra_options: list[tuple[str, Any]] = field(default_factory=list)
+    # Test-only: make a real internal failure happen, to check how one is reported. "evaluate" raises
+    # inside the Evaluate handler, "derive" inside a derivation worker. Never set it in production.
+    fault_injection: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.fault_injection if f not in FAULTS]
+        if unknown:
+            raise ValueError(f"fault_injection: unknown {unknown}; known: {FAULTS}")
 
 
 class Cache:
-    """derivation id -> (DeriveResponse bytes, compiled program), least recently used out."""
+    """derivation id -> Derived (DeriveResponse bytes, compiled program, size bound), least recently used out."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.items: OrderedDict[str, tuple[bytes, Compiled]] = OrderedDict()
+        self.items: OrderedDict[str, Derived] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: str) -> tuple[bytes, Compiled] | None:
+    def get(self, key: str) -> Derived | None:
         with self.lock:
             hit = self.items.get(key)
             if hit is not None:
                 self.items.move_to_end(key)
             return hit
 
-    def put(self, key: str, value: tuple[bytes, Compiled]) -> None:
+    def put(self, key: str, value: Derived) -> None:
         with self.lock:
             self.items[key] = value
             self.items.move_to_end(key)
@@ -105,33 +123,58 @@ def _status(err: Abort) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=err.code, message=err.message, details=details))
 
 
-@contextmanager
-def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]:
+def internal_error(what: str, details: str) -> Abort:
+    """INTERNAL with a short error id; the details (a traceback) go to the server log under the same id,
+    never to the caller."""
+    error_id = uuid.uuid4().hex[:12]
+    log.error("error id %s: %s\n%s", error_id, what, details)
+    return Abort(code_pb2.INTERNAL, f"internal error (error id {error_id}): the server log has the details",
+                 "INTERNAL", metadata={"error_id": error_id})
+
+
+def _abort(context: grpc.ServicerContext, err: Exception, field: str) -> None:
     """The one place where exceptions become gRPC statuses."""
-    try:
-        yield
-    except Abort as err:
+    if isinstance(err, Abort):
         context.abort_with_status(_status(err))
-    except LimitError as err:
-        field = err.location.source if (err.location.source or "").startswith(field) else field
+    if isinstance(err, LimitError):
+        source = err.location.source or ""
+        field = source if source.startswith(field) or source in ("bindings", "columns") else field
         context.abort_with_status(_status(Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED",
                                                 [(convert.spec_field(field, err), str(err))])))
-    except SpecError as err:
+    if isinstance(err, SpecError):
         loc = err.location
         field = loc.source if (loc.source or "").startswith(field) else field
         meta = {k: str(v) for k, v in (("line", loc.line), ("layer_index", loc.layer_index),
                                        ("layer_name", loc.layer_name), ("argument", loc.argument)) if v is not None}
         context.abort_with_status(_status(Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_SPEC",
                                                 [(convert.spec_field(field, err), str(err))], meta)))
-    except BindingError as err:
+    if isinstance(err, BindingError):
         context.abort_with_status(_status(Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_BINDINGS",
                                                 [("bindings", str(err))])))
-    except OverflowError as err:
+    if isinstance(err, OverflowError):
         context.abort_with_status(_status(Abort(code_pb2.OUT_OF_RANGE, str(err), "INT64_OVERFLOW")))
-    except DeadlineExceeded as err:
+    if isinstance(err, DeadlineExceeded):
         context.abort_with_status(_status(Abort(code_pb2.DEADLINE_EXCEEDED, str(err), "DEADLINE_EXCEEDED")))
-    except WorkerCrashed as err:
-        context.abort_with_status(_status(Abort(code_pb2.INTERNAL, str(err), "WORKER_FAILED")))
+    if isinstance(err, ShuttingDown):
+        context.abort_with_status(_status(Abort(code_pb2.UNAVAILABLE, str(err), "SHUTTING_DOWN")))
+    if isinstance(err, WorkerCrashed):
+        abort = internal_error("a derivation worker died", str(err))
+        abort.message = f"{err} (error id {abort.metadata['error_id']})"
+        abort.reason = "WORKER_DIED"
+        context.abort_with_status(_status(abort))
+    if isinstance(err, WorkerFailed):
+        context.abort_with_status(_status(internal_error("exception in a derivation worker", str(err))))
+    context.abort_with_status(_status(internal_error("exception in a handler", traceback.format_exc())))
+
+
+@contextmanager
+def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]:
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - every exception becomes a status; unexpected ones INTERNAL
+        if not context.is_active() and not isinstance(err, (Abort, SpecError, BindingError)):
+            return  # the caller is gone (cancelled, or its deadline passed): no one to answer
+        _abort(context, err, field)
 
 
 class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
@@ -140,44 +183,48 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.cache = Cache(config.cache_size)
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.pool = WorkerPool(config.derive_workers)
-        self.limits = LIMITS.__class__(max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
+        self.limits = replace(LIMITS, max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
 
     # -- helpers
 
     def _timeout(self, context: grpc.ServicerContext) -> float:
         remaining = context.time_remaining()
-        return self.config.default_deadline if remaining is None else min(remaining, self.config.default_deadline)
+        cap = self.config.max_derive_seconds
+        return cap if remaining is None else min(remaining, cap)
 
-    def _derived(self, spec: pb.Spec, field: str, context: grpc.ServicerContext) -> tuple[str, bytes, Compiled]:
+    def _derived(self, spec: pb.Spec, field: str, context: grpc.ServicerContext) -> Derived:
         raw = hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
         known = self.raw_keys.get(raw)  # the very same request spec as before: no parsing at all
         hit = self.cache.get(known) if known else None
         if hit is not None:
-            return known, *hit  # type: ignore[return-value]
+            return hit
         payload, where = convert.spec_payload(spec, field)
-        key = load_spec(payload, source=where, limits=self.limits).key  # checked and limited here, cheaply
-        hit = self.cache.get(key)
+        if isinstance(payload, str) and len(payload) > self.limits.max_bytes:  # before it crosses a pipe
+            raise LimitError(f"spec text is {len(payload):,} characters; the limit is {self.limits.max_bytes:,}",
+                             Location(source=where))
+        # parsed, checked and derived in a worker: the deadline bounds all of it
+        derived = self.pool.derive(payload, where, self.limits, self._timeout(context), self.config.fault_injection)
+        hit = self.cache.get(derived.key)
         if hit is None:
-            key, response, compiled = self.pool.derive(payload, where, self._timeout(context))
-            hit = (response, compiled)
-            self.cache.put(key, hit)
+            self.cache.put(derived.key, derived)
+            hit = derived
         with self.cache.lock:
-            self.raw_keys[raw] = key
+            self.raw_keys[raw] = derived.key
             while len(self.raw_keys) > 4 * self.config.cache_size:
                 self.raw_keys.pop(next(iter(self.raw_keys)))
-        return key, *hit
+        return hit
 
-    def _target(self, request: Any, context: grpc.ServicerContext) -> tuple[str, Compiled]:
+    def _target(self, request: Any, context: grpc.ServicerContext) -> Derived:
         which = request.WhichOneof("target")
         if which == "derivation_id":
             hit = self.cache.get(request.derivation_id)
             if hit is None:
-                raise Abort(code_pb2.NOT_FOUND, f"unknown derivation_id {request.derivation_id!r} (derive the spec "
-                            "again, or pass the spec itself)", "UNKNOWN_DERIVATION", [("derivation_id", "not found")])
-            return request.derivation_id, hit[1]
+                raise Abort(code_pb2.NOT_FOUND, f"unknown derivation_id {request.derivation_id[:80]!r} (derive the "
+                            "spec again, or pass the spec itself)", "UNKNOWN_DERIVATION",
+                            [("derivation_id", "not found")])
+            return hit
         if which == "spec":
-            key, _, compiled = self._derived(request.spec, "spec", context)
-            return key, compiled
+            return self._derived(request.spec, "spec", context)
         raise Abort(code_pb2.INVALID_ARGUMENT, "give a spec or a derivation_id", "MISSING_TARGET",
                     [("target", "missing")])
 
@@ -187,26 +234,33 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         with errors(context):
             if not request.HasField("spec"):
                 raise Abort(code_pb2.INVALID_ARGUMENT, "spec is required", "MISSING_SPEC", [("spec", "missing")])
-            _, response, _ = self._derived(request.spec, "spec", context)
-            return pb.DeriveResponse.FromString(response)
+            return pb.DeriveResponse.FromString(self._derived(request.spec, "spec", context).response)
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:  # noqa: N802
         with errors(context):
-            key, compiled = self._target(request, context)
-            return convert.evaluate_response(key, evaluate(compiled, dict(request.bindings)))
+            derived = self._target(request, context)
+            if "evaluate" in self.config.fault_injection:
+                raise RuntimeError("fault injected in Evaluate (ServerConfig.fault_injection)")
+            values = check_bindings(derived.compiled, dict(request.bindings))
+            program = derived.compiled.program
+            if len(program.ops) > self.config.max_inline_ops:  # too long to hold a serving thread: a worker
+                reply = self.pool.evaluate(derived.key, derived.compiled, values, self._timeout(context))
+                return pb.EvaluateResponse.FromString(reply)
+            if derived.worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
+                check_bits(program, values)
+            return convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
 
     def EvaluateBatch(self, request_iterator: Iterator[pb.EvaluateBatchRequest],  # noqa: N802
                       context: grpc.ServicerContext) -> Iterator[pb.EvaluateBatchResponse]:
         with errors(context, "spec"):
-            key: str | None = None
-            compiled: Compiled | None = None
+            derived: Derived | None = None
             outputs: tuple[str, ...] = ("output_shape", "params")
             offset = 0
             for request in request_iterator:
                 if not context.is_active():  # the caller cancelled or its deadline passed: stop computing
                     return
-                if compiled is None:
-                    key, compiled = self._target(request, context)
+                if derived is None:
+                    derived = self._target(request, context)
                     outputs = tuple(request.outputs) or outputs
                 elif request.WhichOneof("target"):
                     raise Abort(code_pb2.INVALID_ARGUMENT, "only the first chunk names the derivation",
@@ -218,27 +272,47 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                                 f"{self.config.max_batch_rows}: send smaller chunks", "LIMIT_EXCEEDED",
                                 [("columns", f"{rows} rows")])
                 columns = {k: (int(v[0]) if len(v) == 1 and rows > 1 else v) for k, v in columns.items()}
-                result = evaluate_batch(compiled, columns, outputs)
-                out = pb.EvaluateBatchResponse(derivation_id=key, offset=offset, valid=result.valid.tolist())
-                for name, col in result.columns.items():
-                    if name == "output_shape":
-                        for axis in col:
-                            out.output_shape.add().values.extend(axis.tolist())
-                    else:
-                        out.results[name].values.extend(col.tolist())
-                offset += result.length
+                out = self._batch(derived, columns, rows, outputs, context)
+                if out is None:
+                    return
+                out.offset = offset
+                offset += len(out.valid)
                 yield out
+
+    def _batch(self, derived: Derived, columns: dict[str, Any], rows: int, outputs: tuple[str, ...],
+               context: grpc.ServicerContext) -> pb.EvaluateBatchResponse | None:
+        """One chunk, evaluated in slices of bounded work with the deadline checked between them."""
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        step = max(64, BATCH_WORK // max(1, len(derived.compiled.program.ops)))
+        parts = []
+        for start in range(0, rows, step) if rows else [0]:
+            if deadline is not None and time.monotonic() > deadline:
+                raise DeadlineExceeded(f"the batch ran past the deadline after {start:,} of {rows:,} rows")
+            if not context.is_active():
+                return None
+            part = {k: (v[start:start + step] if isinstance(v, np.ndarray) else v) for k, v in columns.items()}
+            parts.append(evaluate_batch(derived.compiled, part, outputs))
+        out = pb.EvaluateBatchResponse(derivation_id=derived.key,
+                                       valid=np.concatenate([p.valid for p in parts]).tolist())
+        for name in parts[0].columns:
+            if name == "output_shape":
+                for axis in zip(*(p.columns[name] for p in parts), strict=True):
+                    out.output_shape.add().values.extend(np.concatenate(axis).tolist())
+            else:
+                out.results[name].values.extend(np.concatenate([p.columns[name] for p in parts]).tolist())
+        return out
 
     def ListLayers(self, request: pb.ListLayersRequest, context: grpc.ServicerContext) -> pb.ListLayersResponse:  # noqa: N802
         with errors(context):
             if request.framework not in ("", "keras", "torch"):
                 raise Abort(code_pb2.INVALID_ARGUMENT, "framework is 'keras', 'torch' or empty", "BAD_FRAMEWORK",
-                            [("framework", request.framework)])
+                            [("framework", request.framework[:80])])
             selected = [r for (fw, n), r in sorted(REGISTRY.items())
                         if request.framework in ("", fw) and request.name in ("", n)]
             if request.name and not selected:
-                raise Abort(code_pb2.NOT_FOUND, f"unknown layer {request.name!r}", "UNKNOWN_LAYER",
-                            [("name", request.name)])
+                raise Abort(code_pb2.NOT_FOUND, f"unknown layer {request.name[:80]!r}", "UNKNOWN_LAYER",
+                            [("name", request.name[:80])])
             return pb.ListLayersResponse(layers=[_layer_message(r) for r in selected])
 
 
@@ -281,12 +355,67 @@ class TokenAuth(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
+class ConcurrencyLimit(grpc.ServerInterceptor):
+    """At most `limit` ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED at once.
+
+    grpc's own maximum_concurrent_rpcs counts every call, health checks included, so a loaded server
+    would refuse its health checks; this limit counts only the service's calls (EXEMPT are not counted),
+    and the server starts RESERVE_THREADS threads beyond the limit so that exempt calls find a thread."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.active = 0
+        self.lock = threading.Lock()
+
+    def _enter(self, context: grpc.ServicerContext) -> None:
+        with self.lock:
+            if self.active < self.limit:
+                self.active += 1
+                return
+        context.abort_with_status(_status(Abort(
+            code_pb2.RESOURCE_EXHAUSTED, f"the server is running its limit of {self.limit} concurrent calls; "
+            "retry later", "TOO_MANY_CALLS", metadata={"max_concurrent_rpcs": str(self.limit)})))
+
+    def _exit(self) -> None:
+        with self.lock:
+            self.active -= 1
+
+    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or details.method.startswith(EXEMPT):
+            return handler
+        if handler.response_streaming:
+            kind = "stream_stream" if handler.request_streaming else "unary_stream"
+            inner = getattr(handler, kind)
+
+            def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                self._enter(context)
+                try:
+                    yield from inner(request, context)
+                finally:
+                    self._exit()
+
+            return handler._replace(**{kind: streaming})
+        kind = "stream_unary" if handler.request_streaming else "unary_unary"
+        inner = getattr(handler, kind)
+
+        def unary(request: Any, context: grpc.ServicerContext) -> Any:
+            self._enter(context)
+            try:
+                return inner(request, context)
+            finally:
+                self._exit()
+
+        return handler._replace(**{kind: unary})
+
+
 @dataclass
 class Running:
     server: grpc.Server
     port: int
     servicer: ShapeAlgebraServicer
     health: health.HealthServicer
+    limiter: ConcurrencyLimit
 
 
 def create_server(address: str, config: ServerConfig | None = None) -> Running:
@@ -297,9 +426,12 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
     if config.max_connection_age_s:
         options += [("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
                     ("grpc.max_connection_age_grace_ms", 30_000)]
-    interceptors = [TokenAuth(config.token)] if config.token else []
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=config.threads), options=options,
-                         interceptors=interceptors, maximum_concurrent_rpcs=config.max_concurrent_rpcs)
+    interceptors: list[grpc.ServerInterceptor] = [TokenAuth(config.token)] if config.token else []
+    limiter = ConcurrencyLimit(config.max_concurrent_rpcs)
+    interceptors.append(limiter)
+    threads = max(config.threads, config.max_concurrent_rpcs + RESERVE_THREADS)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symshape-rpc"),
+                         options=options, interceptors=interceptors)
     servicer = ShapeAlgebraServicer(config)
     pb_grpc.add_ShapeAlgebraServiceServicer_to_server(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
@@ -316,15 +448,22 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return Running(server, port, servicer, health_servicer)
+    return Running(server, port, servicer, health_servicer, limiter)
+
+
+def not_serving(running: Running) -> None:
+    for name in ("", SERVICE):
+        running.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
 
 
 def shutdown(running: Running, grace: float = 5.0, drain: float | None = None) -> None:
-    """NOT_SERVING first, still serving for `drain` seconds (health checkers and load balancers see it and
-    stop sending), then stop: calls in flight get `grace` seconds to finish."""
-    for name in ("", SERVICE):
-        running.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    time.sleep(min(grace, 1.0) if drain is None else drain)
-    running.server.stop(grace).wait()
+    """Done within `grace` seconds: NOT_SERVING first, still serving for `drain` seconds (default: half the
+    grace, at most 1 s; health checkers and load balancers see it and stop sending), then stop accepting
+    calls; the calls in flight get the rest of the grace, then every derivation worker is killed (their
+    calls get UNAVAILABLE)."""
+    start = time.monotonic()
+    not_serving(running)
+    time.sleep(min(grace / 2, 1.0) if drain is None else max(0.0, min(drain, grace)))
+    running.server.stop(max(0.0, grace - (time.monotonic() - start))).wait(grace + 1)
     running.servicer.pool.close()
 

@@ -1,22 +1,27 @@
-"""Derivations in worker processes that can be killed when a caller's deadline passes.
+"""Work the serving process must be able to stop: derivations (and heavy evaluations) in worker processes.
 
-SymPy work cannot be interrupted inside a thread, so each derivation runs in a worker process;
-when the deadline passes the worker is killed and replaced, and the server carries on. A worker
-returns the finished DeriveResponse (bytes) and the compiled evaluation program (plain data), so
-Evaluate and EvaluateBatch never need a worker: they run in the serving process, from the cache.
+SymPy work cannot be interrupted inside a thread, so each derivation runs in a worker process: the
+spec is parsed, checked and derived there, so a caller's deadline bounds all of it. When the deadline
+passes the worker is killed at once (SIGKILL) and replaced in the background, and the server carries on.
+A worker returns the finished DeriveResponse (bytes) and the compiled evaluation program (plain data),
+so Evaluate and EvaluateBatch of ordinary networks run in the serving process, from the cache; an
+evaluation too large to be safe there is sent to a worker too (`evaluate`).
+
+Request text is handed to the library as text, never as a path: see `convert.spec_payload`.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
-import queue
 import threading
 import time
-from dataclasses import asdict
+import traceback
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from symshape.errors import LimitError, Location, SpecError
+from symshape.errors import BindingError, LimitError, Location, SpecError
+from symshape.spec import Limits
 
 
 class DeadlineExceeded(Exception):
@@ -24,26 +29,79 @@ class DeadlineExceeded(Exception):
 
 
 class WorkerCrashed(Exception):
+    """A worker process died in the middle of a request (killed, out of memory)."""
+
+
+class WorkerFailed(Exception):
+    """An unexpected exception inside a worker; `args[0]` is its traceback, for the server log only."""
+
+
+class ShuttingDown(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Derived:
+    key: str
+    response: bytes  # a serialized DeriveResponse
+    compiled: Any  # symshape.evaluate.Compiled
+    worst_bits: float  # bounds.max_bits of the program with every symbol at the int64 extreme
+
+
+def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
+    import symshape
+    from symshape.spec import load_spec
+
+    from .bounds import INT64_BITS, max_bits
+    from .convert import derive_response
+
+    if "derive" in faults:
+        raise RuntimeError("fault injected in a derivation worker (ServerConfig.fault_injection)")
+    spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
+    d = symshape.derive(spec)
+    response = derive_response(d).SerializeToString()
+    compiled = d.compiled
+    return (d.key, response, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL),
+            max_bits(compiled.program, INT64_BITS))
+
+
+def _evaluate(key: str, compiled: bytes, bindings: dict[str, int]) -> bytes:
+    from symshape.evaluate import evaluate
+
+    from .bounds import check_bits
+    from .convert import evaluate_response
+
+    program = pickle.loads(compiled)
+    check_bits(program.program, bindings)
+    return evaluate_response(key, evaluate(program, bindings)).SerializeToString()
+
+
+WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
 
 
 def _worker_main(conn: Any) -> None:
     import symshape
-    from symshape_server.convert import derive_response
 
+    from .convert import derive_response
+
+    derive_response(symshape.derive(WARM_UP, cache=False))  # imports done and code paths warm before any request
+    conn.send(("ready", None))
     while True:
         try:
-            payload, source = conn.recv()
+            task, args = conn.recv()
         except (EOFError, KeyboardInterrupt):
             return
         try:
-            d = symshape.derive(payload, source=source)
-            response = derive_response(d).SerializeToString()
-            conn.send(("ok", (d.key, response, pickle.dumps(d.compiled, protocol=pickle.HIGHEST_PROTOCOL))))
-        except SpecError as err:
+            result = _derive(*args) if task == "derive" else _evaluate(*args)
+            conn.send(("ok", result))
+        except SpecError as err:  # LimitError included
             conn.send(("spec_error", (type(err).__name__, err.message, asdict(err.location))))
-        except Exception as err:  # noqa: BLE001 - reported to the caller as INTERNAL, the worker lives on
-            conn.send(("error", f"{type(err).__name__}: {err}"))
+        except BindingError as err:
+            conn.send(("binding_error", str(err)))
+        except OverflowError as err:  # a reply value beyond int64 (convert._ints)
+            conn.send(("overflow", str(err)))
+        except Exception:  # noqa: BLE001 - the traceback goes to the server log, the worker lives on
+            conn.send(("error", traceback.format_exc()))
 
 
 def rebuild_error(kind: str, message: str, location: dict) -> SpecError:
@@ -52,65 +110,149 @@ def rebuild_error(kind: str, message: str, location: dict) -> SpecError:
     return cls(message, Location(**location))
 
 
+class _Worker:
+    def __init__(self, ctx: Any) -> None:
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child,), daemon=True, name="symshape-derive")
+        self.proc.start()
+        child.close()
+
+    def kill(self) -> None:
+        """SIGKILL; a thread waiting on the pipe sees end-of-file (the pipe is closed by its owner)."""
+        try:
+            self.proc.kill()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
 class WorkerPool:
+    """`size` worker processes; a request takes an idle one, or waits for one until its deadline.
+
+    A new worker (at start, or replacing a killed one) joins the pool only once it is ready (imports
+    done, warmed up), so a request never waits for a process start inside its own deadline."""
+
+    START_TIMEOUT = 120.0
+
     def __init__(self, size: int) -> None:
         self.ctx = mp.get_context("spawn")  # the serving process runs gRPC threads: never fork it
-        self.idle: queue.Queue = queue.Queue()
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
+        self.idle: list[_Worker] = []
+        self.live: set[_Worker] = set()  # ready: idle and busy
+        self.starting: set[_Worker] = set()
         self.closed = False
-        self.size = max(1, size)
-        for _ in range(self.size):
-            self.idle.put(self._spawn())
+        for _ in range(max(1, size)):
+            self._start()
 
-    def _spawn(self) -> tuple[Any, Any]:
-        parent, child = self.ctx.Pipe()
-        proc = self.ctx.Process(target=_worker_main, args=(child,), daemon=True, name="symshape-derive")
-        proc.start()
-        child.close()
-        return proc, parent
+    def pids(self, busy_only: bool = False) -> list[int]:
+        """Process ids of the ready workers (or of the busy ones)."""
+        with self.cond:
+            return [w.proc.pid for w in self.live if not busy_only or w not in self.idle]
 
-    def derive(self, payload: Any, source: str, timeout: float) -> tuple[str, bytes, Any]:
-        """(derivation key, DeriveResponse bytes, compiled program); raises SpecError or DeadlineExceeded."""
-        start = time.monotonic()
+    def _start(self, dead: _Worker | None = None) -> None:
+        threading.Thread(target=self._add, args=(dead,), name="symshape-worker-start", daemon=True).start()
+
+    def _add(self, dead: _Worker | None = None) -> None:
+        if dead is not None:
+            dead.proc.join(5)
+        with self.cond:
+            if self.closed:
+                return
+            worker = _Worker(self.ctx)
+            self.starting.add(worker)
+        ready = False
         try:
-            worker = self.idle.get(timeout=max(timeout, 0.0))
-        except queue.Empty:
-            raise DeadlineExceeded("no worker became free before the deadline") from None
-        proc, conn = worker
+            ready = worker.conn.poll(self.START_TIMEOUT) and worker.conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            pass
+        with self.cond:
+            self.starting.discard(worker)
+            if ready and not self.closed:
+                self.live.add(worker)
+                self.idle.append(worker)
+                self.cond.notify()
+                return
+        worker.kill()
+        worker.conn.close()
+        if not self.closed:
+            time.sleep(1.0)
+            self._start()  # a worker that could not start: try again, without spinning
+
+    def _take(self, timeout: float) -> _Worker:
+        end = time.monotonic() + timeout
+        while True:
+            with self.cond:
+                if not self.cond.wait_for(lambda: self.idle or self.closed, max(end - time.monotonic(), 0.0)):
+                    raise DeadlineExceeded("no derivation worker became free before the deadline")
+                if self.closed:
+                    raise ShuttingDown("the server is shutting down")
+                worker = self.idle.pop()
+            if worker.proc.is_alive():
+                return worker
+            self._replace(worker)  # died while idle: never hand a request to a dead worker
+
+    def _replace(self, worker: _Worker) -> None:
+        worker.kill()
+        worker.conn.close()
+        with self.cond:
+            self.live.discard(worker)
+            if self.closed:
+                return
+        self._start(worker)
+
+    def run(self, task: str, args: tuple, timeout: float) -> Any:
+        start = time.monotonic()
+        worker = self._take(timeout)
         remaining = timeout - (time.monotonic() - start)
         try:
-            conn.send((payload, source))
-            ready = conn.poll(max(remaining, 0.0))
-            if not ready:
+            worker.conn.send((task, args))
+            if not worker.conn.poll(max(remaining, 0.0)):
                 self._replace(worker)
-                raise DeadlineExceeded(f"the derivation ran past the deadline ({timeout:.3g} s); it was stopped")
-            status, result = conn.recv()
-        except (EOFError, BrokenPipeError, OSError) as err:
+                raise DeadlineExceeded(f"the {'derivation' if task == 'derive' else 'evaluation'} ran past the "
+                                       f"deadline ({timeout:.3g} s); it was stopped")
+            status, result = worker.conn.recv()
+        except (EOFError, BrokenPipeError, OSError):
             self._replace(worker)
-            raise WorkerCrashed(f"a derivation worker died: {err!r}") from None
-        self.idle.put(worker)
+            if self.closed:
+                raise ShuttingDown("the server is shutting down") from None
+            raise WorkerCrashed("the derivation worker stopped unexpectedly (killed, or out of memory); "
+                                "it was replaced") from None
+        with self.cond:
+            if worker in self.live:
+                self.idle.append(worker)
+                self.cond.notify()
         if status == "ok":
-            key, response, compiled = result
-            return key, response, pickle.loads(compiled)
+            return result
         if status == "spec_error":
             raise rebuild_error(*result)
-        raise WorkerCrashed(result)
+        if status == "binding_error":
+            raise BindingError(result)
+        if status == "overflow":
+            raise OverflowError(result)
+        raise WorkerFailed(result)
 
-    def _replace(self, worker: tuple[Any, Any]) -> None:
-        proc, conn = worker
-        proc.kill()
-        proc.join(timeout=5)
-        conn.close()
-        if not self.closed:
-            self.idle.put(self._spawn())
+    def derive(self, payload: Any, source: str, limits: Limits, timeout: float,
+               faults: tuple[str, ...] = ()) -> Derived:
+        """Parse, check and derive in a worker; raises SpecError, DeadlineExceeded, WorkerCrashed, WorkerFailed."""
+        key, response, compiled, worst = self.run("derive", (payload, source, limits, faults), timeout)
+        return Derived(key, response, pickle.loads(compiled), worst)
+
+    def evaluate(self, key: str, compiled: Any, bindings: dict[str, int], timeout: float) -> bytes:
+        """An EvaluateResponse (bytes), computed in a worker that the deadline can stop."""
+        blob = pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.run("evaluate", (key, blob, bindings), timeout)
 
     def close(self) -> None:
-        self.closed = True
-        while True:
-            try:
-                proc, conn = self.idle.get_nowait()
-            except queue.Empty:
-                break
-            proc.kill()
-            proc.join(timeout=5)
-            conn.close()
+        """Kill every worker, busy ones included: their callers get ShuttingDown at once."""
+        with self.cond:
+            self.closed = True
+            workers, idle = list(self.live | self.starting), list(self.idle)
+            self.live.clear()
+            self.starting.clear()
+            self.idle.clear()
+            self.cond.notify_all()
+        for worker in workers:
+            worker.kill()
+        for worker in workers:
+            worker.proc.join(2)
+        for worker in idle:
+            worker.conn.close()

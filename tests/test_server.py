@@ -4,6 +4,8 @@ deadlines, health, reflection, TLS and mutual TLS, token auth, limits, round_rob
 from __future__ import annotations
 
 import json
+import logging
+import os
 import signal
 import socket
 import subprocess
@@ -18,11 +20,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import symshape
+from symshape.client import Client, ServiceError
+from symshape.portable import evaluate_graph
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
 from symshape_server.service import ServerConfig, create_server, shutdown
-from symshape.client import Client, ServiceError
-from symshape.portable import evaluate_graph
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -159,30 +161,6 @@ def test_bad_spec_error_names_line_layer_argument(client: Client) -> None:
     assert "did you mean 'kernel_size'" in info.value.message
 
 
-def test_deadline_really_stops_the_derivation(served, client: Client) -> None:
-    pids_before = {p.pid for p, _ in list(served.servicer.pool.idle.queue)}
-    start = time.monotonic()
-    with pytest.raises(ServiceError) as info:
-        client.derive(slow_spec(), timeout=1.0)
-    assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert time.monotonic() - start < 5
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the server kills the worker as soon as its own wait ends
-        pids_after = {p.pid for p, _ in list(served.servicer.pool.idle.queue)}
-        if len(pids_after) == 2 and pids_after != pids_before:
-            break
-        time.sleep(0.1)
-    killed = pids_before - pids_after
-    assert killed, "the worker running the derivation was not replaced"
-    for pid in killed:
-        with pytest.raises(ProcessLookupError):
-            import os
-
-            os.kill(pid, 0)
-    assert client.health() == "SERVING"
-    assert client.evaluate(CLASSIC, VALUES).valid  # and it keeps serving
-
-
 def test_list_layers(client: Client) -> None:
     layers = client.list_layers("torch", "Conv2d")
     assert [ly.name for ly in layers] == ["Conv2d"]
@@ -251,23 +229,6 @@ def test_token_auth() -> None:
         shutdown(running, 0.5)
 
 
-def test_concurrency_limit() -> None:
-    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, max_concurrent_rpcs=1, max_layers=2000))
-    running.server.start()
-    try:
-        target = f"127.0.0.1:{running.port}"
-        with Client(target) as slow, Client(target) as fast:
-            busy = slow.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=slow_spec())), timeout=3)
-            time.sleep(0.5)
-            with pytest.raises(ServiceError) as info:
-                fast.evaluate(CLASSIC, VALUES)
-            assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED
-            with pytest.raises(grpc.RpcError):
-                busy.result()
-    finally:
-        shutdown(running, 0.5)
-
-
 def test_batch_row_limit(served, client: Client) -> None:
     with pytest.raises(ServiceError) as info:
         client.evaluate_batch(CLASSIC, {**VALUES, "I": np.ones(2_000_000)}, chunk=2_000_000)
@@ -331,30 +292,351 @@ def test_tls_and_mutual_tls(tmp_path: Path) -> None:
             shutdown(running, 0.5)
 
 
+def _status_of(call) -> tuple[grpc.StatusCode, str, dict[str, str], list[str]]:
+    """(code, ErrorInfo reason, ErrorInfo metadata, BadRequest fields) of a failed call, from the server's status."""
+    from google.rpc import error_details_pb2
+    from grpc_status import rpc_status
+
+    status = rpc_status.from_call(call)
+    reason, meta, fields = "", {}, []
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason, meta = info.reason, dict(info.metadata)
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields = [v.field for v in bad.field_violations]
+    return call.code(), reason, meta, fields
+
+
+def _dead(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:  # a zombie still answers kill(0): look at its state
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True
+
+
+def _wait(predicate, seconds: float, step: float = 0.005) -> float | None:
+    """Seconds until predicate() held, or None."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(step)
+    return None
+
+
+def _health(target: str, timeout: float = 1.0) -> str:
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+# ---------------------------------------------------------------- a spec is content, never a path
+
+
+def test_spec_text_is_never_read_as_a_path(tmp_path: Path, client: Client) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps({"aws_secret_access_key": "AKIA-not-for-you"}))
+    valid = tmp_path / "valid.yaml"  # a spec that would derive fine if the server read the file
+    valid.write_text(CLASSIC)
+    for text in (str(secret), str(valid), str(tmp_path), str(tmp_path / "missing.yml"), "/etc/passwd.json",
+                 "/proc/self/environ.yaml", "../../../../etc/hostname.json"):
+        for call in (lambda t: client.stub.Derive(pb.DeriveRequest(spec=pb.Spec(text=t)), timeout=30),
+                     lambda t: client.stub.Evaluate(pb.EvaluateRequest(spec=pb.Spec(text=t), bindings=VALUES),
+                                                    timeout=30)):
+            with pytest.raises(grpc.RpcError) as info:
+                call(text)
+            code, reason, _, fields = _status_of(info.value)
+            assert (code, reason, fields) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_SPEC", ["spec.text"]), text
+            message = info.value.details()
+            assert "a spec is a mapping" in message, message  # the text itself was parsed: a YAML string
+            for leak in ("aws_secret", "AKIA", "no such file", "directory", "cannot read", "root:"):
+                assert leak not in message, (text, message)
+
+
+def test_client_reads_a_path_only_when_given_a_path(client: Client) -> None:
+    assert client.derive(EXAMPLES / "classic_symbolic.yaml").derivation_id == symshape.derive(CLASSIC).key
+    with pytest.raises(ServiceError) as info:
+        client.derive(str(EXAMPLES / "classic_symbolic.yaml"))  # a str is text, even when it looks like a path
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_SPEC")
+    assert isinstance(info.value, symshape.SymshapeError)
+
+
+def test_serve_defaults_to_loopback_and_shows_defaults() -> None:
+    from symshape.cli import build_parser
+
+    args = build_parser().parse_args(["serve"])
+    assert (args.host, args.port, args.grace) == ("127.0.0.1", 50051, 10.0)
+    done = subprocess.run([sys.executable, "-m", "symshape.cli", "serve", "--help"], capture_output=True, text=True,
+                          cwd=ROOT)
+    assert done.returncode == 0
+    flat = " ".join(done.stdout.split())
+    assert "(default: 127.0.0.1)" in flat and "(default: 10.0)" in flat
+    assert "examples:" in flat and "--host 0.0.0.0 --token-env" in flat
+
+
+# ---------------------------------------------------------------- the server stays in charge of its time
+
+TOWER = "framework: keras\ninput: [I]\nlayers:\n  - Dense: {units: '((((I**64)**64)**64)**64)'}\n"
+
+
+def test_huge_evaluation_is_refused_and_health_answers(served, client: Client) -> None:
+    target = f"127.0.0.1:{served.port}"
+    start = time.monotonic()
+    nasty = client.stub.Evaluate.future(pb.EvaluateRequest(spec=pb.Spec(text=TOWER), bindings={"I": 2**62 - 1}),
+                                        timeout=30)
+    assert _health(target, timeout=1.0) == "SERVING"
+    with pytest.raises(grpc.RpcError) as info:
+        nasty.result()
+    elapsed = time.monotonic() - start
+    code, reason, _, fields = _status_of(info.value)
+    assert (code, reason, fields) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["bindings"])
+    assert "8,192 bits" in info.value.details()
+    print(f"\npower tower Evaluate refused in {elapsed * 1000:.0f} ms")
+    t0 = time.monotonic()
+    assert _health(target, timeout=1.0) == "SERVING"
+    print(f"health after it: {(time.monotonic() - t0) * 1000:.0f} ms")
+    assert client.derive(CLASSIC, timeout=10).counts.total.text == symshape.derive(CLASSIC).to_dict()["params"]["total"]
+    small = client.evaluate(TOWER, {"I": 1})  # the same program at a small value is fine: 1**... = 1
+    assert small.counts.total == 1 + 1 * 1
+
+
+def test_heavy_evaluation_runs_in_a_worker_with_the_same_answer() -> None:
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, max_inline_ops=5))
+    running.server.start()
+    try:
+        with Client(f"127.0.0.1:{running.port}") as c:
+            reply = c.evaluate(CLASSIC, VALUES)
+            assert list(reply.output_shape.dims) == [15, 15, 5] and reply.counts.total == 140 and reply.valid
+            bad = c.evaluate(CLASSIC, {**VALUES, "I": 2})
+            assert bad.violations[0].message == "layer 0 'conv2d' (Conv2D): output height 0 < 1 at I=2, F=3, S=1, P=0"
+            with pytest.raises(ServiceError) as info:
+                c.evaluate(TOWER, {"I": 2**62 - 1})
+            assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED")
+            with pytest.raises(ServiceError) as info:
+                c.evaluate(CLASSIC, {**VALUES, "Q": 1})
+            assert (info.value.code, info.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_BINDINGS")
+    finally:
+        shutdown(running, 0.5)
+
+
+@pytest.fixture(scope="module")
+def deadline_server():
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, max_layers=5000, max_derive_seconds=0.3))
+    running.server.start()
+    assert _wait(lambda: len(running.servicer.pool.pids()) == 1, 60) is not None  # the worker is ready
+    yield running
+    shutdown(running, 0.5)
+
+
+BIG = slow_spec(5000)
+
+
+def test_server_deadline_kills_a_big_derivation_within_100_ms(deadline_server) -> None:
+    """max_derive_seconds=0.3 with a 30 s client deadline: the status comes from the server, and the worker,
+    which parses the 5000-layer spec itself, is dead right after the deadline."""
+    pool = deadline_server.servicer.pool
+    with Client(f"127.0.0.1:{deadline_server.port}") as c:
+        for _ in range(2):
+            assert _wait(lambda: len(pool.pids()) == 1, 30) is not None  # the replacement of a previous run is up
+            before = set(pool.pids())
+            start = time.monotonic()
+            call = c.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=BIG)), timeout=30)
+            with pytest.raises(grpc.RpcError) as info:
+                call.result()
+            arrived = time.monotonic() - start
+            gone = _wait(lambda b=before: all(_dead(p) for p in b), 2.0)
+            code, reason, _, _ = _status_of(info.value)
+            assert (code, reason) == (grpc.StatusCode.DEADLINE_EXCEEDED, "DEADLINE_EXCEEDED")  # the server's code
+            assert "ran past the deadline (0.3 s)" in info.value.details()
+            assert gone is not None, "the worker was not killed"
+            print(f"\nserver deadline 300 ms: DEADLINE_EXCEEDED after {arrived * 1000:.0f} ms, worker dead "
+                  f"{(arrived + gone) * 1000:.0f} ms after the call started")
+            assert arrived < 0.3 + 0.25, arrived
+        assert _wait(lambda: len(pool.pids()) == 1 and not set(pool.pids()) & before, 30) is not None
+        assert c.evaluate(CLASSIC, VALUES).valid  # and it keeps serving
+
+
+def test_client_deadline_kills_the_worker(deadline_server) -> None:
+    pool = deadline_server.servicer.pool
+    deadline_server.servicer.config.max_derive_seconds = 30.0
+    try:
+        with Client(f"127.0.0.1:{deadline_server.port}") as c:
+            assert _wait(lambda: len(pool.pids()) == 1, 30) is not None
+            before = set(pool.pids())
+            start = time.monotonic()
+            with pytest.raises(ServiceError) as info:
+                c.derive(BIG, timeout=0.3)
+            assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            waited_from = time.monotonic() - start
+            gone = _wait(lambda: all(_dead(p) for p in before), 3.0)
+            assert gone is not None, "the worker was not killed"
+            killed = waited_from + gone
+            print(f"\nclient deadline 300 ms: worker dead {killed * 1000:.0f} ms after the call started")
+            assert killed < 0.3 + 0.35, killed
+    finally:
+        deadline_server.servicer.config.max_derive_seconds = 0.3
+
+
+def test_batch_stops_at_the_deadline(served, client: Client) -> None:
+    resnet = (EXAMPLES / "resnet50.yaml").read_text()
+    d = client.derive(resnet, timeout=60)
+    rows = 1_000_000
+    start = time.monotonic()
+    with pytest.raises(ServiceError) as info:
+        client.evaluate_batch(d.derivation_id, {"H": np.full(rows, 224), "W": np.arange(rows) % 500 + 32},
+                              chunk=rows, timeout=0.5)
+    assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    stopped = _wait(lambda: served.limiter.active == 0, 5.0)
+    assert stopped is not None, "the batch kept running after the deadline"
+    print(f"\nbatch of {rows:,} ResNet-50 rows, deadline 500 ms: handler done "
+          f"{(time.monotonic() - start) * 1000:.0f} ms after the start")
+    assert time.monotonic() - start < 0.5 + 1.0
+
+
+def test_worker_crash_gives_a_clear_error_and_a_new_worker(served, client: Client) -> None:
+    pool = served.servicer.pool
+    assert _wait(lambda: len(pool.pids()) == 2, 30) is not None
+    call = client.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=slow_spec(1499))), timeout=60)
+    assert _wait(lambda: pool.pids(busy_only=True), 10) is not None
+    (victim,) = pool.pids(busy_only=True)
+    os.kill(victim, signal.SIGKILL)
+    with pytest.raises(grpc.RpcError) as info:
+        call.result()
+    code, reason, meta, _ = _status_of(info.value)
+    assert (code, reason) == (grpc.StatusCode.INTERNAL, "WORKER_DIED")
+    assert "stopped unexpectedly" in info.value.details() and meta["error_id"] in info.value.details()
+    assert _wait(lambda: len(pool.pids()) == 2 and victim not in pool.pids(), 30) is not None
+    fresh = CLASSIC.replace("filters: D", "filters: E")  # not cached: a real derivation on the new worker
+    assert client.derive(fresh, timeout=60).derivation_id == symshape.derive(fresh).key
+
+
+def test_unexpected_exception_is_internal_with_an_error_id(caplog) -> None:
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, fault_injection=("evaluate", "derive")))
+    running.server.start()
+    try:
+        with Client(f"127.0.0.1:{running.port}") as c, caplog.at_level(logging.ERROR, "symshape_server"):
+            for call in (lambda: c.derive(CLASSIC, timeout=60), lambda: c.evaluate(CLASSIC, VALUES, timeout=60)):
+                caplog.clear()
+                with pytest.raises(ServiceError) as info:
+                    call()
+                err = info.value
+                assert (err.code, err.reason) == (grpc.StatusCode.INTERNAL, "INTERNAL")
+                error_id = err.metadata["error_id"]
+                assert len(error_id) == 12 and error_id in err.message
+                assert "fault injected" not in err.message and "RuntimeError" not in err.message
+                logged = "\n".join(r.getMessage() for r in caplog.records)
+                assert f"error id {error_id}" in logged and "RuntimeError: fault injected" in logged
+                assert "Traceback" in logged
+            assert c.health() == "SERVING"
+    finally:
+        shutdown(running, 0.5)
+
+
+def test_health_is_not_counted_by_the_concurrency_limit() -> None:
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, max_concurrent_rpcs=1, threads=1,
+                                                        max_layers=2000))
+    running.server.start()
+    try:
+        target = f"127.0.0.1:{running.port}"
+        with Client(target) as slow, Client(target) as fast:
+            slow.derive(CLASSIC, timeout=60)  # the worker is up
+            busy = slow.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=slow_spec())), timeout=4)
+            assert _wait(lambda: running.limiter.active == 1, 2) is not None
+            with pytest.raises(ServiceError) as info:
+                fast.evaluate(CLASSIC, VALUES)
+            assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "TOO_MANY_CALLS")
+            times = []
+            for _ in range(5):  # health and reflection still answer, on fresh connections too
+                t0 = time.monotonic()
+                assert _health(target, timeout=1.0) == "SERVING"
+                times.append(time.monotonic() - t0)
+            from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
+                ProtoReflectionDescriptorDatabase,
+            )
+
+            with grpc.insecure_channel(target) as channel:
+                assert "symshape.v1.ShapeAlgebraService" in ProtoReflectionDescriptorDatabase(channel).get_services()
+            assert running.limiter.active == 1
+            print(f"\nhealth under a saturated limit: max {max(times) * 1000:.0f} ms over {len(times)} checks")
+            with pytest.raises(grpc.RpcError):
+                busy.result()
+        assert _wait(lambda: running.limiter.active == 0, 5) is not None
+    finally:
+        shutdown(running, 0.5)
+
+
+def test_never_valid_spec_is_flagged(client: Client) -> None:
+    spec = ("framework: torch\ninput: [3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 16, kernel_size: 3}\n"
+            "  - Conv2d: {in_channels: 32, out_channels: 8, kernel_size: 3}\n")
+    if not hasattr(symshape.derive(CLASSIC), "never_valid"):
+        pytest.skip("Derivation.never_valid is not there yet")
+    reply = client.derive(spec)
+    assert reply.never_valid
+    assert any("in_channels" in r and "32" in r and "16" in r for r in reply.never_valid_reasons), \
+        reply.never_valid_reasons
+    assert not client.derive(CLASSIC).never_valid and not client.derive(CLASSIC).never_valid_reasons
+
+
+# ---------------------------------------------------------------- shutdown
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_serve_command_with_two_workers_and_sigterm() -> None:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "symshape.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", "2", "--derive-workers", "1", "--grace", "1"],
+def test_serve_two_workers_sigterm_with_a_derivation_in_flight() -> None:
+    """Both serving processes go NOT_SERVING at once and the whole thing exits within grace + 2 s."""
+    port, grace = _free_port(), 2.0
+    proc = subprocess.Popen([sys.executable, "-m", "symshape.cli", "serve", "--port", str(port), "--workers", "2",
+                             "--derive-workers", "1", "--grace", str(grace)],
                             stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    lines: list[str] = []
     try:
         deadline = time.monotonic() + 60
         pids: set[str] = set()
         while time.monotonic() < deadline and len(pids) < 2:
             line = proc.stderr.readline()
-            if "serving on" in line:
+            lines.append(line)
+            if "serving on 127.0.0.1:" in line:
                 pids.add(line.rsplit("pid ", 1)[1].strip(") \n"))
-        assert len(pids) == 2, "two serving processes should start"
-        with Client(f"127.0.0.1:{port}") as c:
+        assert len(pids) == 2, "two serving processes should start on loopback"
+        target = f"127.0.0.1:{port}"
+        with Client(target) as c:
             assert c.health() == "SERVING"
-            assert c.evaluate(CLASSIC, VALUES).counts.total == 140
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+            assert c.evaluate(CLASSIC, VALUES, timeout=60).counts.total == 140
+            in_flight = c.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=slow_spec(1498))), timeout=60)
+            time.sleep(0.5)
+            start = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            seen = []
+            for _ in range(8):  # fresh connections land on either process
+                try:
+                    seen.append(_health(target, timeout=0.5))
+                except grpc.RpcError as err:
+                    seen.append(err.code().name)
+            code = proc.wait(timeout=grace + 10)
+            elapsed = time.monotonic() - start
+            with pytest.raises(grpc.RpcError):
+                in_flight.result()
+        lines += proc.stderr.read().splitlines()
+        print(f"\nserve --workers 2 --grace {grace:g}: exited {elapsed:.2f} s after SIGTERM; health seen: {seen}")
+        assert code == 0
+        assert elapsed < grace + 2, elapsed
+        assert "SERVING" not in seen and "NOT_SERVING" in seen, seen
+        stopping = [line for line in lines if "stopping within" in line]
+        assert {line.rsplit("pid ", 1)[1].strip(") \n") for line in stopping} == pids, lines
     finally:
         if proc.poll() is None:
             proc.kill()

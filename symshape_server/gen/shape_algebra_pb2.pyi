@@ -229,7 +229,7 @@ class DeriveRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ...) -> None: ...
 
 class DeriveResponse(_message.Message):
-    __slots__ = ("derivation_id", "framework", "symbols", "free_symbols", "output_shape", "closed_form", "counts", "layers", "constraints")
+    __slots__ = ("derivation_id", "framework", "symbols", "free_symbols", "output_shape", "closed_form", "counts", "layers", "constraints", "never_valid", "never_valid_reasons")
     DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +239,8 @@ class DeriveResponse(_message.Message):
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    NEVER_VALID_FIELD_NUMBER: _ClassVar[int]
+    NEVER_VALID_REASONS_FIELD_NUMBER: _ClassVar[int]
     derivation_id: str
     framework: str
     symbols: _containers.RepeatedCompositeFieldContainer[Symbol]
@@ -248,7 +250,9 @@ class DeriveResponse(_message.Message):
     counts: Counts
     layers: _containers.RepeatedCompositeFieldContainer[LayerDerivation]
     constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
-    def __init__(self, derivation_id: _Optional[str] = ..., framework: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Symbol, _Mapping]]] = ..., free_symbols: _Optional[_Iterable[str]] = ..., output_shape: _Optional[_Union[Shape, _Mapping]] = ..., closed_form: _Optional[_Union[Shape, _Mapping]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerDerivation, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ...) -> None: ...
+    never_valid: bool
+    never_valid_reasons: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, derivation_id: _Optional[str] = ..., framework: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Symbol, _Mapping]]] = ..., free_symbols: _Optional[_Iterable[str]] = ..., output_shape: _Optional[_Union[Shape, _Mapping]] = ..., closed_form: _Optional[_Union[Shape, _Mapping]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerDerivation, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., never_valid: _Optional[bool] = ..., never_valid_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("spec", "derivation_id", "bindings")
