@@ -242,17 +242,17 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
         except SpecError as err:
             raise UsageError(f"--where: {err}") from None
     sweep = Sweep(d, axes, where, keep_invalid=args.all)
-    with _Progress(sweep.total) as progress:
-        if args.output:
-            try:
-                target = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            except OSError as err:
-                raise UsageError(f"--output {args.output}: {err.strerror}") from None
-            with target:
-                kept = sweep.write(target, args.format, progress)
-            print(f"{kept:,} of {sweep.total:,} combinations kept -> {args.output}", file=sys.stderr)
-        else:
+    if not args.output:
+        with _Progress(sweep.total) as progress:
             sweep.write(out, args.format, progress)
+        return 0
+    try:
+        target = open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as err:
+        raise UsageError(f"--output {args.output}: {err.strerror}") from None
+    with target, _Progress(sweep.total) as progress:
+        kept = sweep.write(target, args.format, progress)
+    print(f"{kept:,} of {sweep.total:,} combinations kept -> {args.output}", file=sys.stderr)
     return 0
 
 

@@ -9,6 +9,7 @@ chunk is evaluated.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
@@ -119,10 +120,17 @@ class Sweep:
             rest //= n
         return {a.name: cols[a.name] for a in self.axes}
 
-    def rows(self, chunk: int = CHUNK) -> Iterator[tuple[np.ndarray, int]]:
-        """(kept rows as an int64 table, combinations done so far), chunk after chunk."""
-        for start in range(0, self.total, chunk):
-            stop = min(start + chunk, self.total)
+    def rows(self, chunk: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
+        """(kept rows as an int64 table, combinations done so far), chunk after chunk.
+
+        Without a fixed `chunk`, chunks grow or shrink (up to CHUNK combinations) so that each takes
+        about a tenth of a second: progress moves smoothly for small and for deep networks alike.
+        """
+        size = chunk or 1 << 12
+        start = 0
+        while start < self.total:
+            stop = min(start + size, self.total)
+            began = time.perf_counter()
             cols = self.bindings(start, stop)
             res = self.d.evaluate_batch(cols, outputs=self.outputs)
             keep = np.ones(stop - start, dtype=bool) if self.keep_invalid else res.valid
@@ -136,10 +144,14 @@ class Sweep:
             for j, column in enumerate(parts):
                 table[:, j] = np.broadcast_to(column, (stop - start,))[idx]
             table[:, -1] = res.valid[idx]
+            if chunk is None:
+                took = time.perf_counter() - began
+                size = int(min(CHUNK, max(1 << 10, size * 2 if took < 0.05 else size // 2 if took > 0.2 else size)))
+            start = stop
             yield table, stop
 
     def write(self, out: TextIO, fmt: str = "csv", progress: Callable[[int, int], None] | None = None,
-              chunk: int = CHUNK) -> int:
+              chunk: int | None = None) -> int:
         """Stream the kept rows to `out` as CSV or as JSON (an object whose "rows" array is written
         row by row); returns the number of rows kept."""
         header = self.header
