@@ -541,6 +541,28 @@ class Derivation:
 
         return run_deep(derivation_dict, self)
 
+    # views (symshape.views): a one-line repr, the table, and what notebooks show
+    def __repr__(self) -> str:
+        from .views import derivation_repr
+
+        return run_deep(derivation_repr, self)
+
+    def summary(self) -> None:
+        """Print the table of `symshape derive` (layers, shapes, parameters, totals, conditions)."""
+        from .views import derivation_summary
+
+        derivation_summary(self)
+
+    def _repr_html_(self) -> str:
+        from .views import derivation_html
+
+        return run_deep(derivation_html, self)
+
+    def _repr_markdown_(self) -> str:
+        from .views import derivation_markdown
+
+        return run_deep(derivation_markdown, self)
+
     def where(self, layer: LayerResult) -> Location:
         return self.spec.where(("layers", layer.index), layer_index=layer.index, layer_name=layer.name,
                                layer_kind=layer.kind)

@@ -182,6 +182,28 @@ class Evaluation(_Totals):
             "violations": [v.to_dict() for v in self.violations],
         }
 
+    # views (symshape.views): a one-line repr, the table, and what notebooks show
+    def __repr__(self) -> str:
+        from .views import evaluation_repr
+
+        return evaluation_repr(self)
+
+    def summary(self) -> None:
+        """Print the table of `symshape eval` (layers, shapes, parameters, MACs, validity)."""
+        from .views import evaluation_summary
+
+        evaluation_summary(self)
+
+    def _repr_html_(self) -> str:
+        from .views import evaluation_html
+
+        return evaluation_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from .views import evaluation_markdown
+
+        return evaluation_markdown(self)
+
 
 def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
     out: dict[str, int] = {}

@@ -14,6 +14,7 @@ import sympy
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from sympy import Integer
 
 from .deep import run_deep
 from .derive import Derivation
@@ -24,16 +25,66 @@ from .render import latex, rule_formulas, text
 __all__ = ["derivation_report", "evaluation_report", "layer_report", "layers_report"]
 
 
+NO_WRAP = 100_000  # the console width when nothing should wrap (a pipe, a file, a notebook)
+
+
 def _shape(items: list[str]) -> str:
-    return "(" + ", ".join(items) + ")"
+    """A shape as Python writes a tuple: (64, 56, 56), (1000,)."""
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def count(v: object) -> str:
+    """A count in text: 61,100,840 when it is a number, the expression otherwise."""
+    if isinstance(v, (int, Integer)):
+        return f"{int(v):,}"
+    return "undefined" if v is None else text(v)
+
+
+def tex_count(v: object) -> str:
+    """A count in LaTeX: 61{,}100{,}840 when it is a number."""
+    if isinstance(v, (int, Integer)):
+        return f"{int(v):,}".replace(",", "{,}")
+    return latex(v)
 
 
 def _console(width: int | None) -> tuple[Console, io.StringIO]:
+    """A console writing to a buffer; width None: no wrapping (read the text back with `_text`)."""
     buf = io.StringIO()
-    return Console(file=buf, width=width or 120, no_color=True, highlight=False, emoji=False), buf
+    return Console(file=buf, width=width or NO_WRAP, no_color=True, highlight=False, emoji=False), buf
 
 
-def _rows(d: Derivation) -> list[dict[str, Any]]:
+def _text(buf: io.StringIO) -> str:
+    """The console's text without trailing spaces (rich pads table lines to the table's width)."""
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+def _never_valid(d: Derivation) -> tuple[str, ...]:
+    """The reasons the spec is never valid (empty when some values of the symbols make it valid)."""
+    reason = getattr(d, "never_valid_reason", lambda: None)()
+    if not reason:
+        return ()
+    reasons = tuple(getattr(d, "never_valid_reasons", lambda: ())())
+    return (reason, *reasons) if len(reasons) > 1 else (reason,)
+
+
+def _never_valid_report(d: Derivation, reasons: tuple[str, ...], fmt: str) -> str:
+    """A never-valid spec: the reasons first, and no sizes or counts (they would mean nothing)."""
+    first, rest = reasons[0], reasons[1:]
+    plain = first.removeprefix("never valid: ")
+    if fmt == "markdown":
+        return "\n".join([f"**Never valid**: {plain}", *(f"- {r}" for r in rest)]) + "\n"
+    if fmt == "latex":
+        return "\n".join([rf"\textbf{{Never valid}}: {_tex_escape(plain)}",
+                          *(rf"\\ {_tex_escape(r)}" for r in rest)]) + "\n"
+    return "\n".join([first, *(f"  {r}" for r in rest)]) + "\n"
+
+
+def _tex_escape(s: str) -> str:
+    return "".join("\\" + c if c in "&%$#_{}" else c for c in s)
+
+
+def network_rows(d: Derivation) -> list[dict[str, Any]]:
+    """Each layer's name, kind, output shape, parameters and MACs in closed form."""
     out = []
     for ly in d.layers:
         params = d.collapse(ly.params)
@@ -51,7 +102,10 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
 
 
 def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
-    rows = _rows(d)
+    never = _never_valid(d)
+    if never:
+        return _never_valid_report(d, never, fmt)
+    rows = network_rows(d)
     constraints = d.constraints()
     closed = list(d.closed_form)
     total = sympy.expand(d.collapse(d.params))
@@ -63,25 +117,25 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
         lines = [f"**Input**: {inputs} ({d.framework}, batch axis excluded)", "",
                  "| # | Layer | Kind | Output shape | Parameters |", "|---|---|---|---|---|"]
         for i, r in enumerate(rows):
-            shape = ", ".join(latex(s) for s in r["shape"])
-            lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${latex(r['params'])}$ |")
-        lines += ["", "**Output size (closed form)**: $(" + ", ".join(latex(s) for s in closed) + ")$", "",
-                  f"**Parameters**: ${latex(total)}$ (trainable ${latex(trainable)}$, "
-                  f"non-trainable ${latex(non_trainable)}$)"]
-        if buffers != 0:
-            lines.append(f"; buffers ${latex(buffers)}$")
-        lines += ["", f"**MACs** (multiply-adds, bias excluded): ${latex(macs)}$", "", "**Valid when**:", ""]
-        lines += [f"- ${latex(rel)}$ ({nc.origin}: {nc.condition.label})" for nc, rel in constraints] or ["- always"]
+            shape = _shape([latex(s) for s in r["shape"]])[1:-1]
+            lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${tex_count(r['params'])}$ |")
+        lines += ["", "**Output size (closed form)**: $" + _shape([latex(s) for s in closed]) + "$", "",
+                  f"**Parameters**: ${tex_count(total)}$ (trainable ${tex_count(trainable)}$, "
+                  f"non-trainable ${tex_count(non_trainable)}$"
+                  + (f"; buffers ${tex_count(buffers)}$)" if buffers != 0 else ")"),
+                  "", f"**MACs** (multiply-adds, bias excluded): ${tex_count(macs)}$", "", "**Valid when**:", ""]
+        lines += [f"- ${latex(rel)}$ ({nc.origin}: {nc.condition.label})" for nc, rel in constraints] or \
+            ["- always" if d.symbols else "- yes (no symbols)"]
         return "\n".join(lines) + "\n"
     if fmt == "latex":
         lines = [r"\begin{tabular}{rlll}", r"\# & Layer & Output shape & Parameters \\ \hline"]
         for i, r in enumerate(rows):
-            shape = ", ".join(latex(s) for s in r["shape"])
+            shape = _shape([latex(s) for s in r["shape"]])[1:-1]
             name = r["name"].replace("_", r"\_")
-            lines.append(rf"{i} & \texttt{{{name}}} ({r['kind']}) & $({shape})$ & ${latex(r['params'])}$ \\")
+            lines.append(rf"{i} & \texttt{{{name}}} ({r['kind']}) & $({shape})$ & ${tex_count(r['params'])}$ \\")
         lines.append(r"\end{tabular}")
-        lines += ["", r"\begin{align*}", r"\text{output} &= (" + ", ".join(latex(s) for s in closed) + r") \\",
-                  rf"\text{{parameters}} &= {latex(total)} \\", rf"\text{{MACs}} &= {latex(macs)}"]
+        lines += ["", r"\begin{align*}", r"\text{output} &= " + _shape([latex(s) for s in closed]) + r" \\",
+                  rf"\text{{parameters}} &= {tex_count(total)} \\", rf"\text{{MACs}} &= {tex_count(macs)}"]
         lines.append(r"\end{align*}")
         if constraints:
             lines += [r"\begin{align*}"]
@@ -94,55 +148,56 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
     for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right")):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for i, r in enumerate(rows):
-        table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), text(r["params"]))
-    console.print(table)
-    console.print(f"Output size (closed form): {_shape([text(s) for s in closed])}", soft_wrap=True)
-    console.print(f"Total params: {text(total)}", soft_wrap=True)
-    console.print(f"Trainable params: {text(trainable)}", soft_wrap=True)
-    console.print(f"Non-trainable params: {text(non_trainable)}", soft_wrap=True)
-    if buffers != 0:
-        console.print(f"Buffers: {text(buffers)}", soft_wrap=True)
-    console.print(f"MACs: {text(macs)}", soft_wrap=True)
+        table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), count(r["params"]))
+    console.print(table, markup=False)
+    return _text(buf) + "".join(line + "\n" for line in totals_lines(d))  # never wrapped: formulas stay whole
+
+
+def totals_lines(d: Derivation) -> list[str]:
+    """The lines under the table: closed form, counts and the conditions, as text."""
+    total, trainable, non_trainable = sympy.expand(d.collapse(d.params)), d.collapse(d.trainable), \
+        d.collapse(d.non_trainable)
+    buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
+    lines = [f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
+             f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",
+             *([f"Buffers: {count(buffers)}"] if buffers != 0 else []), f"MACs: {count(macs)}"]
+    constraints = d.constraints()
     if constraints:
-        console.print("Valid when:")
-        for nc, rel in constraints:
-            console.print(f"  {text(rel)}    [{nc.origin}: {nc.condition.label}]", soft_wrap=True, markup=False)
+        lines += ["Valid when:", *(f"  {text(rel)}    [{nc.origin}: {nc.condition.label}]" for nc, rel in constraints)]
     else:
-        console.print("Valid for every value of the symbols.")
-    return buf.getvalue()
+        lines.append("Valid for every value of the symbols." if d.symbols else "Valid.")
+    return lines
 
 
-def _n(v: int | None) -> str:
-    return "undefined" if v is None else f"{v:,}"
+def eval_shape(shape: tuple[int | None, ...]) -> str:
+    return _shape(["?" if s is None else str(s) for s in shape])
 
 
-def evaluation_report(d: Derivation, e: Evaluation, width: int | None = None) -> str:
+def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = None) -> str:
+    """One evaluation as a table (`d`, when given, names the framework)."""
     console, buf = _console(width)
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
-    table = Table(title=f"{d.framework} network" + (f" at {bound}" if bound else ""), box=box.SIMPLE_HEAVY,
-                  title_justify="left")
+    title = (f"{d.framework} network" if d is not None else "network") + (f" at {bound}" if bound else "")
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
     for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
                       ("MACs", "right")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+        table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for ly in e.layers:
-        shape = "(" + ", ".join("?" if s is None else str(s) for s in ly.output_shape) + ")"
-        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", shape, _n(ly.params), _n(ly.macs))
-    console.print(table)
-    console.print(f"Output shape: ({', '.join('?' if s is None else str(s) for s in e.output_shape)})")
-    console.print(f"Total params: {_n(e.params)}")
-    console.print(f"Trainable params: {_n(e.trainable)}")
-    console.print(f"Non-trainable params: {_n(e.non_trainable)}")
-    if e.buffers:
-        console.print(f"Buffers: {_n(e.buffers)}")
-    console.print(f"MACs: {_n(e.macs)}")
-    console.print(f"Activations: {_n(e.activations)} elements")
+        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", eval_shape(ly.output_shape), count(ly.params),
+                      count(ly.macs))
+    console.print(table, markup=False)
+    for label, value in (("Output shape", eval_shape(e.output_shape)), ("Total params", count(e.params)),
+                         ("Trainable params", count(e.trainable)), ("Non-trainable params", count(e.non_trainable)),
+                         *((("Buffers", count(e.buffers)),) if e.buffers else ()), ("MACs", count(e.macs)),
+                         ("Activations", f"{count(e.activations)} elements")):
+        console.print(f"{label}: {value}", soft_wrap=True, markup=False)
     if e.violations:
         console.print(f"INVALID: {len(e.violations)} violated condition(s):")
         for v in e.violations:
             console.print(f"  {v.message}", soft_wrap=True, markup=False)
     else:
         console.print("Valid.")
-    return buf.getvalue()
+    return _text(buf)
 
 
 # ---------------------------------------------------------------- layer rules
@@ -214,7 +269,7 @@ def layers_report(rules: list[LayerRule], fmt: str = "table", width: int | None 
         table.add_row(rule.framework, rule.name, "; ".join(_shape(s) for s in info["inputs"]),
                       "; ".join(_shape(s) for s in info["outputs"]), info["trainable"])
     console.print(table)
-    return buf.getvalue()
+    return _text(buf)
 
 
 def layer_report(rule: LayerRule, fmt: str = "table", width: int | None = None) -> str:
@@ -242,4 +297,4 @@ def layer_report(rule: LayerRule, fmt: str = "table", width: int | None = None) 
         console.print("valid when:", markup=False)
         for c in info["conditions"]:
             console.print(f"  {c}", markup=False)
-    return buf.getvalue()
+    return _text(buf)
