@@ -1,0 +1,530 @@
+"""Inverse questions: which values of one symbol make a network valid, or hit a target size.
+
+With every other symbol bound, each size of a floor/ceil network (strides, pooling, 'same', ceil_mode
+as a min, transposed convolutions, integer upsampling, merges) is *quasi-polynomial* in the free
+symbol H: there is a period L such that on each residue class H = r + L*j it is a polynomial in j
+(a line, for everything but products of two sizes). A condition on such sizes therefore has a
+constant truth on each class once j passes the last root of its difference, and the valid set is
+
+    {H >= T : H mod L in R}   plus a finite set of exceptions below T.
+
+This module finds (L, T, R) by abstract interpretation of the derivation's compiled program: every
+register becomes, per residue class, a polynomial in j with the j from which it holds (``j0``).
+
+- floor(p/c) and p mod c are polynomials when c divides p's non-constant coefficients; when it does
+  not, L is multiplied until it does (one restart per such discovery);
+- min, max and relations of two polynomials are decided by the sign of their difference, which is
+  constant past a root bound (Cauchy's: every real root has |j| < 1 + max|d_k|/|d_n|);
+- and/or/not combine truths, taking the larger j0.
+
+Below T the exact set comes from evaluating every value (the vectorized program); the tail past T is
+read from the classes, and the last period is checked against evaluation (an internal cross-check).
+Then T is lowered to the first value from which the periodic pattern holds, and L to the smallest
+period of the pattern, so answers read as people write them: ``H >= 188 and H = 12 (mod 16)``.
+
+Programs the analysis cannot see through (a divisor that depends on H, a power of H by H) raise
+:class:`NoClosedForm`; `Derivation.solve` then enumerates the declared or given range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import BindingError, LimitError, did_you_mean
+
+if TYPE_CHECKING:
+    from .derive import Derivation
+
+__all__ = ["NoClosedForm", "Piece", "ValueSet", "solve"]
+
+MAX_PERIOD = 1 << 16  # residue classes analysed
+MAX_DEGREE = 8
+MAX_PREFIX = 50_000_000  # values evaluated below the threshold
+_CHUNK = 1 << 18
+
+
+class NoClosedForm(Exception):
+    """The program leaves the quasi-polynomial world (internal: callers fall back to enumeration)."""
+
+
+class _Refine(Exception):  # noqa: N818 - control flow: restart with a longer period
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+
+# ---------------------------------------------------------------- abstract values
+
+
+@dataclass(frozen=True)
+class _Poly:
+    c: tuple[int, ...]  # coefficients in j, lowest first, no trailing zeros (empty: zero)
+    j0: int | None  # holds for every j >= j0 (None: every j)
+
+
+@dataclass(frozen=True)
+class _Truth:
+    value: bool | None  # None: undefined (a division by zero upstream); counts as false
+    j0: int | None
+
+
+def _trim(c: list[int]) -> tuple[int, ...]:
+    while c and c[-1] == 0:
+        c.pop()
+    return tuple(c)
+
+
+def _jmax(*js: int | None) -> int | None:
+    known = [j for j in js if j is not None]
+    return max(known) if known else None
+
+
+def _padd(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
+    n = max(len(p), len(q))
+    return _trim([(p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0) for i in range(n)])
+
+
+def _pmul(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
+    if not p or not q:
+        return ()
+    out = [0] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        if a:
+            for k, b in enumerate(q):
+                out[i + k] += a * b
+    if len(out) - 1 > MAX_DEGREE:
+        raise NoClosedForm(f"a polynomial of degree {len(out) - 1} in the free symbol")
+    return _trim(out)
+
+
+def _sign_from(d: tuple[int, ...]) -> tuple[int, int | None]:
+    """(eventual sign of d(j), j from which it holds): past Cauchy's root bound."""
+    if not d:
+        return 0, None
+    if len(d) == 1:
+        return (1 if d[0] > 0 else -1), None
+    lead = abs(d[-1])
+    bound = 1 + -(-max(abs(x) for x in d[:-1]) // lead)
+    return (1 if d[-1] > 0 else -1), bound
+
+
+_CMP = {">=": lambda s: s >= 0, ">": lambda s: s > 0, "<=": lambda s: s <= 0, "<": lambda s: s < 0,
+        "==": lambda s: s == 0, "!=": lambda s: s != 0}
+
+
+def _interpret(ops: tuple, wanted: set[int], symbol: str, fixed: Mapping[str, int], r: int, period: int) -> dict:
+    """Abstract values of the wanted registers (and what they need) on the class H = r + period*j."""
+    vals: dict[int, Any] = {}
+    for i, (op, args) in enumerate(ops):
+        if i not in wanted:
+            continue
+        if op == "const":
+            v = args[0]
+            vals[i] = _Truth(bool(v), None) if isinstance(v, bool) else _Poly(_trim([int(v)]), None)
+            continue
+        if op == "sym":
+            name = args[0]
+            vals[i] = _Poly(_trim([r, period]), None) if name == symbol else _Poly(_trim([int(fixed[name])]), None)
+            continue
+        xs = [vals[a] for a in args]
+        if op in ("and", "or"):
+            truths = [x.value is True for x in xs]
+            vals[i] = _Truth(all(truths) if op == "and" else any(truths), _jmax(*(x.j0 for x in xs)))
+            continue
+        if op == "not":
+            x = xs[0]
+            vals[i] = _Truth(None if x.value is None else not x.value, x.j0)
+            continue
+        if any(isinstance(x, _Truth) for x in xs):  # an undefined size (division by zero) stays undefined
+            if all(isinstance(x, _Truth) and x.value is None for x in xs):
+                vals[i] = _Truth(None, _jmax(*(x.j0 for x in xs)))
+                continue
+            undefined = [x for x in xs if isinstance(x, _Truth) and x.value is None]
+            if undefined:
+                vals[i] = _Truth(None, _jmax(*(x.j0 for x in xs)))
+                continue
+            raise NoClosedForm(f"a truth value used as a number ({op})")
+        j0 = _jmax(*(x.j0 for x in xs))
+        if op == "add":
+            c: tuple[int, ...] = ()
+            for x in xs:
+                c = _padd(c, x.c)
+            vals[i] = _Poly(c, j0)
+        elif op == "mul":
+            c = (1,)
+            for x in xs:
+                c = _pmul(c, x.c)
+            vals[i] = _Poly(c, j0)
+        elif op == "pow":
+            base, exp = xs
+            if len(exp.c) > 1:
+                raise NoClosedForm("an exponent that depends on the free symbol")
+            k = exp.c[0] if exp.c else 0
+            if k < 0 or k > MAX_DEGREE:
+                raise NoClosedForm(f"a power {k}")
+            c = (1,)
+            for _ in range(k):
+                c = _pmul(c, base.c)
+            vals[i] = _Poly(c, j0)
+        elif op in ("fdiv", "mod"):
+            num, den = xs
+            if len(den.c) > 1:
+                raise NoClosedForm("a divisor that depends on the free symbol")
+            dv = den.c[0] if den.c else 0
+            if dv == 0:
+                vals[i] = _Truth(None, j0)
+                continue
+            g = abs(dv)
+            for coef in num.c[1:]:
+                g = math.gcd(g, coef)
+            if g != abs(dv):
+                raise _Refine(abs(dv) // g)
+            a = num.c[0] if num.c else 0
+            if op == "fdiv":
+                vals[i] = _Poly(_trim([a // dv, *(coef // dv for coef in num.c[1:])]), j0)
+            else:
+                vals[i] = _Poly(_trim([a % dv]), j0)
+        elif op in ("max", "min"):
+            best = xs[0]
+            for x in xs[1:]:
+                sign, bound = _sign_from(_padd(x.c, tuple(-v for v in best.c)))
+                jj = _jmax(best.j0, x.j0, bound)
+                if (sign > 0) == (op == "max") and sign != 0:
+                    best = _Poly(x.c, jj)
+                else:
+                    best = _Poly(best.c, jj)
+            vals[i] = best
+        elif op in _CMP:
+            lhs, rhs = xs
+            sign, bound = _sign_from(_padd(lhs.c, tuple(-v for v in rhs.c)))
+            vals[i] = _Truth(_CMP[op](sign), _jmax(j0, bound))
+        else:
+            raise NoClosedForm(f"operation {op}")
+    return vals
+
+
+def _needed(ops: tuple, roots: list[int]) -> set[int]:
+    needed = set(roots)
+    for i in range(len(ops) - 1, -1, -1):
+        if i in needed:
+            op, args = ops[i]
+            if op not in ("const", "sym"):
+                needed.update(args)
+    return needed
+
+
+# ---------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True)
+class Piece:
+    """lo <= value <= hi (hi None: unbounded) and value = residue (mod modulus)."""
+
+    lo: int
+    hi: int | None
+    modulus: int = 1
+    residue: int = 0
+
+    def contains(self, v: int) -> bool:
+        return v >= self.lo and (self.hi is None or v <= self.hi) and (v - self.residue) % self.modulus == 0
+
+    def first(self) -> int | None:
+        v = self.lo + (self.residue - self.lo) % self.modulus
+        return v if self.hi is None or v <= self.hi else None
+
+    def text(self, name: str) -> str:
+        if self.hi is not None and self.modulus == 1:
+            return f"{name} = {self.lo}" if self.lo == self.hi else f"{self.lo} ≤ {name} ≤ {self.hi}"
+        bound = f"{name} ≥ {self.lo}" if self.hi is None else f"{self.lo} ≤ {name} ≤ {self.hi}"
+        return bound if self.modulus == 1 else f"{bound} and {name} ≡ {self.residue} (mod {self.modulus})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lo": self.lo, "hi": self.hi, "modulus": self.modulus, "residue": self.residue}
+
+
+@dataclass(frozen=True)
+class ValueSet:
+    """The exact set of values of one symbol with a property (valid, hitting a target), as pieces.
+
+    `pieces` are disjoint: finitely many intervals below `start`, then (when the set is infinite)
+    one piece per residue of the periodic tail ``value >= start and value = r (mod period)``.
+    """
+
+    symbol: str
+    lo: int
+    hi: int | None
+    pieces: tuple[Piece, ...]
+    period: int
+    start: int | None  # where the periodic tail begins (None: the set is finite)
+    residues: tuple[int, ...]
+    bindings: dict[str, int] = field(default_factory=dict)
+    explanation: tuple[str, ...] = ()
+    method: str = "closed form"
+
+    @property
+    def finite(self) -> bool:
+        return self.start is None or not self.residues
+
+    def __contains__(self, v: object) -> bool:
+        return isinstance(v, int) and self.contains(v)
+
+    def contains(self, v: int) -> bool:
+        return any(p.contains(v) for p in self.pieces)
+
+    def __iter__(self) -> Iterator[int]:
+        """The values in increasing order (endless for an infinite set)."""
+        finite = [p for p in self.pieces if p.modulus == 1 and p.hi is not None]
+        for p in finite:
+            yield from range(p.lo, p.hi + 1)
+        if self.start is None or not self.residues:
+            return
+        base = self.start - self.start % self.period
+        while True:
+            for r in self.residues:
+                v = base + r
+                if v >= self.start and (self.hi is None or v <= self.hi):
+                    yield v
+                elif self.hi is not None and v > self.hi:
+                    return
+            base += self.period
+
+    def first(self, n: int) -> list[int]:
+        out = []
+        for v in self:
+            out.append(v)
+            if len(out) >= n:
+                break
+        return out
+
+    def count(self) -> int | None:
+        """How many values (None: infinitely many)."""
+        if self.start is not None and self.residues and self.hi is None:
+            return None
+        total = 0
+        for p in self.pieces:
+            f = p.first()
+            if f is not None and p.hi is not None:
+                total += (p.hi - f) // p.modulus + 1
+        return total
+
+    def nearest(self, v: int) -> tuple[int | None, int | None]:
+        """The largest member <= v and the smallest member >= v (None where there is none)."""
+        below = above = None
+        for p in self.pieces:
+            hi = v if p.hi is None else min(v, p.hi)
+            if hi >= p.lo:
+                cand = hi - (hi - p.residue) % p.modulus
+                if cand >= p.lo and (below is None or cand > below):
+                    below = cand
+            lo = max(v, p.lo)
+            cand = lo + (p.residue - lo) % p.modulus
+            if (p.hi is None or cand <= p.hi) and (above is None or cand < above):
+                above = cand
+        return below, above
+
+    def text(self) -> str:
+        if not self.pieces:
+            return f"no value of {self.symbol}" + (f" in {self.lo}..{self.hi}" if self.hi is not None else
+                                                   f" ≥ {self.lo}")
+        return " or ".join(p.text(self.symbol) for p in self.pieces)
+
+    __str__ = text
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "domain": [self.lo, self.hi], "bindings": self.bindings,
+                "text": self.text(), "pieces": [p.to_dict() for p in self.pieces],
+                "periodic": None if self.finite else {"start": self.start, "period": self.period,
+                                                      "residues": list(self.residues)},
+                "count": self.count(), "first": self.first(20), "explanation": list(self.explanation),
+                "method": self.method}
+
+
+# ---------------------------------------------------------------- solving
+
+
+def _bind(d: Derivation, symbol: str, bindings: Mapping[str, int] | None) -> dict[str, int]:
+    if symbol not in d.symbols:
+        raise BindingError(f"unknown symbol '{symbol}'{did_you_mean(symbol, d.symbols)}")
+    fixed: dict[str, int] = {}
+    for name, value in (bindings or {}).items():
+        if name not in d.symbols:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise BindingError(f"the value of {name} must be an integer, got {value!r}")
+        if name != symbol:
+            fixed[name] = int(value)
+    needed = [s for s in d.compiled.program.symbols if s != symbol and s not in fixed]
+    if needed:
+        raise BindingError(f"bind {', '.join(needed)} to solve for {symbol} "
+                           f"(e.g. --set {needed[0]}=...)")
+    return fixed
+
+
+def _domain(d: Derivation, symbol: str, lo: int | None, hi: int | None) -> tuple[int, int | None]:
+    info = d.symbols[symbol]
+    lo = lo if lo is not None else (info.min if info.min is not None else 0)
+    hi = hi if hi is not None else info.max
+    return lo, hi
+
+
+def _evaluate(d: Derivation, symbol: str, fixed: Mapping[str, int], a: int, b: int,
+              target: Mapping[int, int] | None) -> np.ndarray:
+    """Membership of every value in [a, b) (exact: the program on int64, overflow flagged invalid)."""
+    out = np.zeros(max(b - a, 0), dtype=bool)
+    for start in range(a, b, _CHUNK):
+        values = np.arange(start, min(start + _CHUNK, b), dtype=np.int64)
+        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",), chunk=_CHUNK)
+        keep = res.valid.copy()
+        for axis, want in (target or {}).items():
+            keep &= res.columns["output_shape"][axis] == want
+        out[start - a:start - a + len(values)] = keep
+    return out
+
+
+def _analyse(d: Derivation, symbol: str, fixed: Mapping[str, int], target: Mapping[int, int] | None
+             ) -> tuple[int, list[tuple[bool, int | None]], list[list[tuple[bool, int | None]]]]:
+    """(period L, per class (eventual truth, j0), per class per condition (truth, j0))."""
+    c = d.compiled
+    prog = c.program
+    roots = [c.valid, *(ck.truth for ck in c.conditions)]
+    out_regs = [c.output[0][axis] for axis in (target or {})]
+    needed = _needed(prog.ops, roots + out_regs)
+    period = 1
+    while True:
+        try:
+            classes, per_cond = [], []
+            for r in range(period):
+                vals = _interpret(prog.ops, needed, symbol, fixed, r, period)
+                truth = vals[c.valid]
+                value, j0 = truth.value is True, truth.j0
+                for axis, reg in zip((target or {}), out_regs, strict=True):
+                    size = vals[reg]
+                    if isinstance(size, _Truth):
+                        value = False
+                        continue
+                    sign, bound = _sign_from(_padd(size.c, (-target[axis],)))  # type: ignore[index]
+                    if sign != 0 and len(size.c) > 1:
+                        # hit at most at one j on this class: eventually not (exceptions found by evaluation)
+                        value, j0 = False, _jmax(j0, size.j0, bound)
+                    else:
+                        value = value and sign == 0
+                        j0 = _jmax(j0, size.j0)
+                classes.append((value, j0))
+                per_cond.append([(vals[ck.truth].value is True, vals[ck.truth].j0) for ck in c.conditions])
+            return period, classes, per_cond
+        except _Refine as more:
+            period *= more.factor
+            if period > MAX_PERIOD:
+                raise NoClosedForm(f"a period over {MAX_PERIOD}") from None
+
+
+def solve(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None, *,
+          target: Mapping[int, int] | None = None, lo: int | None = None, hi: int | None = None) -> ValueSet:
+    """The exact set of values of `symbol` (others bound) where `d` is valid and, with `target`,
+    output axis k equals target[k]; within [lo, hi] (default: the symbol's domain, unbounded above
+    unless declared)."""
+    fixed = _bind(d, symbol, bindings)
+    lo, hi = _domain(d, symbol, lo, hi)
+    try:
+        period, classes, per_cond = _analyse(d, symbol, fixed, target)
+    except NoClosedForm as err:
+        if hi is None:
+            raise LimitError(f"no closed form for {symbol} ({err}); give a range (--range LO:HI) to enumerate it"
+                             ) from None
+        return _enumerated(d, symbol, fixed, lo, hi, target)
+    # past T every class has its eventual truth
+    threshold = lo
+    for r, (_, j0) in enumerate(classes):
+        if j0 is not None:
+            threshold = max(threshold, r + period * j0)
+    end = threshold + period if hi is None else min(hi + 1, threshold + period)
+    if end - lo > MAX_PREFIX:
+        raise LimitError(f"the set of {symbol} settles only past {threshold:,}: over {MAX_PREFIX:,} values to check")
+    member = _evaluate(d, symbol, fixed, lo, end, target)
+    tail = [r for r, (value, _) in enumerate(classes) if value]
+    if hi is None or hi >= threshold + period:
+        # cross-check: the evaluated last period agrees with the analysis
+        for v in range(max(lo, threshold), end):
+            if bool(member[v - lo]) != ((v % period) in tail):
+                raise RuntimeError(f"solve: analysis and evaluation disagree at {symbol} = {v}")
+        # lower the start to where the pattern begins
+        start = max(lo, threshold)
+        while start > lo and bool(member[start - 1 - lo]) == (((start - 1) % period) in tail):
+            start -= 1
+        period, tail = _shortest_period(period, tail)
+        prefix = member[:start - lo]
+        pieces = _intervals(prefix, lo)
+        if tail:
+            pieces += [Piece(start + (r - start) % period, hi, period, r) for r in _rotate(tail, period, start)]
+        explanation = _explain(d, symbol, fixed, classes, per_cond, period, tail, start, lo, target)
+        return ValueSet(symbol, lo, hi, tuple(pieces), period, start if tail else None, tuple(tail),
+                        dict(fixed), explanation)
+    return _from_members(d, symbol, fixed, lo, hi, member, "closed form")
+
+
+def _enumerated(d: Derivation, symbol: str, fixed: Mapping[str, int], lo: int, hi: int,
+                target: Mapping[int, int] | None) -> ValueSet:
+    if hi - lo + 1 > MAX_PREFIX:
+        raise LimitError(f"{symbol} in {lo}..{hi} holds {hi - lo + 1:,} values; the limit is {MAX_PREFIX:,}")
+    member = _evaluate(d, symbol, fixed, lo, hi + 1, target)
+    return _from_members(d, symbol, fixed, lo, hi, member, "enumeration")
+
+
+def _from_members(d: Derivation, symbol: str, fixed: Mapping[str, int], lo: int, hi: int, member: np.ndarray,
+                  method: str) -> ValueSet:
+    pieces = _intervals(member, lo)
+    return ValueSet(symbol, lo, hi, tuple(pieces), 1, None, (), dict(fixed), (), method)
+
+
+def _intervals(member: np.ndarray, lo: int) -> list[Piece]:
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], member.astype(np.int8), [0]))))
+    return [Piece(lo + int(a), lo + int(b) - 1) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def _shortest_period(period: int, tail: list[int]) -> tuple[int, list[int]]:
+    members = set(tail)
+    for p in sorted(k for k in range(1, period + 1) if period % k == 0):
+        if all((r in members) == ((r % p) in members) for r in range(period)):
+            return p, sorted({r % p for r in members})
+    return period, sorted(members)
+
+
+def _rotate(tail: list[int], period: int, start: int) -> list[int]:
+    """Residues ordered by their first value past start (so pieces read in increasing order)."""
+    return sorted(tail, key=lambda r: (r - start) % period)
+
+
+def _explain(d: Derivation, symbol: str, fixed: Mapping[str, int], classes: list, per_cond: list, period: int,
+             tail: list[int], start: int, lo: int, target: Mapping[int, int] | None) -> tuple[str, ...]:
+    """Which conditions decide the answer: the ones that rule out residue classes, and the one that
+    fails just below the start."""
+    out: list[str] = []
+    c = d.compiled
+    full = len(classes)
+    blocked: dict[int, list[int]] = {}
+    for r in range(full):
+        if r % period in tail:
+            continue
+        for k, (value, _) in enumerate(per_cond[r]):
+            if not value:
+                blocked.setdefault(k, []).append(r)
+                break
+    for k, residues in blocked.items():
+        ck = c.conditions[k]
+        where = ck.origin
+        mods = sorted({r % period for r in residues})
+        shown = ", ".join(str(r) for r in mods[:8]) + (", ..." if len(mods) > 8 else "")
+        out.append(f"{where}: {ck.label} fails for {symbol} ≡ {shown} (mod {period})")
+    if start > lo:
+        below = start - 1
+        ev = d.evaluate({**fixed, symbol: below})
+        if not ev.valid and ev.violations:
+            v = ev.violations[0]
+            out.append(f"{symbol} = {below} is not valid: {v.message}")
+        elif target:
+            out.append(f"{symbol} = {below} gives another output size")
+    return tuple(out)

@@ -1,0 +1,205 @@
+"""The inverse questions in closed form (symshape.solve): valid sets and target sizes of one symbol,
+checked against brute-force evaluation on random chains and graphs, and on the examples."""
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symshape
+from symshape.errors import BindingError
+from symshape.solve import Piece, solve
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+CASES = int(os.environ.get("SYMSHAPE_SOLVE_CASES", "150"))
+
+
+def brute(d, symbol, fixed, lo, hi, target=None):
+    values = np.arange(lo, hi + 1, dtype=np.int64)
+    res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",))
+    keep = res.valid.copy()
+    for axis, want in (target or {}).items():
+        keep &= res.columns["output_shape"][axis] == want
+    return {int(v) for v in values[keep]}
+
+
+def check_against_brute(d, symbol, fixed, target=None):
+    answer = solve(d, symbol, fixed, target=target)
+    last = max((p.hi for p in answer.pieces if p.hi is not None), default=answer.lo)
+    window_end = max(answer.start or answer.lo, last) + 6 * answer.period + 64
+    got = {v for v in range(answer.lo, window_end + 1) if answer.contains(v)}
+    want = brute(d, symbol, fixed, answer.lo, window_end, target)
+    assert got == want, (answer.text(), sorted(got ^ want)[:10])
+    # the first values and nearest() agree with membership
+    firsts = answer.first(10)
+    assert firsts == sorted(want)[:10]
+    for v in (answer.lo, window_end // 2, window_end):
+        below, above = answer.nearest(v)
+        members = sorted(want)
+        assert below == max((m for m in members if m <= v), default=None)
+        if above is not None and above <= window_end:
+            assert above == min(m for m in members if m >= v)
+    return answer
+
+
+# ---------------------------------------------------------------- random chains and graphs
+
+
+def torch_layer(rng):
+    kind = rng.choice(["conv", "conv", "pool", "avg", "tconv", "up", "same"])
+    if kind == "conv":
+        return {"Conv1d": {"out_channels": 4, "kernel_size": rng.randint(1, 5), "stride": rng.randint(1, 3),
+                           "padding": rng.randint(0, 2), "dilation": rng.randint(1, 2)}}
+    if kind in ("pool", "avg"):
+        k = rng.randint(1, 4)
+        args = {"kernel_size": k, "stride": rng.randint(1, 3), "padding": rng.randint(0, k // 2),
+                "ceil_mode": rng.random() < 0.5}
+        return {"MaxPool1d" if kind == "pool" else "AvgPool1d": args}
+    if kind == "tconv":
+        s = rng.randint(1, 3)
+        return {"ConvTranspose1d": {"out_channels": 4, "kernel_size": rng.randint(1, 4), "stride": s,
+                                    "padding": rng.randint(0, 1), "output_padding": rng.randint(0, s - 1)}}
+    if kind == "up":
+        return {"Upsample": {"scale_factor": rng.randint(2, 3), "mode": "nearest"}}
+    return {"Conv1d": {"out_channels": 4, "kernel_size": rng.choice([1, 3, 5]), "padding": "same"}}
+
+
+def down_up(rng, i):
+    """A U-Net level: pool by s, up by s, concatenated with what came in (agrees only on multiples)."""
+    s = rng.randint(2, 3)
+    pool = {"MaxPool1d": {"kernel_size": s, "ceil_mode": rng.random() < 0.3}, "name": f"d{i}"}
+    up = {"Upsample": {"scale_factor": s}} if rng.random() < 0.5 else \
+        {"ConvTranspose1d": {"out_channels": 4, "kernel_size": s, "stride": s}}
+    return [pool, {**up, "name": f"u{i}"}, {"cat": {"dim": 1}, "name": f"l{i}", "inputs": [f"u{i}", f"l{i - 1}"]},
+            {"Conv1d": {"out_channels": 4, "kernel_size": 1}, "name": f"p{i}"}]
+
+
+def random_torch_graph(rng):
+    layers = []
+    for i in range(rng.randint(1, 7)):
+        if i >= 1 and rng.random() < 0.3:
+            block = down_up(rng, i)
+            block[-1]["name"] = f"l{i}"
+            block[-2]["name"] = f"c{i}"
+            layers += block
+            continue
+        entry = torch_layer(rng)
+        entry["name"] = f"l{i}"
+        layers.append(entry)
+        if i >= 1 and rng.random() < 0.3:  # a skip: concatenate or add with an earlier layer
+            other = f"l{rng.randint(0, i - 1)}"
+            merge = {"cat": {"dim": 1}} if rng.random() < 0.5 else {"add": {}}
+            layers.append({**merge, "name": f"m{i}", "inputs": [f"l{i}", other]})
+    return {"framework": "torch", "input": [4, "H"], "layers": layers}
+
+
+def keras_layer(rng):
+    kind = rng.choice(["conv", "pool", "up"])
+    pad = rng.choice(["valid", "same"])
+    if kind == "conv":
+        s = rng.randint(1, 3)
+        return {"Conv1D": {"filters": 4, "kernel_size": rng.randint(1, 5), "strides": s, "padding": pad}}
+    if kind == "pool":
+        return {"MaxPooling1D": {"pool_size": rng.randint(1, 3), "strides": rng.randint(1, 3), "padding": pad}}
+    return {"UpSampling1D": {"size": rng.randint(2, 3)}}
+
+
+def random_keras_graph(rng):
+    layers = []
+    for i in range(rng.randint(1, 7)):
+        if i >= 1 and rng.random() < 0.3:  # a U-Net level
+            s = rng.randint(2, 3)
+            layers += [{"MaxPooling1D": {"pool_size": s, "padding": rng.choice(["valid", "same"])}, "name": f"d{i}"},
+                       {"UpSampling1D": {"size": s}, "name": f"u{i}"},
+                       {"Concatenate": {}, "name": f"l{i}", "inputs": [f"u{i}", f"l{i - 1}"]}]
+            continue
+        entry = keras_layer(rng)
+        entry["name"] = f"l{i}"
+        layers.append(entry)
+        if i >= 1 and rng.random() < 0.3:
+            layers.append({"Concatenate": {}, "name": f"m{i}", "inputs": [f"l{i}", f"l{rng.randint(0, i - 1)}"]})
+    return {"framework": "keras", "input": ["H", 4], "layers": layers}
+
+
+@pytest.mark.parametrize("make", [random_torch_graph, random_keras_graph], ids=["torch", "keras"])
+def test_valid_set_equals_brute_force(make):
+    rng = random.Random(20261201)
+    infinite = periodic = 0
+    for _ in range(CASES):
+        spec = make(rng)
+        d = symshape.derive(spec)
+        answer = check_against_brute(d, "H", {})
+        infinite += not answer.finite
+        periodic += answer.period > 1 and not answer.finite
+    assert infinite > CASES // 3 and periodic > 5, (infinite, periodic)  # the generator reaches the interesting cases
+
+
+@pytest.mark.parametrize("make", [random_torch_graph, random_keras_graph], ids=["torch", "keras"])
+def test_target_sets_equal_brute_force(make):
+    rng = random.Random(7)
+    hit = 0
+    for _ in range(CASES // 2):
+        d = symshape.derive(make(rng))
+        valid = solve(d, "H", {})
+        if valid.finite:
+            continue
+        probe = valid.first(rng.randint(1, 30))[-1]
+        size = d.evaluate(H=probe).output_shape[-1 if d.framework == "torch" else 0]
+        axis = len(d.output_shape) - 1 if d.framework == "torch" else 0
+        answer = check_against_brute(d, "H", {}, {axis: size})
+        assert answer.contains(probe)
+        hit += 1
+    assert hit > CASES // 6
+
+
+# ---------------------------------------------------------------- the examples
+
+
+def test_unet_valid_iff_multiple_of_8():
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    answer = check_against_brute(d, "H", {"C": 3, "W": 64, "K": 2})
+    assert answer.text() == "H ≥ 8 and H ≡ 0 (mod 8)"
+    assert answer.pieces == (Piece(8, None, 8, 0),)
+    assert answer.nearest(570) == (568, 576)
+    assert any("skip" in line for line in answer.explanation)
+
+
+@pytest.mark.parametrize(("name", "bindings", "text"), [
+    ("resnet50.yaml", {"W": 224}, "H ≥ 1"),
+    ("alexnet.yaml", {"W": 224}, "H ≥ 63"),
+    ("classic_symbolic.yaml", {"F": 5, "S": 2, "P": 0, "D": 3}, "I ≥ 7"),
+])
+def test_examples(name, bindings, text):
+    d = symshape.derive(EXAMPLES / name)
+    symbol = "I" if "I" in d.symbols else "H"
+    answer = check_against_brute(d, symbol, bindings)
+    assert answer.text() == text
+
+
+def test_classic_target_formula():
+    """floor((I + A)/B) = t exactly when B*t - A <= I <= B*(t + 1) - A - 1."""
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    for f, s, p in [(5, 2, 0), (3, 1, 1), (7, 3, 2)]:
+        for t in (1, 2, 7):
+            answer = solve(d, "I", {"F": f, "S": s, "P": p, "D": 3}, target={0: t})
+            # conv: x = floor((I - F + 2P)/S) + 1, pool 2/2: floor(x/2) = floor((I - F + 2P + S)/(2S))
+            a, b = 2 * p - f + s, 2 * s
+            assert answer.pieces == (Piece(b * t - a, b * (t + 1) - a - 1),), (f, s, p, t, answer.text())
+
+
+def test_errors():
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    with pytest.raises(BindingError, match="bind C, W, K"):
+        solve(d, "H", {})
+    with pytest.raises(BindingError, match="did you mean 'H'"):
+        solve(d, "h", {"C": 3})
+
+
+def test_declared_range_and_finite_sets():
+    spec = {"framework": "torch", "input": [3, "H"], "symbols": {"H": {"min": 10, "max": 40}},
+            "layers": [{"MaxPool1d": {"kernel_size": 2}}]}
+    d = symshape.derive(spec)
+    answer = check_against_brute(d, "H", {})
+    assert answer.pieces == (Piece(10, 40),) and answer.count() == 31
