@@ -36,6 +36,7 @@ __all__ = [
     "FloorDiv",
     "ceil_div",
     "collapse",
+    "expand_small",
     "normalize_relation",
     "smax",
     "smin",
@@ -289,6 +290,18 @@ def expand(e: Expr, defs: dict[Dim, Expr], memo: dict[Expr, Expr] | None = None)
             stack.append((a, True))
             stack.extend((b, False) for b in deps(a) if b not in memo)
     return e.xreplace({a: memo[a] for a in roots})
+
+
+def expand_small(e: Expr, max_nodes: int = 400) -> Expr:
+    """e multiplied out when it is small (at most `max_nodes` nodes, powers up to 8), else e as is:
+    one normal form for a quantity printed in several places, at a bounded cost."""
+    count = 0
+    for node in sympy.preorder_traversal(e):
+        count += 1
+        if count > max_nodes or (isinstance(node, sympy.Pow) and not (isinstance(node.exp, Integer) and
+                                                                       0 <= node.exp.p <= 8)):
+            return e
+    return sympy.expand(e)
 
 
 def collapse(e: Expr, collapser: _Collapser | None = None) -> Expr:

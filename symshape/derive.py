@@ -28,14 +28,16 @@ import numpy as np
 import sympy
 from sympy import Expr, Integer
 
-from .algebra import Dim, FloorDiv, _Collapser, as_expr, expand, normalize_relation
+from .algebra import Dim, FloorDiv, _Collapser, as_expr, expand, expand_small
+from .conditions import Verdicts as _Verdicts
+from .conditions import analyze as _analyze
 from .deep import deep, run_deep
 from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
 from .layers import Condition, Ctx, LayerRule, Shape, find_rule
 from .layers.base import checked_integer, prod
 from .spec import LayerSpec, Spec, load_spec
-from .symbols import SymbolInfo, SymbolTable
+from .symbols import SymbolInfo, SymbolTable, collect_roles
 
 __all__ = ["Derivation", "LayerResult", "NetCondition", "clear_cache", "derive"]
 
@@ -161,7 +163,7 @@ def snake_case(name: str) -> str:
 class _Deriver:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self.symbols = SymbolTable(spec.symbols)
+        self.symbols = SymbolTable(spec.symbols, collect_roles(spec.inputs, [ly.args for ly in spec.layers]))
         self.tensors: dict[str, tuple[Shape, ...]] = {}
         self.layers: list[LayerResult] = []
         self.conditions: list[NetCondition] = []
@@ -213,13 +215,15 @@ class _Deriver:
             previous = self.layer(ly, previous)
         for info in self.symbols.infos().values():
             if info.min is not None:
-                self.add_condition(None, Condition(f"{info.name} =", info.symbol, ">=", info.min,
-                                                   "declared minimum" if info.name in spec.symbols else
-                                                   "symbols are positive unless declared otherwise"),
+                why = info.why
+                label, note = ("declared minimum", "") if why == "declared" else \
+                    (f"minimum as {why}", "the domain of a symbol comes from the arguments it fills") if why else \
+                    ("minimum", "symbols are at least 1 unless declared or used as padding")
+                self.add_condition(None, Condition(label, info.symbol, ">=", info.min, note),
                                    f"symbol '{info.name}'")
             if info.max is not None:
-                self.add_condition(None, Condition(f"{info.name} =", info.symbol, "<=", info.max,
-                                                   "declared maximum"), f"symbol '{info.name}'")
+                self.add_condition(None, Condition("declared maximum", info.symbol, "<=", info.max),
+                                   f"symbol '{info.name}'")
         outputs = spec.outputs or (previous,)
         resolved = []
         for i, ref in enumerate(outputs):
@@ -230,7 +234,8 @@ class _Deriver:
         return Derivation(spec=spec, key=spec.key, symbols=self.symbols.infos(),
                           inputs={k: v[0] for k, v in self.tensors.items() if k in spec.inputs},
                           layers=tuple(self.layers), outputs=tuple(resolved),
-                          conditions=tuple(self.conditions), defs=self.defs)
+                          conditions=tuple(self.conditions), defs=self.defs,
+                          warnings=tuple(dict.fromkeys(self.symbols.warnings)))
 
     def add_condition(self, layer: LayerResult | None, cond: Condition, origin: str) -> None:
         key = (cond.lhs, cond.op, cond.rhs)
@@ -369,6 +374,7 @@ class Derivation:
     outputs: tuple[tuple[str, Shape], ...]
     conditions: tuple[NetCondition, ...]
     defs: dict[Dim, Expr] = field(default_factory=dict, repr=False)  # size atom -> its definition
+    warnings: tuple[str, ...] = ()  # e.g. a symbol one edit away from a declared one
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -439,44 +445,50 @@ class Derivation:
         with self._lock:
             return self.collapser(as_expr(e))
 
+    def normal_form(self, e: Expr) -> Expr:
+        """The closed form of a count, multiplied out when small: the one printed form of a quantity
+        shown in several places (total, trainable and non-trainable parameters)."""
+        return expand_small(self.collapse(e))
+
     @cached_property
     def closed_form(self) -> Shape:
         """The network's output sizes, nested floors collapsed to one per chain."""
         return tuple(self.collapse(s) for s in self.outputs[0][1])
 
-    @deep
-    def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
-        """The validity conditions as SymPy relations in closed form (floors solved where linear).
+    @cached_property
+    def _verdicts(self) -> _Verdicts:
+        return run_deep(_analyze, self)
 
-        Listed once each: a condition that collapses to one already listed, or to a tautology (two
-        branches of a residual add that collapse to the same size), is left out. Evaluation checks
-        every condition regardless.
+    @property
+    def never_valid(self) -> tuple[NetCondition, ...]:
+        """The conditions false for every value of the symbols: constant false, or impossible
+        within the symbols' domains (and the bounds other conditions put on single symbols).
+        Non-empty means no value of the symbols makes the network valid."""
+        return self._verdicts.never_valid
+
+    def never_valid_reason(self) -> str | None:
+        """'never valid: layer 2 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels', or None."""
+        v = self._verdicts
+        if not v.never_valid:
+            return None
+        more = len(v.never_valid) - 1
+        return f"never valid: {v.reasons[0]}" + (f" (and {more} more condition{'s' if more > 1 else ''})"
+                                                   if more else "")
+
+    def never_valid_reasons(self) -> tuple[str, ...]:
+        """One line per never-valid condition, in the order of the conditions."""
+        return self._verdicts.reasons
+
+    def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
+        """The validity conditions to show, as SymPy relations in closed form (floors solved where linear).
+
+        A short list that says the same as all conditions: each once (a condition that collapses to
+        one already listed, or to a tautology, is left out), only the tightest bound of a family
+        (``H >= 8``, not ``H >= 1, 2, 4, 8``), none implied by the symbols' domains and the bounds on
+        single symbols, divisibility as ``x % k == 0``. Never-valid conditions are not listed here
+        (see `never_valid`). Evaluation checks every original condition regardless.
         """
-        out = []
-        seen: set = set()
-        for nc in self.conditions:
-            c = nc.condition
-            if c.op == "holds":
-                rel = self.collapse(c.lhs)
-                key: object = rel
-            else:
-                lhs, rhs = self.collapse(c.lhs), self.collapse(as_expr(c.rhs))
-                diff = lhs - rhs
-                if isinstance(diff, Integer) and _fold(Condition("", diff, c.op, 0)) is True:
-                    continue  # a tautology once collapsed
-                rel = normalize_relation(sympy.Rel(lhs, rhs, c.op, evaluate=False))
-                if isinstance(rel, sympy.core.relational.Relational) and rel.rel_op in (">=", ">", "<=", "<"):
-                    diff = rel.lhs - rel.rhs  # normalized: floor(N/D) + 1 >= 1 and N >= 0 are one condition
-                    op = {">": ">=", "<": "<="}.get(rel.rel_op, rel.rel_op)
-                    diff = diff - 1 if rel.rel_op == ">" else diff + 1 if rel.rel_op == "<" else diff
-                    key = (op, diff)
-                else:
-                    key = (c.op, frozenset((diff, -diff)))
-            if key in seen:
-                continue
-            seen.add(key)
-            out.append((nc, rel))
-        return out
+        return list(self._verdicts.shown)
 
     @cached_property
     def compiled(self) -> Any:

@@ -5,7 +5,9 @@ Max, Min, Mod, relations, and/or). SymPy's printers handle everything, at a pric
 term order computes sort keys of every subtree at every level, and even with order='none' a 300-layer
 all-symbolic derivation takes a minute to print. This printer covers the dozen types, memoizes shared
 subtrees, orders terms canonically (SymPy's internal order, numbers last), and falls back to SymPy's
-printers for anything else. Its `str` output is valid SymPy input (`floor(a/b)` for FloorDiv).
+printers for anything else. Its `str` output of an expression is valid SymPy input (`floor(a/b)` for
+FloorDiv, `a % b` for Mod); relations read as Python comparisons (`E % Hh == 0`, `H - F >= 0`), and
+``x == k*floor(x/k)`` prints as the divisibility it says, ``x % k == 0``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from sympy.core.relational import Relational
 from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Or
 
 from .algebra import FloorDiv, as_expr
+from .conditions import divisibility
 
 __all__ = ["to_latex", "to_text"]
 
-P_ADD, P_MUL, P_POW, P_ATOM = 40, 50, 60, 1000
-_REL_TEXT = {">=": ">=", ">": ">", "<=": "<=", "<": "<"}
+P_ADD, P_MOD, P_MUL, P_POW, P_ATOM = 40, 45, 50, 60, 1000
 _REL_TEX = {">=": r"\geq", ">": ">", "<=": r"\leq", "<": "<", "==": "=", "!=": r"\neq"}
 
 
@@ -35,6 +37,8 @@ def _prec(e: Expr) -> int:
         return P_POW
     if isinstance(e, Integer) and e.p < 0:
         return P_ADD
+    if isinstance(e, Mod):
+        return P_MOD
     return P_ATOM
 
 
@@ -108,14 +112,16 @@ class _Printer:
             return rf"\{name}\left({args}\right)" if tex else f"{name.capitalize()}({args})"
         if isinstance(e, Mod):
             a, b = e.args
-            return rf"{self.paren(a, P_MUL)} \bmod {self.paren(b, P_MUL + 1)}" if tex else f"Mod({self(a)}, {self(b)})"
+            if tex:
+                return rf"{self.paren(a, P_MUL)} \bmod {self.paren(b, P_MUL + 1)}"
+            return f"{self.paren(a, P_MUL)} % {self.paren(b, P_MUL + 1)}"
         if isinstance(e, Relational):
             op = e.rel_op
+            mod = divisibility(e) if op == "==" else None
+            e = e if mod is None else mod
             if tex:
                 return f"{self(e.lhs)} {_REL_TEX[op]} {self(e.rhs)}"
-            if op in _REL_TEXT:
-                return f"{self(e.lhs)} {op} {self(e.rhs)}"
-            return f"{'Eq' if op == '==' else 'Ne'}({self(e.lhs)}, {self(e.rhs)})"
+            return f"{self(e.lhs)} {op} {self(e.rhs)}"
         if isinstance(e, (And, Or)):
             joiner = (r" \wedge " if isinstance(e, And) else r" \vee ") if tex else \
                 (" & " if isinstance(e, And) else " | ")

@@ -93,8 +93,8 @@ def _trivial(c: object) -> bool:
 
 
 def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, str]:
-    t, n = d.collapse(trainable), d.collapse(non_trainable)
-    return {"trainable": text(t), "non_trainable": text(n), "total": text(sympy.expand(t + n))}
+    t, n = d.normal_form(trainable), d.normal_form(non_trainable)
+    return {"trainable": text(t), "non_trainable": text(n), "total": text(d.normal_form(trainable + non_trainable))}
 
 
 def derivation_dict(d: Derivation) -> dict[str, Any]:

@@ -43,6 +43,9 @@ def test_forms() -> None:
     assert to_latex(e) == r"\left\lfloor \frac{I - F + 2 P}{S} \right\rfloor + 1"
     assert to_text(-2 * i + 3) == "-2*I + 3"
     assert to_text(sympy.Ge(i - f, 0, evaluate=False)) == "I - F >= 0"
-    assert to_text(sympy.Eq(i, 8 * FloorDiv(i, 8), evaluate=False)) == "Eq(I, 8*floor(I/8))"
+    assert to_text(sympy.Eq(i, 8 * FloorDiv(i, 8), evaluate=False)) == "I % 8 == 0"  # divisibility, as it reads
+    assert to_text(sympy.Eq(sympy.Mod(i, s, evaluate=False), 0, evaluate=False)) == "I % S == 0"
+    assert to_text(sympy.Eq(FloorDiv(i, 4), 2 * FloorDiv(i, 8), evaluate=False)) == "floor(I/4) == 2*floor(I/8)"
+    assert to_text(2 * sympy.Mod(i + 1, 2 * s, evaluate=False)) == "2*((I + 1) % (2*S))"
     assert to_text(sympy.Max(i, f, evaluate=False)) in ("Max(I, F)", "Max(F, I)")
     assert to_text(s * (i + 1) ** 2) == "S*(I + 1)**2"

@@ -121,8 +121,55 @@ class IntKind(Kind):
         if isinstance(raw, int):
             return checked_integer(raw)
         if isinstance(raw, str):
+            word = raw.strip()
+            if word.isidentifier() and is_mode_word(word):
+                raise mode_error(word, rule, self.label)
             return ctx.parse(raw)
         raise self.fail(raw)
+
+
+# Words that name a mode in either framework (padding, padding_mode, data_format, interpolation...): never
+# symbols, so a mode written where it does not apply is an error, not a silent new symbol.
+MODE_WORDS = frozenset({"valid", "same", "causal", "full", "none", "reflect", "zeros", "replicate", "circular",
+                        "constant", "symmetric", "edge", "wrap", "channels_last", "channels_first"})
+_REGISTRY_MODES: dict[int, frozenset[str]] = {}
+
+
+def _modes_of(kind: object) -> tuple[str, ...]:
+    kind = getattr(kind, "inner", kind)
+    return tuple(getattr(kind, "modes", None) or getattr(kind, "choices", None) or ())
+
+
+def is_mode_word(word: str) -> bool:
+    """A mode of either framework, or a choice some registered layer argument takes (any case)."""
+    n = len(REGISTRY)
+    known = _REGISTRY_MODES.get(n)
+    if known is None:
+        _REGISTRY_MODES.clear()
+        known = _REGISTRY_MODES[n] = MODE_WORDS | {m.lower() for r in REGISTRY.values() for a in r.args
+                                                     for m in _modes_of(a.kind)}
+    return word.lower() in known
+
+
+def mode_users(word: str) -> list[str]:
+    """'keras Conv1D (padding)', ... : the layers whose arguments take `word` as a mode."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in REGISTRY.values():
+        for a in r.args:
+            if word.lower() in (m.lower() for m in _modes_of(a.kind)):
+                groups.setdefault((r.framework, a.name), []).append(r.name)
+    out = []
+    for (fw, arg), names in groups.items():
+        shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+        out.append(f"{fw} {shown} ({arg})")
+    return out
+
+
+def mode_error(word: str, rule: LayerRule, takes: str, modes: Sequence[str] = ()) -> SpecError:
+    users = mode_users(word)
+    head = f"'{word}' is for {'; '.join(users[:3])}, not {rule.name}" if users else \
+        f"'{word}' is a mode word, not a size"
+    return SpecError(f"{head}; here {rule.name} takes {takes}{did_you_mean(word, modes) if modes else ''}")
 
 
 def checked_integer(raw: int) -> Integer:

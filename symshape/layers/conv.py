@@ -28,7 +28,9 @@ from .base import (
     channels_last,
     divides,
     equal,
+    is_mode_word,
     join_channels,
+    mode_error,
     nonnegative,
     positive,
     prod,
@@ -60,6 +62,8 @@ class PaddingKind(Kind):
             return raw
         if isinstance(raw, str) and raw.lower() in self.modes:
             return raw.lower()
+        if isinstance(raw, str) and raw.strip().isidentifier() and is_mode_word(raw.strip()):
+            raise mode_error(raw.strip(), rule, self.label, self.modes)
         if isinstance(raw, str) and raw.isidentifier() and did_you_mean(raw, self.modes):
             raise SpecError(f"unknown padding {raw!r}{did_you_mean(raw, self.modes)}; expected {self.label}")
         try:
@@ -234,7 +238,8 @@ def _torch_conv(rank: int):  # noqa: ANN202
             conds += _torch_pad_mode(a, spatial, pads, names)
             sizes = [conv_size(x, k, s, 2 * p, d) for x, k, s, p, d in zip(spatial, ks, ss, pads, ds, strict=True)]
             conds += _out_positive(sizes, names)
-        per_filter = FloorDiv(c, g)
+        declared = c if a.in_channels is None else a.in_channels  # torch builds the module as declared
+        per_filter = FloorDiv(declared, g)
         params = prod([a.out_channels, per_filter, *ks]) + (a.out_channels if a.bias else 0)
         macs = prod([*sizes, a.out_channels, per_filter, *ks])
         return LayerOut([(a.out_channels, *sizes)], trainable=params, macs=macs, conditions=conds)
@@ -259,8 +264,9 @@ def _torch_conv_transpose(rank: int):  # noqa: ANN202
                  for x, k, s, p, d, op in zip(spatial, ks, ss, a.padding, ds, ops, strict=True)]
         conds += _out_positive(sizes, names)
         kk = prod(ks)
-        params = c * FloorDiv(a.out_channels, g) * kk + (a.out_channels if a.bias else 0)
-        macs = prod(spatial) * c * FloorDiv(a.out_channels, g) * kk
+        declared = c if a.in_channels is None else a.in_channels  # torch builds the module as declared
+        params = declared * FloorDiv(a.out_channels, g) * kk + (a.out_channels if a.bias else 0)
+        macs = prod(spatial) * declared * FloorDiv(a.out_channels, g) * kk
         return LayerOut([(a.out_channels, *sizes)], trainable=params, macs=macs, conditions=conds)
 
     return apply

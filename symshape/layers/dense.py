@@ -5,7 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ..errors import SpecError
-from .base import ANY, BOOL, INT, NUMBER, OPT_INT, Arg, Ctx, LayerOut, Shape, equal, positive, prod, register
+from .base import ANY, BOOL, INT, NUMBER, OPT_INT, Arg, Condition, Ctx, LayerOut, Shape, equal, positive, prod, register
 from .conv import KERAS_COMMON, keras_ignored
 
 
@@ -34,8 +34,10 @@ def _torch_linear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut
     conds = [positive("out_features", a.out_features)]
     if a.in_features is not None:
         conds.append(equal("in_features vs incoming features", a.in_features, n))
-    return LayerOut([(*shape[:-1], a.out_features)], trainable=n * a.out_features + (a.out_features if a.bias else 0),
-                    macs=prod(shape[:-1]) * n * a.out_features, conditions=conds)
+    declared = n if a.in_features is None else a.in_features  # torch builds the module as declared
+    return LayerOut([(*shape[:-1], a.out_features)],
+                    trainable=declared * a.out_features + (a.out_features if a.bias else 0),
+                    macs=prod(shape[:-1]) * declared * a.out_features, conditions=conds)
 
 
 def _torch_bilinear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
@@ -57,7 +59,14 @@ def _torch_bilinear(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerO
 def _embedding(count: str, dim: str):  # noqa: ANN202
     def apply(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
         n, d = getattr(a, count), getattr(a, dim)
-        out = LayerOut([(*inputs[0], d)], conditions=[positive(count, n), positive(dim, d)])
+        conds = [positive(count, n), positive(dim, d)]
+        idx = getattr(a, "padding_idx", None)
+        if idx is not None:  # torch: padding_idx must be within [-num_embeddings, num_embeddings)
+            conds += [Condition("padding_idx + num_embeddings", idx + n, ">=", 0,
+                                "padding_idx must be within num_embeddings"),
+                      Condition("num_embeddings - padding_idx", n - idx, ">=", 1,
+                                "padding_idx must be within num_embeddings")]
+        out = LayerOut([(*inputs[0], d)], conditions=conds)
         if getattr(a, "trainable", True):
             out.trainable = n * d
         else:
@@ -84,8 +93,9 @@ register("torch", "Bilinear", [Arg("in1_features", OPT_INT, None), Arg("in2_feat
                                Arg("bias", BOOL, True), Arg("device", ANY, None), Arg("dtype", ANY, None)],
          _torch_bilinear, "x1^T A x2 + b over the last axes", n_inputs=(2, 2),
          doc_args=(("in1_features", "N1"), ("in2_features", "N2"), ("out_features", "U")))
-register("torch", "Embedding", [Arg("num_embeddings", INT), Arg("embedding_dim", INT), Arg("padding_idx", ANY, None),
-                                Arg("max_norm", ANY, None), Arg("norm_type", NUMBER, 2.0),
+register("torch", "Embedding", [Arg("num_embeddings", INT), Arg("embedding_dim", INT),
+                                Arg("padding_idx", OPT_INT, None), Arg("max_norm", ANY, None),
+                                Arg("norm_type", NUMBER, 2.0),
                                 Arg("scale_grad_by_freq", BOOL, False), Arg("sparse", BOOL, False),
                                 Arg("device", ANY, None), Arg("dtype", ANY, None)],
          _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim",

@@ -128,7 +128,8 @@ def _torch_rnn(kind: str):  # noqa: ANN202
             conds += [nonnegative("proj_size", proj),
                       Condition("hidden_size - proj_size", a.hidden_size - proj, ">=", 1,
                                 "torch: proj_size has to be smaller than hidden_size")]
-        params, step, h_out = torch_rnn_counts(kind, a, f)
+        declared = f if a.input_size is None else a.input_size  # torch builds the module as declared
+        params, step, h_out = torch_rnn_counts(kind, a, declared)
         dirs = 2 if a.bidirectional else 1
         states = [(dirs * a.num_layers, h_out)]
         if kind == "LSTM":

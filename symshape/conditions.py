@@ -1,0 +1,357 @@
+"""What the validity conditions say as a whole: never-valid specs, and a short list to show.
+
+Both rest on interval bounds of integer expressions over a box of symbol values
+(:class:`Bounds`): the symbols' domains, narrowed by the conditions on one symbol alone
+(``H >= 8``, ``S <= 4``). Interval arithmetic over-approximates every range, so:
+- a condition that cannot hold anywhere in the box holds at no valid point: the spec is never
+  valid (never claimed when some value is valid);
+- a condition that holds everywhere in the box is implied by the domains and the one-symbol
+  bounds, and may be left out of the displayed list.
+Work is linear in the size of the (shared) expression graph: every node is bounded once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import sympy
+from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
+from sympy.core.relational import Relational
+
+from .algebra import FloorDiv
+
+__all__ = ["Bounds", "Linear", "decide", "divisibility", "one_symbol", "zero_when_expanded"]
+
+INF = math.inf
+MAX_BITS = 4096  # a bound longer than this is widened to infinity (sound, and keeps the work small)
+Bound = tuple[float | int, float | int]  # (lo, hi); lo may be -inf, hi +inf
+
+
+def _cap(x: float | int) -> float | int:
+    if isinstance(x, int) and x.bit_length() > MAX_BITS:
+        return INF if x > 0 else -INF
+    return x
+
+
+def _mul(a: float | int, b: float | int) -> float | int:
+    if a == 0 or b == 0:
+        return 0
+    if isinstance(a, float) or isinstance(b, float):
+        return INF if (a > 0) == (b > 0) else -INF
+    return _cap(a * b)
+
+
+def _floordiv(n: float | int, d: float | int) -> float | int:
+    """floor(n/d) for d >= 1 (d may be +inf: the limit, 0 or -1)."""
+    if isinstance(n, float):
+        return n
+    if isinstance(d, float):
+        return 0 if n >= 0 else -1
+    return n // d
+
+
+class Bounds:
+    """Interval bounds of expressions; `box` maps each symbol to (lo, hi), `defs` opens size atoms."""
+
+    def __init__(self, box: Mapping[Symbol, Bound], defs: Mapping[Expr, Expr] | None = None) -> None:
+        self.box = dict(box)
+        self.defs = defs or {}
+        self.memo: dict[Expr, Bound] = {}
+
+    def __call__(self, e: Expr) -> Bound:
+        hit = self.memo.get(e)
+        if hit is None:
+            hit = self.memo[e] = self._node(e)
+        return hit
+
+    def _node(self, e: Expr) -> Bound:  # noqa: C901, PLR0911 - one branch per node type
+        if isinstance(e, Integer):
+            return (_cap(int(e.p)), _cap(int(e.p)))
+        if e in self.defs:
+            return self(self.defs[e])
+        if isinstance(e, Symbol):
+            return self.box.get(e, (-INF, INF))
+        if isinstance(e, Add):
+            lo: float | int = 0
+            hi: float | int = 0
+            for a in e.args:
+                alo, ahi = self(a)
+                lo = -INF if -INF in (lo, alo) else _cap(lo + alo)
+                hi = INF if INF in (hi, ahi) else _cap(hi + ahi)
+            return (lo, hi)
+        if isinstance(e, Mul):
+            out: Bound = (1, 1)
+            for a in e.args:
+                alo, ahi = self(a)
+                corners = [_mul(x, y) for x in out for y in (alo, ahi)]
+                out = (min(corners), max(corners))
+            return out
+        if isinstance(e, Pow):
+            base, exp = e.args
+            if isinstance(exp, Integer) and 0 <= exp.p <= 64:
+                return self._pow(self(base), int(exp.p))
+            return (-INF, INF)
+        if isinstance(e, FloorDiv):
+            (nlo, nhi), (dlo, dhi) = self(e.args[0]), self(e.args[1])
+            if dlo < 1:
+                return (-INF, INF)
+            lo = -INF if nlo == -INF else _floordiv(nlo, dhi) if nlo >= 0 else _floordiv(nlo, dlo)
+            hi = INF if nhi == INF else _floordiv(nhi, dlo) if nhi >= 0 else _floordiv(nhi, dhi)
+            return (lo, hi)
+        if isinstance(e, (sympy.Max, sympy.Min)):
+            parts = [self(a) for a in e.args]
+            pick = max if isinstance(e, sympy.Max) else min
+            return (pick(p[0] for p in parts), pick(p[1] for p in parts))
+        if isinstance(e, Mod):
+            (alo, ahi), (blo, bhi) = self(e.args[0]), self(e.args[1])
+            if blo < 1:
+                return (-INF, INF)
+            if alo >= 0 and ahi < blo:
+                return (alo, ahi)
+            return (0, bhi - 1 if bhi != INF else INF)
+        return (-INF, INF)
+
+    @staticmethod
+    def _pow(b: Bound, n: int) -> Bound:
+        def p(x: float | int) -> float | int:
+            if isinstance(x, float):
+                return x if n % 2 else INF
+            return _cap(x ** n) if x.bit_length() * n <= MAX_BITS + 64 else (INF if x > 0 or n % 2 == 0 else -INF)
+
+        lo, hi = b
+        if n == 0:
+            return (1, 1)
+        if n % 2 or lo >= 0:
+            return (p(lo), p(hi))
+        if hi <= 0:
+            return (p(hi), p(lo))
+        return (0, max(p(lo), p(hi)))
+
+
+def decide(g: Bound, op: str) -> bool | None:
+    """Whether `g op 0` holds for every value in the bound (True), for none (False), or unknown."""
+    lo, hi = g
+    if op == ">=":
+        return True if lo >= 0 else False if hi < 0 else None
+    if op == ">":
+        return True if lo > 0 else False if hi <= 0 else None
+    if op == "<=":
+        return True if hi <= 0 else False if lo > 0 else None
+    if op == "<":
+        return True if hi < 0 else False if lo >= 0 else None
+    if op == "==":
+        return True if lo == hi == 0 else False if lo > 0 or hi < 0 else None
+    if op == "!=":
+        return True if lo > 0 or hi < 0 else False if lo == hi == 0 else None
+    return None
+
+
+@dataclass(frozen=True)
+class Linear:
+    """a*s + c >= 0 for one symbol s: the bound it puts on s."""
+
+    symbol: Symbol
+    lo: int | None  # s >= lo
+    hi: int | None  # s <= hi
+
+
+def one_symbol(g: Expr) -> Linear | None:
+    """The bound `g >= 0` puts on its one symbol, when g = a*s + c with integers a != 0, c."""
+    const, rest = g.as_coeff_Add()
+    a, s = rest.as_coeff_Mul()
+    if not isinstance(s, Symbol) or not isinstance(a, Integer) or not isinstance(const, Integer) or a == 0:
+        return None
+    a_, c = int(a.p), int(const.p)
+    if a_ > 0:
+        return Linear(s, -(c // a_), None)  # s >= ceil(-c/a)
+    return Linear(s, None, c // -a_)  # s <= floor(c/-a)
+
+
+def zero_when_expanded(e: Expr, max_nodes: int = 200) -> bool:
+    """e expands to 0, checked only for small polynomial-like expressions (bounded work)."""
+    if isinstance(e, Integer):
+        return e == 0
+    count = 0
+    for node in sympy.preorder_traversal(e):
+        count += 1
+        if count > max_nodes or (isinstance(node, Pow) and not (isinstance(node.exp, Integer) and
+                                                                0 <= node.exp.p <= 4)):
+            return False
+    return sympy.expand(e) == 0
+
+
+def divisibility(rel: Relational) -> Relational | None:
+    """Eq(x, k*floor(x/k)) (either side, any x and positive k) as Eq(Mod(x, k), 0)."""
+    if rel.rel_op != "==":
+        return None
+    diff = rel.lhs - rel.rhs
+    for t in Add.make_args(diff):
+        coeff, f = t.as_coeff_Mul()
+        if isinstance(f, Mul):  # k*FloorDiv(x, k) with a symbolic k: -k*FloorDiv
+            parts = [p for p in f.args if isinstance(p, FloorDiv)]
+            if len(parts) != 1:
+                continue
+            f = parts[0]
+            coeff = t / f
+        if not isinstance(f, FloorDiv):
+            continue
+        n, d = f.args
+        rest = diff - t
+        if coeff == -d and zero_when_expanded(rest - n) or coeff == d and zero_when_expanded(rest + n):
+            return sympy.Eq(Mod(n, d, evaluate=False), 0, evaluate=False)
+    return None
+
+
+# ---------------------------------------------------------------- a derivation's conditions as a whole
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    never_valid: tuple  # NetCondition, in the order of the conditions
+    reasons: tuple[str, ...]  # one per never-valid condition
+    shown: tuple  # (NetCondition, relation) to display
+
+
+@dataclass
+class _Item:
+    nc: object  # NetCondition
+    rel: object  # the relation in closed form (normalized)
+    g: Expr | None  # g op 0 says the same (op '>=' for every inequality)
+    op: str
+    constant: bool  # lhs and rhs are integers
+
+
+def _fmt(n: int) -> str:
+    return f"{n:,}" if abs(n) >= 10_000 else str(n)
+
+
+def _constant_reason(label: str, lhs: int, op: str, rhs: int, note: str) -> str:
+    from .layers.base import NEGATE
+
+    first, sep, second = label.partition(" vs ")
+    neg = NEGATE[op]
+    text = f"{first} {_fmt(lhs)} {neg} {_fmt(rhs)} {second}" if sep else f"{label}: {_fmt(lhs)} {neg} {_fmt(rhs)}"
+    return text + (f" ({note})" if note and not sep else "")
+
+
+def _show_box(box: Mapping[Symbol, Bound], e: Expr) -> str:
+    parts = []
+    for s in sorted(e.free_symbols, key=lambda s: s.name):
+        lo, hi = box.get(s, (-INF, INF))
+        low = "-inf" if lo == -INF else _fmt(int(lo))
+        high = "inf" if hi == INF else _fmt(int(hi))
+        parts.append(f"{s.name} in [{low}, {high}]")
+    return ", ".join(parts)
+
+
+def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, in steps
+    """Never-valid conditions and the list to show, for a `Derivation` (see its `never_valid`)."""
+    from .algebra import as_expr, normalize_relation
+    from .printing import to_text
+
+    items: list[_Item] = []
+    never: dict[int, str] = {}  # index in items -> reason
+    for nc in d.conditions:  # type: ignore[attr-defined]
+        c = nc.condition
+        if c.op == "holds":
+            rel = d.collapse(c.lhs)  # type: ignore[attr-defined]
+            items.append(_Item(nc, rel, None, "holds", isinstance(rel, (bool, sympy.logic.boolalg.BooleanAtom))))
+            continue
+        lhs, rhs = d.collapse(c.lhs), d.collapse(as_expr(c.rhs))  # type: ignore[attr-defined]
+        constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
+        rel = sympy.Rel(lhs, rhs, c.op, evaluate=False)
+        rel = normalize_relation(rel) if not constant else rel
+        if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
+            g = rel.lhs - rel.rhs
+            g = {">=": g, ">": g - 1, "<=": -g, "<": -g - 1}[rel.rel_op]
+            items.append(_Item(nc, rel, g, ">=", constant))
+        elif isinstance(rel, Relational):
+            items.append(_Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant))
+        else:
+            items.append(_Item(nc, rel, None, "holds", True))
+
+    # the box: the symbols' domains, narrowed by every bound on a single symbol
+    box: dict[Symbol, Bound] = {}
+    for info in d.symbols.values():  # type: ignore[attr-defined]
+        box[info.symbol] = (-INF if info.min is None else info.min, INF if info.max is None else info.max)
+    for i, it in enumerate(items):
+        lin = one_symbol(it.g) if it.g is not None and it.op == ">=" and not it.constant else None
+        if lin is None:
+            continue
+        lo, hi = box.get(lin.symbol, (-INF, INF))
+        new_lo = lo if lin.lo is None else max(lo, lin.lo)
+        new_hi = hi if lin.hi is None else min(hi, lin.hi)
+        if new_lo > new_hi:  # contradicts the domain and the bounds before it: flagged, the box stays
+            shown = f"{lin.symbol.name} >= {_fmt(lin.lo)}" if lin.lo is not None else \
+                f"{lin.symbol.name} <= {_fmt(lin.hi)}"
+            never[i] = f"{it.nc.origin}: {it.nc.condition.label}: {shown} holds for no value of " \
+                       f"{_show_box(box, lin.symbol)}"
+            continue
+        box[lin.symbol] = (new_lo, new_hi)
+    bounds = Bounds(box)
+
+    implied: set[int] = set()
+    for i, it in enumerate(items):
+        if i in never:
+            continue
+        if it.op == "holds":
+            if it.rel is sympy.false or it.rel is False:
+                never[i] = f"{it.nc.origin}: {it.nc.condition.label} does not hold"
+            elif it.rel is sympy.true or it.rel is True:
+                implied.add(i)
+            continue
+        verdict = decide(bounds(it.g), it.op)
+        if verdict is False:
+            c = it.nc.condition
+            if it.constant:
+                never[i] = f"{it.nc.origin}: " + _constant_reason(c.label, int(it.rel.lhs), c.op, int(it.rel.rhs),
+                                                                   c.note)
+            else:
+                never[i] = f"{it.nc.origin}: {c.label}: {to_text(it.rel)} holds for no value of " \
+                           f"{_show_box(bounds.box, it.g)}"
+        elif verdict is True and (it.op != ">=" or one_symbol(it.g) is None):
+            implied.add(i)
+
+    # what to show: each condition once, the tightest of each family, divisibility as x % k == 0
+    shown: list[tuple[object, object, object]] = []  # (nc, relation, family key)
+    best: dict[object, tuple[int, int]] = {}  # family -> (its constant, index in shown)
+    seen: set = set()
+    for i, it in enumerate(items):
+        if i in never or i in implied:
+            continue
+        rel, family = it.rel, None
+        if it.op == ">=":
+            lin = one_symbol(it.g)
+            const, rest = it.g.as_coeff_Add()
+            if lin is not None and lin.lo is not None:
+                rel, family = sympy.Ge(lin.symbol, lin.lo, evaluate=False), ((lin.symbol, "lo"), -lin.lo)
+            elif lin is not None:
+                rel, family = sympy.Le(lin.symbol, lin.hi, evaluate=False), ((lin.symbol, "hi"), lin.hi)
+            elif isinstance(const, Integer):
+                family = (rest, int(const.p))  # rest + c >= 0: the smallest c is the tightest
+            key: object = (">=", it.g)
+        elif it.op in ("==", "!="):
+            if it.op == "==" and zero_when_expanded(it.g):
+                continue
+            mod = divisibility(rel)
+            rel = rel if mod is None else mod
+            key = (it.op, frozenset((it.g, -it.g)))
+        else:
+            key = rel
+        if key in seen:
+            continue
+        seen.add(key)
+        if family is not None:
+            fam, strength = family
+            old = best.get(fam)
+            if old is not None and old[0] <= strength:
+                continue  # a weaker bound of a family already listed
+            if old is not None:
+                shown[old[1]] = (None, None, None)
+            best[fam] = (strength, len(shown))
+        shown.append((it.nc, rel, family))
+    never_items = sorted(never)
+    return Verdicts(tuple(items[i].nc for i in never_items), tuple(never[i] for i in never_items),
+                    tuple((nc, rel) for nc, rel, _ in shown if nc is not None))

@@ -1,0 +1,143 @@
+"""Conditions a person can read: the displayed list is short, tight and in plain notation, and
+says exactly what the full list says (checked by evaluation on samples)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import sympy
+
+import symshape
+from symshape.algebra import FloorDiv
+from symshape.conditions import Bounds, decide, divisibility, one_symbol, zero_when_expanded
+from symshape.printing import to_text
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def shown(d: symshape.Derivation) -> list[str]:
+    return [to_text(rel) for _, rel in d.constraints()]
+
+
+# example -> relations that must be shown, relations that must not
+SHOWN_CASES = [
+    ("alexnet.yaml", ["H >= 63", "W >= 63"], ["H - 7 >= 0", "H >= 1", "H - 63 >= 0"]),
+    ("vgg16.yaml", ["H >= 32", "W >= 32"], ["H >= 1", "H >= 2", "H >= 16"]),
+    ("unet.yaml", ["H % 8 == 0", "W % 8 == 0", "H >= 8", "floor(H/4) == 2*floor(H/8)"],
+     ["Eq(H, 8*floor(H/8))", "2*floor(H/8) >= 1", "8*floor(H/8) >= 1"]),
+    ("transformer_block.yaml", ["E % Hh == 0", "E >= 1", "Hh >= 1"], ["4*E >= 1", "Eq(Mod(E, Hh), 0)"]),
+    ("lstm_classifier.yaml", ["V >= 2"], ["V >= 1"]),
+    ("automl_space.yaml", ["I >= 32", "I <= 512", "D1 >= 8"], ["I >= 1", "D1 >= 1", "I - F1 >= 0"]),
+    ("classic_symbolic.yaml", ["P >= 0", "I - F + 2*P >= 0"], ["P >= 1"]),
+]
+
+
+@pytest.mark.parametrize(("name", "present", "absent"), SHOWN_CASES)
+def test_shown_conditions(name: str, present: list[str], absent: list[str]) -> None:
+    d = symshape.derive(EXAMPLES / name)
+    rels = shown(d)
+    for r in present:
+        assert r in rels, (r, rels)
+    for r in absent:
+        assert r not in rels, (r, rels)
+    assert len(rels) == len(set(rels)), rels
+    assert not any(r.startswith(("Eq(", "Ne(")) or "Mod(" in r for r in rels), rels
+
+
+@pytest.mark.parametrize("name", ["unet.yaml", "automl_space.yaml", "alexnet.yaml", "transformer_block.yaml",
+                                  "classic_symbolic.yaml", "transformer_block_keras.yaml"])
+def test_shown_list_says_what_all_conditions_say(name: str) -> None:
+    """The short list and the full list accept exactly the same values (sampled, with edges)."""
+    d = symshape.derive(EXAMPLES / name)
+    rels = [rel for _, rel in d.constraints()]
+    names = list(d.free_symbols)
+    r = random.Random(5)
+    n_valid = 0
+    for _ in range(400):
+        values = {}
+        for n in names:
+            info = d.symbols[n]
+            lo = info.min if info.min is not None else -4
+            hi = info.max if info.max is not None else 300
+            values[n] = r.choice([lo, lo + 1, hi, r.randint(lo, min(hi, lo + 80)), r.randint(lo, hi)])
+            if r.random() < 0.6 and values[n] >= 8 + lo:  # multiples of 8 (the U-Net's skips need them)
+                values[n] -= values[n] % 8
+        if "Hh" in values and r.random() < 0.5:
+            values["E"] = values["Hh"] * r.randint(1, 8)
+        sub = {d.symbols[k].symbol: v for k, v in values.items()}
+        short = all(bool(rel.xreplace(sub).doit()) if not isinstance(rel, bool) else rel for rel in rels)
+        full = d.evaluate(values).valid
+        assert short == full, (values, [str(x) for x in rels])
+        n_valid += full
+    assert n_valid >= 20, "the sample must hold valid values"
+
+
+def test_no_implied_domain_condition() -> None:
+    d = symshape.derive({"framework": "torch", "input": ["L", "E"],
+                         "layers": [{"Linear": {"out_features": "4*E"}}]}, cache=False)
+    assert shown(d) == ["L >= 1", "E >= 1"]
+    assert not d.evaluate(L=2, E=0).valid  # evaluation still checks everything
+
+
+def test_equal_after_expansion_is_dropped() -> None:
+    h, w = sympy.symbols("H W", integer=True, positive=True)
+    assert zero_when_expanded((5 * h - 10) * (w - 2) - 5 * (h - 2) * (w - 2))
+    assert not zero_when_expanded((5 * h - 10) * (w - 2) - 5 * (h - 2) * (w - 3))
+    assert not zero_when_expanded((h + w) ** 64 - (h + w) ** 64 + 1)  # too big to expand: not claimed
+
+
+def test_divisibility_forms() -> None:
+    h, k = sympy.symbols("H K", integer=True, positive=True)
+    assert str(divisibility(sympy.Eq(h, 8 * FloorDiv(h, 8), evaluate=False))) == "Eq(Mod(H, 8), 0)"
+    assert str(divisibility(sympy.Eq(8 * FloorDiv(h, 8), h, evaluate=False))) == "Eq(Mod(H, 8), 0)"
+    assert str(divisibility(sympy.Eq(h + 1, k * FloorDiv(h + 1, k), evaluate=False))) == "Eq(Mod(H + 1, K), 0)"
+    assert divisibility(sympy.Eq(h, 4 * FloorDiv(h, 8), evaluate=False)) is None
+    assert divisibility(sympy.Eq(FloorDiv(h, 4), 2 * FloorDiv(h, 8), evaluate=False)) is None
+
+
+BOUND_CASES = [  # expression, box -> bounds
+    ("H - 7", {"H": (1, 50)}, (-6, 43)),
+    ("floor((H - 7)/4) + 1", {"H": (7, 100)}, (1, 24)),
+    ("floor((H - 7)/4)", {"H": (1, 100)}, (-2, 23)),
+    ("floor(H/S)", {"H": (1, 100), "S": (1, float("inf"))}, (0, 100)),
+    ("H*W - 3", {"H": (1, 4), "W": (-2, 5)}, (-11, 17)),
+    ("(H - 2)**2", {"H": (0, 5)}, (0, 9)),
+    ("Max(H, W)", {"H": (1, 4), "W": (2, 3)}, (2, 4)),
+    ("Mod(H, 8)", {"H": (0, 100)}, (0, 7)),
+    ("Mod(H, 8)", {"H": (0, 5)}, (0, 5)),
+    ("floor(H/S)", {"H": (1, 100), "S": (0, 4)}, (float("-inf"), float("inf"))),  # divisor may be 0: no claim
+]
+
+
+@pytest.mark.parametrize(("text", "box", "expected"), BOUND_CASES)
+def test_bounds(text: str, box: dict, expected: tuple) -> None:
+    syms = {n: sympy.Symbol(n, integer=True) for n in box}
+    e = sympy.sympify(text, locals={**syms, "floor": lambda x: FloorDiv(*sympy.fraction(sympy.together(x)))})
+    got = Bounds({syms[n]: b for n, b in box.items()})(e)
+    assert got == expected
+    # sound: every value in the box is within the bounds (sampled)
+    r = random.Random(1)
+    for _ in range(200):
+        values = {syms[n]: r.randint(int(lo), int(min(hi, 10**6))) for n, (lo, hi) in box.items()}
+        if any(values[syms[n]] == 0 for n in ("S",) if n in box):
+            continue
+        v = int(e.xreplace(values))
+        assert got[0] <= v <= got[1]
+
+
+def test_decide_and_one_symbol() -> None:
+    h = sympy.Symbol("H", integer=True)
+    assert decide((0, 5), ">=") is True and decide((-3, -1), ">=") is False and decide((-1, 2), ">=") is None
+    assert decide((0, 0), "==") is True and decide((1, 4), "==") is False
+    assert one_symbol(h - 63).lo == 63
+    assert one_symbol(4 * h - 1).lo == 1
+    assert one_symbol(-h + 50).hi == 50
+    assert one_symbol(-2 * h + 7).hi == 3
+    assert one_symbol(h * h - 1) is None
+
+
+def test_params_print_in_one_normal_form() -> None:
+    d = symshape.derive(EXAMPLES / "lstm_classifier.yaml").to_dict()
+    assert d["params"]["total"] == d["params"]["trainable"]

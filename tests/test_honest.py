@@ -1,0 +1,139 @@
+"""Answers that are honest: a spec no value can make valid says so (and is never shown with
+meaningless sizes as requirements), and torch's parameter counts follow the declared constructor."""
+
+from __future__ import annotations
+
+import pytest
+
+import symshape
+
+TORCH_CHAIN = [{"Conv2d": {"in_channels": 3, "out_channels": 16, "kernel_size": 3}},
+               {"Conv2d": {"in_channels": 16, "out_channels": 16, "kernel_size": 3}}]
+
+# spec -> the start of never_valid_reason() (None: some value is valid)
+NEVER_CASES = [
+    ({"framework": "torch", "input": [3, 32, 32],
+      "layers": [*TORCH_CHAIN, {"Conv2d": {"in_channels": 32, "out_channels": 8, "kernel_size": 3}}]},
+     "never valid: layer 2 'conv2d_2' (Conv2d): in_channels 32 != 16 incoming channels"),
+    ({"framework": "torch", "input": [512, 7, 7],
+      "layers": [{"Flatten": {}}, {"Linear": {"in_features": 100, "out_features": 10}}]},
+     "never valid: layer 1 'linear' (Linear): in_features 100 != 25,088 incoming features"),
+    ({"framework": "keras", "input": [0, 32, 3], "layers": [{"Conv2D": {"filters": 5, "kernel_size": 3}}]},
+     "never valid: input 'input': input axis 0: 0 < 1 (and 1 more condition)"),
+    ({"framework": "torch", "input": [3, 32, 32],
+      "layers": [{"Conv2d": {"in_channels": 3, "out_channels": 8, "kernel_size": -1}}]},
+     "never valid: layer 0 'conv2d' (Conv2d): kernel height: -1 < 1"),
+    ({"framework": "torch", "input": [3, "H", "W"],
+      "layers": [{"Conv2d": {"out_channels": 8, "kernel_size": 3, "padding": "same", "stride": 2}}]},
+     "never valid: layer 0 'conv2d' (Conv2d): max(stride): 2 > 1"),
+    # symbolic, but impossible within the declared domain
+    ({"framework": "torch", "input": [3, "H", "H"], "symbols": {"H": {"max": 50}},
+      "layers": [{"Conv2d": {"out_channels": 8, "kernel_size": 100}}]},
+     "never valid: layer 0 'conv2d' (Conv2d): output height: H >= 100 holds for no value of H in [1, 50]"),
+    # impossible by interval reasoning on a closed form: F - 1 - 2*F <= -F - 1 < 0 for every F >= 1
+    ({"framework": "keras", "input": ["F", 8, 3],
+      "layers": [{"Conv2D": {"filters": 4, "kernel_size": ["2*F", 1]}}]},
+     "never valid: layer 0 'conv2d' (Conv2D): output height"),
+    # a channel count that only some values match: valid for C = 16
+    ({"framework": "torch", "input": ["C", 8, 8], "layers": [{"Conv2d": {"in_channels": 16, "out_channels": 4,
+                                                                         "kernel_size": 3}}]}, None),
+    # sizes valid for large enough inputs only: valid
+    ({"framework": "torch", "input": [3, "H", "H"], "layers": [*TORCH_CHAIN, {"MaxPool2d": {"kernel_size": 64}}]},
+     None),
+    # one valid value at the edge of a declared domain
+    ({"framework": "torch", "input": [3, "H", "H"], "symbols": {"H": {"max": 100}},
+      "layers": [{"Conv2d": {"out_channels": 8, "kernel_size": 100}}]}, None),
+]
+
+
+@pytest.mark.parametrize(("spec", "reason"), NEVER_CASES)
+def test_never_valid(spec: dict, reason: str | None) -> None:
+    d = symshape.derive(spec, cache=False)
+    if reason is None:
+        assert d.never_valid == () and d.never_valid_reason() is None
+        return
+    assert d.never_valid
+    got = d.never_valid_reason()
+    assert got is not None and got.startswith(reason), got
+    assert len(d.never_valid_reasons()) == len(d.never_valid)
+    # the always-false relations are never listed as requirements
+    never = {id(nc) for nc in d.never_valid}
+    for nc, rel in d.constraints():
+        assert id(nc) not in never
+        assert rel not in (False,) and str(rel) not in ("False",)
+    # evaluation still checks every condition: no value is valid
+    if not d.free_symbols:
+        assert not d.evaluate().valid
+
+
+def test_never_valid_is_never_claimed_for_a_valid_spec() -> None:
+    """Brute force: specs with one symbol in a small box; never_valid only when no value is valid."""
+    import itertools
+
+    seen_never = seen_valid = 0
+    for k, s, p, lo, hi in itertools.product((1, 3, 7, 12), (1, 2, 3), (0, 1, 3), (1, 5), (4, 9, 30)):
+        if lo > hi:
+            continue
+        spec = {"framework": "torch", "input": [2, "H", 8], "symbols": {"H": {"min": lo, "max": hi}},
+                "layers": [{"Conv2d": {"out_channels": 3, "kernel_size": k, "stride": s, "padding": p}},
+                           {"MaxPool2d": {"kernel_size": 2}}]}
+        d = symshape.derive(spec, cache=False)
+        any_valid = any(d.evaluate(H=h).valid for h in range(lo, hi + 1))
+        if d.never_valid:
+            assert not any_valid, spec
+            seen_never += 1
+        seen_valid += any_valid
+    assert seen_never >= 10 and seen_valid >= 10  # both sides exercised
+
+
+# ---------------------------------------------------------------- torch parameters follow the constructor
+
+LENET5_TORCH = {
+    "framework": "torch",
+    "input": [1, "H", "H"],
+    "layers": [
+        {"Conv2d": {"in_channels": 1, "out_channels": 6, "kernel_size": 5}}, {"AvgPool2d": {"kernel_size": 2}},
+        {"Conv2d": {"in_channels": 6, "out_channels": 16, "kernel_size": 5}}, {"AvgPool2d": {"kernel_size": 2}},
+        {"Flatten": {}},
+        {"Linear": {"in_features": 400, "out_features": 120}}, {"Linear": {"in_features": 120, "out_features": 84}},
+        {"Linear": {"in_features": 84, "out_features": 10}},
+    ],
+}
+
+DECLARED_CASES = [  # a layer whose declared input size is not what comes in, and that incoming shape
+    ({"Conv2d": {"in_channels": 8, "out_channels": 4, "kernel_size": 3}}, [3, 10, 10]),
+    ({"Conv2d": {"in_channels": 8, "out_channels": 4, "kernel_size": 3, "groups": 2, "bias": False}}, [6, 10, 10]),
+    ({"ConvTranspose2d": {"in_channels": 8, "out_channels": 4, "kernel_size": 3}}, [3, 10, 10]),
+    ({"Conv1d": {"in_channels": 5, "out_channels": 2, "kernel_size": 2}}, [7, 10]),
+    ({"Linear": {"in_features": 100, "out_features": 10}}, [4, 25]),
+    ({"LSTM": {"input_size": 12, "hidden_size": 7}}, [5, 9]),
+    ({"GRU": {"input_size": 12, "hidden_size": 7, "num_layers": 2, "bidirectional": True}}, [5, 9]),
+    ({"BatchNorm2d": {"num_features": 8}}, [3, 4, 4]),
+    ({"GroupNorm": {"num_groups": 2, "num_channels": 8}}, [4, 4, 4]),
+]
+
+
+def _torch_params(layers: list[dict]) -> int:
+    nn = pytest.importorskip("torch.nn")
+    modules = []
+    for layer in layers:
+        (kind, args), = layer.items()
+        modules.append(getattr(nn, kind)(**args))
+    return sum(p.numel() for m in modules for p in m.parameters())
+
+
+def test_lenet5_fed_28x28_counts_torch_parameters() -> None:
+    d = symshape.derive(LENET5_TORCH, cache=False)
+    e = d.evaluate(H=28)
+    assert e.params == _torch_params(LENET5_TORCH["layers"]) == 61_706
+    assert not e.valid
+    assert any("in_features" in v.message and "400 != 256" in v.message for v in e.violations), e.violations
+    assert d.evaluate(H=32).valid and d.evaluate(H=32).params == 61_706
+    assert d.params == 61_706  # the symbolic count is the number, whatever H
+
+
+@pytest.mark.parametrize(("layer", "shape"), DECLARED_CASES)
+def test_parameters_follow_the_declared_constructor(layer: dict, shape: list) -> None:
+    d = symshape.derive({"framework": "torch", "input": shape, "layers": [layer]}, cache=False)
+    assert d.evaluate().params == _torch_params([layer])
+    assert d.never_valid, "a declared size that disagrees with the input is never valid"
