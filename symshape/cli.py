@@ -243,7 +243,7 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--where: {err}") from None
     sweep = Sweep(d, axes, where, keep_invalid=args.all)
     if not args.output:
-        with _Progress(sweep.total) as progress:
+        with _Progress(sweep.total, out) as progress:
             sweep.write(out, args.format, progress)
         return 0
     try:
@@ -257,33 +257,54 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
 
 
 class _Progress:
-    """A progress bar on stderr, only on a terminal: combinations done, rows/s and rows kept."""
+    """A progress bar on stderr when it is a terminal (and the rows do not go to that terminal):
+    combinations done, rows/s, rows kept and time left. It shows once a sweep has run half a second."""
 
-    def __init__(self, total: int) -> None:
+    DELAY = 0.5
+
+    def __init__(self, total: int, out: TextIO | None = None) -> None:
         self.total = total
         self.bar: Any = None
         self.task: Any = None
+        self.shown = _isatty(sys.stderr) and not (out is not None and _isatty(out))
+        self.started = 0.0
 
     def __enter__(self) -> Any:
-        if not sys.stderr.isatty() or self.total < 1 << 20:
+        if not self.shown:
             return None
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+        import time
 
-        self.bar = Progress(TextColumn("sweeping"), BarColumn(), TaskProgressColumn(),
-                            TextColumn("{task.fields[rate]} rows/s, {task.fields[kept]} kept"), TimeRemainingColumn(),
-                            console=Console(stderr=True), transient=True, refresh_per_second=8)
-        self.task = self.bar.add_task("sweep", total=self.total, rate="-", kept="0")
-        self.bar.start()
+        self.started = time.monotonic()
         return self.update
 
     def update(self, done: int, kept: int) -> None:
+        if self.bar is None:
+            import time
+
+            if time.monotonic() - self.started < self.DELAY or done >= self.total:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+
+            self.bar = Progress(TextColumn("sweeping"), BarColumn(), TaskProgressColumn(),
+                                TextColumn("{task.fields[rate]} rows/s, {task.fields[kept]} kept"),
+                                TimeRemainingColumn(), console=Console(stderr=True), transient=True,
+                                refresh_per_second=8, redirect_stdout=False, redirect_stderr=False)
+            self.task = self.bar.add_task("sweep", total=self.total, rate="-", kept="0")
+            self.bar.start()
         speed = self.bar.tasks[0].speed
         self.bar.update(self.task, completed=done, kept=f"{kept:,}", rate=f"{speed:,.0f}" if speed else "-")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
 
 
 def _solve(args: argparse.Namespace, out: TextIO) -> int:

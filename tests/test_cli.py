@@ -390,3 +390,32 @@ def test_python_m_symshape(capsys: pytest.CaptureFixture) -> None:
     done = subprocess.run([sys.executable, "-m", "symshape", "eval", str(EXAMPLES / "classic_symbolic.yaml")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and done.stderr.startswith("symshape: error: missing values")
+
+
+
+def test_sweep_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+    """stderr a terminal (a pty), rows to a file: the bar shows rows/s and kept rows, then goes away."""
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    target = tmp_path / "rows.csv"
+    argv = [sys.executable, "-m", "symshape", "sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", "I=1:1001",
+            "--grid", "F=1:11", "--grid", "S=1:11", "--grid", "P=0:10", "--grid", "D=1:11", "--where", "D <= 1",
+            "-o", str(target)]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0
+    text = seen.decode("utf-8", "replace")
+    assert "sweeping" in text and " rows/s, " in text and " kept" in text, text[-500:]
+    assert "996,575 of 10,000,000 combinations kept ->" in text
