@@ -10,7 +10,6 @@ import io
 from types import SimpleNamespace
 from typing import Any
 
-import sympy
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -108,8 +107,8 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
     rows = network_rows(d)
     constraints = d.constraints()
     closed = list(d.closed_form)
-    total = sympy.expand(d.collapse(d.params))
-    trainable, non_trainable = d.collapse(d.trainable), d.collapse(d.non_trainable)
+    total = d.normal_form(d.params)  # one printed form for the three counts
+    trainable, non_trainable = d.normal_form(d.trainable), d.normal_form(d.non_trainable)
     buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
     inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in shape])
                        for n, shape in d.inputs.items())
@@ -155,8 +154,8 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
 
 def totals_lines(d: Derivation) -> list[str]:
     """The lines under the table: closed form, counts and the conditions, as text."""
-    total, trainable, non_trainable = sympy.expand(d.collapse(d.params)), d.collapse(d.trainable), \
-        d.collapse(d.non_trainable)
+    total, trainable, non_trainable = d.normal_form(d.params), d.normal_form(d.trainable), \
+        d.normal_form(d.non_trainable)
     buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
     lines = [f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
              f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",

@@ -392,6 +392,41 @@ def test_python_m_symshape(capsys: pytest.CaptureFixture) -> None:
     assert done.returncode == 2 and done.stderr.startswith("symshape: error: missing values")
 
 
+# ---------------------------------------------------------------- never-valid specs and warnings
+
+NEVER_VALID = ("framework: torch\ninput: [3, H, W]\nlayers:\n  - Conv2d: {out_channels: 16, kernel_size: 3}\n"
+               "  - ReLU: {}\n  - Conv2d: {in_channels: 32, out_channels: 8, kernel_size: 3}\n")
+
+
+@pytest.mark.parametrize(("fmt", "first"), [
+    ("table", "never valid: layer 2 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"),
+    ("markdown", "**Never valid**: layer 2 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"),
+    ("latex", r"\textbf{Never valid}: layer 2 'conv2d\_1' (Conv2d): in\_channels 32 != 16 incoming channels"),
+])
+def test_derive_never_valid_says_why_first_and_exits_1(fmt: str, first: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "nv.yaml"
+    spec.write_text(NEVER_VALID)
+    code, out, err = run(["derive", str(spec), "--format", fmt], capsys)
+    assert code == 1, err
+    assert out.splitlines()[0] == first
+    for size in ("Total params", "MACs", "Output", "(16,", "(8,", "floor"):  # no meaningless sizes
+        assert size not in out
+    code, out, _ = run(["derive", str(spec), "--format", "json"], capsys)
+    assert code == 1 and json.loads(out)["framework"] == "torch"
+    spec.write_text(NEVER_VALID.replace("in_channels: 32", "in_channels: 16"))
+    code, out, _ = run(["derive", str(spec)], capsys)
+    assert code == 0 and "never valid" not in out and "Total params: 1,608" in out
+
+
+def test_derive_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "w.yaml"
+    spec.write_text("framework: keras\ninput: [Hight, 32, 3]\nsymbols:\n  Height: {min: 1}\nlayers:\n"
+                    "  - Conv2D: {filters: 4, kernel_size: 3}\n")
+    code, out, err = run(["derive", str(spec)], capsys)
+    assert code == 0 and "warning" not in out
+    assert err.startswith("symshape: warning: symbol 'Hight' is not declared") and "did you mean 'Height'" in err
+
 
 def test_sweep_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     """stderr a terminal (a pty), rows to a file: the bar shows rows/s and kept rows, then goes away."""
