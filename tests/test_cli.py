@@ -153,6 +153,16 @@ BAD = [  # argv (with {ex} for the examples folder), fragment of the one-line er
     (["solve", "{ex}/classic_symbolic.yaml", "--for", "I", "--range", "1:9", "--target", "out7=1"],
      "the output has 3 axes"),
     (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=5:1"], "--grid I: '5:1' holds no value"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1,99999999999999999999"], "must fit in 64 bits"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1", "--grid", "I=2"], "--grid I is given twice"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "J=1"], "unknown symbol 'J'"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I", "--grid", "F=1"], "--grid takes NAME=VALUES"),
+    (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1:10000001", "--grid", "F=1:1000001", "--grid", "S=1:101",
+      "--grid", "P=0", "--grid", "D=1"], "the grid has 1,000,000,000,000,000 combinations; the limit is"),
+    (["sweep", "{ex}/classic.yaml", "-o", "/nonexistent/dir/out.csv"], "--output /nonexistent/dir/out.csv"),
+    (["solve", "{ex}/classic_symbolic.yaml", "--for", "I", "--set", "F=3", "--set", "S=1", "--set", "P=0",
+      "--set", "D=4"], "give --range LO:HI, or declare the range of I"),
 ]
 
 
