@@ -33,8 +33,8 @@ def check_against_brute(d, symbol, fixed, target=None):
     want = brute(d, symbol, fixed, answer.lo, window_end, target)
     assert got == want, (answer.text(), sorted(got ^ want)[:10])
     # the first values and nearest() agree with membership
-    firsts = answer.first(10)
-    assert firsts == sorted(want)[:10]
+    firsts = [v for v in answer.first(10) if v <= window_end]
+    assert firsts == sorted(want)[:len(firsts)]
     for v in (answer.lo, window_end // 2, window_end):
         below, above = answer.nearest(v)
         members = sorted(want)
