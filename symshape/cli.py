@@ -186,14 +186,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _read_spec(path: str) -> Derivation:
-    """A spec file (read as a file: a Path, never guessed from the string), or '-' for standard input."""
+    """A spec file (read as a file: a Path, never guessed from the string), or '-' for standard input;
+    the derivation's warnings go to stderr."""
     from pathlib import Path
 
     from .derive import derive
 
-    if path == "-":
-        return derive(sys.stdin.read(), source="<stdin>")
-    return derive(Path(path))
+    d = derive(sys.stdin.read(), source="<stdin>") if path == "-" else derive(Path(path))
+    for warning in d.warnings:
+        print(f"symshape: warning: {warning}", file=sys.stderr)
+    return d
 
 
 def _bindings(pairs: Sequence[str]) -> dict[str, int]:
@@ -211,9 +213,7 @@ def _bindings(pairs: Sequence[str]) -> dict[str, int]:
 
 def _derive(args: argparse.Namespace, out: TextIO) -> int:
     d = _read_spec(args.spec)
-    for warning in getattr(d, "warnings", ()):
-        print(f"symshape: warning: {warning}", file=sys.stderr)
-    never = getattr(d, "never_valid_reason", lambda: None)()
+    never = d.never_valid_reason()
     if args.format == "json":
         out.write(json.dumps(d.to_dict(), indent=2) + "\n")
     else:

@@ -59,10 +59,10 @@ def _text(buf: io.StringIO) -> str:
 
 def _never_valid(d: Derivation) -> tuple[str, ...]:
     """The reasons the spec is never valid (empty when some values of the symbols make it valid)."""
-    reason = getattr(d, "never_valid_reason", lambda: None)()
+    reason = d.never_valid_reason()
     if not reason:
         return ()
-    reasons = tuple(getattr(d, "never_valid_reasons", lambda: ())())
+    reasons = d.never_valid_reasons()
     return (reason, *reasons) if len(reasons) > 1 else (reason,)
 
 

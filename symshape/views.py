@@ -52,7 +52,7 @@ def derivation_repr(d: Derivation) -> str:
                        for n, shape in d.inputs.items())
     parts = [f"{len(d.layers)} layer{'s' if len(d.layers) != 1 else ''}",
              f"input{'s' if len(d.inputs) > 1 else ''} {inputs}"]
-    if getattr(d, "never_valid", ()):
+    if d.never_valid:
         parts.append("never valid")
     else:
         parts.append("output " + _tuple([_short(text(s)) for s in d.closed_form]))
@@ -123,8 +123,7 @@ def derivation_html(d: Derivation) -> str:
     from .render import text
     from .report import count, derivation_report, network_rows, totals_lines
 
-    reasons = getattr(d, "never_valid_reason", lambda: None)()
-    if reasons:
+    if d.never_valid:
         return "<p><strong>" + html.escape(derivation_report(d, "table").strip()).replace("\n", "<br>") + \
             "</strong></p>"
     rows = [[str(i), r["name"], r["kind"], _tuple([text(s) for s in r["shape"]]), count(r["params"])]

@@ -436,6 +436,9 @@ def test_derive_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixt
     code, out, err = run(["derive", str(spec)], capsys)
     assert code == 0 and "warning" not in out
     assert err.startswith("symshape: warning: symbol 'Hight' is not declared") and "did you mean 'Height'" in err
+    for argv in (["eval", str(spec), "--set", "Hight=32"], ["sweep", str(spec), "--grid", "Hight=32"]):
+        err = run(argv, capsys)[2]
+        assert err.startswith("symshape: warning: symbol 'Hight' is not declared"), argv
 
 
 def test_sweep_progress_bar_on_a_terminal(tmp_path: Path) -> None:
