@@ -182,6 +182,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.config = config
         self.cache = Cache(config.cache_size)
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
+        self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
         self.pool = WorkerPool(config.derive_workers)
         self.limits = replace(LIMITS, max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
 
@@ -198,6 +199,19 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         hit = self.cache.get(known) if known else None
         if hit is not None:
             return hit
+        failed = self.failures.get(raw)  # the very same bad spec again: the same error, no worker needed
+        if failed is not None:
+            raise type(failed)(failed.message, failed.location)  # a fresh exception: threads share the entry
+        try:
+            return self._derive_new(spec, field, raw, context)
+        except SpecError as err:  # deterministic (LimitError included): remembered
+            with self.cache.lock:
+                self.failures[raw] = err
+                while len(self.failures) > self.config.cache_size:
+                    self.failures.popitem(last=False)
+            raise
+
+    def _derive_new(self, spec: pb.Spec, field: str, raw: str, context: grpc.ServicerContext) -> Derived:
         payload, where = convert.spec_payload(spec, field)
         if isinstance(payload, str) and len(payload) > self.limits.max_bytes:  # before it crosses a pipe
             raise LimitError(f"spec text is {len(payload):,} characters; the limit is {self.limits.max_bytes:,}",
@@ -409,6 +423,58 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
         return handler._replace(**{kind: unary})
 
 
+class _Undecodable:
+    """What a request that protobuf cannot decode (nested too deep, not protobuf) becomes."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+def _bad_encoding(what: _Undecodable) -> Abort:
+    return Abort(code_pb2.INVALID_ARGUMENT, f"the request is not a valid message: {what.error[:200]}",
+                 "BAD_REQUEST_ENCODING", [("request", "cannot be decoded")])
+
+
+class DecodeErrors(grpc.ServerInterceptor):
+    """A request protobuf cannot decode is INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
+
+    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or handler.request_deserializer is None or details.method.startswith(EXEMPT):
+            return handler
+        decode = handler.request_deserializer
+
+        def safe_decode(data: bytes) -> Any:
+            try:
+                return decode(data)
+            except Exception as err:  # noqa: BLE001 - DecodeError and whatever a decoder raises
+                return _Undecodable(str(err))
+
+        changes: dict[str, Any] = {"request_deserializer": safe_decode}
+        if handler.request_streaming:
+            kind = "stream_stream" if handler.response_streaming else "stream_unary"
+            inner = getattr(handler, kind)
+
+            def checked(requests: Iterator[Any]) -> Iterator[Any]:
+                for request in requests:
+                    if isinstance(request, _Undecodable):
+                        raise _bad_encoding(request)  # inside the handler: its errors() maps it
+                    yield request
+
+            changes[kind] = lambda requests, context: inner(checked(requests), context)
+        else:
+            kind = "unary_stream" if handler.response_streaming else "unary_unary"
+            inner = getattr(handler, kind)
+
+            def unary(request: Any, context: grpc.ServicerContext) -> Any:
+                if isinstance(request, _Undecodable):
+                    context.abort_with_status(_status(_bad_encoding(request)))
+                return inner(request, context)
+
+            changes[kind] = unary
+        return handler._replace(**changes)
+
+
 @dataclass
 class Running:
     server: grpc.Server
@@ -428,7 +494,7 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
                     ("grpc.max_connection_age_grace_ms", 30_000)]
     interceptors: list[grpc.ServerInterceptor] = [TokenAuth(config.token)] if config.token else []
     limiter = ConcurrencyLimit(config.max_concurrent_rpcs)
-    interceptors.append(limiter)
+    interceptors += [limiter, DecodeErrors()]
     threads = max(config.threads, config.max_concurrent_rpcs + RESERVE_THREADS)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symshape-rpc"),
                          options=options, interceptors=interceptors)
