@@ -130,3 +130,33 @@ def test_notebook_views_escape_and_agree() -> None:
     em = e._repr_markdown_()
     assert "| 0 | `<b>conv & co</b>` | Conv2d | (8, 30, 30) | 224 | 194,400 |" in em
     assert "**Valid.**" in em
+
+
+def test_on_a_terminal_the_table_fits_its_width() -> None:
+    """stdout a terminal (a pty) with COLUMNS=80: table lines fit; the MACs formula stays one line."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "symshape", "derive", str(EXAMPLES / "resnet50.yaml")],
+                            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
+                            env={**os.environ, "COLUMNS": "80"})
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0
+    lines = seen.decode().replace("\r\n", "\n").splitlines()
+    table = lines[: lines.index("Output size (closed form): (1000,)")]
+    assert len(table) > len(symshape.derive(EXAMPLES / "resnet50.yaml").layers)  # shapes folded onto two lines
+    assert max(len(ln) for ln in table) <= 80
+    assert len([ln for ln in lines if ln.startswith("MACs: ")][0]) > 200
