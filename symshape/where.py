@@ -183,15 +183,20 @@ class _Parser:
                 raise self.error(f"nothing on one side of {op[1]!r}", op[2])
             try:
                 sides.append(parse_expression(piece, self.symbol).expr)
-            except ExpressionError as err:
-                raise self.error(err.message.split(" in '")[0], lo + (err.position or 0)) from None
+            except ExpressionError as err:  # the same error, placed in the whole condition
+                message = err.message
+                where = f" in {err.text!r}"
+                if err.text and where in message:
+                    message = message[: message.index(where)]
+                raise self.error(message, lo + (err.position or 0)) from None
         return self.b.add(sympy.Rel(sides[0], sides[1], op[1], evaluate=False))
 
 
 def parse_where(conditions: Sequence[str], names: Sequence[str]) -> Filter:
     """Compile conditions (all must hold) over the given column names into a `Filter`.
 
-    Raises `ExpressionError` (a bad condition) or `KeyError`-free `ExpressionError` for unknown names.
+    Raises `ExpressionError` for a condition our grammar does not accept (an unknown name included),
+    `LimitError` for one too long or too deeply nested.
     """
     from .program import ProgramBuilder
     from .symbols import make_symbol
