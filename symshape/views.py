@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .errors import SymshapeError
+
 if TYPE_CHECKING:
     from .derive import Derivation
     from .evaluate import Evaluation
@@ -52,10 +54,13 @@ def derivation_repr(d: Derivation) -> str:
                        for n, shape in d.inputs.items())
     parts = [f"{len(d.layers)} layer{'s' if len(d.layers) != 1 else ''}",
              f"input{'s' if len(d.inputs) > 1 else ''} {inputs}"]
-    if d.never_valid:
-        parts.append("never valid")
-    else:
-        parts.append("output " + _tuple([_short(text(s)) for s in d.closed_form]))
+    try:
+        if d.never_valid:
+            parts.append("never valid")
+        else:
+            parts.append("output " + _tuple([_short(text(s)) for s in d.closed_form]))
+    except SymshapeError:  # a repr never raises: a form over a limit is left out
+        parts.append("output ...")
     if d.symbols:
         parts.append("symbols " + _names(list(d.symbols)))
     return f"<Derivation {d.framework}{_spec_name(d)}: {', '.join(parts)}>"
