@@ -1,12 +1,18 @@
 """Every torch layer rule against real PyTorch on seeded random configurations, valid and invalid.
 
 For each configuration: error-or-not must agree (a torch output with an empty axis counts as an
-error: symshape requires every size >= 1), and when both accept it, every output shape, the
-parameter count and the buffer count must be equal. SYMSHAPE_CASES sets cases per layer kind.
+error: symshape requires every size >= 1; a spec symshape refuses with one of its errors counts as
+invalid), and when both accept it, every output shape, the parameter count and the buffer count
+must be equal. SYMSHAPE_CASES sets cases per layer kind (a quarter of it for the elementwise kinds).
+
+The comparison is two-sided only if the generators make cases torch refuses: every kind outside
+NEVER_INVALID must get both valid and invalid cases (the guard), and every torch kind symshape
+knows must have a generator.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import warnings
@@ -16,9 +22,16 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import symshape  # noqa: E402
-from tests.torch_cases import GENERATORS  # noqa: E402
+from symshape.errors import SymshapeError  # noqa: E402
+from symshape.layers import rules  # noqa: E402
+from tests.torch_cases import GENERATORS, NEVER_INVALID  # noqa: E402
 
 CASES = int(os.environ.get("SYMSHAPE_CASES", "400"))
+GUARD_MIN_CASES = 100  # below this many cases per kind, a kind may miss its invalid cases by chance
+FUNCTIONAL = {  # torch's functional merges, written in specs as layers
+    "add": lambda xs, a: functools.reduce(torch.add, xs), "sub": lambda xs, a: torch.sub(*xs),
+    "mul": lambda xs, a: functools.reduce(torch.mul, xs), "cat": lambda xs, a: torch.cat(xs, dim=a.get("dim", 1)),
+}
 UNBATCHED = {"RNN", "LSTM", "GRU"}
 INFERRED = {  # argument -> (input, axis) it must equal
     "in_channels": (0, 0), "num_features": (0, 0), "num_channels": (0, 0), "in_features": (0, -1),
@@ -41,9 +54,12 @@ def torch_result(kind: str, args: dict, shapes: list[list[int]]) -> tuple[bool, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            module = getattr(torch.nn, kind)(**{k: _tuple(v) for k, v in args.items()})
-            params = sum(p.numel() for p in module.parameters())
-            buffers = sum(b.numel() for b in module.buffers())
+            if kind in FUNCTIONAL:
+                module, params, buffers = functools.partial(FUNCTIONAL[kind], a=args), 0, 0
+            else:
+                module = getattr(torch.nn, kind)(**{k: _tuple(v) for k, v in args.items()})
+                params = sum(p.numel() for p in module.parameters())
+                buffers = sum(b.numel() for b in module.buffers())
             if kind == "Embedding":
                 xs = [torch.zeros(2, *shapes[0], dtype=torch.long)]
             elif kind in UNBATCHED:
@@ -53,7 +69,7 @@ def torch_result(kind: str, args: dict, shapes: list[list[int]]) -> tuple[bool, 
             if kind == "MultiheadAttention" and len(xs) == 1:
                 xs = xs * 3  # one input: self-attention
             with torch.no_grad():
-                out = module(*xs)
+                out = module(xs) if kind in FUNCTIONAL else module(*xs)
         except (RuntimeError, ValueError, IndexError, TypeError, AssertionError):
             return False, [], 0, 0
     tensors = _flat(out)
@@ -70,16 +86,25 @@ def ours(kind: str, args: dict, shapes: list[list[int]]) -> tuple[bool, list[tup
         names = [f"x{i}" for i in range(len(shapes))]
         spec = {"framework": "torch", "inputs": dict(zip(names, shapes)),
                 "layers": [{kind: spec_args, "inputs": names}]}
-    result = symshape.derive(spec, cache=False).evaluate()
+    try:
+        result = symshape.derive(spec, cache=False).evaluate()
+    except SymshapeError:  # refused outright (a wrong input rank, an index out of range...)
+        return False, [], 0, 0
     layer = result.layers[0]
     return result.valid, [tuple(s) for s in layer.output_shapes], layer.params, layer.buffers
+
+
+def test_every_torch_kind_has_a_generator() -> None:
+    assert sorted(r.name for r in rules("torch") if r.name not in GENERATORS) == []
+    assert set(NEVER_INVALID) <= set(GENERATORS)
 
 
 @pytest.mark.parametrize("kind", sorted(GENERATORS))
 def test_layer_matches_torch(kind: str) -> None:
     rng = random.Random(f"torch-{kind}")
     seen = {True: 0, False: 0}
-    for i in range(CASES):
+    cases = CASES // 4 if kind in NEVER_INVALID else CASES
+    for i in range(cases):
         _, args, shapes = GENERATORS[kind](rng)
         spec_args = dict(args)
         for name, (which, axis) in INFERRED.items():  # torch requires these; symshape may infer them
@@ -94,4 +119,8 @@ def test_layer_matches_torch(kind: str) -> None:
             assert got[1] == expected[1], f"{where}: shapes {got[1]} != torch {expected[1]}"
             assert got[2] == expected[2], f"{where}: params {got[2]} != torch {expected[2]}"
             assert got[3] == expected[3], f"{where}: buffers {got[3]} != torch {expected[3]}"
+    print(f"{kind}: {seen[True]} valid, {seen[False]} invalid")  # shown with -rP
     assert seen[True] > 0, f"{kind}: no valid configuration was generated"
+    if kind not in NEVER_INVALID and cases >= GUARD_MIN_CASES:
+        # the guard: a rule that accepts too much passes a sample without invalid cases
+        assert seen[False] > 0, f"{kind}: no invalid configuration was generated (one-sided comparison)"

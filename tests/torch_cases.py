@@ -2,7 +2,13 @@
 
 Each generator returns (kind, args, input_shapes): `args` is both our spec's argument mapping
 and torch's constructor keywords (lists become tuples), so a disagreement can only come from
-the rule, never from a translation.
+the rule, never from a translation. Input shapes exclude the batch axis (the test adds one).
+
+Every kind that torch can refuse gets refused cases too (a wrong input rank, an empty input axis
+where torch raises, an empty output, an index out of range...): a rule that accepts too much must
+fail the comparison. NEVER_INVALID lists, with the reason, the kinds torch accepts on any input of
+a rank symshape models with all sizes >= 1; the comparison checks that every other kind got
+invalid cases.
 """
 
 from __future__ import annotations
@@ -87,12 +93,34 @@ def adaptive(rank: int, kind: str) -> Callable[[random.Random], Case]:
             size: object = [r.choice([None, r.randint(1, 9)]) for _ in range(rank)]
         else:
             size = r.randint(1, 9)
+        if r.random() < 0.06:  # an empty output axis
+            size = 0 if not isinstance(size, list) else [0 if i == 0 else v for i, v in enumerate(size)]
         args: dict = {"output_size": size}
         if kind == "Max" and r.random() < 0.3:
             args["return_indices"] = True
-        return f"Adaptive{kind}Pool{rank}d", args, [[r.randint(1, 4), *_spatial(r, rank, 16)]]
+        shape = [r.randint(1, 4), *_spatial(r, rank, 16)]
+        if kind == "Max" and r.random() < 0.06:  # "Expected input to have non-zero size for non-batch dimensions"
+            # (adaptive average pooling to size 1 takes a mean instead and returns NaN on an empty axis)
+            shape[r.randrange(1, len(shape))] = 0
+        if kind == "Avg" and rank > 1 and set(size if isinstance(size, list) else [size]) == {1}:
+            # torch's shortcut for an all-ones output is a mean over the last axes: it takes any rank
+            return f"Adaptive{kind}Pool{rank}d", args, [shape]
+        return f"Adaptive{kind}Pool{rank}d", args, [_wrong_rank(r, shape, 0.08)]
 
     return gen
+
+
+def _wrong_rank(r: random.Random, shape: list[int], p: float) -> list[int]:
+    """With probability p, one axis too many, or (rank >= 3) one too few: ranks torch refuses.
+
+    (One axis fewer than the rank symshape expects is torch's unbatched form: it would take the batch
+    axis for the channels and accept; symshape always has a batch axis, so that rank is left out.)
+    """
+    if r.random() >= p:
+        return shape
+    if len(shape) >= 3 and r.random() < 0.5:
+        return shape[:-2]
+    return [*shape, r.randint(1, 4)]
 
 
 def batchnorm(rank: int, instance: bool = False) -> Callable[[random.Random], Case]:
@@ -141,7 +169,13 @@ def bilinear(r: random.Random) -> Case:
 
 def embedding(r: random.Random) -> Case:
     shape = [r.randint(1, 10) for _ in range(r.randint(1, 2))]
-    return "Embedding", {"num_embeddings": r.randint(1, 50), "embedding_dim": r.randint(1, 16)}, [shape]
+    n = r.randint(1, 50) if r.random() < 0.95 else 0  # 0: index 0 (the test's input) is out of range
+    args: dict = {"num_embeddings": n, "embedding_dim": r.randint(1, 16) if r.random() < 0.95 else 0}
+    if r.random() < 0.4:  # torch: "Padding_idx must be within num_embeddings", i.e. in [-n, n)
+        args["padding_idx"] = r.choice([r.randint(-n, n - 1) if n else 0, n, -n - 1, n + r.randint(1, 3)])
+    if r.random() < 0.2:
+        args["max_norm"] = 1.0
+    return "Embedding", args, [shape]
 
 
 def rnn(kind: str) -> Callable[[random.Random], Case]:
@@ -179,7 +213,12 @@ def flatten(r: random.Random) -> Case:
     full = len(shape) + 1
     start = r.randint(1, full - 1)
     end = r.randint(start, full - 1)
-    if r.random() < 0.5:
+    roll = r.random()
+    if roll < 0.08 and start > 1:  # "start_dim cannot come after end_dim"
+        start, end = end, start - 1
+    elif roll < 0.14:  # "Dimension out of range"
+        end = r.choice([full, full + 1, -full - 1])
+    elif roll < 0.55:
         end -= full
     return "Flatten", {"start_dim": start, "end_dim": end}, [shape]
 
@@ -197,12 +236,31 @@ def unflatten(r: random.Random) -> Case:
     return "Unflatten", {"dim": 1, "unflattened_size": sizes}, [[n, r.randint(1, 4)]]
 
 
+MODE_RANK = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}  # the spatial rank each mode needs
+
+
 def upsample(r: random.Random) -> Case:
     rank = r.randint(1, 3)
     shape = [r.randint(1, 3), *_spatial(r, rank, 12)]
-    if r.random() < 0.4:
-        return "Upsample", {"size": r.randint(1, 20)}, [shape]
-    return "Upsample", {"scale_factor": r.choice([0.5, 1.5, 2, 3, 2.5, 0.25, 1.25])}, [shape]
+    args: dict = {"size": r.randint(1, 20)} if r.random() < 0.4 else \
+        {"scale_factor": r.choice([0.5, 1.5, 2, 3, 2.5, 0.25, 1.25])}
+    if r.random() < 0.4:  # a mode for another rank: "Got 3D input, but bilinear mode needs 4D input"
+        args["mode"] = r.choice([*MODE_RANK, "nearest-exact", "area"])
+    return "Upsample", args, [shape]
+
+
+def upsampling2d(kind: str) -> Callable[[random.Random], Case]:
+    """UpsamplingNearest2d takes 1 to 3 spatial axes like Upsample; UpsamplingBilinear2d exactly 2."""
+
+    def gen(r: random.Random) -> Case:
+        rank = r.choice([1, 2, 2, 2, 3])
+        shape = [r.randint(1, 3), *_spatial(r, rank, 10)]
+        if r.random() < 0.4:
+            size: object = r.randint(1, 12) if rank != 2 or r.random() < 0.5 else [r.randint(1, 12) for _ in range(2)]
+            return kind, {"size": size}, [shape]
+        return kind, {"scale_factor": r.choice([0.25, 0.5, 1.5, 2, 3])}, [shape]
+
+    return gen
 
 
 def pad(rank: int, mode: str) -> Callable[[random.Random], Case]:
@@ -212,7 +270,13 @@ def pad(rank: int, mode: str) -> Callable[[random.Random], Case]:
         args: dict = {"padding": p}
         if mode == "Constant":
             args["value"] = 1.5
-        return f"{mode}Pad{rank}d", args, [[r.randint(1, 3), *_spatial(r, rank, 8)]]
+        shape = [r.randint(1, 3), *_spatial(r, rank, 8)]
+        if mode in ("Zero", "Constant"):  # any number of leading axes is fine
+            return f"{mode}Pad{rank}d", args, [[r.randint(1, 3), *shape] if r.random() < 0.1 else shape]
+        if r.random() < 0.06:  # "Expected 2D or 3D (batch mode) tensor with ... non-zero dimensions"
+            shape[r.randrange(len(shape))] = 0
+        # torch: "Padding size 2 is not supported for 4D input tensor"
+        return f"{mode}Pad{rank}d", args, [_wrong_rank(r, shape, 0.1)]
 
     return gen
 
@@ -227,9 +291,70 @@ def pixel(down: bool) -> Callable[[random.Random], Case]:
     return gen
 
 
-def same_shape(kind: str, args: dict | None = None) -> Callable[[random.Random], Case]:
+def same_shape(kind: str, args: dict | None = None, ranks: tuple[int, int] = (1, 3)) -> Callable[[random.Random], Case]:
+    """A shape-keeping layer on inputs of ranks[0]..ranks[1] axes (beyond the batch)."""
+
     def gen(r: random.Random) -> Case:
-        return kind, dict(args or {}), [[r.randint(1, 6) for _ in range(r.randint(1, 3))]]
+        return kind, dict(args or {}), [[r.randint(1, 6) for _ in range(r.randint(*ranks))]]
+
+    return gen
+
+
+def along_dim(kind: str) -> Callable[[random.Random], Case]:
+    """Softmax, LogSoftmax, Softmin: dim counts the batch axis and must lie in [-ndim, ndim)."""
+
+    def gen(r: random.Random) -> Case:
+        shape = [r.randint(1, 6) for _ in range(r.randint(1, 3))]
+        full = len(shape) + 1
+        dim = r.randint(-full, full - 1) if r.random() < 0.85 else r.choice([full, full + 1, -full - 1])
+        return kind, {"dim": dim}, [shape]
+
+    return gen
+
+
+def dropout1d(r: random.Random) -> Case:
+    """torch: "dropout1d: Expected 2D or 3D input" (batch included)."""
+    return "Dropout1d", {"p": 0.3}, [[r.randint(1, 6) for _ in range(r.randint(1, 3))]]
+
+
+def local_response_norm(r: random.Random) -> Case:
+    """torch: "Expected 3D or higher dimensionality input" (batch included)."""
+    return "LocalResponseNorm", {"size": r.randint(1, 5)}, [[r.randint(1, 6) for _ in range(r.randint(1, 4))]]
+
+
+def rmsnorm(r: random.Random) -> Case:
+    shape = [r.randint(1, 8) for _ in range(r.randint(1, 3))]
+    k = r.randint(1, len(shape))
+    norm = list(shape[-k:]) if r.random() < 0.85 else [r.randint(1, 8) for _ in range(k)]
+    return "RMSNorm", {"normalized_shape": norm, "elementwise_affine": r.random() < 0.8}, [shape]
+
+
+def merge(kind: str) -> Callable[[random.Random], Case]:
+    """torch.add/sub/mul (same rank, each axis equal or a literal 1) and torch.cat along dim."""
+
+    def gen(r: random.Random) -> Case:
+        shape = [r.randint(1, 4) for _ in range(r.randint(1, 3))]
+        n = 2 if kind == "sub" else r.randint(2, 3)
+        shapes = [list(shape) for _ in range(n)]
+        if kind == "cat":
+            full = len(shape) + 1
+            dim = r.choice([d for d in range(-full, full) if d not in (0, -full)])
+            axis = dim - 1 if dim > 0 else len(shape) + dim
+            for s in shapes[1:]:
+                s[axis] = r.randint(1, 4)
+            if r.random() < 0.15:  # an axis that disagrees
+                other = r.randrange(len(shape))
+                if other != axis:
+                    shapes[1][other] += 1
+            return kind, {"dim": dim}, shapes
+        for s in shapes[1:]:
+            axis = r.randrange(len(shape))
+            roll = r.random()
+            if roll < 0.2:
+                s[axis] = 1  # broadcasts
+            elif roll < 0.3 and shape[axis] != 1:
+                s[axis] = shape[axis] + 1  # does not
+        return kind, {}, shapes
 
     return gen
 
@@ -264,6 +389,28 @@ GENERATORS.update({
     "LayerNorm": layernorm, "GroupNorm": groupnorm, "Linear": linear, "Bilinear": bilinear, "Embedding": embedding,
     "MultiheadAttention": mha, "Flatten": flatten, "Unflatten": unflatten, "Upsample": upsample,
     "PixelShuffle": pixel(False), "PixelUnshuffle": pixel(True), "PReLU": prelu, "GLU": glu,
-    "Dropout": same_shape("Dropout", {"p": 0.3}), "ReLU": same_shape("ReLU"), "GELU": same_shape("GELU"),
-    "Softmax": same_shape("Softmax", {"dim": -1}), "Identity": same_shape("Identity"),
+    "RMSNorm": rmsnorm, "LocalResponseNorm": local_response_norm, "Dropout1d": dropout1d,
+    "UpsamplingNearest2d": upsampling2d("UpsamplingNearest2d"),
+    "UpsamplingBilinear2d": upsampling2d("UpsamplingBilinear2d"),
 })
+for _kind in ("Softmax", "LogSoftmax", "Softmin"):
+    GENERATORS[_kind] = along_dim(_kind)
+for _kind in ("add", "sub", "mul", "cat"):
+    GENERATORS[_kind] = merge(_kind)
+
+# Kinds torch accepts on every input symshape models (a batch axis, then any axes of size >= 1):
+# elementwise maps whose arguments are scalars that change no shape.
+ELEMENTWISE = {
+    "Identity": {}, "ReLU": {}, "ReLU6": {}, "LeakyReLU": {"negative_slope": 0.2}, "ELU": {"alpha": 0.5},
+    "SELU": {}, "CELU": {"alpha": 2.0}, "GELU": {"approximate": "tanh"}, "SiLU": {}, "Mish": {}, "Sigmoid": {},
+    "Tanh": {}, "Softplus": {"beta": 2.0, "threshold": 10.0}, "Softsign": {}, "Hardtanh": {"min_val": -2.0},
+    "Hardswish": {}, "Hardsigmoid": {}, "Hardshrink": {"lambd": 0.3}, "Softshrink": {"lambd": 0.3},
+    "Tanhshrink": {}, "LogSigmoid": {}, "Threshold": {"threshold": 0.1, "value": 20.0},
+    "Dropout": {"p": 0.3}, "AlphaDropout": {"p": 0.2}, "FeatureAlphaDropout": {"p": 0.2},
+    # Dropout2d/3d only warn (and drop whole rows) on an input of another rank: they never raise
+    "Dropout2d": {"p": 0.3}, "Dropout3d": {"p": 0.3},
+}
+for _kind, _args in ELEMENTWISE.items():
+    GENERATORS[_kind] = same_shape(_kind, _args, (1, 4))
+NEVER_INVALID = {kind: "elementwise on any rank; its arguments are scalars that change no shape"
+                 for kind in ELEMENTWISE}

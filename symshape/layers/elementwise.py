@@ -41,8 +41,34 @@ TORCH_SAME = {
 
 for _name, _args in KERAS_SAME.items():
     register("keras", _name, keras_ignored(*_args, "name", "dtype"), _same, "shape unchanged, no parameters")
+
+
+def _torch_along_dim(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+    """Softmax, LogSoftmax, Softmin: dim (counting the batch axis) within [-ndim, ndim), as torch checks."""
+    full = len(inputs[0]) + 1
+    if a.dim is not None and (isinstance(a.dim, bool) or not isinstance(a.dim, int) or not -full <= a.dim < full):
+        raise SpecError(f"dim must be an integer in [{-full}, {full - 1}] for a {full}-d batched input, got {a.dim!r}")
+    return LayerOut([inputs[0]])
+
+
+def _torch_ranks(low: int, high: int | None = None):  # noqa: ANN202
+    """A shape-keeping layer that takes low..high axes besides the batch (Dropout1d, LocalResponseNorm)."""
+
+    def apply(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
+        n = len(inputs[0])
+        if n < low or (high is not None and n > high):
+            want = f"{low + 1}-d or {high + 1}-d" if high is not None else f"at least {low + 1}-d"
+            raise SpecError(f"{ctx.kind} expects a {want} batched input, got {n + 1}-d")
+        return LayerOut([inputs[0]])
+
+    return apply
+
+
+_TORCH_CHECKED = {"Softmax": _torch_along_dim, "LogSoftmax": _torch_along_dim, "Softmin": _torch_along_dim,
+                  "Dropout1d": _torch_ranks(1, 2), "LocalResponseNorm": _torch_ranks(2)}
 for _name, _args in TORCH_SAME.items():
-    register("torch", _name, [Arg(a, ANY, None) for a in _args], _same, "shape unchanged, no parameters")
+    register("torch", _name, [Arg(a, ANY, None) for a in _args], _TORCH_CHECKED.get(_name, _same),
+             "shape unchanged, no parameters")
 
 
 def _keras_prelu(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:

@@ -173,6 +173,8 @@ def _torch_pad(rank: int, mode: str):  # noqa: ANN202
         shape = inputs[0]
         if len(shape) < rank + 1 - (mode == "constant"):
             raise SpecError(f"{ctx.kind} expects at least {rank + 1} axes (channels first), got {len(shape)}")
+        if mode != "constant" and len(shape) > rank + 1:  # torch: "Padding size 2 is not supported for 4D input"
+            raise SpecError(f"{ctx.kind} expects {rank + 1} axes (channels first), got {len(shape)}")
         lead, spatial = shape[: len(shape) - rank], shape[len(shape) - rank:]
         names = spatial_names(rank)
         conds: list[Condition] = []
@@ -215,6 +217,10 @@ def _torch_upsample(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerO
         raise SpecError(f"{ctx.kind} expects (C, spatial...), got {len(shape)}-d")
     c, spatial = shape[0], shape[1:]
     rank = len(spatial)
+    mode = "bilinear" if ctx.kind == "UpsamplingBilinear2d" else getattr(a, "mode", "nearest")
+    ranks = {"linear": (1,), "bilinear": (2,), "bicubic": (2,), "trilinear": (3,)}.get(mode, (1, 2, 3))
+    if rank not in ranks:  # torch: "Got 3D input, but bilinear mode needs 4D input"
+        raise SpecError(f"{ctx.kind} mode '{mode}' takes {' or '.join(map(str, ranks))} spatial axes, got {rank}")
     if (a.size is None) == (a.scale_factor is None):
         raise SpecError("give exactly one of size and scale_factor")
     if a.size is not None:
