@@ -26,9 +26,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from symshape.client import Client  # noqa: E402
 from symshape_server.gen import shape_algebra_pb2 as pb  # noqa: E402
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc  # noqa: E402
-from symshape.client import Client  # noqa: E402
 
 SPECS = {"classic (2 layers)": ("classic_symbolic.yaml", {"I": 32, "F": 3, "S": 1, "P": 0, "D": 5}),
          "ResNet-18 (71 layers)": ("resnet18.yaml", {"H": 224, "W": 224})}

@@ -577,16 +577,29 @@ def test_health_is_not_counted_by_the_concurrency_limit() -> None:
 def test_never_valid_spec_is_flagged(client: Client) -> None:
     spec = ("framework: torch\ninput: [3, 32, 32]\nlayers:\n  - Conv2d: {out_channels: 16, kernel_size: 3}\n"
             "  - Conv2d: {in_channels: 32, out_channels: 8, kernel_size: 3}\n")
-    if not hasattr(symshape.derive(CLASSIC), "never_valid"):
-        pytest.skip("Derivation.never_valid is not there yet")
     reply = client.derive(spec)
     assert reply.never_valid
-    assert any("in_channels" in r and "32" in r and "16" in r for r in reply.never_valid_reasons), \
-        reply.never_valid_reasons
+    assert list(reply.never_valid_reasons) == list(symshape.derive(spec).never_valid_reasons())
+    assert list(reply.never_valid_reasons) == ["layer 1 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"]
     assert not client.derive(CLASSIC).never_valid and not client.derive(CLASSIC).never_valid_reasons
 
 
 # ---------------------------------------------------------------- shutdown
+
+
+def _children(parents: set[int]) -> set[int]:
+    """Live processes whose parent is one of `parents` (from /proc)."""
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) in parents and fields[0] not in "ZX":
+                found.add(int(entry))
+    return found
 
 
 def _free_port() -> int:
@@ -617,6 +630,8 @@ def test_serve_two_workers_sigterm_with_a_derivation_in_flight() -> None:
             assert c.evaluate(CLASSIC, VALUES, timeout=60).counts.total == 140
             in_flight = c.stub.Derive.future(pb.DeriveRequest(spec=pb.Spec(text=slow_spec(1498))), timeout=60)
             time.sleep(0.5)
+            descendants = _children({int(p) for p in pids})  # the derivation workers (and the 2nd server)
+            assert len(descendants) >= 3, descendants
             start = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             time.sleep(0.3)
@@ -635,6 +650,7 @@ def test_serve_two_workers_sigterm_with_a_derivation_in_flight() -> None:
         assert code == 0
         assert elapsed < grace + 2, elapsed
         assert "SERVING" not in seen and "NOT_SERVING" in seen, seen
+        assert _wait(lambda: all(_dead(p) for p in descendants), 2.0) is not None, "a worker outlived the server"
         stopping = [line for line in lines if "stopping within" in line]
         assert {line.rsplit("pid ", 1)[1].strip(") \n") for line in stopping} == pids, lines
     finally:
