@@ -20,6 +20,7 @@ from .derive import Derivation
 from .evaluate import Evaluation
 from .layers.base import REQUIRED, AnyKind, LayerRule
 from .render import latex, rule_formulas, text
+from .views import count_text
 
 __all__ = ["derivation_report", "evaluation_report", "layer_report", "layers_report"]
 
@@ -35,14 +36,14 @@ def _shape(items: list[str]) -> str:
 def count(v: object) -> str:
     """A count in text: 61,100,840 when it is a number, the expression otherwise."""
     if isinstance(v, (int, Integer)):
-        return f"{int(v):,}"
+        return count_text(int(v))
     return "undefined" if v is None else text(v)
 
 
 def tex_count(v: object) -> str:
     """A count in LaTeX: 61{,}100{,}840 when it is a number."""
     if isinstance(v, (int, Integer)):
-        return f"{int(v):,}".replace(",", "{,}")
+        return count_text(int(v)).replace(",", "{,}")
     return latex(v)
 
 

@@ -80,10 +80,41 @@ def evaluation_repr(e: Evaluation) -> str:
 
 
 def _count(v: int | None) -> str:
+    s = count_text(v)
+    return s if len(s) <= SHORT else f"~{approximate(v)}"  # type: ignore[arg-type]
+
+
+def count_text(v: int | None) -> str:
+    """61,100,840; a number too long to print in full (Python refuses str() past 4,300 digits) as
+    ~1.235e+5000 (its exact number of digits); None as 'undefined'."""
     if v is None:
         return "undefined"
-    s = f"{v:,}"
-    return s if len(s) <= SHORT else f"~{v:.3e}"
+    if v.bit_length() <= 10_000:  # about 3,000 digits
+        return f"{v:,}"
+    return f"~{approximate(v)} ({digits(v):,} digits)"
+
+
+def approximate(v: int) -> str:
+    """1.235e+5000 for any int, without converting it to a decimal string."""
+    import math
+
+    if v.bit_length() <= 1000:
+        return f"{v:.3e}"
+    shift = v.bit_length() - 64
+    log = math.log10(abs(v) >> shift) + shift * math.log10(2)
+    exponent = math.floor(log)
+    return f"{'-' if v < 0 else ''}{10 ** (log - exponent):.3f}e+{exponent}"
+
+
+def digits(v: int) -> int:
+    """The number of decimal digits of v (exact, without converting it to a string)."""
+    import math
+
+    v = abs(v)
+    if v == 0:
+        return 1
+    n = int(v.bit_length() * math.log10(2))  # n or n + 1 digits
+    return n + 1 if v >= 10 ** n else n
 
 
 def derivation_summary(d: Derivation) -> None:

@@ -160,3 +160,20 @@ def test_on_a_terminal_the_table_fits_its_width() -> None:
     assert len(table) > len(symshape.derive(EXAMPLES / "resnet50.yaml").layers)  # shapes folded onto two lines
     assert max(len(ln) for ln in table) <= 80
     assert len([ln for ln in lines if ln.startswith("MACs: ")][0]) > 200
+
+
+COUNTS = [  # value, text
+    (0, "0"), (-5, "-5"), (61_100_840, "61,100,840"), (None, "undefined"),
+    (10**5000, "~1.000e+5000 (5,001 digits)"),  # str() of it raises ValueError (Python's 4,300-digit limit)
+    (3**20000, "~2.661e+9542 (9,543 digits)"),
+    (-(7**9000), "~-7.627e+7605 (7,606 digits)"),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), COUNTS, ids=[e for _, e in COUNTS])
+def test_count_text(value: int | None, expected: str) -> None:
+    from symshape.report import count
+    from symshape.views import count_text
+
+    assert count_text(value) == expected
+    assert count(value) == expected
