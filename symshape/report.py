@@ -170,7 +170,7 @@ def totals_lines(d: Derivation) -> list[str]:
 
 
 def eval_shape(shape: tuple[int | None, ...]) -> str:
-    return _shape(["?" if s is None else str(s) for s in shape])
+    return _shape(["?" if s is None else count_text(s).replace(",", "") for s in shape])
 
 
 def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = None) -> str:
