@@ -1,32 +1,53 @@
-"""Running SymPy work on deep expressions without hitting Python's recursion limit.
+"""Running SymPy work on deep expressions without hitting Python's recursion limit, within a time bound.
 
 symshape's own algorithms are iterative, but SymPy's printers, sort keys and hashes recurse
 once per nesting level, and a 1,000-layer network nests its closed form 1,000 levels deep. So
 the public entry points that hand expressions to SymPy run here: in a worker thread with a
 large stack and a raised recursion limit (in the calling thread when already inside one).
+
+The same worker bounds the time: when a call runs longer than ``limits.seconds`` (see
+:mod:`symshape.limits`), the caller gets a :class:`~symshape.errors.LimitError` and the worker is
+stopped (an asynchronous exception, raised at its next Python instruction: SymPy is pure Python,
+and the size limits keep every single big-integer operation short).
 """
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-__all__ = ["deep"]
+from .errors import LimitError
+from .limits import current
+
+__all__ = ["deep", "run_deep"]
 
 STACK_BYTES = 512 * 1024 * 1024
 RECURSION_LIMIT = 200_000
+STOP_GRACE = 2.0  # seconds a stopped worker gets to unwind before the caller stops waiting
 _local = threading.local()
 _setup = threading.Lock()
 T = TypeVar("T")
+
+
+class _Deadline(BaseException):
+    """Raised inside a worker past its deadline (a BaseException: no `except Exception` swallows it)."""
+
+
+def _stop(thread: threading.Thread) -> None:
+    ident = thread.ident
+    if ident is not None and thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Deadline))
 
 
 def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if getattr(_local, "inside", False):
         return fn(*args, **kwargs)
     box: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         _local.inside = True
@@ -34,6 +55,8 @@ def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             box["value"] = fn(*args, **kwargs)
         except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
             box["error"] = err
+        finally:
+            done.set()
 
     with _setup:
         if sys.getrecursionlimit() < RECURSION_LIMIT:
@@ -44,9 +67,22 @@ def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             worker.start()
         finally:
             threading.stack_size(previous)
-    worker.join()
+    seconds = current().seconds
+    if not done.wait(seconds):
+        # past the deadline: stop the worker (again while it swallows the exception) and give up on it
+        for _ in range(int(STOP_GRACE / 0.05)):
+            if done.is_set():
+                break
+            _stop(worker)
+            done.wait(0.05)
+        name = getattr(fn, "__qualname__", "the computation")
+        raise LimitError(f"gave up after {seconds:g} s ({name}): the spec is too large or too complex "
+                         "for the time limit (symshape.limits: seconds)")
     if "error" in box:
-        raise box["error"]
+        err = box["error"]
+        if isinstance(err, _Deadline):  # pragma: no cover - a stop that arrived as the call ended
+            raise LimitError(f"gave up after {seconds:g} s")
+        raise err
     return box["value"]
 
 

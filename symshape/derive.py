@@ -11,7 +11,6 @@ A `Derivation` is a plain immutable value; `derive` caches it by the spec's cano
 from __future__ import annotations
 
 import hashlib
-import json
 import operator
 import os
 import re
@@ -36,7 +35,7 @@ from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
 from .layers import Condition, Ctx, LayerRule, Shape, find_rule
 from .layers.base import checked_integer, prod
-from .spec import LayerSpec, Spec, load_spec
+from .spec import LIMITS, LayerSpec, Spec, load_spec
 from .symbols import SymbolInfo, SymbolTable, collect_roles
 
 __all__ = ["Derivation", "LayerResult", "NetCondition", "clear_cache", "derive"]
@@ -102,7 +101,7 @@ def clear_cache() -> None:
 
 
 def derive(spec: str | Any | Mapping[str, Any], *, source: str | None = None, cache: bool = True) -> Derivation:
-    """Derive a network: `spec` is a path, a YAML/JSON string or a dict. Raises `SpecError`."""
+    """Derive a network: `spec` is YAML/JSON text (a str), a file (a `pathlib.Path`) or a dict. Raises `SpecError`."""
     raw_key = _raw_key(spec, source) if cache else None
     if raw_key is not None:
         with _LOCK:
@@ -139,19 +138,20 @@ def _raw_key(spec: object, source: str | None) -> str | None:
     Errors carry the source name, so it is part of the key; anything unusual skips the fast path.
     """
     try:
-        if isinstance(spec, Mapping):
-            text = "dict:" + json.dumps(spec, sort_keys=True, default=str)
-        elif isinstance(spec, (str, os.PathLike)) and not (isinstance(spec, str) and "\n" in spec) and \
-                str(spec).endswith((".yaml", ".yml", ".json")):
+        if isinstance(spec, os.PathLike):  # a file: its content (a str is always text, never a path)
             path = Path(spec)
-            text = f"file:{path}:" + path.read_text(encoding="utf-8")
+            with path.open("rb") as f:
+                data = f.read(LIMITS.max_bytes + 1)
+            if len(data) > LIMITS.max_bytes:
+                return None
+            text = f"file:{path}:" + data.decode("utf-8")
         elif isinstance(spec, str):
             text = "text:" + spec
-        else:
+        else:  # dicts skip the fast path: loading one is as quick as hashing it, and bounded
             return None
-    except (OSError, UnicodeDecodeError, TypeError, ValueError):
+        return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()
+    except (OSError, UnicodeError, TypeError, ValueError):
         return None
-    return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()
 
 
 def snake_case(name: str) -> str:

@@ -26,19 +26,11 @@ from typing import Any
 import yaml
 
 from .errors import LimitError, Location, SpecError, did_you_mean
+from .limits import LIMITS, Limits
 
 __all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec"]
 
 
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 2_000_000
-    max_layers: int = 5_000
-    max_symbols: int = 20_000
-    max_rank: int = 8
-
-
-LIMITS = Limits()
 TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description")
 SYMBOL_KEYS = ("min", "max", "description")
 LAYER_META = ("name", "inputs")
@@ -93,67 +85,231 @@ class Spec:
 
 # ---------------------------------------------------------------- YAML with line numbers
 
-
-def _compose(text: str, source: str) -> tuple[Any, dict[tuple, int]]:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err)
-        line = mark.line + 1 if mark is not None else None
-        raise SpecError(f"not valid YAML/JSON: {problem}", Location(source=source, line=line)) from None
-    lines: dict[tuple, int] = {}
-    if node is None:
-        return None, lines
-    return _construct(node, (), lines, source, 0), lines
-
-
+# libyaml's parser where PyYAML was built with it (about 10x faster than the pure-Python one)
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "str", "int", "float", "bool", "null")}
-MAX_NODES = 1_000_000  # aliases can make a small text expand without bound
+_MAP, _SEQ = "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
-def _construct(node: yaml.Node, path: tuple, lines: dict, source: str, depth: int) -> Any:
-    if depth > 64:
-        raise LimitError("document nested deeper than 64 levels", Location(source=source))
-    if len(lines) > MAX_NODES:
-        raise LimitError(f"document expands to more than {MAX_NODES} values (YAML aliases?)", Location(source=source))
-    lines[path] = node.start_mark.line + 1
-    if node.tag not in _PLAIN_TAGS:
-        raise SpecError(f"unsupported YAML tag {node.tag!r}: specs hold plain values only",
-                        Location(source=source, line=node.start_mark.line + 1))
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise SpecError("mapping keys must be plain names",
-                                Location(source=source, line=key_node.start_mark.line + 1))
-            key = _scalar(key_node, key_node.value)
-            if key in out:
-                raise SpecError(f"duplicate key '{key}'", Location(source=source, line=key_node.start_mark.line + 1))
-            out[key] = _construct(value_node, (*path, key), lines, source, depth + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, (*path, i), lines, source, depth + 1) for i, v in enumerate(node.value)]
-    return _scalar(node, node.value)
+def _yaml_error(err: yaml.YAMLError, source: str) -> SpecError:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    line = mark.line + 1 if mark is not None else None
+    return SpecError(f"not valid YAML/JSON: {problem}", Location(source=source, line=line))
+
+
+def _compose(text: str, source: str, limits: Limits = LIMITS) -> tuple[Any, dict[tuple, int]]:
+    """YAML/JSON text -> plain values and the line of each value's path.
+
+    Built from the parser's events with an explicit stack: no recursion (any nesting is refused
+    at `max_nesting` levels, in linear time), YAML aliases counted as expanded (`max_nodes`),
+    and only plain scalars (str, int, float, bool, null), each checked before conversion.
+    """
+    lines: dict[tuple, int] = {}
+    try:
+        loader = _LOADER(text)
+    except (UnicodeError, ValueError) as err:
+        raise SpecError(f"not valid text: {err}", Location(source=source)) from None
+    try:
+        return _build(loader, source, limits, lines), lines
+    except yaml.YAMLError as err:
+        raise _yaml_error(err, source) from None
+    except UnicodeError as err:
+        raise SpecError(f"not valid text: {err}", Location(source=source)) from None
+    finally:
+        loader.dispose()
+
+
+class _Frame:
+    __slots__ = ("anchor", "key", "path", "start", "value")
+
+    def __init__(self, value: Any, path: tuple, anchor: str | None, start: int) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.start = start
+        self.key: Any = _NO_KEY
+
+
+_NO_KEY = object()
+
+
+def _build(loader: Any, source: str, limits: Limits, lines: dict) -> Any:
+    def where(event: Any) -> Location:
+        return Location(source=source, line=event.start_mark.line + 1)
+
+    anchors: dict[str, tuple[Any, int]] = {}
+    stack: list[_Frame] = []
+    count = 0
+    root: Any = None
+    documents = 0
+    while True:
+        event = loader.get_event()
+        if event is None or isinstance(event, yaml.StreamEndEvent):
+            return root
+        if isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+            if documents > 1:
+                raise SpecError("a spec is one YAML document, found a second one", where(event))
+            continue
+        if isinstance(event, (yaml.StreamStartEvent, yaml.DocumentEndEvent)):
+            continue
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            frame = stack.pop()
+            if frame.anchor is not None:
+                anchors[frame.anchor] = (frame.value, count - frame.start)
+            value: Any = frame.value
+            if not stack:
+                root = value
+            continue
+        # a node: where it goes
+        parent = stack[-1] if stack else None
+        is_key = isinstance(parent, _Frame) and isinstance(parent.value, dict) and parent.key is _NO_KEY
+        if parent is None:
+            path: tuple = ()
+        elif isinstance(parent.value, dict):
+            path = parent.path if is_key else (*parent.path, parent.key)
+        else:
+            path = (*parent.path, len(parent.value))
+        count += 1
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise SpecError(f"unknown or recursive YAML alias '*{event.anchor}'", where(event))
+            value, size = anchors[event.anchor]
+            count += size
+        elif isinstance(event, yaml.ScalarEvent):
+            value = _scalar(loader, event, source, limits, is_key)
+            if event.anchor is not None:
+                anchors[event.anchor] = (value, 1)
+        else:  # a mapping or sequence starts
+            mapping = isinstance(event, yaml.MappingStartEvent)
+            tag = event.tag
+            if tag is not None and tag != "!" and tag != (_MAP if mapping else _SEQ):
+                raise SpecError(f"unsupported YAML tag {tag!r}: specs hold plain values only", where(event))
+            if is_key:
+                raise SpecError("mapping keys must be plain names", where(event))
+            if len(stack) >= limits.max_nesting:
+                raise LimitError(f"document nested deeper than {limits.max_nesting} levels", where(event))
+            value = {} if mapping else []
+        if count > limits.max_nodes:
+            raise LimitError(f"document expands to more than {limits.max_nodes} values (YAML aliases?)",
+                             where(event))
+        if not is_key:
+            lines.setdefault(path, event.start_mark.line + 1)
+        if parent is None:
+            root = value
+        elif is_key:
+            if isinstance(value, (dict, list)):
+                raise SpecError("mapping keys must be plain names", where(event))
+            if value in parent.value:
+                raise SpecError(f"duplicate key '{value}'", where(event))
+            parent.key = value
+        elif isinstance(parent.value, dict):
+            parent.value[parent.key] = value
+            parent.key = _NO_KEY
+        else:
+            parent.value.append(value)
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            stack.append(_Frame(value, path, event.anchor, count))
 
 
 _RESOLVER = yaml.SafeLoader("")
 
 
-def _scalar(node: yaml.ScalarNode, value: str) -> Any:
-    """Scalars through the safe loader's own constructors (int, float, bool, null, str only)."""
-    tag = node.tag
-    if tag == "tag:yaml.org,2002:int":
-        return _RESOLVER.construct_yaml_int(node)
-    if tag == "tag:yaml.org,2002:float":
-        return _RESOLVER.construct_yaml_float(node)
-    if tag == "tag:yaml.org,2002:bool":
-        return _RESOLVER.construct_yaml_bool(node)
-    if tag == "tag:yaml.org,2002:null":
-        return None
+def _scalar(loader: Any, event: Any, source: str, limits: Limits, is_key: bool) -> Any:
+    """A plain scalar through the safe loader's constructors, each bounded before it converts."""
+    value = event.value
+    tag = event.tag
+    line = event.start_mark.line + 1
+    explicit = tag is not None and tag != "!"
+    if not explicit:
+        tag = loader.resolve(yaml.ScalarNode, value, event.implicit)
+    if is_key:  # keys are names: '3: 4' is the argument '3', 'on:' the word 'on'
+        if explicit and tag != "tag:yaml.org,2002:str":
+            raise SpecError(f"mapping keys are names, got a {tag.rsplit(':', 1)[-1]}", Location(source, line))
+        return value
+    if tag not in _PLAIN_TAGS:
+        if explicit:
+            raise SpecError(f"unsupported YAML tag {tag!r}: specs hold plain values only", Location(source, line))
+        return value  # an implicit timestamp, merge key...: plain text here
     if tag == "tag:yaml.org,2002:str":
         return value
-    raise SpecError(f"unsupported YAML tag {tag!r}", Location(line=node.start_mark.line + 1))
+    if tag == "tag:yaml.org,2002:null":
+        return None
+    node = yaml.ScalarNode(tag, value, event.start_mark, event.end_mark)
+    if tag != "tag:yaml.org,2002:bool" and len(value) > 2 * limits.max_digits + 8:
+        raise LimitError(f"number literal longer than {limits.max_digits} digits", Location(source, line))
+    try:
+        if tag == "tag:yaml.org,2002:bool":
+            return _RESOLVER.construct_yaml_bool(node)
+        if tag == "tag:yaml.org,2002:float":
+            return _RESOLVER.construct_yaml_float(node)
+        number = _RESOLVER.construct_yaml_int(node)
+    except (ValueError, TypeError, OverflowError):
+        raise SpecError(f"{_short(value)} is not a valid {tag.rsplit(':', 1)[-1]}", Location(source, line)) from None
+    if abs(number) >= 10**limits.max_digits:
+        raise LimitError(f"integer literal longer than {limits.max_digits} digits", Location(source, line))
+    return number
+
+
+# ---------------------------------------------------------------- plain values from a dict
+
+
+def _plain(doc: Any, source: str, limits: Limits) -> Any:
+    """A dict spec as plain values (dicts with str keys, lists, str, int, float, bool, None), checked
+    like a document: nesting, size, integer literals; tuples become lists, numpy scalars numbers."""
+    count = 0
+    big = 10**limits.max_digits
+
+    def fail(path: tuple, message: str, limit: bool = False) -> SpecError:
+        where = Location(source=source, path=path)
+        return LimitError(message, where) if limit else SpecError(message, where)
+
+    def leaf(v: Any, path: tuple) -> Any:
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int) or (hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0 and v.dtype.kind in "iu"):
+            v = int(v)
+            if abs(v) >= big:
+                raise fail(path, f"integer literal longer than {limits.max_digits} digits", True)
+            return v
+        if isinstance(v, float) or (hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0 and v.dtype.kind == "f"):
+            return float(v)
+        if hasattr(v, "dtype") and getattr(v, "ndim", 1) == 0 and v.dtype.kind == "b":
+            return bool(v)
+        raise fail(path, f"a spec holds plain values (text, numbers, lists, mappings), not {type(v).__name__}")
+
+    root: dict = {}
+    todo: list[tuple[Any, Any, Any, tuple]] = [(doc, root, "", ())]  # (value, container, key, path)
+    while todo:
+        v, into, key, path = todo.pop()
+        count += 1
+        if count > limits.max_nodes:
+            raise fail((), f"spec holds more than {limits.max_nodes} values", True)
+        if len(path) > limits.max_nesting:
+            raise fail(path[:1], f"spec nested deeper than {limits.max_nesting} levels", True)
+        if isinstance(v, Mapping):
+            out: Any = {}
+            for k, x in v.items():
+                if not isinstance(k, str):
+                    raise fail(path, f"mapping keys are names (strings), got {type(k).__name__} {_short(k)}")
+                out[k] = None
+                todo.append((x, out, k, (*path, k)))
+        elif isinstance(v, (list, tuple)):
+            out = [None] * len(v)
+            todo.extend((x, out, i, (*path, i)) for i, x in enumerate(v))
+        else:
+            out = leaf(v, path)
+        into[key] = out
+    return root[""]
+
+
+def _short(v: Any) -> str:
+    try:
+        text = repr(v)
+    except ValueError:  # an int over Python's digit limit for str()
+        return "(a huge number)"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---------------------------------------------------------------- loading and checking
@@ -161,27 +317,38 @@ def _scalar(node: yaml.ScalarNode, value: str) -> Any:
 
 def load_spec(spec: str | os.PathLike | Mapping[str, Any], source: str | None = None,
               limits: Limits = LIMITS) -> Spec:
-    """A path, a YAML/JSON text or a dict -> a checked `Spec` (raises `SpecError`)."""
+    """A YAML/JSON text (str), a file (a `pathlib.Path` or other `os.PathLike`) or a dict -> a checked
+    `Spec` (raises `SpecError`). A str is always the spec's text, never a file name."""
     lines: dict[tuple, int] = {}
     if isinstance(spec, Mapping):
-        doc: Any = dict(spec)
         source = source or "spec"
+        doc: Any = _plain(spec, source, limits)
     else:
         text, source = _read(spec, source, limits)
-        doc, lines = _compose(text, source)
+        doc, lines = _compose(text, source, limits)
+        if isinstance(doc, str) and "\n" not in text.strip() and _looks_like_path(doc):
+            raise SpecError(f"a spec is a mapping with framework, input and layers, got the text {_short(doc)}: "
+                            f"to read a file, pass pathlib.Path({_short(doc)})", Location(source=source, line=1))
     return _check(doc, source, lines, limits)
 
 
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".yaml", ".yml", ".json")) or "/" in text or "\\" in text
+
+
 def _read(spec: str | os.PathLike, source: str | None, limits: Limits) -> tuple[str, str]:
-    if isinstance(spec, os.PathLike) or (isinstance(spec, str) and "\n" not in spec and
-                                         spec.endswith((".yaml", ".yml", ".json"))):
+    if isinstance(spec, os.PathLike):
         path = Path(spec)
         try:
             size = path.stat().st_size
             if size > limits.max_bytes:
                 raise LimitError(f"spec file is {size} bytes; the limit is {limits.max_bytes}",
                                  Location(source=str(path)))
-            return path.read_text(encoding="utf-8"), source or str(path)
+            with path.open("rb") as f:  # a file that grows (or a device) is read only up to the limit
+                data = f.read(limits.max_bytes + 1)
+            if len(data) > limits.max_bytes:
+                raise LimitError(f"spec file is over {limits.max_bytes} bytes", Location(source=str(path)))
+            return data.decode("utf-8"), source or str(path)
         except FileNotFoundError:
             raise SpecError("no such file", Location(source=str(path))) from None
         except IsADirectoryError:
@@ -191,7 +358,7 @@ def _read(spec: str | os.PathLike, source: str | None, limits: Limits) -> tuple[
         except OSError as err:
             raise SpecError(f"cannot read: {err.strerror}", Location(source=str(path))) from None
     if not isinstance(spec, str):
-        raise SpecError(f"a spec is a path, a YAML/JSON string or a dict, not {type(spec).__name__}")
+        raise SpecError(f"a spec is a YAML/JSON string, a pathlib.Path or a dict, not {type(spec).__name__}")
     if len(spec) > limits.max_bytes:
         raise LimitError(f"spec text is {len(spec)} characters; the limit is {limits.max_bytes}",
                          Location(source=source or "<string>"))

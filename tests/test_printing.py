@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import sympy
 from sympy.parsing.sympy_parser import parse_expr  # tests only: trusted text we generated ourselves
@@ -24,7 +25,7 @@ def _evaluate(text: str, values: dict[str, int]) -> int:
 def test_text_round_trips_through_sympy() -> None:
     r = random.Random(11)
     for name in SPECS:
-        d = symshape.derive(f"examples/{name}")
+        d = symshape.derive(Path(__file__).parent.parent / "examples" / name)
         exprs = [*d.closed_form, d.collapse(d.params), d.collapse(d.macs)]
         exprs += [d.collapse(s) for ly in d.layers for s in ly.output_shape]
         for e in exprs:
