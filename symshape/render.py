@@ -134,5 +134,7 @@ def derivation_dict(d: Derivation) -> dict[str, Any]:
         "activations": text(d.collapse(d.activations)),
         "layers": layers,
         "constraints": constraints,
+        "never_valid": list(d.never_valid_reasons()),  # non-empty: no value of the symbols is valid
+        "warnings": list(d.warnings),
     }
 

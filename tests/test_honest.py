@@ -137,3 +137,74 @@ def test_parameters_follow_the_declared_constructor(layer: dict, shape: list) ->
     d = symshape.derive({"framework": "torch", "input": shape, "layers": [layer]}, cache=False)
     assert d.evaluate().params == _torch_params([layer])
     assert d.never_valid, "a declared size that disagrees with the input is never valid"
+
+
+# ---------------------------------------------------------------- small framework rules
+
+PADDING_IDX = [(-10, True), (-11, False), (0, True), (9, True), (10, False), (None, True)]
+
+
+@pytest.mark.parametrize(("idx", "valid"), PADDING_IDX)
+def test_torch_embedding_padding_idx_range(idx: int | None, valid: bool) -> None:
+    nn = pytest.importorskip("torch.nn")
+    args = {"num_embeddings": 10, "embedding_dim": 4, "padding_idx": idx}
+    try:
+        nn.Embedding(**args)
+        torch_ok = True
+    except (AssertionError, ValueError):
+        torch_ok = False
+    assert torch_ok is valid
+    d = symshape.derive({"framework": "torch", "input": [5], "layers": [{"Embedding": args}]}, cache=False)
+    assert d.evaluate().valid is valid
+    assert bool(d.never_valid) is not valid
+
+
+def test_keras_aliases_are_keras_own() -> None:
+    keras = pytest.importorskip("keras")
+    from symshape.layers.base import ALIASES, REGISTRY
+
+    supported = {name for fw, name in REGISTRY if fw == "keras"}
+    for (fw, alias), name in ALIASES.items():
+        assert fw == "keras" and name in supported
+        assert getattr(keras.layers, alias) is getattr(keras.layers, name), alias
+        d = symshape.derive({"framework": "keras", "input": [8, 8, 8, 3] if "3D" in name else
+                             [8, 8, 3] if "2D" in name else [8, 3],
+                             "layers": [{alias: _alias_args(name)}]}, cache=False)
+        assert d.layers[0].kind == name
+    # and none is missing: every name keras exports for a class symshape supports
+    for attr in dir(keras.layers):
+        cls = getattr(keras.layers, attr)
+        if isinstance(cls, type) and cls.__name__ in supported and attr != cls.__name__:
+            assert ALIASES.get(("keras", attr)) == cls.__name__, attr
+
+
+def _alias_args(name: str) -> dict:
+    if name.startswith(("Conv", "SeparableConv")):
+        return {"filters": 2, "kernel_size": 1}
+    if name.startswith(("MaxPooling", "AveragePooling")):
+        return {"pool_size": 2}
+    return {}
+
+
+def test_keras_activation_names() -> None:
+    keras = pytest.importorskip("keras")
+    from keras.src import activations
+
+    from symshape.layers.base import KERAS_ACTIVATIONS
+
+    assert set(KERAS_ACTIVATIONS) == set(activations.ALL_OBJECTS_DICT)
+    for name, ok in [("relu", True), ("softmax", True), (None, True), ("nonsense", False), ("ReLU", False),
+                     ("elu ", False), (3, False)]:
+        try:
+            keras.layers.Activation(name)
+            keras_ok = True
+        except ValueError:
+            keras_ok = False
+        assert keras_ok is ok, name
+        for layer in ({"Activation": {"activation": name}}, {"Dense": {"units": 2, "activation": name}}):
+            spec = {"framework": "keras", "input": [4], "layers": [layer]}
+            if ok:
+                symshape.derive(spec, cache=False)
+            else:
+                with pytest.raises(symshape.SpecError, match="activation"):
+                    symshape.derive(spec, cache=False)

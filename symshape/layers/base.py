@@ -264,6 +264,30 @@ class StrKind(Kind):
         return raw
 
 
+# keras 3's activation names (keras.src.activations.ALL_OBJECTS_DICT; tests/test_honest.py compares)
+KERAS_ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax",
+    "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+)
+
+
+class ActivationKind(Kind):
+    """A keras activation by name (or null for none): an unknown name is an error, as in keras."""
+
+    label = "a keras activation name such as 'relu', or null"
+
+    def parse(self, raw: object, ctx: Ctx, rule: LayerRule) -> str | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, str) or raw not in KERAS_ACTIVATIONS:
+            hint = did_you_mean(raw, KERAS_ACTIVATIONS) if isinstance(raw, str) else ""
+            raise SpecError(f"unknown activation {_show(raw)}{hint}; keras takes {', '.join(KERAS_ACTIVATIONS[:8])}, "
+                            f"... ({len(KERAS_ACTIVATIONS)} names), or null")
+        return raw
+
+
 class AnyKind(Kind):
     """Accepted and ignored: it changes neither shapes nor counts (initializers, activations...)."""
 
@@ -342,6 +366,7 @@ INTS = IntsKind()
 BOOL = BoolKind()
 NUMBER = NumberKind()
 ANY = AnyKind()
+ACTIVATION = ActivationKind()
 STR = StrKind()
 OPT_INT = OptionalKind(INT)
 
@@ -384,6 +409,21 @@ class LayerRule:
 REGISTRY: dict[tuple[str, str], LayerRule] = {}
 FRAMEWORKS = ("keras", "torch")
 
+# keras 3's own aliases of the classes symshape supports (`keras.layers.MaxPool2D is keras.layers.MaxPooling2D`;
+# tests/test_honest.py checks each against keras, and that none is missing)
+ALIASES: dict[tuple[str, str], str] = {("keras", alias): name for alias, name in {
+    "AvgPool1D": "AveragePooling1D", "AvgPool2D": "AveragePooling2D", "AvgPool3D": "AveragePooling3D",
+    "Convolution1D": "Conv1D", "Convolution2D": "Conv2D", "Convolution3D": "Conv3D",
+    "Convolution1DTranspose": "Conv1DTranspose", "Convolution2DTranspose": "Conv2DTranspose",
+    "Convolution3DTranspose": "Conv3DTranspose",
+    "GlobalAvgPool1D": "GlobalAveragePooling1D", "GlobalAvgPool2D": "GlobalAveragePooling2D",
+    "GlobalAvgPool3D": "GlobalAveragePooling3D",
+    "GlobalMaxPool1D": "GlobalMaxPooling1D", "GlobalMaxPool2D": "GlobalMaxPooling2D",
+    "GlobalMaxPool3D": "GlobalMaxPooling3D",
+    "MaxPool1D": "MaxPooling1D", "MaxPool2D": "MaxPooling2D", "MaxPool3D": "MaxPooling3D",
+    "SeparableConvolution1D": "SeparableConv1D", "SeparableConvolution2D": "SeparableConv2D",
+}.items()}
+
 
 def register(framework: str, name: str, args: Sequence[Arg], apply: Callable[..., LayerOut], summary: str,
              **extra: Any) -> LayerRule:
@@ -405,12 +445,12 @@ def rules(framework: str | None = None) -> list[LayerRule]:
 def find_rule(framework: str, name: object) -> LayerRule:
     if not isinstance(name, str):
         raise SpecError(f"a layer kind must be a class name, got {_show(name)}")
-    rule = REGISTRY.get((framework, name))
+    rule = REGISTRY.get((framework, ALIASES.get((framework, name), name)))
     if rule is not None:
         return rule
-    own = [n for (fw, n) in REGISTRY if fw == framework]
+    own = [n for (fw, n) in (*REGISTRY, *ALIASES) if fw == framework]
     hint = did_you_mean(name, own)
-    other = [fw for fw in FRAMEWORKS if fw != framework and (fw, name) in REGISTRY]
+    other = [fw for fw in FRAMEWORKS if fw != framework and ((fw, name) in REGISTRY or (fw, name) in ALIASES)]
     if other:
         raise SpecError(f"'{name}' is a {other[0]} layer, but this spec is framework: {framework}{hint}")
     raise SpecError(f"unknown {framework} layer '{name}'{hint}")

@@ -10,6 +10,7 @@ from sympy import Expr, Integer
 from ..algebra import FloorDiv, smax, smin
 from ..errors import SpecError, did_you_mean
 from .base import (
+    ACTIVATION,
     ANY,
     BOOL,
     INT,
@@ -47,7 +48,8 @@ DATA_FORMAT = ChoiceKind("channels_last", "channels_first")
 
 
 def keras_ignored(*names: str) -> list[Arg]:
-    return [Arg(n, ANY, None) for n in names]
+    """Arguments that change neither shapes nor counts; activations are checked by name, as keras does."""
+    return [Arg(n, ACTIVATION if n in ("activation", "recurrent_activation") else ANY, None) for n in names]
 
 
 class PaddingKind(Kind):
