@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import sympy
 from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
@@ -246,6 +247,17 @@ def _show_box(box: Mapping[Symbol, Bound], e: Expr) -> str:
     return ", ".join(parts)
 
 
+def _symbol_range(it: _Item) -> Linear | None:
+    """The range a condition on one symbol alone allows it (a*s + c >= 0, or == 0), else None."""
+    if it.g is None or it.constant or it.op not in (">=", "=="):
+        return None
+    up = one_symbol(it.g)
+    if up is None or it.op == ">=":
+        return up
+    down = one_symbol(-it.g)  # a*s + c == 0: both a*s + c >= 0 and -(a*s + c) >= 0
+    return Linear(up.symbol, up.lo if up.lo is not None else down.lo, up.hi if up.hi is not None else down.hi)
+
+
 def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, in steps
     """Never-valid conditions and the list to show, for a `Derivation` (see its `never_valid`)."""
     from .algebra import as_expr, normalize_relation
@@ -277,15 +289,19 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     for info in d.symbols.values():  # type: ignore[attr-defined]
         box[info.symbol] = (-INF if info.min is None else info.min, INF if info.max is None else info.max)
     for i, it in enumerate(items):
-        lin = one_symbol(it.g) if it.g is not None and it.op == ">=" and not it.constant else None
+        lin = _symbol_range(it)
         if lin is None:
             continue
         lo, hi = box.get(lin.symbol, (-INF, INF))
         new_lo = lo if lin.lo is None else max(lo, lin.lo)
         new_hi = hi if lin.hi is None else min(hi, lin.hi)
         if new_lo > new_hi:  # contradicts the domain and the bounds before it: flagged, the box stays
-            shown = f"{lin.symbol.name} >= {_fmt(lin.lo)}" if lin.lo is not None else \
-                f"{lin.symbol.name} <= {_fmt(lin.hi)}"
+            name = lin.symbol.name
+            const, rest = it.g.as_coeff_Add()
+            shown = f"{name} == {Fraction(-int(const), int(rest.as_coeff_Mul()[0]))}" \
+                if lin.lo is not None and lin.hi is not None and lin.lo > lin.hi else \
+                f"{name} == {_fmt(lin.lo)}" if lin.lo == lin.hi else \
+                f"{name} >= {_fmt(lin.lo)}" if lin.lo is not None else f"{name} <= {_fmt(lin.hi)}"
             never[i] = f"{it.nc.origin}: {it.nc.condition.label}: {shown} holds for no value of " \
                        f"{_show_box(box, lin.symbol)}"
             continue
@@ -311,7 +327,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             else:
                 never[i] = f"{it.nc.origin}: {c.label}: {to_text(it.rel)} holds for no value of " \
                            f"{_show_box(bounds.box, it.g)}"
-        elif verdict is True and (it.op != ">=" or one_symbol(it.g) is None):
+        elif verdict is True and _symbol_range(it) is None:  # (bounds on one symbol make the box: kept)
             implied.add(i)
 
     # what to show: each condition once, the tightest of each family, divisibility as x % k == 0
@@ -335,8 +351,12 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         elif it.op in ("==", "!="):
             if it.op == "==" and zero_when_expanded(it.g):
                 continue
+            lin = _symbol_range(it)
             mod = divisibility(rel)
-            rel = rel if mod is None else mod
+            if lin is not None and lin.lo == lin.hi:  # one symbol equal to a number: written s == n
+                rel = sympy.Eq(lin.symbol, lin.lo, evaluate=False)
+            elif mod is not None:
+                rel = mod
             key = (it.op, frozenset((it.g, -it.g)))
         else:
             key = rel

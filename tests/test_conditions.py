@@ -81,6 +81,14 @@ def test_no_implied_domain_condition() -> None:
     assert not d.evaluate(L=2, E=0).valid  # evaluation still checks everything
 
 
+def test_one_symbol_equality_is_shown_plainly() -> None:
+    d = symshape.derive({"framework": "torch", "input": ["C", 8, 8],
+                         "layers": [{"Conv2d": {"in_channels": 16, "out_channels": 4, "kernel_size": 3}}]},
+                        cache=False)
+    assert shown(d) == ["C >= 1", "C == 16"]
+    assert d.evaluate(C=16).valid and not d.evaluate(C=15).valid
+
+
 def test_equal_after_expansion_is_dropped() -> None:
     h, w = sympy.symbols("H W", integer=True, positive=True)
     assert zero_when_expanded((5 * h - 10) * (w - 2) - 5 * (h - 2) * (w - 2))

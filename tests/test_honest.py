@@ -34,6 +34,19 @@ NEVER_CASES = [
     ({"framework": "keras", "input": ["F", 8, 3],
       "layers": [{"Conv2D": {"filters": 4, "kernel_size": ["2*F", 1]}}]},
      "never valid: layer 0 'conv2d' (Conv2D): output height"),
+    # an equality on one symbol outside its domain, or with no integer solution
+    ({"framework": "torch", "input": ["C", 8, 8], "symbols": {"C": {"max": 8}},
+      "layers": [{"Conv2d": {"in_channels": 16, "out_channels": 4, "kernel_size": 3}}]},
+     "never valid: layer 0 'conv2d' (Conv2d): in_channels vs incoming channels: C == 16 holds for no value of C in "
+     "[1, 8]"),
+    ({"framework": "torch", "input": ["2*C", 8, 8],
+      "layers": [{"Conv2d": {"in_channels": 7, "out_channels": 4, "kernel_size": 3}}]},
+     "never valid: layer 0 'conv2d' (Conv2d): in_channels vs incoming channels: C == 7/2"),
+    # a later condition that contradicts an equality on the same symbol
+    ({"framework": "torch", "input": ["C", 8, 8],
+      "layers": [{"Conv2d": {"in_channels": 16, "out_channels": 4, "kernel_size": 3}},
+                 {"MaxPool2d": {"kernel_size": "C"}}]},
+     "never valid: layer 1 'max_pool2d' (MaxPool2d): output height"),
     # a channel count that only some values match: valid for C = 16
     ({"framework": "torch", "input": ["C", 8, 8], "layers": [{"Conv2d": {"in_channels": 16, "out_channels": 4,
                                                                          "kernel_size": 3}}]}, None),
