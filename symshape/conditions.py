@@ -23,7 +23,8 @@ from sympy.core.relational import Relational
 
 from .algebra import FloorDiv
 
-__all__ = ["Bounds", "Linear", "decide", "divisibility", "one_symbol", "zero_when_expanded"]
+__all__ = ["Bounds", "Linear", "Verdicts", "analyze", "decide", "divisibility", "one_symbol", "violation_text",
+           "zero_when_expanded"]
 
 INF = math.inf
 MAX_BITS = 4096  # a bound longer than this is widened to infinity (sound, and keeps the work small)
@@ -228,7 +229,9 @@ def _fmt(n: int) -> str:
     return f"{n:,}" if abs(n) >= 10_000 else str(n)
 
 
-def _constant_reason(label: str, lhs: int, op: str, rhs: int, note: str) -> str:
+def violation_text(label: str, lhs: int, op: str, rhs: int, note: str = "") -> str:
+    """How a failed condition reads at given values: 'in_channels 32 != 16 incoming channels' for a
+    label 'in_channels vs incoming channels', else 'output height: -2 < 1' (note in parentheses)."""
     from .layers.base import NEGATE
 
     first, sep, second = label.partition(" vs ")
@@ -322,7 +325,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         if verdict is False:
             c = it.nc.condition
             if it.constant:
-                never[i] = f"{it.nc.origin}: " + _constant_reason(c.label, int(it.rel.lhs), c.op, int(it.rel.rhs),
+                never[i] = f"{it.nc.origin}: " + violation_text(c.label, int(it.rel.lhs), c.op, int(it.rel.rhs),
                                                                    c.note)
             else:
                 never[i] = f"{it.nc.origin}: {c.label}: {to_text(it.rel)} holds for no value of " \

@@ -149,3 +149,33 @@ def test_decide_and_one_symbol() -> None:
 def test_params_print_in_one_normal_form() -> None:
     d = symshape.derive(EXAMPLES / "lstm_classifier.yaml").to_dict()
     assert d["params"]["total"] == d["params"]["trainable"]
+
+
+CHAINS = [  # small symbolic chains: the shown list must accept exactly what evaluation accepts, on a grid
+    [{"Conv2d": {"out_channels": 4, "kernel_size": "K", "stride": "S", "padding": "P"}},
+     {"MaxPool2d": {"kernel_size": 2}}, {"Conv2d": {"out_channels": 4, "kernel_size": 3}}],
+    [{"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": "P"}}, {"MaxPool2d": {"kernel_size": "K"}},
+     {"ConvTranspose2d": {"out_channels": 4, "kernel_size": 2, "stride": "S"}}],
+    [{"MaxPool2d": {"kernel_size": "K", "stride": "S", "padding": "P", "ceil_mode": True}},
+     {"Conv2d": {"out_channels": 4, "kernel_size": "K"}}],
+]
+
+
+@pytest.mark.parametrize("layers", CHAINS)
+def test_shown_list_equals_evaluation_on_a_grid(layers: list) -> None:
+    import itertools
+
+    d = symshape.derive({"framework": "torch", "input": [3, "H", 9], "layers": layers}, cache=False)
+    rels = [rel for _, rel in d.constraints()]
+    syms = {n: d.symbols[n].symbol for n in d.free_symbols}
+    grid = {"H": range(1, 30), "K": range(1, 5), "S": range(1, 4), "P": range(0, 3)}
+    names = list(syms)
+    n_valid = 0
+    for values in itertools.product(*(grid[n] for n in names)):
+        binding = dict(zip(names, values, strict=True))
+        sub = {syms[n]: v for n, v in binding.items()}
+        full = d.evaluate(binding).valid
+        short = all(bool(rel.xreplace(sub)) for rel in rels)
+        assert short == full, (binding, [to_text(r) for r in rels])
+        n_valid += full
+    assert n_valid > 0
