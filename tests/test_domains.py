@@ -126,6 +126,8 @@ MODE_CASES = [  # framework, layer, argument, value -> None (accepted) or words 
     ("keras", {"Conv2D": {"filters": 4, "kernel_size": 3}}, "padding", "P", "symbol"),
     ("keras", {"Conv1D": {"filters": 4, "kernel_size": 3}}, "padding", "causal", None),
     ("keras", {"MaxPooling2D": {"pool_size": 2}}, "padding", "causal", ["Conv1D"]),
+    ("keras", {"MaxPooling2D": {"pool_size": 2}}, "padding", "P", ["expected 'valid' or 'same'"]),  # no numbers
+    ("keras", {"AveragePooling1D": {"pool_size": 2}}, "padding", "Same", None),
     ("keras", {"ZeroPadding2D": {}}, "padding", "same", ["not ZeroPadding2D"]),
     ("keras", {"Dense": {}}, "units", "same", ["not Dense"]),
     ("torch", {"Conv2d": {"out_channels": 4, "kernel_size": 3}}, "padding", "causal", ["keras Conv1D"]),
@@ -144,7 +146,7 @@ def test_mode_words_are_never_symbols(framework: str, layer: dict, argument: str
                                       expect: list[str] | str | None) -> None:
     (kind, args), = layer.items()
     input_ = [8, 8, 3] if framework == "keras" else [3, 8, 8]
-    if kind in ("Dense", "Conv1D"):
+    if kind in ("Dense", "Conv1D", "AveragePooling1D"):
         input_ = [3] if kind == "Dense" else [8, 3]
     spec = {"framework": framework, "input": input_, "layers": [{kind: {**args, argument: value}}]}
     if expect in (None, "symbol"):  # a mode of this layer, or a padding symbol

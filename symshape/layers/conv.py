@@ -53,17 +53,25 @@ def keras_ignored(*names: str) -> list[Arg]:
 
 
 class PaddingKind(Kind):
-    """A padding mode by name, or (symshape's extension for keras) explicit zeros per side."""
+    """A padding mode by name, or (symshape's extension for keras convolutions) explicit zeros per side;
+    `numbers=False`: a mode only (keras pooling)."""
 
-    def __init__(self, *modes: str) -> None:
+    def __init__(self, *modes: str, numbers: bool = True) -> None:
         self.modes = modes
-        self.label = " or ".join(repr(m) for m in modes) + ", an int, or one int per spatial axis"
+        self.numbers = numbers
+        self.label = " or ".join(repr(m) for m in modes) + (", an int, or one int per spatial axis" if numbers else "")
 
     def parse(self, raw: object, ctx: Ctx, rule: LayerRule) -> str | tuple[Expr, ...]:
         if isinstance(raw, str) and raw in self.modes:
             return raw
         if isinstance(raw, str) and raw.lower() in self.modes:
             return raw.lower()
+        if not self.numbers:
+            word = raw.strip() if isinstance(raw, str) else ""
+            if word.isidentifier() and is_mode_word(word):
+                raise mode_error(word, rule, self.label, self.modes)
+            hint = did_you_mean(raw, self.modes) if isinstance(raw, str) else ""
+            raise SpecError(f"expected {self.label}, got {raw!r}{hint}")
         if isinstance(raw, str) and raw.strip().isidentifier() and is_mode_word(raw.strip()):
             raise mode_error(raw.strip(), rule, self.label, self.modes)
         if isinstance(raw, str) and raw.isidentifier() and did_you_mean(raw, self.modes):

@@ -109,7 +109,7 @@ def _register() -> None:
         for keras_name, kind in (("MaxPooling", "max"), ("AveragePooling", "average")):
             register("keras", f"{keras_name}{rank}D",
                      [Arg("pool_size", INTS, default), Arg("strides", OptionalKind(INTS), None),
-                      Arg("padding", PaddingKind("valid", "same"), "valid"),
+                      Arg("padding", PaddingKind("valid", "same", numbers=False), "valid"),
                       Arg("data_format", OptionalKind(DATA_FORMAT), None), *keras_ignored("name", "dtype")],
                      _keras_pool(rank), f"{rank}-D {kind} pooling: pool_size F, strides S",
                      rank=rank, doc_args=(("pool_size", "F"), ("strides", "S")))
