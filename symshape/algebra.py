@@ -301,6 +301,11 @@ def expand_small(e: Expr, max_nodes: int = 400) -> Expr:
         if count > max_nodes or (isinstance(node, sympy.Pow) and not (isinstance(node.exp, Integer) and
                                                                        0 <= node.exp.p <= 8)):
             return e
+    from .expr import measure  # expr builds on this module
+    from .limits import current
+
+    if measure(e)[1] > current().max_expand_terms:  # a product of sums that multiplies out too far
+        return e
     return sympy.expand(e)
 
 

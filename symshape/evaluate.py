@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .algebra import as_expr
-from .errors import BindingError, did_you_mean
+from .errors import BindingError, LimitError, did_you_mean
 from .layers.base import NEGATE
+from .limits import current
 from .program import Program, ProgramBuilder  # noqa: F401 - Program is the type of .program
 
 if TYPE_CHECKING:
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchResult", "Evaluation", "LayerValues", "Violation"]
 
-MAX_BATCH = 100_000_000
+MAX_BATCH = 100_000_000  # the default of symshape.limits max_batch
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 BATCH_OUTPUTS = ("output_shape", "params", "trainable", "non_trainable", "buffers", "macs", "activations")
 
 
@@ -206,22 +208,36 @@ class Evaluation(_Totals):
 
 
 def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
+    if not isinstance(bindings, Mapping):
+        raise BindingError(f"bindings map symbol names to integers, not {type(bindings).__name__}")
     out: dict[str, int] = {}
     for name, value in bindings.items():
         if name not in c.accepted:
             raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), c.accepted)}; "
                                f"this network's symbols: {', '.join(c.accepted) or 'none'}")
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            if isinstance(value, float) and value.is_integer():
+            if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
                 value = int(value)
             else:
-                raise BindingError(f"the value of '{name}' must be an integer, got {value!r}")
-        out[name] = int(value)
+                raise BindingError(f"the value of '{name}' must be an integer, got {_short(value)}")
+        value = int(value)
+        max_bits = current().max_bits
+        if value.bit_length() > max_bits:
+            raise LimitError(f"the value of '{name}' has more than {max_bits} bits (symshape.limits max_bits)")
+        out[name] = value
     needed = set(c.program.symbols)
     missing = [s for s in c.accepted if s in needed and s not in out]
     if missing:
         raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
     return out
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return f"a {type(value).__name__}"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluation:
@@ -263,48 +279,86 @@ def _violation(c: Compiled, check: CheckInfo, regs: list, values: dict[str, int]
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Columns of results, one entry per binding; `valid` is the validity mask."""
+    """Columns of results, one entry per binding; `valid` is the validity mask.
+
+    Batches compute in int64. `overflow` flags the rows where some value the results need does not
+    fit in int64 (sizes over 2**63 - 1, or a product of them): those rows are never valid and their
+    numbers are 0, not a wrapped value; ``Derivation.evaluate`` gives their exact values.
+    """
 
     length: int
     columns: dict[str, Any]  # "output_shape": [array per axis], "params": array, ...
     valid: np.ndarray
+    overflow: np.ndarray | None = None  # bool per row (None only when built by hand)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"length": self.length, "valid": self.valid.tolist()}
+        out: dict[str, Any] = {"length": self.length, "valid": self.valid.tolist(),
+                               "overflow": (self.overflow if self.overflow is not None
+                                            else np.zeros(self.length, dtype=bool)).tolist()}
         for k, v in self.columns.items():
             out[k] = [a.tolist() for a in v] if isinstance(v, list) else v.tolist()
         return out
 
 
+def _column(name: str, raw: Any) -> np.ndarray | int:
+    """One batch column (or a scalar for every row) as int64, refusing what int64 cannot hold exactly."""
+    try:
+        arr = np.asarray(raw)
+    except (ValueError, TypeError, OverflowError) as err:
+        raise BindingError(f"the values of '{name}' are not a column of integers: {err}") from None
+    if arr.ndim > 1:
+        raise BindingError(f"'{name}' must be a scalar or a 1-d column")
+    kind = arr.dtype.kind
+    if kind == "b":
+        raise BindingError(f"the values of '{name}' must be integers, not booleans")
+    if kind == "O":  # Python ints beyond int64 (or anything else): checked one by one
+        items = arr.tolist() if arr.ndim else [arr.item()]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise BindingError(f"the values of '{name}' must be integers, got dtype object")
+        kind = "i"
+        if any(not _I64_MIN <= v <= _I64_MAX for v in items):
+            raise BindingError(f"a value of '{name}' does not fit in int64; batches compute in int64: "
+                               "evaluate such values one by one (Derivation.evaluate is exact)")
+        arr = np.asarray(items, dtype=np.int64).reshape(arr.shape)
+    elif kind == "f":
+        with np.errstate(invalid="ignore"):
+            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+                raise BindingError(f"the values of '{name}' must be integers")
+        if arr.size and not np.all(np.abs(arr) < 2.0**63):
+            raise BindingError(f"a value of '{name}' does not fit in int64; batches compute in int64: "
+                               "evaluate such values one by one (Derivation.evaluate is exact)")
+    elif kind == "u":
+        if arr.size and arr.max() > _I64_MAX:
+            raise BindingError(f"a value of '{name}' does not fit in int64 (uint64 column); batches compute "
+                               "in int64: evaluate such values one by one (Derivation.evaluate is exact)")
+    elif kind != "i":
+        raise BindingError(f"the values of '{name}' must be integers, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        return int(arr)
+    return arr.astype(np.int64, copy=False)
+
+
 def _columns(c: Compiled, columns: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    if not isinstance(columns, Mapping):
+        raise BindingError(f"columns map symbol names to arrays, not {type(columns).__name__}")
     out: dict[str, Any] = {}
     length: int | None = None
     for name, raw in columns.items():
         if name not in c.accepted:
             raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), c.accepted)}")
-        arr = np.asarray(raw)
-        if arr.dtype.kind == "f":
-            if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-                raise BindingError(f"the values of '{name}' must be integers")
-        elif arr.dtype.kind not in "iub":
-            raise BindingError(f"the values of '{name}' must be integers, got dtype {arr.dtype}")
-        if arr.dtype.kind == "b":
-            raise BindingError(f"the values of '{name}' must be integers, not booleans")
-        if arr.ndim > 1:
-            raise BindingError(f"'{name}' must be a scalar or a 1-d column")
-        if arr.ndim == 1:
-            if length is not None and len(arr) != length:
-                raise BindingError(f"column '{name}' has {len(arr)} values, others have {length}")
-            length = len(arr)
-            out[name] = arr.astype(np.int64, copy=False)
-        else:
-            out[name] = int(arr)
+        col = _column(name, raw)
+        if isinstance(col, np.ndarray):
+            if length is not None and len(col) != length:
+                raise BindingError(f"column '{name}' has {len(col)} values, others have {length}")
+            length = len(col)
+        out[name] = col
     missing = [s for s in c.program.symbols if s not in out]
     if missing:
         raise BindingError(f"missing column{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
     length = 1 if length is None else length
-    if length > MAX_BATCH:
-        raise BindingError(f"{length} bindings in one batch; the limit is {MAX_BATCH}")
+    limit = current().max_batch
+    if length > limit:
+        raise LimitError(f"{length} bindings in one batch; the limit is {limit}")
     return out, length
 
 
@@ -322,15 +376,22 @@ def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs
     plan = c.program.plan(wanted)
     results = {w: np.empty(length, dtype=np.int64) for w in wanted if w != c.valid}
     valid = np.empty(length, dtype=bool)
+    overflow = np.zeros(length, dtype=bool)
+    chunk = max(1, int(chunk))
     for start in range(0, length, chunk):
         stop = min(start + chunk, length)
         part = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
-        got = c.program.run_numpy(part, wanted, stop - start, plan)
+        flags = overflow[start:stop]  # a view: run_numpy flags in place
+        got = c.program.run_numpy(part, wanted, stop - start, plan, overflow=flags)
         valid[start:stop] = got[c.valid]
         for w, arr in results.items():
             arr[start:stop] = got[w]
+    if overflow.any():  # never valid, and no wrapped number shown
+        valid &= ~overflow
+        for arr in results.values():
+            arr[overflow] = 0
     out: dict[str, Any] = {}
     for o in outputs:
         out[o] = [results[r] for r in c.output[0]] if o == "output_shape" else results[c.totals[o]]
-    return BatchResult(length, out, valid)
+    return BatchResult(length, out, valid, overflow)
 

@@ -4,17 +4,20 @@ A derivation's expressions share their subtrees (layer k's size is built on laye
 compiling them into one program, one register per distinct node, gives back the per-layer
 recurrence: a few instructions per layer, however deep the network. The same program runs
 
-- on Python ints, for one binding: exact at any magnitude (no floats anywhere); a division by
+- on Python ints, for one binding: exact (no floats anywhere) up to ``limits.max_bits`` bits, a
+  product or power over it refused with a LimitError before it is computed; a division by
   zero makes that register and everything computed from it undefined (``None``);
 - on numpy int64 columns, for millions of bindings: one vectorized operation per instruction,
-  chunk by chunk, each register dropped after its last use so memory stays bounded.
+  chunk by chunk, each register dropped after its last use so memory stays bounded. Each
+  register carries exact interval bounds (O(1) per instruction); only where they leave int64 are
+  the rows checked one by one (a float64 shadow), and a row whose exact value does not fit in
+  int64 is flagged in an overflow mask, never returned as a wrapped number.
 
 Nothing is generated as Python source and nothing is passed to eval: the program is data.
 """
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +28,8 @@ from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
 from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Not, Or
 
 from .algebra import FloorDiv
+from .errors import LimitError
+from .limits import current
 
 __all__ = ["Program", "ProgramBuilder"]
 
@@ -47,10 +52,12 @@ class Program:
         The fast path runs precompiled steps with no checks; a division by zero (an invalid binding:
         a zero stride) sends the evaluation to the careful path, which marks what it makes undefined.
         """
-        steps = self.__dict__.get("_steps")
-        if steps is None:
-            steps = _fast_steps(self.ops)
-            object.__setattr__(self, "_steps", steps)
+        max_bits = current().max_bits
+        cached = self.__dict__.get("_steps")
+        if cached is None or cached[0] != max_bits:
+            cached = (max_bits, _fast_steps(self.ops, max_bits))
+            object.__setattr__(self, "_steps", cached)
+        steps = cached[1]
         regs: list = []
         append = regs.append
         try:
@@ -85,30 +92,56 @@ class Program:
                 continue
             if any(v is None for v in vals):
                 continue
-            regs[i] = _apply_int(op, vals)
+            regs[i] = _apply_int(op, vals, current().max_bits)
         return regs
 
     def run_numpy(self, columns: Mapping[str, np.ndarray | int], wanted: Sequence[int],
-                  length: int, plan: dict | None = None) -> dict[int, np.ndarray]:
-        """Evaluate the wanted registers over columns of int64 values (one chunk)."""
+                  length: int, plan: dict | None = None, overflow: np.ndarray | None = None) -> dict[int, np.ndarray]:
+        """Evaluate the wanted registers over columns of int64 values (one chunk).
+
+        `overflow` (a bool array of `length`, updated in place) flags the rows where some needed
+        value does not fit in int64: their numbers are meaningless. Without it, such rows raise
+        LimitError, so that a wrapped number can never pass for a result.
+        """
         last_use = plan if plan is not None else self.plan(wanted)
         keep = set(wanted)
         regs: list = [None] * len(self.ops)
+        bounds: list = [None] * len(self.ops)
+        flags = overflow if overflow is not None else np.zeros(length, dtype=bool)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             for i, (op, args) in enumerate(self.ops):
                 if i > last_use.get("max", -1):
                     break
                 if i not in last_use and i not in keep:
                     continue
-                if op == "const":
-                    regs[i] = args[0]
-                elif op == "sym":
-                    regs[i] = columns[args[0]]
+                if op in ("const", "sym"):
+                    v = args[0] if op == "const" else columns[args[0]]
+                    if isinstance(v, (bool, np.bool_)):
+                        regs[i], bounds[i] = v, (0, 1)
+                    elif np.ndim(v) == 0:
+                        v = int(v)
+                        if not _I64_MIN <= v <= _I64_MAX:  # a constant beyond int64: every row
+                            flags[:] = True
+                            v = 0
+                        regs[i], bounds[i] = v, (v, v)
+                    else:
+                        regs[i] = v
+                        bounds[i] = (int(v.min()), int(v.max())) if len(v) else (0, 0)
                 else:
-                    regs[i] = _apply_numpy(op, [regs[a] for a in args])
+                    vals = [regs[a] for a in args]
+                    if all(np.ndim(x) == 0 for x in vals):  # scalars: exact, then into int64 or flagged
+                        regs[i], bounds[i] = _scalar_op(op, vals, flags)
+                    else:
+                        regs[i] = _apply_numpy(op, vals)
+                        bound = _bound(op, [bounds[a] for a in args])
+                        if bound is None or bound[0] < _I64_MIN or bound[1] > _I64_MAX:
+                            bound = _check_rows(op, vals, regs[i], flags)
+                        bounds[i] = bound
                     for a in args:
                         if last_use.get(a) == i and a not in keep:
                             regs[a] = None
+        if overflow is None and flags.any():
+            raise LimitError(f"{int(flags.sum())} of {length} rows overflow int64: evaluate them exactly one by one")
         out: dict[int, np.ndarray] = {}
         for w in wanted:
             v = regs[w]
@@ -134,7 +167,31 @@ class Program:
         return last
 
 
-def _fast_steps(ops: Sequence[tuple[str, tuple]]) -> list[Callable[[list, Mapping[str, int]], object]]:
+def _too_big(max_bits: int) -> LimitError:
+    return LimitError(f"an exact value over {max_bits} bits (about {int(max_bits * 0.30103):,} digits): "
+                      "symshape.limits max_bits")
+
+
+def _mul(a: int, b: int, max_bits: int) -> int:
+    if a.bit_length() + b.bit_length() > max_bits + 1:
+        raise _too_big(max_bits)
+    return a * b
+
+
+def _pow(a: int, k: int, max_bits: int) -> int:
+    if a not in (0, 1, -1) and (k > max_bits or (a.bit_length() - 1) * k > max_bits):
+        raise _too_big(max_bits)
+    return a**k
+
+
+def _prod(values: list, max_bits: int) -> int:
+    out = 1
+    for x in values:
+        out = _mul(out, x, max_bits)
+    return out
+
+
+def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callable[[list, Mapping[str, int]], object]]:
     """One small function per instruction: regs, values -> the register's value."""
     steps: list[Callable[[list, Mapping[str, int]], object]] = []
     for op, args in ops:
@@ -142,12 +199,15 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]]) -> list[Callable[[list, Mappin
             steps.append(lambda r, v, c=args[0]: c)
         elif op == "sym":
             steps.append(lambda r, v, n=args[0]: v[n])
+        elif op in ("mul", "pow") and len(args) == 2:
+            steps.append(lambda r, v, f=_mul if op == "mul" else _pow, a=args[0], b=args[1], m=max_bits:
+                         f(r[a], r[b], m))
         elif len(args) == 2 and op in _BINARY:
             steps.append(lambda r, v, f=_BINARY[op], a=args[0], b=args[1]: f(r[a], r[b]))
         elif op == "add":
             steps.append(lambda r, v, a=args: sum([r[i] for i in a]))
         elif op == "mul":
-            steps.append(lambda r, v, a=args: math.prod([r[i] for i in a]))
+            steps.append(lambda r, v, a=args, m=max_bits: _prod([r[i] for i in a], m))
         elif op in ("max", "min"):
             steps.append(lambda r, v, f=max if op == "max" else min, a=args: f([r[i] for i in a]))
         elif op == "and":
@@ -157,7 +217,7 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]]) -> list[Callable[[list, Mappin
         elif op == "not":
             steps.append(lambda r, v, a=args[0]: not r[a])
         else:
-            steps.append(lambda r, v, o=op, a=args: _apply_int(o, [r[i] for i in a]))
+            steps.append(lambda r, v, o=op, a=args, m=max_bits: _apply_int(o, [r[i] for i in a], m))
     return steps
 
 
@@ -168,21 +228,18 @@ _BINARY: dict[str, Callable[[object, object], object]] = {
 }
 
 
-def _apply_int(op: str, v: list) -> object:
+def _apply_int(op: str, v: list, max_bits: int) -> object:
     try:
         if op == "add":
             return sum(v)
         if op == "mul":
-            out = 1
-            for x in v:
-                out *= x
-            return out
+            return _prod(v, max_bits)
         if op == "fdiv":
             return v[0] // v[1]
         if op == "mod":
             return v[0] % v[1]
         if op == "pow":
-            return v[0] ** v[1]
+            return _pow(v[0], v[1], max_bits)
         if op == "max":
             return max(v)
         if op == "min":
@@ -219,6 +276,81 @@ def _apply_numpy(op: str, v: list) -> object:
     # relations; where a division by zero happened upstream numpy gave 0, and the divisor's
     # own condition (>= 1) fails, so the binding is invalid whatever this comparison says
     return _RELATIONS[op](v[0], v[1])
+
+
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+_F64_LIMIT = 2.0**63 * (1 - 2.0**-20)  # a float shadow this large may not fit in int64 (float rounding)
+
+
+def _bound(op: str, b: list) -> tuple[int, int] | None:
+    """Exact bounds of an instruction's result from its arguments' bounds (None: unknown)."""
+    if any(x is None for x in b):
+        return None
+    if op == "add":
+        return sum(x[0] for x in b), sum(x[1] for x in b)
+    if op == "mul":
+        lo, hi = b[0]
+        for c, d in b[1:]:
+            ends = (lo * c, lo * d, hi * c, hi * d)
+            lo, hi = min(ends), max(ends)
+        return lo, hi
+    if op == "pow":
+        (lo, hi), (k0, k1) = b
+        if k0 < 0 or k1 > 64:
+            return None
+        big = max(abs(lo), abs(hi))
+        if big > 1 and big.bit_length() * k1 > 70:
+            return None
+        top = big**k1 if big > 1 else 1
+        return (-top if lo < 0 else 0), top
+    if op in ("fdiv", "mod"):
+        m = max(abs(x) for x in (b[0] if op == "fdiv" else b[1]))
+        return -m, m
+    if op == "max":
+        return max(x[0] for x in b), max(x[1] for x in b)
+    if op == "min":
+        return min(x[0] for x in b), min(x[1] for x in b)
+    return 0, 1  # relations and logic: booleans
+
+
+def _scalar_op(op: str, vals: list, flags: np.ndarray) -> tuple[object, tuple[int, int]]:
+    """An instruction on scalars (broadcast bindings, constants), exactly: the rows all fit or all overflow."""
+    exact = [bool(x) if isinstance(x, (bool, np.bool_)) else int(x) for x in vals]
+    try:
+        value = _apply_int(op, exact, 4 * 64)
+    except LimitError:
+        value = _I64_MAX + 1
+    if value is None:  # a division by zero: numpy's 0 (the divisor's condition fails)
+        value = 0
+    if isinstance(value, bool):
+        return value, (0, 1)
+    if not _I64_MIN <= value <= _I64_MAX:
+        flags[:] = True
+        value = 0
+    return value, (value, value)
+
+
+def _check_rows(op: str, vals: list, result: np.ndarray, flags: np.ndarray) -> tuple[int, int]:
+    """Flag the rows whose exact result leaves int64 (from a float64 shadow), and bound the others."""
+    if op in ("add", "mul", "pow", "fdiv"):
+        f = [np.asarray(x, dtype=np.float64) for x in vals]
+        if op == "add":
+            shadow = f[0] + f[1]
+            for x in f[2:]:
+                shadow = shadow + x
+        elif op == "mul":
+            shadow = f[0] * f[1]
+            for x in f[2:]:
+                shadow = shadow * x
+        elif op == "pow":
+            shadow = np.power(f[0], f[1])
+        else:
+            shadow = f[0] / np.where(f[1] == 0, 1.0, f[1])
+        flags |= ~(np.abs(shadow) < _F64_LIMIT)  # nan and inf too
+    if result.dtype == bool:
+        return 0, 1
+    ok = result[~flags] if flags.any() else result
+    return (int(ok.min()), int(ok.max())) if len(ok) else (0, 0)
 
 
 class ProgramBuilder:

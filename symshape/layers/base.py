@@ -16,6 +16,7 @@ Conventions every rule follows:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -104,7 +105,10 @@ class Kind:
 
 
 def _show(raw: object) -> str:
-    text = repr(raw)
+    try:
+        text = repr(raw)
+    except ValueError:  # an int beyond Python's digit limit for str()
+        return "a huge number"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -177,7 +181,7 @@ def checked_integer(raw: int) -> Integer:
     from ..errors import LimitError
     from ..expr import MAX_DIGITS
 
-    if len(str(abs(raw))) > MAX_DIGITS:
+    if abs(raw) >= 10**MAX_DIGITS:
         raise LimitError(f"integer literal longer than {MAX_DIGITS} digits")
     return Integer(raw)
 
@@ -235,7 +239,13 @@ class RatioKind(Kind):
         try:
             if isinstance(raw, bool):
                 raise ValueError
-            value = Fraction(str(raw)) if isinstance(raw, (int, float, str)) else None
+            text = str(raw).strip() if isinstance(raw, (int, float, str)) else None
+            exponent = re.search(r"[eE]\s*([+-]?\d+)", text or "")
+            if text is None or len(text) > 40 or (exponent and abs(int(exponent.group(1))) > 30):
+                raise ValueError  # bounded before Fraction computes 10**exponent
+            value = Fraction(text)
+            if max(value.numerator.bit_length(), value.denominator.bit_length()) > 128:
+                raise ValueError
         except (ValueError, ZeroDivisionError):
             value = None
         if value is None or value <= 0:
