@@ -131,24 +131,46 @@ class Sweep:
         while start < self.total:
             stop = min(start + size, self.total)
             began = time.perf_counter()
+            n = stop - start
             cols = self.bindings(start, stop)
             res = self.d.evaluate_batch(cols, outputs=self.outputs)
-            keep = np.ones(stop - start, dtype=bool) if self.keep_invalid else res.valid
+            keep = np.ones(n, dtype=bool) if self.keep_invalid else res.valid.copy()
+            exact = res.overflow.copy() if res.overflow is not None else np.zeros(n, dtype=bool)
             if self.where is not None:
                 values = {**cols, **{k: v for k, v in res.columns.items() if k != "output_shape"},
                           **{f"out{i}": a for i, a in enumerate(res.columns["output_shape"])}}
-                keep = keep & self.where.mask(values, stop - start)
+                holds, overflow = self.where.mask(values, n)
+                keep &= holds
+                exact |= overflow
+            rows = {}  # rows int64 cannot hold: evaluated exactly, one by one (Python ints)
+            for i in np.flatnonzero(exact):
+                keep[i], rows[i] = self.exact_row({a.name: int(cols[a.name][i]) for a in self.axes})
             idx = np.flatnonzero(keep)
             table = np.empty((len(idx), len(self.header)), dtype=np.int64)
             parts = [*cols.values(), *res.columns["output_shape"], res.columns["params"], res.columns["macs"]]
             for j, column in enumerate(parts):
-                table[:, j] = np.broadcast_to(column, (stop - start,))[idx]
+                table[:, j] = np.broadcast_to(column, (n,))[idx]
             table[:, -1] = res.valid[idx]
+            if rows and exact[idx].any():
+                table = table.astype(object)
+                for k in np.flatnonzero(exact[idx]):
+                    table[k] = rows[idx[k]]
             if chunk is None:
                 took = time.perf_counter() - began
                 size = int(min(CHUNK, max(1 << 10, size * 2 if took < 0.05 else size // 2 if took > 0.2 else size)))
             start = stop
             yield table, stop
+
+    def exact_row(self, binding: dict[str, int]) -> tuple[bool, list[int | None]]:
+        """(whether the row is kept, its values) from the exact evaluation of one combination."""
+        e = self.d.evaluate(binding)
+        keep = self.keep_invalid or e.valid
+        if keep and self.where is not None:
+            keep = self.where.holds({**binding, "params": e.params, "trainable": e.trainable,
+                                     "non_trainable": e.non_trainable, "buffers": e.buffers, "macs": e.macs,
+                                     "activations": e.activations,
+                                     **{f"out{i}": s for i, s in enumerate(e.output_shape)}})
+        return keep, [*binding.values(), *e.output_shape, e.params, e.macs, int(e.valid)]
 
     def write(self, out: TextIO, fmt: str = "csv", progress: Callable[[int, int], None] | None = None,
               chunk: int | None = None) -> int:
@@ -175,8 +197,15 @@ class Sweep:
 
 
 def format_rows(table: np.ndarray, fmt: str) -> str:
-    """CSV lines, or JSON arrays each preceded by ',' and a newline; formatted by one '%' in C."""
+    """CSV lines, or JSON arrays each preceded by ',' and a newline; formatted by one '%' in C.
+
+    A table of Python ints (rows evaluated exactly) may hold None (undefined: a division by zero),
+    written as an empty CSV field or JSON null."""
     n, k = table.shape
+    if table.dtype == object:
+        empty = "null" if fmt == "json" else ""
+        lines = [",".join(empty if v is None else str(v) for v in row) for row in table.tolist()]
+        return "".join(f",\n[{ln}]" if fmt == "json" else ln + "\n" for ln in lines)
     row = ",".join(["%d"] * k)
     row = f",\n[{row}]" if fmt == "json" else row + "\n"
     return (row * n) % tuple(table.ravel().tolist())

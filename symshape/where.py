@@ -42,11 +42,18 @@ class Filter:
     def names(self) -> tuple[str, ...]:
         return self.program.symbols
 
-    def mask(self, columns: dict[str, Any], length: int) -> Any:
+    def mask(self, columns: dict[str, Any], length: int) -> tuple[Any, Any]:
+        """(the condition per row, the rows where int64 overflowed: decide those with `holds`)."""
         import numpy as np
 
-        got = self.program.run_numpy({k: columns[k] for k in self.program.symbols}, [self.register], length)
-        return np.asarray(got[self.register], dtype=bool)
+        overflow = np.zeros(length, dtype=bool)
+        got = self.program.run_numpy({k: columns[k] for k in self.program.symbols}, [self.register], length,
+                                     overflow=overflow)
+        return np.asarray(got[self.register], dtype=bool) & ~overflow, overflow
+
+    def holds(self, values: dict[str, int]) -> bool:
+        """The condition on exact integers (a value undefined by a division by zero: False)."""
+        return bool(self.program.run_int({k: values[k] for k in self.program.symbols})[self.register])
 
 
 class _Parser:

@@ -467,3 +467,38 @@ def test_sweep_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     text = seen.decode("utf-8", "replace")
     assert "sweeping" in text and " rows/s, " in text and " kept" in text, text[-500:]
     assert "996,575 of 10,000,000 combinations kept ->" in text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+@pytest.mark.parametrize(("grid", "where", "kept"), [
+    (["I=9223372036854775807,32", "D=1,5"], [], 4),  # MACs past int64: exact, never a wrapped number
+    (["I=9223372036854775807,32", "D=1,5"], ["macs > 1000000"], 2),
+    (["I=32:35", "D=1"], ["params * 1000000000000000000 > 5 and macs * 10000000000 > 1"], 3),  # the filter overflows
+    (["I=32:35", "D=1"], ["params * 1000000000000000000 < 5"], 0),
+])
+def test_sweep_rows_past_int64_are_exact(grid: list[str], where: list[str], kept: int, fmt: str,
+                                         capsys: pytest.CaptureFixture) -> None:
+    import symshape
+
+    argv = ["sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", "F=1", "--grid", "S=1", "--grid", "P=0",
+            "--format", fmt]
+    for g in grid:
+        argv += ["--grid", g]
+    for w in where:
+        argv += ["--where", w]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    if fmt == "json":
+        data = json.loads(out)
+        header, rows = data["columns"], data["rows"]
+    else:
+        header, *lines = out.splitlines()
+        header = header.split(",")
+        rows = [[int(v) for v in ln.split(",")] for ln in lines]
+    assert len(rows) == kept
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    for row in rows:
+        r = dict(zip(header, row, strict=True))
+        e = d.evaluate({k: r[k] for k in "IFSPD"})
+        assert e.valid and r["valid"] == 1
+        assert [r["out0"], r["out1"], r["out2"], r["params"], r["macs"]] == [*e.output_shape, e.params, e.macs]
