@@ -312,9 +312,14 @@ def along_dim(kind: str) -> Callable[[random.Random], Case]:
     return gen
 
 
-def dropout1d(r: random.Random) -> Case:
-    """torch: "dropout1d: Expected 2D or 3D input" (batch included)."""
-    return "Dropout1d", {"p": 0.3}, [[r.randint(1, 6) for _ in range(r.randint(1, 3))]]
+def dropout(kind: str, ranks: tuple[int, int]) -> Callable[[random.Random], Case]:
+    """torch: "dropout probability has to be between 0 and 1"."""
+
+    def gen(r: random.Random) -> Case:
+        p = r.choice([0.0, 0.3, 1.0]) if r.random() < 0.9 else r.choice([-0.1, 1.5])
+        return kind, {"p": p}, [[r.randint(1, 6) for _ in range(r.randint(*ranks))]]
+
+    return gen
 
 
 def local_response_norm(r: random.Random) -> Case:
@@ -389,7 +394,8 @@ GENERATORS.update({
     "LayerNorm": layernorm, "GroupNorm": groupnorm, "Linear": linear, "Bilinear": bilinear, "Embedding": embedding,
     "MultiheadAttention": mha, "Flatten": flatten, "Unflatten": unflatten, "Upsample": upsample,
     "PixelShuffle": pixel(False), "PixelUnshuffle": pixel(True), "PReLU": prelu, "GLU": glu,
-    "RMSNorm": rmsnorm, "LocalResponseNorm": local_response_norm, "Dropout1d": dropout1d,
+    "RMSNorm": rmsnorm, "LocalResponseNorm": local_response_norm,
+    "Dropout1d": dropout("Dropout1d", (1, 3)),  # "dropout1d: Expected 2D or 3D input" (batch included)
     "UpsamplingNearest2d": upsampling2d("UpsamplingNearest2d"),
     "UpsamplingBilinear2d": upsampling2d("UpsamplingBilinear2d"),
 })
@@ -406,11 +412,11 @@ ELEMENTWISE = {
     "Tanh": {}, "Softplus": {"beta": 2.0, "threshold": 10.0}, "Softsign": {}, "Hardtanh": {"min_val": -2.0},
     "Hardswish": {}, "Hardsigmoid": {}, "Hardshrink": {"lambd": 0.3}, "Softshrink": {"lambd": 0.3},
     "Tanhshrink": {}, "LogSigmoid": {}, "Threshold": {"threshold": 0.1, "value": 20.0},
-    "Dropout": {"p": 0.3}, "AlphaDropout": {"p": 0.2}, "FeatureAlphaDropout": {"p": 0.2},
-    # Dropout2d/3d only warn (and drop whole rows) on an input of another rank: they never raise
-    "Dropout2d": {"p": 0.3}, "Dropout3d": {"p": 0.3},
 }
 for _kind, _args in ELEMENTWISE.items():
     GENERATORS[_kind] = same_shape(_kind, _args, (1, 4))
-NEVER_INVALID = {kind: "elementwise on any rank; its arguments are scalars that change no shape"
-                 for kind in ELEMENTWISE}
+NEVER_INVALID = {kind: "elementwise on any rank; its arguments are scalars that change no shape (kept in range "
+                       "here: symshape does not check them)" for kind in ELEMENTWISE}
+# Dropout2d/3d only warn (and drop whole rows) on an input of another rank; the dropouts refuse a p outside [0, 1]
+for _kind in ("Dropout", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
+    GENERATORS[_kind] = dropout(_kind, (1, 4))

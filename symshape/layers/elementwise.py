@@ -12,11 +12,6 @@ from ..errors import SpecError
 from .base import ANY, INT, Arg, Ctx, LayerOut, Shape, ShapeKind, divides, equal, prod, register
 from .conv import keras_ignored
 
-
-def _same(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
-    return LayerOut([inputs[0]])
-
-
 KERAS_SAME = {
     "Dropout": ("rate", "noise_shape", "seed"),
     "SpatialDropout1D": ("rate", "seed"), "SpatialDropout2D": ("rate", "data_format", "seed"),
@@ -39,35 +34,45 @@ TORCH_SAME = {
     "Threshold": ("threshold", "value", "inplace"), "LocalResponseNorm": ("size", "alpha", "beta", "k"),
 }
 
-for _name, _args in KERAS_SAME.items():
-    register("keras", _name, keras_ignored(*_args, "name", "dtype"), _same, "shape unchanged, no parameters")
+# What the frameworks check on these layers (all else is shape-free): the input's rank (axes besides the
+# batch, (low, high), high None for no bound), an axis argument counting the batch axis, and dropout rates
+# (keras' GaussianNoise stddev too) from 0 to 1.
+RANKS = {("torch", "Dropout1d"): (1, 2), ("torch", "LocalResponseNorm"): (2, None),
+         ("keras", "SpatialDropout1D"): (2, 2), ("keras", "SpatialDropout2D"): (3, 3),
+         ("keras", "SpatialDropout3D"): (4, 4)}
+AXIS = {("torch", "Softmax"): "dim", ("torch", "LogSoftmax"): "dim", ("torch", "Softmin"): "dim",
+        ("keras", "Softmax"): "axis"}
+PROBABILITIES = ("p", "rate", "stddev")
 
 
-def _torch_along_dim(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
-    """Softmax, LogSoftmax, Softmin: dim (counting the batch axis) within [-ndim, ndim), as torch checks."""
-    full = len(inputs[0]) + 1
-    if a.dim is not None and (isinstance(a.dim, bool) or not isinstance(a.dim, int) or not -full <= a.dim < full):
-        raise SpecError(f"dim must be an integer in [{-full}, {full - 1}] for a {full}-d batched input, got {a.dim!r}")
-    return LayerOut([inputs[0]])
-
-
-def _torch_ranks(low: int, high: int | None = None):  # noqa: ANN202
-    """A shape-keeping layer that takes low..high axes besides the batch (Dropout1d, LocalResponseNorm)."""
+def _checked(framework: str, kind: str):  # noqa: ANN202
+    ranks, axis = RANKS.get((framework, kind)), AXIS.get((framework, kind))
 
     def apply(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
         n = len(inputs[0])
-        if n < low or (high is not None and n > high):
-            want = f"{low + 1}-d or {high + 1}-d" if high is not None else f"at least {low + 1}-d"
+        for field in PROBABILITIES:  # torch: "dropout probability has to be between 0 and 1"
+            v = getattr(a, field, None)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
+                raise SpecError(f"{field} must be a number from 0 to 1, got {v!r}")
+        if ranks is not None and (n < ranks[0] or (ranks[1] is not None and n > ranks[1])):
+            low, high = ranks
+            want = f"at least {low + 1}-d" if high is None else " or ".join(f"{k + 1}-d" for k in range(low, high + 1))
             raise SpecError(f"{ctx.kind} expects a {want} batched input, got {n + 1}-d")
+        value = getattr(a, axis) if axis is not None else None
+        for d in value if isinstance(value, (list, tuple)) else [value]:  # "Dimension out of range"
+            if d is not None and (isinstance(d, bool) or not isinstance(d, int) or not -n - 1 <= d <= n):
+                raise SpecError(f"{axis} must be an integer from {-n - 1} to {n} for a {n + 1}-d batched input "
+                                f"(the batch axis counts), got {d!r}")
         return LayerOut([inputs[0]])
 
     return apply
 
 
-_TORCH_CHECKED = {"Softmax": _torch_along_dim, "LogSoftmax": _torch_along_dim, "Softmin": _torch_along_dim,
-                  "Dropout1d": _torch_ranks(1, 2), "LocalResponseNorm": _torch_ranks(2)}
+for _name, _args in KERAS_SAME.items():
+    register("keras", _name, keras_ignored(*_args, "name", "dtype"), _checked("keras", _name),
+             "shape unchanged, no parameters")
 for _name, _args in TORCH_SAME.items():
-    register("torch", _name, [Arg(a, ANY, None) for a in _args], _TORCH_CHECKED.get(_name, _same),
+    register("torch", _name, [Arg(a, ANY, None) for a in _args], _checked("torch", _name),
              "shape unchanged, no parameters")
 
 

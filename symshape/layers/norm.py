@@ -48,7 +48,7 @@ def _axes(raw: tuple, rank: int) -> list[int]:
 
 def _keras_batchnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     shape = inputs[0]
-    c = prod([shape[j] for j in _axes(a.axis, len(shape))])
+    c = prod([shape[j] for j in _axes((a.axis,), len(shape))])  # one integer: keras 3 takes int(axis)
     learned = (Integer(1) if a.center else 0) + (Integer(1) if a.scale else 0)
     if a.trainable:
         return LayerOut([shape], trainable=learned * c, non_trainable=2 * c)
@@ -132,7 +132,7 @@ def _torch_groupnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
 
 
 register("keras", "BatchNormalization",
-         [Arg("axis", ShapeKind(), -1), Arg("momentum", NUMBER, 0.99), Arg("epsilon", NUMBER, 1e-3),
+         [Arg("axis", INT, -1), Arg("momentum", NUMBER, 0.99), Arg("epsilon", NUMBER, 1e-3),
           Arg("center", BOOL, True), Arg("scale", BOOL, True), Arg("trainable", BOOL, True),
           *keras_ignored(*KERAS_NORM_IGNORED)],
          _keras_batchnorm, "gamma, beta trainable; moving mean and variance non-trainable")
