@@ -121,7 +121,8 @@ class Sweep:
         return {a.name: cols[a.name] for a in self.axes}
 
     def rows(self, chunk: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
-        """(kept rows as an int64 table, combinations done so far), chunk after chunk.
+        """(kept rows as a table, combinations done so far), chunk after chunk. The table is int64,
+        or Python ints when a kept row's numbers do not fit in int64 (evaluated exactly).
 
         Without a fixed `chunk`, chunks grow or shrink (up to CHUNK combinations) so that each takes
         about a tenth of a second: progress moves smoothly for small and for deep networks alike.
