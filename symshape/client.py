@@ -25,7 +25,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from .errors import SymshapeError
+from .errors import BindingError, SymshapeError
 
 __all__ = ["Client", "ServiceError"]
 
@@ -63,6 +63,23 @@ def _error(err: grpc.RpcError) -> ServiceError:
                 reason = info.reason
                 metadata = dict(info.metadata)
     return ServiceError(err.code(), err.details() or "", fields, reason, metadata)
+
+
+def _int64_column(column: Any) -> np.ndarray:
+    """Integers that fit int64, as int64: never a silent wrap (uint64 2**64-1 is not -1)."""
+    raw = np.asarray(column)
+    if raw.dtype.kind == "O" or raw.dtype.kind == "u" and raw.size and int(raw.max()) > 2**63 - 1:
+        values = [int(v) for v in raw.reshape(-1)]
+        if any(not -(2**63) <= v < 2**63 for v in values):
+            raise OverflowError("values must fit in int64")
+    if raw.dtype.kind == "f":
+        if not np.all(np.isfinite(raw) & (raw == np.round(raw))):
+            raise ValueError("values must be integers")
+        if raw.size and float(np.abs(raw).max()) >= 2.0**63:
+            raise OverflowError("values must fit in int64")
+    if raw.dtype.kind not in "iuOf":
+        raise TypeError(f"values must be integers, not {raw.dtype}")
+    return raw.astype(np.int64)
 
 
 class Client:
@@ -125,17 +142,27 @@ class Client:
     def evaluate(self, spec_or_id: Any, bindings: Mapping[str, int] | None = None, timeout: float | None = None,
                  **kw: int) -> Any:
         """EvaluateResponse at one binding (exact integers, violations)."""
-        request = self.pb.EvaluateRequest(bindings={**(bindings or {}), **kw}, **self._target(spec_or_id))
+        values = {**(bindings or {}), **kw}
+        try:
+            request = self.pb.EvaluateRequest(bindings=values, **self._target(spec_or_id))
+        except (ValueError, TypeError) as err:  # protobuf: not an int, or beyond int64
+            raise BindingError(f"bindings: every value must be an integer in the int64 range ({err})") from None
         return self._call(self.stub.Evaluate, request, timeout)
 
     def evaluate_batch(self, spec_or_id: Any, columns: Mapping[str, Any],
                        outputs: tuple[str, ...] = ("output_shape", "params"), chunk: int = 65536,
                        timeout: float | None = None) -> dict[str, Any]:
-        """Columns in, columns out: {"valid": bool array, "output_shape": [int64 arrays], "params": ...}.
+        """Columns in, columns out: {"valid": bool array, "overflow": bool array, "output_shape": [int64 arrays],
+        "params": ...}; "overflow" flags rows whose exact values do not fit int64 (not valid, numbers 0).
 
         The bindings are streamed in chunks and the results come back as they are computed.
         """
-        arrays = {k: np.asarray(v, dtype=np.int64) for k, v in columns.items()}
+        arrays: dict[str, np.ndarray] = {}
+        for name, column in columns.items():
+            try:
+                arrays[name] = _int64_column(column)
+            except (ValueError, TypeError, OverflowError) as err:
+                raise BindingError(f"column '{name}': {err}") from None
         length = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
 
         def requests() -> Iterator[Any]:
@@ -145,11 +172,13 @@ class Client:
                 extra = {**self._target(spec_or_id), "outputs": list(outputs)} if start == 0 else {}
                 yield self.pb.EvaluateBatchRequest(columns=cols, **extra)
 
-        parts: dict[str, list] = {"valid": []}
+        parts: dict[str, list] = {"valid": [], "overflow": []}
         try:
             for response in self.stub.EvaluateBatch(requests(), timeout=timeout or self.timeout,
                                                     metadata=self.metadata):
                 parts["valid"].append(np.asarray(response.valid, dtype=bool))
+                parts["overflow"].append(np.asarray(response.overflow, dtype=bool) if response.overflow
+                                         else np.zeros(len(response.valid), dtype=bool))
                 if response.output_shape:
                     parts.setdefault("output_shape", []).append(
                         [np.asarray(c.values, dtype=np.int64) for c in response.output_shape])
@@ -158,8 +187,9 @@ class Client:
                 parts["derivation_id"] = response.derivation_id  # type: ignore[assignment]
         except grpc.RpcError as err:
             raise _error(err) from None
-        out: dict[str, Any] = {"valid": np.concatenate(parts.pop("valid")) if parts["valid"] else np.zeros(0, bool),
-                               "derivation_id": parts.pop("derivation_id", None)}
+        out: dict[str, Any] = {k: np.concatenate(parts.pop(k)) if parts[k] else np.zeros(0, dtype=bool)
+                               for k in ("valid", "overflow")}
+        out["derivation_id"] = parts.pop("derivation_id", None)
         for name, pieces in parts.items():
             if name == "output_shape":
                 out[name] = [np.concatenate(axis) for axis in zip(*pieces, strict=True)]

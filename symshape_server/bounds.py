@@ -21,13 +21,17 @@ from symshape.program import Program
 
 __all__ = ["INT64_BITS", "MAX_BITS", "check_bits", "max_bits"]
 
-MAX_BITS = 8192  # 2,467 decimal digits: far beyond any real network, far below the cost of a hang
+# Twice the library's own limit on exact results (symshape.limits max_bits, 4,096 by default), which the
+# library checks as it computes: this guard only makes sure no number far beyond it is ever built.
+MAX_BITS = 8192
 INT64_BITS = 63.0
 
 
 def _log2(value: object) -> float:
     if isinstance(value, bool) or value is None:
         return 0.0
+    if isinstance(value, float):
+        return math.inf if not math.isfinite(value) else max(0.0, math.log2(abs(value)) if value else 0.0)
     magnitude = abs(int(value))  # type: ignore[call-overload]
     return math.log2(magnitude) if magnitude > 1 else 0.0
 

@@ -28,11 +28,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from symshape.errors import BindingError, LimitError, Location, SpecError
+from symshape.errors import BindingError, LimitError, Location, SpecError, SymshapeError
 from symshape.evaluate import check_bindings, evaluate, evaluate_batch
 from symshape.layers import REGISTRY
+from symshape.limits import current as current_limits
 from symshape.report import layer_info
-from symshape.spec import LIMITS
 
 from . import convert
 from .bounds import MAX_BITS, check_bits
@@ -167,14 +167,18 @@ def _abort(context: grpc.ServicerContext, err: Exception, field: str) -> None:
     context.abort_with_status(_status(internal_error("exception in a handler", traceback.format_exc())))
 
 
+EXPECTED = (Abort, SymshapeError, OverflowError, DeadlineExceeded, ShuttingDown, WorkerCrashed, grpc.RpcError)
+
+
 @contextmanager
 def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]:
     try:
         yield
     except Exception as err:  # noqa: BLE001 - every exception becomes a status; unexpected ones INTERNAL
-        if not context.is_active() and not isinstance(err, (Abort, SpecError, BindingError)):
-            return  # the caller is gone (cancelled, or its deadline passed): no one to answer
-        _abort(context, err, field)
+        if context.is_active():
+            _abort(context, err, field)
+        elif not isinstance(err, EXPECTED):  # the caller is gone, but a bug is still logged
+            internal_error("exception in a handler whose caller is gone", traceback.format_exc())
 
 
 class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
@@ -184,7 +188,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
         self.pool = WorkerPool(config.derive_workers)
-        self.limits = replace(LIMITS, max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
+        self.limits = replace(current_limits(), max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
 
     # -- helpers
 
@@ -309,6 +313,9 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             parts.append(evaluate_batch(derived.compiled, part, outputs))
         out = pb.EvaluateBatchResponse(derivation_id=derived.key,
                                        valid=np.concatenate([p.valid for p in parts]).tolist())
+        flags = [p.overflow for p in parts if getattr(p, "overflow", None) is not None]
+        if flags and any(f.any() for f in flags):
+            out.overflow.extend(np.concatenate(flags).tolist())
         for name in parts[0].columns:
             if name == "output_shape":
                 for axis in zip(*(p.columns[name] for p in parts), strict=True):
@@ -327,7 +334,11 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             if request.name and not selected:
                 raise Abort(code_pb2.NOT_FOUND, f"unknown layer {request.name[:80]!r}", "UNKNOWN_LAYER",
                             [("name", request.name[:80])])
-            return pb.ListLayersResponse(layers=[_layer_message(r) for r in selected])
+            try:
+                layers = [_layer_message(r) for r in selected]
+            except SymshapeError as err:  # the library's own layer description failed: a bug, not the caller's
+                raise RuntimeError(f"layer_info failed: {err}") from err
+            return pb.ListLayersResponse(layers=layers)
 
 
 _LAYER_CACHE: dict[tuple[str, str], pb.LayerInfo] = {}

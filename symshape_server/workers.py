@@ -17,11 +17,11 @@ import pickle
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from symshape.errors import BindingError, LimitError, Location, SpecError
-from symshape.spec import Limits
+from symshape.limits import Limits
 
 
 class DeadlineExceeded(Exception):
@@ -57,6 +57,10 @@ def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) 
 
     if "derive" in faults:
         raise RuntimeError("fault injected in a derivation worker (ServerConfig.fault_injection)")
+    from symshape.limits import current, set_limits
+
+    if current() != limits:  # the serving process's limits govern the whole derivation
+        set_limits(**{f.name: getattr(limits, f.name) for f in fields(limits)})
     spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
     d = symshape.derive(spec)
     response = derive_response(d).SerializeToString()

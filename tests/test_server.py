@@ -120,6 +120,17 @@ def test_evaluate_batch_streams_chunks(client: Client) -> None:
     assert np.array_equal(got["params"], want.columns["params"]) and np.array_equal(got["macs"], want.columns["macs"])
 
 
+def test_evaluate_batch_flags_int64_overflow(client: Client) -> None:
+    """I = D = 2**62 on the classic example: params 1.3e20 and MACs 2.6e57 exactly, far beyond int64. The row
+    is flagged and not valid, never a wrapped number shown as valid."""
+    got = client.evaluate_batch(CLASSIC, {"I": [32, 2**62], "F": 3, "S": 1, "P": 0, "D": [5, 2**62]},
+                                outputs=("params", "macs"))
+    assert got["overflow"].tolist() == [False, True] and got["valid"].tolist() == [True, False]
+    assert got["params"].tolist() == [140, 0] and got["macs"][1] == 0
+    plain = client.evaluate_batch(CLASSIC, {**VALUES, "I": [32, 33]})
+    assert plain["overflow"].tolist() == [False, False]
+
+
 ERRORS = [  # request builder, status code, reason, a field violation's field (or None)
     (lambda: pb.EvaluateRequest(derivation_id="0" * 64), grpc.StatusCode.NOT_FOUND, "UNKNOWN_DERIVATION",
      "derivation_id"),
@@ -370,6 +381,21 @@ def test_client_reads_a_path_only_when_given_a_path(client: Client) -> None:
     assert isinstance(info.value, symshape.SymshapeError)
 
 
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda c: c.evaluate(CLASSIC, {**VALUES, "I": 2**64}), "int64 range"),
+    (lambda c: c.evaluate(CLASSIC, {**VALUES, "I": "32"}), "int64 range"),
+    (lambda c: c.evaluate_batch(CLASSIC, {**VALUES, "I": [2**64]}), "column 'I': values must fit in int64"),
+    (lambda c: c.evaluate_batch(CLASSIC, {**VALUES, "I": np.array([2**64 - 1], dtype=np.uint64)}),
+     "column 'I': values must fit in int64"),
+    (lambda c: c.evaluate_batch(CLASSIC, {**VALUES, "I": [1e30]}), "column 'I': values must fit in int64"),
+    (lambda c: c.evaluate_batch(CLASSIC, {**VALUES, "I": [1.5]}), "column 'I': values must be integers"),
+])
+def test_client_refuses_values_beyond_int64(client: Client, call, message: str) -> None:
+    with pytest.raises(symshape.BindingError) as info:  # before anything is sent, never a silent wrap
+        call(client)
+    assert message in str(info.value)
+
+
 def test_serve_defaults_to_loopback_and_shows_defaults() -> None:
     from symshape.cli import build_parser
 
@@ -386,27 +412,41 @@ def test_serve_defaults_to_loopback_and_shows_defaults() -> None:
 # ---------------------------------------------------------------- the server stays in charge of its time
 
 TOWER = "framework: keras\ninput: [I]\nlayers:\n  - Dense: {units: '((((I**64)**64)**64)**64)'}\n"
+# accepted by the library (degree 64 per expression), but 3 axes of I**64 flattened: 11,000+ bits at I = 2**62
+WIDE = "framework: keras\ninput: ['I**64', 'I**64', 'I**64']\nlayers:\n  - Flatten: {}\n  - Dense: {units: 3}\n"
 
 
-def test_huge_evaluation_is_refused_and_health_answers(served, client: Client) -> None:
+@pytest.mark.parametrize(("spec", "field"), [(TOWER, "spec.text"), (WIDE, "bindings")])
+def test_huge_evaluation_is_refused_and_health_answers(served, client: Client, spec: str, field: str) -> None:
+    """The issue's power tower pinned the process; the library now refuses its degree (spec.text), and the
+    server refuses any binding whose numbers would be too large before building one (bindings)."""
     target = f"127.0.0.1:{served.port}"
     start = time.monotonic()
-    nasty = client.stub.Evaluate.future(pb.EvaluateRequest(spec=pb.Spec(text=TOWER), bindings={"I": 2**62 - 1}),
+    nasty = client.stub.Evaluate.future(pb.EvaluateRequest(spec=pb.Spec(text=spec), bindings={"I": 2**62 - 1}),
                                         timeout=30)
     assert _health(target, timeout=1.0) == "SERVING"
     with pytest.raises(grpc.RpcError) as info:
         nasty.result()
     elapsed = time.monotonic() - start
     code, reason, _, fields = _status_of(info.value)
-    assert (code, reason, fields) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["bindings"])
-    assert "8,192 bits" in info.value.details()
-    print(f"\npower tower Evaluate refused in {elapsed * 1000:.0f} ms")
+    assert (code, reason, fields) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", [field])
+    print(f"\nhuge Evaluate ({field}) refused in {elapsed * 1000:.0f} ms: {info.value.details()[-90:]}")
     t0 = time.monotonic()
     assert _health(target, timeout=1.0) == "SERVING"
     print(f"health after it: {(time.monotonic() - t0) * 1000:.0f} ms")
     assert client.derive(CLASSIC, timeout=10).counts.total.text == symshape.derive(CLASSIC).to_dict()["params"]["total"]
-    small = client.evaluate(TOWER, {"I": 1})  # the same program at a small value is fine: 1**... = 1
-    assert small.counts.total == 1 + 1 * 1
+
+
+def test_evaluation_bound_is_per_binding(client: Client) -> None:
+    with pytest.raises(ServiceError) as info:
+        client.evaluate(WIDE, {"I": 2**62 - 1})
+    assert "8,192 bits" in info.value.message and info.value.fields[0][0] == "bindings"
+    small = client.evaluate(WIDE, {"I": 1})  # the same program at a small value is evaluated
+    assert list(small.output_shape.dims) == [3] and small.counts.total == 3 * 1 + 3
+    with pytest.raises(ServiceError) as info:  # exact, under the bound, but not an int64: said so
+        client.evaluate(WIDE, {"I": 2})
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.OUT_OF_RANGE, "INT64_OVERFLOW")
+    assert str(3 * 2**192 + 3) in info.value.message
 
 
 def test_heavy_evaluation_runs_in_a_worker_with_the_same_answer() -> None:
@@ -419,8 +459,9 @@ def test_heavy_evaluation_runs_in_a_worker_with_the_same_answer() -> None:
             bad = c.evaluate(CLASSIC, {**VALUES, "I": 2})
             assert bad.violations[0].message == "layer 0 'conv2d' (Conv2D): output height 0 < 1 at I=2, F=3, S=1, P=0"
             with pytest.raises(ServiceError) as info:
-                c.evaluate(TOWER, {"I": 2**62 - 1})
+                c.evaluate(WIDE, {"I": 2**62 - 1})  # refused by the bound, in the worker
             assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED")
+            assert info.value.fields[0][0] == "bindings" and "8,192 bits" in info.value.message
             with pytest.raises(ServiceError) as info:
                 c.evaluate(CLASSIC, {**VALUES, "Q": 1})
             assert (info.value.code, info.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_BINDINGS")

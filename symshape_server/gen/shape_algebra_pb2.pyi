@@ -357,7 +357,7 @@ class EvaluateBatchRequest(_message.Message):
     def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., outputs: _Optional[_Iterable[str]] = ..., columns: _Optional[_Mapping[str, Int64Column]] = ...) -> None: ...
 
 class EvaluateBatchResponse(_message.Message):
-    __slots__ = ("derivation_id", "offset", "output_shape", "results", "valid")
+    __slots__ = ("derivation_id", "offset", "output_shape", "results", "valid", "overflow")
     class ResultsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -370,12 +370,14 @@ class EvaluateBatchResponse(_message.Message):
     OUTPUT_SHAPE_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     VALID_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_FIELD_NUMBER: _ClassVar[int]
     derivation_id: str
     offset: int
     output_shape: _containers.RepeatedCompositeFieldContainer[Int64Column]
     results: _containers.MessageMap[str, Int64Column]
     valid: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, derivation_id: _Optional[str] = ..., offset: _Optional[int] = ..., output_shape: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., results: _Optional[_Mapping[str, Int64Column]] = ..., valid: _Optional[_Iterable[bool]] = ...) -> None: ...
+    overflow: _containers.RepeatedScalarFieldContainer[bool]
+    def __init__(self, derivation_id: _Optional[str] = ..., offset: _Optional[int] = ..., output_shape: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., results: _Optional[_Mapping[str, Int64Column]] = ..., valid: _Optional[_Iterable[bool]] = ..., overflow: _Optional[_Iterable[bool]] = ...) -> None: ...
 
 class ListLayersRequest(_message.Message):
     __slots__ = ("framework", "name")
