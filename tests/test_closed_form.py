@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import sympy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -159,8 +160,66 @@ def test_floordiv_identities_sampled() -> None:
     for _ in range(5000):
         vals = {x: r.randint(-10**6, 10**6), c: r.randint(-1000, 1000), a: r.randint(1, 50), b: r.randint(1, 50)}
         assert nested.xreplace(vals) == merged.xreplace(vals)
-    # exact multiples leave the floor; integer gcds cancel
+    # exact multiples leave the floor; integer gcds cancel; nothing else does
     assert FloorDiv(4 * x + 6, 2) == 2 * x + 3
-    assert FloorDiv(2 * x + 1, 4) == FloorDiv(2 * x + 1, 4)
+    kept = FloorDiv(2 * x + 1, 4)
+    assert isinstance(kept, FloorDiv) and kept.args == (2 * x + 1, 4), kept
     assert FloorDiv(6 * x + 3, 9) == FloorDiv(2 * x + 1, 3)
     assert FloorDiv(a * x + c, a) == x + FloorDiv(c, a)
+    # and each built form has the value of Python's floor division at every integer of a window
+    for v in range(-60, 61):
+        assert FloorDiv(4 * x + 6, 2).xreplace({x: v}) == (4 * v + 6) // 2
+        assert kept.xreplace({x: v}) == (2 * v + 1) // 4
+        assert FloorDiv(6 * x + 3, 9).xreplace({x: v}) == (6 * v + 3) // 9
+        for av, cv in ((1, -7), (3, -5), (4, 0), (5, 9), (7, -13)):
+            assert FloorDiv(a * x + c, a).xreplace({x: v, a: av, c: cv}) == (av * v + cv) // av
+
+
+def torch_module(kind: str, k: int, values: dict[str, int]):  # noqa: ANN201
+    """Layer k of torch_chain as a real torch module with the bound values."""
+    import torch
+
+    f, s, p, d = (values[f"{n}{k}"] for n in "FSPd")
+    if kind == "conv":
+        return torch.nn.Conv1d(1, 1, f, stride=s, padding=p, dilation=d)
+    if kind == "same":
+        return torch.nn.MaxPool1d(1, stride=s, ceil_mode=True)
+    if kind in ("pool", "pool_ceil"):
+        return torch.nn.MaxPool1d(f, stride=s, padding=p, dilation=d, ceil_mode=kind == "pool_ceil")
+    if kind == "transpose":
+        return torch.nn.ConvTranspose1d(1, 1, f, stride=s, padding=p, dilation=d, output_padding=values.get(f"O{k}", 0))
+    if kind == "upsample":
+        return torch.nn.ConvTranspose1d(1, 1, s, stride=s)
+    return torch.nn.ConstantPad1d((p, values.get(f"Q{k}", 0)), 0.0)
+
+
+def test_closed_form_matches_torch() -> None:
+    """The closed form and the recurrence against real torch modules built with the same values."""
+    torch = pytest.importorskip("torch")
+    r = random.Random(31)
+    agree = {True: 0, False: 0}
+    for _ in range(25):
+        kinds = [r.choice(KINDS) for _ in range(r.randint(1, 6))]
+        d = symshape.derive(torch_chain(kinds), cache=False)
+        closed = d.closed_form[1]
+        for _ in range(12):
+            values = bindings_for(kinds, r)
+            values["I"] = r.randint(1, 120)
+            ok = True
+            y = torch.zeros(1, 1, values["I"])
+            try:
+                with torch.no_grad():
+                    for k, kind in enumerate(kinds):
+                        y = torch_module(kind, k, values)(y)
+                        ok = ok and y.shape[-1] >= 1
+            except (RuntimeError, ValueError):
+                ok = False
+            used = {k: v for k, v in values.items() if k in d.symbols}
+            want = ref_torch(kinds, used)
+            assert (want is not None) == ok, (kinds, values, want)
+            assert d.evaluate(used).valid == ok, (kinds, values)
+            agree[ok] += 1
+            if ok:
+                sub = {d.symbols[k].symbol: sympy.Integer(v) for k, v in used.items()}
+                assert closed.xreplace(sub) == want == y.shape[-1], (kinds, values, closed)
+    assert agree[True] > 50 and agree[False] > 20, agree
