@@ -31,6 +31,7 @@ from grpc_status import rpc_status
 from symshape.errors import BindingError, LimitError, Location, SpecError, SymshapeError
 from symshape.evaluate import check_bindings, evaluate, evaluate_batch
 from symshape.layers import REGISTRY
+from symshape.limits import Limits
 from symshape.limits import current as current_limits
 from symshape.report import layer_info
 
@@ -188,9 +189,16 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
         self.pool = WorkerPool(config.derive_workers)
-        self.limits = replace(current_limits(), max_bytes=config.max_spec_bytes, max_layers=config.max_layers)
 
     # -- helpers
+
+    @property
+    def limits(self) -> Limits:
+        """The library's limits with this server's: spec size, layers, and the library's own clock
+        (limits.seconds) a little later than the kill, so that the server's cap decides."""
+        c = self.config
+        return replace(current_limits(), max_bytes=c.max_spec_bytes, max_layers=c.max_layers,
+                       seconds=c.max_derive_seconds + 1.0)
 
     def _timeout(self, context: grpc.ServicerContext) -> float:
         remaining = context.time_remaining()
