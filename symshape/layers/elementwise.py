@@ -68,9 +68,11 @@ def _checked(framework: str, kind: str):  # noqa: ANN202
     return apply
 
 
+DOC_INPUT = {"SpatialDropout2D": ("H", "W", "C"), "SpatialDropout3D": ("D", "H", "W", "C")}  # the rank they need
+
 for _name, _args in KERAS_SAME.items():
     register("keras", _name, keras_ignored(*_args, "name", "dtype"), _checked("keras", _name),
-             "shape unchanged, no parameters")
+             "shape unchanged, no parameters", doc_input=DOC_INPUT.get(_name, ()))
 for _name, _args in TORCH_SAME.items():
     register("torch", _name, [Arg(a, ANY, None) for a in _args], _checked("torch", _name),
              "shape unchanged, no parameters")
