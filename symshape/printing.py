@@ -21,6 +21,8 @@ from sympy.logic.boolalg import And, BooleanFalse, BooleanTrue, Or
 
 from .algebra import FloorDiv, as_expr
 from .conditions import divisibility
+from .errors import LimitError
+from .limits import current
 
 __all__ = ["to_latex", "to_text"]
 
@@ -79,6 +81,10 @@ class _Printer:
         if isinstance(e, (bool, BooleanTrue, BooleanFalse)):
             return (r"\text{True}" if e else r"\text{False}") if tex else str(bool(e))
         if isinstance(e, Integer):
+            limit = current().max_bits + 64  # sums of bounded constants stay printable
+            if e.p.bit_length() > limit:  # (Python's str() of ints stops at 4,300 digits)
+                raise LimitError(f"the closed form holds a constant of more than {limit:,} bits "
+                                 "(symshape.limits max_bits)")
             return str(e.p)
         if isinstance(e, Symbol):
             return sympy.latex(e) if tex else e.name

@@ -316,6 +316,8 @@ def _bound(op: str, b: list) -> tuple[int, int] | None:
 def _scalar_op(op: str, vals: list, flags: np.ndarray) -> tuple[object, tuple[int, int]]:
     """An instruction on scalars (broadcast bindings, constants), exactly: the rows all fit or all overflow."""
     exact = [bool(x) if isinstance(x, (bool, np.bool_)) else int(x) for x in vals]
+    if op in ("and", "or"):
+        return (all if op == "and" else any)(exact), (0, 1)
     try:
         value = _apply_int(op, exact, 4 * 64)
     except LimitError:

@@ -52,7 +52,7 @@ def _keras_batchnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
     learned = (Integer(1) if a.center else 0) + (Integer(1) if a.scale else 0)
     if a.trainable:
         return LayerOut([shape], trainable=learned * c, non_trainable=2 * c)
-    return LayerOut([shape], non_trainable=(learned + 2) * c)
+    return LayerOut([shape], non_trainable=2 * c)
 
 
 def _keras_layernorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
@@ -66,7 +66,10 @@ def _keras_layernorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
 
 def _keras_groupnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     shape = inputs[0]
-    (j,) = _axes(a.axis, len(shape))
+    axes = _axes(a.axis, len(shape))
+    if len(axes) != 1:  # keras: GroupNormalization normalizes over one axis
+        raise SpecError(f"axis is one integer for {ctx.kind}, got {len(axes)}")
+    (j,) = axes
     c = shape[j]
     conds = [positive("groups", a.groups), Condition(f"channels {c} - groups", c - a.groups, ">=", 0,
                                                      "keras: groups cannot exceed the channels"),
