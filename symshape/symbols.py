@@ -22,6 +22,8 @@ from typing import Any
 import sympy
 from sympy import Symbol
 
+from .errors import SpecError
+
 __all__ = ["ZERO_ROLES", "SymbolInfo", "SymbolTable", "collect_roles", "make_symbol"]
 
 ZERO_ROLES = frozenset({"padding", "output_padding", "cropping", "proj_size", "padding_idx"})
@@ -143,6 +145,13 @@ class SymbolTable:
     def __call__(self, name: str) -> Symbol:
         info = self.table.get(name)
         if info is None:
+            from .layers.base import is_mode_word, mode_users
+
+            if is_mode_word(name):  # 'same', 'causal', 'reflect'...: a mode, never a symbol
+                users = mode_users(name)
+                where = f" (it is for {'; '.join(users[:3])})" if users else ""
+                raise SpecError(f"'{name}' is a mode word{where}, not a symbol: sizes in an expression are "
+                                f"integers or symbols with other names")
             close = [d for d in self.declared if looks_like(name, d)]
             if close:
                 self.warnings.append(f"symbol '{name}' is not declared under 'symbols' (did you mean "

@@ -159,3 +159,18 @@ def test_mode_words_are_never_symbols(framework: str, layer: dict, argument: str
     assert f"argument '{argument}'" in message
     for words in expect:
         assert words in message, message
+
+
+@pytest.mark.parametrize("text", ["2*same", "causal + 1", "floor(reflect/2)"])
+def test_mode_words_are_not_symbols_inside_expressions(text: str) -> None:
+    spec = {"framework": "torch", "input": [3, 8, 8],
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": text}}]}
+    with pytest.raises(SpecError, match="is a mode word"):
+        symshape.derive(spec, cache=False)
+
+
+def test_padding_keeps_the_limit_error() -> None:
+    spec = {"framework": "torch", "input": [3, 8, 8],
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": "9" * 70}}]}
+    with pytest.raises(symshape.LimitError):
+        symshape.derive(spec, cache=False)

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from sympy import Expr, Integer
 
 from ..algebra import FloorDiv, smax, smin
-from ..errors import SpecError, did_you_mean
+from ..errors import LimitError, SpecError, did_you_mean
 from .base import (
     ACTIVATION,
     ANY,
@@ -26,6 +26,7 @@ from .base import (
     LayerRule,
     OptionalKind,
     Shape,
+    _show,
     channels_last,
     divides,
     equal,
@@ -78,8 +79,10 @@ class PaddingKind(Kind):
             raise SpecError(f"unknown padding {raw!r}{did_you_mean(raw, self.modes)}; expected {self.label}")
         try:
             return IntsKind().parse(raw, ctx, rule)
+        except LimitError:
+            raise
         except SpecError as err:
-            raise SpecError(f"expected {self.label}, got {raw!r}") from err
+            raise SpecError(f"expected {self.label}, got {_show(raw)}: {err.message}") from err
 
 
 def _conv_checks(ks: Sequence[Expr], ss: Sequence[Expr], ds: Sequence[Expr], names: Sequence[str]) -> list[Condition]:
