@@ -8,19 +8,11 @@ constant truth on each class once j passes the last root of its difference, and 
 
     {H >= T : H mod L in R}   plus a finite set of exceptions below T.
 
-This module finds (L, T, R) by abstract interpretation of the derivation's compiled program: every
-register becomes, per residue class, a polynomial in j with the j from which it holds (``j0``).
-
-- floor(p/c) and p mod c are polynomials when c divides p's non-constant coefficients; when it does
-  not, L is multiplied until it does (one restart per such discovery);
-- min, max and relations of two polynomials are decided by the sign of their difference, which is
-  constant past a root bound (Cauchy's: every real root has |j| < 1 + max|d_k|/|d_n|);
-- and/or/not combine truths, taking the larger j0.
-
+(L, T, R) come from :mod:`symshape.periodic` (abstract interpretation of the compiled program).
 Below T the exact set comes from evaluating every value (the vectorized program); the tail past T is
 read from the classes, and the last period is checked against evaluation (an internal cross-check).
 Then T is lowered to the first value from which the periodic pattern holds, and L to the smallest
-period of the pattern, so answers read as people write them: ``H >= 188 and H = 12 (mod 16)``.
+period of the pattern, so answers read as people write them: ``H ≥ 188 and H ≡ 12 (mod 16)``.
 
 Programs the analysis cannot see through (a divisor that depends on H, a power of H by H) raise
 :class:`NoClosedForm`; `Derivation.solve` then enumerates the declared or given range.
@@ -28,7 +20,6 @@ Programs the analysis cannot see through (a divisor that depends on H, a power o
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,185 +27,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import BindingError, LimitError, did_you_mean
+from .periodic import NoClosedForm, Truth, analyse, sign_from
 
 if TYPE_CHECKING:
     from .derive import Derivation
 
 __all__ = ["NoClosedForm", "Piece", "ValueSet", "solve"]
 
-MAX_PERIOD = 1 << 16  # residue classes analysed
-MAX_DEGREE = 8
 MAX_PREFIX = 50_000_000  # values evaluated below the threshold
 _CHUNK = 1 << 18
-
-
-class NoClosedForm(Exception):
-    """The program leaves the quasi-polynomial world (internal: callers fall back to enumeration)."""
-
-
-class _Refine(Exception):  # noqa: N818 - control flow: restart with a longer period
-    def __init__(self, factor: int) -> None:
-        self.factor = factor
-
-
-# ---------------------------------------------------------------- abstract values
-
-
-@dataclass(frozen=True)
-class _Poly:
-    c: tuple[int, ...]  # coefficients in j, lowest first, no trailing zeros (empty: zero)
-    j0: int | None  # holds for every j >= j0 (None: every j)
-
-
-@dataclass(frozen=True)
-class _Truth:
-    value: bool | None  # None: undefined (a division by zero upstream); counts as false
-    j0: int | None
-
-
-def _trim(c: list[int]) -> tuple[int, ...]:
-    while c and c[-1] == 0:
-        c.pop()
-    return tuple(c)
-
-
-def _jmax(*js: int | None) -> int | None:
-    known = [j for j in js if j is not None]
-    return max(known) if known else None
-
-
-def _padd(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
-    n = max(len(p), len(q))
-    return _trim([(p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0) for i in range(n)])
-
-
-def _pmul(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
-    if not p or not q:
-        return ()
-    out = [0] * (len(p) + len(q) - 1)
-    for i, a in enumerate(p):
-        if a:
-            for k, b in enumerate(q):
-                out[i + k] += a * b
-    if len(out) - 1 > MAX_DEGREE:
-        raise NoClosedForm(f"a polynomial of degree {len(out) - 1} in the free symbol")
-    return _trim(out)
-
-
-def _sign_from(d: tuple[int, ...]) -> tuple[int, int | None]:
-    """(eventual sign of d(j), j from which it holds): past Cauchy's root bound."""
-    if not d:
-        return 0, None
-    if len(d) == 1:
-        return (1 if d[0] > 0 else -1), None
-    lead = abs(d[-1])
-    bound = 1 + -(-max(abs(x) for x in d[:-1]) // lead)
-    return (1 if d[-1] > 0 else -1), bound
-
-
-_CMP = {">=": lambda s: s >= 0, ">": lambda s: s > 0, "<=": lambda s: s <= 0, "<": lambda s: s < 0,
-        "==": lambda s: s == 0, "!=": lambda s: s != 0}
-
-
-def _interpret(ops: tuple, wanted: set[int], symbol: str, fixed: Mapping[str, int], r: int, period: int) -> dict:
-    """Abstract values of the wanted registers (and what they need) on the class H = r + period*j."""
-    vals: dict[int, Any] = {}
-    for i, (op, args) in enumerate(ops):
-        if i not in wanted:
-            continue
-        if op == "const":
-            v = args[0]
-            vals[i] = _Truth(bool(v), None) if isinstance(v, bool) else _Poly(_trim([int(v)]), None)
-            continue
-        if op == "sym":
-            name = args[0]
-            vals[i] = _Poly(_trim([r, period]), None) if name == symbol else _Poly(_trim([int(fixed[name])]), None)
-            continue
-        xs = [vals[a] for a in args]
-        if op in ("and", "or"):
-            truths = [x.value is True for x in xs]
-            vals[i] = _Truth(all(truths) if op == "and" else any(truths), _jmax(*(x.j0 for x in xs)))
-            continue
-        if op == "not":
-            x = xs[0]
-            vals[i] = _Truth(None if x.value is None else not x.value, x.j0)
-            continue
-        if any(isinstance(x, _Truth) for x in xs):  # an undefined size (division by zero) stays undefined
-            if all(isinstance(x, _Truth) and x.value is None for x in xs):
-                vals[i] = _Truth(None, _jmax(*(x.j0 for x in xs)))
-                continue
-            undefined = [x for x in xs if isinstance(x, _Truth) and x.value is None]
-            if undefined:
-                vals[i] = _Truth(None, _jmax(*(x.j0 for x in xs)))
-                continue
-            raise NoClosedForm(f"a truth value used as a number ({op})")
-        j0 = _jmax(*(x.j0 for x in xs))
-        if op == "add":
-            c: tuple[int, ...] = ()
-            for x in xs:
-                c = _padd(c, x.c)
-            vals[i] = _Poly(c, j0)
-        elif op == "mul":
-            c = (1,)
-            for x in xs:
-                c = _pmul(c, x.c)
-            vals[i] = _Poly(c, j0)
-        elif op == "pow":
-            base, exp = xs
-            if len(exp.c) > 1:
-                raise NoClosedForm("an exponent that depends on the free symbol")
-            k = exp.c[0] if exp.c else 0
-            if k < 0 or k > MAX_DEGREE:
-                raise NoClosedForm(f"a power {k}")
-            c = (1,)
-            for _ in range(k):
-                c = _pmul(c, base.c)
-            vals[i] = _Poly(c, j0)
-        elif op in ("fdiv", "mod"):
-            num, den = xs
-            if len(den.c) > 1:
-                raise NoClosedForm("a divisor that depends on the free symbol")
-            dv = den.c[0] if den.c else 0
-            if dv == 0:
-                vals[i] = _Truth(None, j0)
-                continue
-            g = abs(dv)
-            for coef in num.c[1:]:
-                g = math.gcd(g, coef)
-            if g != abs(dv):
-                raise _Refine(abs(dv) // g)
-            a = num.c[0] if num.c else 0
-            if op == "fdiv":
-                vals[i] = _Poly(_trim([a // dv, *(coef // dv for coef in num.c[1:])]), j0)
-            else:
-                vals[i] = _Poly(_trim([a % dv]), j0)
-        elif op in ("max", "min"):
-            best = xs[0]
-            for x in xs[1:]:
-                sign, bound = _sign_from(_padd(x.c, tuple(-v for v in best.c)))
-                jj = _jmax(best.j0, x.j0, bound)
-                if (sign > 0) == (op == "max") and sign != 0:
-                    best = _Poly(x.c, jj)
-                else:
-                    best = _Poly(best.c, jj)
-            vals[i] = best
-        elif op in _CMP:
-            lhs, rhs = xs
-            sign, bound = _sign_from(_padd(lhs.c, tuple(-v for v in rhs.c)))
-            vals[i] = _Truth(_CMP[op](sign), _jmax(j0, bound))
-        else:
-            raise NoClosedForm(f"operation {op}")
-    return vals
-
-
-def _needed(ops: tuple, roots: list[int]) -> set[int]:
-    needed = set(roots)
-    for i in range(len(ops) - 1, -1, -1):
-        if i in needed:
-            op, args = ops[i]
-            if op not in ("const", "sym"):
-                needed.update(args)
-    return needed
 
 
 # ---------------------------------------------------------------- answers
@@ -389,37 +210,36 @@ def _analyse(d: Derivation, symbol: str, fixed: Mapping[str, int], target: Mappi
              ) -> tuple[int, list[tuple[bool, int | None]], list[list[tuple[bool, int | None]]]]:
     """(period L, per class (eventual truth, j0), per class per condition (truth, j0))."""
     c = d.compiled
-    prog = c.program
-    roots = [c.valid, *(ck.truth for ck in c.conditions)]
     out_regs = [c.output[0][axis] for axis in (target or {})]
-    needed = _needed(prog.ops, roots + out_regs)
-    period = 1
-    while True:
-        try:
-            classes, per_cond = [], []
-            for r in range(period):
-                vals = _interpret(prog.ops, needed, symbol, fixed, r, period)
-                truth = vals[c.valid]
-                value, j0 = truth.value is True, truth.j0
-                for axis, reg in zip((target or {}), out_regs, strict=True):
-                    size = vals[reg]
-                    if isinstance(size, _Truth):
-                        value = False
-                        continue
-                    sign, bound = _sign_from(_padd(size.c, (-target[axis],)))  # type: ignore[index]
-                    if sign != 0 and len(size.c) > 1:
-                        # hit at most at one j on this class: eventually not (exceptions found by evaluation)
-                        value, j0 = False, _jmax(j0, size.j0, bound)
-                    else:
-                        value = value and sign == 0
-                        j0 = _jmax(j0, size.j0)
-                classes.append((value, j0))
-                per_cond.append([(vals[ck.truth].value is True, vals[ck.truth].j0) for ck in c.conditions])
-            return period, classes, per_cond
-        except _Refine as more:
-            period *= more.factor
-            if period > MAX_PERIOD:
-                raise NoClosedForm(f"a period over {MAX_PERIOD}") from None
+    analysis = analyse(c.program.ops, [c.valid, *(ck.truth for ck in c.conditions), *out_regs], symbol, fixed)
+    classes, per_cond = [], []
+    for vals in analysis.values:
+        truth = vals[c.valid]
+        value, j0 = truth.value is True, truth.j0
+        for axis, reg in zip((target or {}), out_regs, strict=True):
+            size = vals[reg]
+            if isinstance(size, Truth):
+                value = False
+                continue
+            diff = list(size.c) or [0]
+            diff[0] -= target[axis]  # type: ignore[index]
+            while diff and diff[-1] == 0:
+                diff.pop()
+            sign, bound = sign_from(tuple(diff))
+            if sign != 0 and len(size.c) > 1:
+                # hit at most at one j on this class: eventually not (exceptions found by evaluation)
+                value, j0 = False, _jmax(j0, size.j0, bound)
+            else:
+                value = value and sign == 0
+                j0 = _jmax(j0, size.j0)
+        classes.append((value, j0))
+        per_cond.append([(vals[ck.truth].value is True, vals[ck.truth].j0) for ck in c.conditions])
+    return analysis.period, classes, per_cond
+
+
+def _jmax(*js: int | None) -> int | None:
+    known = [j for j in js if j is not None]
+    return max(known) if known else None
 
 
 def solve(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None, *,
