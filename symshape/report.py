@@ -189,7 +189,7 @@ def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = N
     for label, value in (("Output shape", eval_shape(e.output_shape)), ("Total params", count(e.params)),
                          ("Trainable params", count(e.trainable)), ("Non-trainable params", count(e.non_trainable)),
                          *((("Buffers", count(e.buffers)),) if e.buffers else ()), ("MACs", count(e.macs)),
-                         ("Activations", f"{count(e.activations)} elements")):
+                         ("Activations", count(e.activations) + (" elements" if e.activations is not None else ""))):
         console.print(f"{label}: {value}", soft_wrap=True, markup=False)
     if e.violations:
         console.print(f"INVALID: {len(e.violations)} violated condition(s):")

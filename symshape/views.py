@@ -182,7 +182,8 @@ def evaluation_html(e: Evaluation) -> str:
             for ly in e.layers]
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
     footer = [f"Output shape: {eval_shape(e.output_shape)}", f"Total params: {count(e.params)}",
-              f"MACs: {count(e.macs)}", f"Activations: {count(e.activations)} elements"]
+              f"MACs: {count(e.macs)}",
+              f"Activations: {count(e.activations)}" + (" elements" if e.activations is not None else "")]
     footer += ["Valid."] if e.valid else [f"INVALID: {v.message}" for v in e.violations]
     return _table("network" + (f" at {bound}" if bound else ""), ["#", "Layer", "Type", "Output shape", "Param #",
                                                                    "MACs"], rows, {0, 4, 5}, footer)
