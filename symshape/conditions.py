@@ -250,6 +250,38 @@ def _show_box(box: Mapping[Symbol, Bound], e: Expr) -> str:
     return ", ".join(parts)
 
 
+def _implied_by_divisibility(items: list[_Item], never: Mapping[int, str], implied: set[int],
+                             box: Mapping[Symbol, Bound]) -> set[int]:
+    """Conditions that hold wherever a shown `s % k == 0` does (s a symbol, k a number): with s = k*m,
+    floor(s/4) == 2*floor(s/8) for k = 8 becomes 2*m == 2*m. Bounded work: one substitution per
+    condition and fact, expansions bounded by expand_small."""
+    facts: list[tuple[int, Symbol, int]] = []
+    for i, it in enumerate(items):
+        if i in never or i in implied or it.op != "==" or not isinstance(it.rel, Relational):
+            continue
+        mod = divisibility(it.rel)
+        if mod is not None and isinstance(mod.lhs.args[0], Symbol) and isinstance(mod.lhs.args[1], Integer) \
+                and int(mod.lhs.args[1]) > 1:
+            facts.append((i, mod.lhs.args[0], int(mod.lhs.args[1])))
+    out: set[int] = set()
+    for j, s, k in facts[:64]:
+        if j in out:
+            continue
+        m = Symbol(f"{s.name}_over_{k}", integer=True)
+        lo, hi = box.get(s, (-INF, INF))
+        mbox = {**box, m: (-INF if lo == -INF else -(-int(lo) // k), INF if hi == INF else int(hi) // k)}
+        sub = {s: k * m}
+        bounds = Bounds(mbox)
+        for i, it in enumerate(items):
+            if i == j or i in never or i in implied or i in out or it.g is None or s not in it.g.free_symbols:
+                continue
+            g = it.g.xreplace(sub)
+            if (it.op == "==" and zero_when_expanded(g)) or (it.op == ">=" and _symbol_range(it) is None and
+                                                            decide(bounds(expand_small(g)), ">=") is True):
+                out.add(i)
+    return out
+
+
 def _symbol_range(it: _Item) -> Linear | None:
     """The range a condition on one symbol alone allows it (a*s + c >= 0, or == 0), else None."""
     if it.g is None or it.constant or it.op not in (">=", "=="):
@@ -332,6 +364,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
                            f"{_show_box(bounds.box, it.g)}"
         elif verdict is True and _symbol_range(it) is None:  # (bounds on one symbol make the box: kept)
             implied.add(i)
+    implied |= _implied_by_divisibility(items, never, implied, box)
 
     # what to show: each condition once, the tightest of each family, divisibility as x % k == 0
     shown: list[tuple[object, object, object]] = []  # (nc, relation, family key)

@@ -25,8 +25,8 @@ def shown(d: symshape.Derivation) -> list[str]:
 SHOWN_CASES = [
     ("alexnet.yaml", ["H >= 63", "W >= 63"], ["H - 7 >= 0", "H >= 1", "H - 63 >= 0"]),
     ("vgg16.yaml", ["H >= 32", "W >= 32"], ["H >= 1", "H >= 2", "H >= 16"]),
-    ("unet.yaml", ["H % 8 == 0", "W % 8 == 0", "H >= 8", "floor(H/4) == 2*floor(H/8)"],
-     ["Eq(H, 8*floor(H/8))", "2*floor(H/8) >= 1", "8*floor(H/8) >= 1"]),
+    ("unet.yaml", ["H % 8 == 0", "W % 8 == 0", "H >= 8"],  # (the skips at 1/4 and 1/2 follow from H % 8 == 0)
+     ["Eq(H, 8*floor(H/8))", "2*floor(H/8) >= 1", "8*floor(H/8) >= 1", "floor(H/4) == 2*floor(H/8)"]),
     ("transformer_block.yaml", ["E % Hh == 0", "E >= 1", "Hh >= 1"], ["4*E >= 1", "Eq(Mod(E, Hh), 0)"]),
     ("lstm_classifier.yaml", ["V >= 2"], ["V >= 1"]),
     ("automl_space.yaml", ["I >= 32", "I <= 512", "D1 >= 8"], ["I >= 1", "D1 >= 1", "I - F1 >= 0"]),
@@ -79,6 +79,32 @@ def test_no_implied_domain_condition() -> None:
                          "layers": [{"Linear": {"out_features": "4*E"}}]}, cache=False)
     assert shown(d) == ["L >= 1", "E >= 1"]
     assert not d.evaluate(L=2, E=0).valid  # evaluation still checks everything
+
+
+DIVISIBILITY_CASES = [  # a chain of pools and matching upsamplings with skips: shown, and what is implied
+    ([{"MaxPool2d": {"kernel_size": 2}, "name": "p1"}, {"MaxPool2d": {"kernel_size": 2}, "name": "p2"},
+      {"Upsample": {"scale_factor": 2}, "name": "u2"}, {"cat": {"dim": 1}, "inputs": ["u2", "p1"]},
+      {"Upsample": {"scale_factor": 2}, "name": "u1"}, {"cat": {"dim": 1}, "inputs": ["u1", "x"]}],
+     ["H % 4 == 0"], ["floor(H/2) == 2*floor(H/4)"]),
+    # a divisibility on one axis does not make another axis' condition disappear
+    ([{"MaxPool2d": {"kernel_size": 2}, "name": "p1"}, {"Upsample": {"scale_factor": 2}, "name": "u1"},
+      {"cat": {"dim": 1}, "inputs": ["u1", "x"]}], ["H % 2 == 0", "W % 2 == 0"], []),
+]
+
+
+@pytest.mark.parametrize(("layers", "present", "absent"), DIVISIBILITY_CASES)
+def test_divisibility_implies(layers: list, present: list[str], absent: list[str]) -> None:
+    spec = {"framework": "torch", "inputs": {"x": [3, "H", "W"]}, "layers": layers}
+    d = symshape.derive(spec, cache=False)
+    rels = shown(d)
+    for r in present:
+        assert r in rels, rels
+    for r in absent:
+        assert r not in rels, rels
+    for h in range(1, 40):  # the short list says what evaluation says
+        values = {"H": h, "W": 12}
+        sub = {d.symbols[k].symbol: v for k, v in values.items()}
+        assert all(bool(rel.xreplace(sub)) for _, rel in d.constraints()) == d.evaluate(values).valid, h
 
 
 def test_one_symbol_equality_is_shown_plainly() -> None:
