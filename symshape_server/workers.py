@@ -49,6 +49,16 @@ class Derived:
 
 
 def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
+    from symshape.deep import run_deep
+    from symshape.limits import current, set_limits
+
+    if current() != limits:  # the serving process's limits govern the whole derivation (and its clock)
+        set_limits(**{f.name: getattr(limits, f.name) for f in fields(limits)})
+    # one large-stack thread for all of it: the library's deep calls nested inside run directly
+    return run_deep(_derive_deep, payload, source, limits, faults)
+
+
+def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
     import symshape
     from symshape.spec import load_spec
 
@@ -57,10 +67,6 @@ def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) 
 
     if "derive" in faults:
         raise RuntimeError("fault injected in a derivation worker (ServerConfig.fault_injection)")
-    from symshape.limits import current, set_limits
-
-    if current() != limits:  # the serving process's limits govern the whole derivation
-        set_limits(**{f.name: getattr(limits, f.name) for f in fields(limits)})
     spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
     d = symshape.derive(spec)
     response = derive_response(d).SerializeToString()
