@@ -1,0 +1,70 @@
+"""The one-symbol closed-form sweep (symshape.fastpath) equals the per-layer program, row for row,
+on every example network and on random chains and graphs, negative and huge values included."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symshape
+from symshape.fastpath import one_symbol
+from tests.test_solve import random_keras_graph, random_torch_graph
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+EXAMPLE_SWEEPS = [
+    ("classic_symbolic.yaml", "I", {"F": 5, "S": 2, "P": 1, "D": 4}),
+    ("unet.yaml", "H", {"C": 3, "W": 64, "K": 2}),
+    ("resnet18.yaml", "H", {"W": 224}),
+    ("resnet50.yaml", "H", {"W": 224}),
+    ("alexnet.yaml", "H", {"W": 227}),
+    ("vgg16.yaml", "W", {"H": 224}),
+    ("transformer_block.yaml", "L", {"E": 64, "Hh": 8}),
+]
+
+
+def same_as_program(d, symbol, fixed, values):
+    fast = one_symbol(d.compiled, symbol, fixed)
+    assert fast is not None
+    inside = fast.covers(values)
+    values = values[inside]
+    valid, sizes = fast(values)
+    res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",))
+    assert np.array_equal(valid, res.valid)
+    for got, want in zip(sizes, res.columns["output_shape"], strict=True):
+        assert np.array_equal(got, want)
+    return fast
+
+
+@pytest.mark.parametrize(("name", "symbol", "fixed"), EXAMPLE_SWEEPS, ids=[c[0] for c in EXAMPLE_SWEEPS])
+def test_examples_equal_the_program(name, symbol, fixed):
+    d = symshape.derive(EXAMPLES / name)
+    if symbol not in d.compiled.program.symbols:
+        pytest.fail(f"{name} has no symbol {symbol}")
+    values = np.concatenate([np.arange(-300, 5000), np.array([10**6 + 7, 2**40 + 3, 2**50])]).astype(np.int64)
+    same_as_program(d, symbol, fixed, values)
+
+
+@pytest.mark.parametrize("make", [random_torch_graph, random_keras_graph], ids=["torch", "keras"])
+def test_random_graphs_equal_the_program(make):
+    rng = random.Random(99)
+    built = 0
+    for _ in range(120):
+        d = symshape.derive(make(rng))
+        fast = one_symbol(d.compiled, "H", {})
+        if fast is None:
+            continue
+        built += 1
+        values = np.concatenate([np.arange(-40, 600), rng.sample(range(600, 10**9), 50)]).astype(np.int64)
+        same_as_program(d, "H", {}, values)
+    assert built > 100  # the fast path applies to nearly every chain and graph
+
+
+def test_refuses_what_it_cannot_do():
+    # a divisor in the swept symbol: no closed form, the caller keeps the program
+    spec = {"framework": "torch", "input": [3, "H"], "symbols": {"S": {"min": 1}},
+            "layers": [{"MaxPool1d": {"kernel_size": 1, "stride": "S"}}]}
+    d = symshape.derive(spec)
+    assert one_symbol(d.compiled, "S", {"H": 100}) is None
+    assert one_symbol(d.compiled, "H", {"S": 3}) is not None
