@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import fastpath
 from .algebra import as_expr
 from .errors import BindingError, LimitError, did_you_mean
 from .layers.base import NEGATE
@@ -369,6 +370,9 @@ def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs
         if o not in BATCH_OUTPUTS:
             raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS)}")
     cols, length = _columns(c, columns)
+    fast = fastpath.batch(c, cols, length, outputs)  # one column varies: the closed form, not every layer
+    if fast is not None:
+        return fast
     wanted: list[int] = [c.valid]
     for o in outputs:
         wanted += c.output[0] if o == "output_shape" else [c.totals[o]]

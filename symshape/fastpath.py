@@ -13,7 +13,8 @@ not fit int64, or below the table, is left to the program (the caller's fallback
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,9 +23,9 @@ import numpy as np
 from .periodic import NoClosedForm, Poly, Truth, analyse
 
 if TYPE_CHECKING:
-    from .evaluate import Compiled
+    from .evaluate import BatchResult, Compiled
 
-__all__ = ["OneSymbol", "one_symbol"]
+__all__ = ["OneSymbol", "batch", "one_symbol"]
 
 MAX_TABLE = 1 << 20  # values tabulated below the threshold
 _INT64 = (1 << 63) - 1
@@ -47,6 +48,9 @@ class OneSymbol:
 
     def covers(self, h: np.ndarray) -> np.ndarray:
         return (h >= self.table_lo) & (h <= self.max_h)
+
+    def covers_all(self, h: np.ndarray) -> bool:
+        return not len(h) or (int(h.min()) >= self.table_lo and int(h.max()) <= self.max_h)
 
     def __call__(self, h: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         """(valid, sizes per output axis) for values all inside `covers` (int64 column)."""
@@ -82,8 +86,8 @@ class OneSymbol:
                 else:
                     size += np.take(a, r)
             sizes.append(size)
-        below = h < self.threshold
-        if below.any():
+        if len(h) and int(h.min()) < self.threshold:
+            below = h < self.threshold
             idx = h[below] - self.table_lo
             valid[below] = self.table_valid[idx]
             for size, tab in zip(sizes, self.table_sizes, strict=True):
@@ -145,3 +149,35 @@ def one_symbol(c: Compiled, symbol: str, fixed: Mapping[str, int]) -> OneSymbol 
     max_h = _INT64 if slope == 0 else max(threshold, ((1 << 62) - intercept) // slope * period - period)
     return OneSymbol(symbol, period, threshold, table_lo, ok, tuple(a), tuple(b), table_valid,
                      tuple(table_sizes), max_h)
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Compiled -> {(symbol, fixed): OneSymbol | None}
+MIN_ROWS = 4096  # below it the program is as fast as building the tables
+
+
+def batch(c: Compiled, cols: Mapping[str, object], length: int, outputs: Sequence[str]) -> BatchResult | None:
+    """`evaluate_batch` through the closed form when one column varies and only sizes are wanted;
+    None (use the program) otherwise."""
+    if length < MIN_ROWS or any(o != "output_shape" for o in outputs):
+        return None
+    arrays = [name for name, col in cols.items() if isinstance(col, np.ndarray) and col.ndim == 1]
+    if len(arrays) != 1 or arrays[0] not in c.program.symbols:
+        return None
+    symbol = arrays[0]
+    fixed = {name: int(col) for name, col in cols.items() if name != symbol and name in c.program.symbols}
+    key = (symbol, tuple(sorted(fixed.items())))
+    per = _CACHE.setdefault(c, {})
+    if key not in per:
+        if len(per) > 64:
+            per.pop(next(iter(per)))
+        per[key] = None  # while the table below is built by the program (evaluate_batch again)
+        per[key] = one_symbol(c, symbol, fixed)
+    fast = per[key]
+    values = cols[symbol]
+    if fast is None or values.dtype != np.int64 or not fast.covers_all(values):
+        return None
+    from .evaluate import BatchResult
+
+    valid, sizes = fast(values)
+    columns = {"output_shape": sizes} if outputs else {}
+    return BatchResult(length, columns, valid, np.zeros(length, dtype=bool))

@@ -198,7 +198,9 @@ def _evaluate(d: Derivation, symbol: str, fixed: Mapping[str, int], a: int, b: i
     out = np.zeros(max(b - a, 0), dtype=bool)
     for start in range(a, b, _CHUNK):
         values = np.arange(start, min(start + _CHUNK, b), dtype=np.int64)
-        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",), chunk=_CHUNK)
+        # the per-layer program (asking for params keeps it off the closed-form fast path, whose tables
+        # come from the same analysis: this evaluation is the independent check)
+        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape", "params"), chunk=_CHUNK)
         keep = res.valid.copy()
         for axis, want in (target or {}).items():
             keep &= res.columns["output_shape"][axis] == want

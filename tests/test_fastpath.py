@@ -30,7 +30,8 @@ def same_as_program(d, symbol, fixed, values):
     inside = fast.covers(values)
     values = values[inside]
     valid, sizes = fast(values)
-    res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",))
+    # asking for params too keeps evaluate_batch on the per-layer program (the reference)
+    res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape", "params"))
     assert np.array_equal(valid, res.valid)
     for got, want in zip(sizes, res.columns["output_shape"], strict=True):
         assert np.array_equal(got, want)
@@ -68,3 +69,17 @@ def test_refuses_what_it_cannot_do():
     d = symshape.derive(spec)
     assert one_symbol(d.compiled, "S", {"H": 100}) is None
     assert one_symbol(d.compiled, "H", {"S": 3}) is not None
+
+
+def test_evaluate_batch_takes_the_fast_path_and_agrees():
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    fixed = {"C": 3, "W": 64, "K": 2}
+    values = np.arange(-100, 100_000, dtype=np.int64)
+    fast = d.evaluate_batch({**fixed, "H": values}, outputs=("output_shape",))
+    slow = d.evaluate_batch({**fixed, "H": values}, outputs=("output_shape", "params"))
+    assert np.array_equal(fast.valid, slow.valid) and not fast.overflow.any()
+    for a, b in zip(fast.columns["output_shape"], slow.columns["output_shape"], strict=True):
+        assert np.array_equal(a, b)
+    from symshape import fastpath
+
+    assert fastpath._CACHE[d.compiled][("H", (("C", 3), ("K", 2), ("W", 64)))] is not None
