@@ -179,7 +179,12 @@ def test_list_layers(client: Client) -> None:
     assert len(client.list_layers()) > 150
     with pytest.raises(ServiceError) as info:
         client.list_layers("torch", "Conv2D")
-    assert info.value.code == grpc.StatusCode.NOT_FOUND
+    assert (info.value.code, info.value.reason, info.value.fields) == (
+        grpc.StatusCode.NOT_FOUND, "UNKNOWN_LAYER", [("name", "Conv2D")])
+    with pytest.raises(ServiceError) as info:
+        client.list_layers("jax")
+    assert (info.value.code, info.value.reason, info.value.fields) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "BAD_FRAMEWORK", [("framework", "jax")])
 
 
 def test_health_and_reflection(served) -> None:
@@ -229,11 +234,11 @@ def test_token_auth() -> None:
             with Client(target, token=token) as c:
                 with pytest.raises(ServiceError) as info:
                     c.evaluate(CLASSIC, VALUES)
-                assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
+                assert (info.value.code, info.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
                 assert c.health() == "SERVING"  # health is exempt
                 with pytest.raises(ServiceError) as info:
                     c.evaluate_batch(CLASSIC, {**VALUES, "I": [1, 2]})
-                assert info.value.code == grpc.StatusCode.UNAUTHENTICATED
+                assert (info.value.code, info.value.reason) == (grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED")
         with Client(target, token="s3cret") as c:
             assert c.evaluate(CLASSIC, VALUES).valid
     finally:
@@ -243,7 +248,8 @@ def test_token_auth() -> None:
 def test_batch_row_limit(served, client: Client) -> None:
     with pytest.raises(ServiceError) as info:
         client.evaluate_batch(CLASSIC, {**VALUES, "I": np.ones(2_000_000)}, chunk=2_000_000)
-    assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and info.value.fields[0][0] == "columns"
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED")
+    assert info.value.fields == [("columns", "2000000 rows")]
 
 
 def test_round_robin_over_two_servers() -> None:
@@ -292,13 +298,15 @@ def test_tls_and_mutual_tls(tmp_path: Path) -> None:
                         certificate_chain=c["client.pem"].read_bytes() if mutual else None,
                         private_key=c["client.key"].read_bytes() if mutual else None) as ok:
                 assert ok.evaluate(CLASSIC, VALUES).valid
-            with Client(target, timeout=3) as plain:  # no TLS at all
-                with pytest.raises(ServiceError):
+            with Client(target, timeout=3) as plain:  # no TLS at all: the handshake fails, no call is made
+                with pytest.raises(ServiceError) as info:
                     plain.evaluate(CLASSIC, VALUES)
+                assert (info.value.code, info.value.reason) == (grpc.StatusCode.UNAVAILABLE, "")
             if mutual:
                 with Client(target, root_certificates=c["ca.pem"].read_bytes(), timeout=3) as anonymous:
-                    with pytest.raises(ServiceError):
+                    with pytest.raises(ServiceError) as info:
                         anonymous.evaluate(CLASSIC, VALUES)
+                    assert (info.value.code, info.value.reason) == (grpc.StatusCode.UNAVAILABLE, "")
         finally:
             shutdown(running, 0.5)
 
@@ -608,8 +616,9 @@ def test_health_is_not_counted_by_the_concurrency_limit() -> None:
                 assert "symshape.v1.ShapeAlgebraService" in ProtoReflectionDescriptorDatabase(channel).get_services()
             assert running.limiter.active == 1
             print(f"\nhealth under a saturated limit: max {max(times) * 1000:.0f} ms over {len(times)} checks")
-            with pytest.raises(grpc.RpcError):
+            with pytest.raises(grpc.RpcError) as failed:
                 busy.result()
+            assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert _wait(lambda: running.limiter.active == 0, 5) is not None
     finally:
         shutdown(running, 0.5)

@@ -308,9 +308,11 @@ def test_undecodable_requests(stub, name: str) -> None:
         call = channel.unary_unary(f"/symshape.v1.ShapeAlgebraService/{method}")  # bytes in, bytes out
         code, details = _code(lambda c=call: c(RAW[name], timeout=CALL_TIMEOUT))
         assert code == grpc.StatusCode.INVALID_ARGUMENT, (method, code, details)
+        assert details.startswith("the request is not a valid message: "), (method, details)
     batch = channel.stream_stream("/symshape.v1.ShapeAlgebraService/EvaluateBatch")
     code, details = _code(lambda: batch(iter([RAW[name]]), timeout=CALL_TIMEOUT))
     assert code == grpc.StatusCode.INVALID_ARGUMENT, ("EvaluateBatch", code, details)
+    assert details.startswith("the request is not a valid message: "), details
 
 
 def test_bad_derivation_ids(stub) -> None:
