@@ -311,8 +311,9 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         rel = sympy.Rel(lhs, rhs, c.op, evaluate=False)
         rel = normalize_relation(rel) if not constant else rel
         if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
-            g = rel.lhs - rel.rhs
-            g = {">=": g, ">": g - 1, "<=": -g, "<": -g - 1}[rel.rel_op]
+            op = rel.rel_op
+            g = rel.lhs - rel.rhs if op in (">=", ">") else rel.rhs - rel.lhs
+            g = g - 1 if op in (">", "<") else g
             items.append(_Item(nc, rel, g, ">=", constant))
         elif isinstance(rel, Relational):
             items.append(_Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant))
