@@ -304,12 +304,12 @@ def _plain(doc: Any, source: str, limits: Limits) -> Any:
     return root[""]
 
 
-def _short(v: Any) -> str:
+def _short(v: Any, width: int = 40) -> str:
     try:
         text = repr(v)
     except ValueError:  # an int over Python's digit limit for str()
         return "(a huge number)"
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 # ---------------------------------------------------------------- loading and checking
@@ -327,8 +327,9 @@ def load_spec(spec: str | os.PathLike | Mapping[str, Any], source: str | None = 
         text, source = _read(spec, source, limits)
         doc, lines = _compose(text, source, limits)
         if isinstance(doc, str) and "\n" not in text.strip() and _looks_like_path(doc):
-            raise SpecError(f"a spec is a mapping with framework, input and layers, got the text {_short(doc)}: "
-                            f"to read a file, pass pathlib.Path({_short(doc)})", Location(source=source, line=1))
+            shown = _short(doc, 240)
+            raise SpecError(f"a spec is a mapping with framework, input and layers, got the text {shown}: "
+                            f"to read a file, pass pathlib.Path({shown})", Location(source=source, line=1))
     return _check(doc, source, lines, limits)
 
 

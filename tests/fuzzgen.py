@@ -128,6 +128,8 @@ def _plausible(r: random.Random, kind: Any, rule: Any) -> Any:
     if name == "OptionalKind":
         return None if r.random() < 0.2 else _plausible(r, kind.inner, rule)
     if name == "IntKind":
+        if r.random() < 0.05:  # big but legal: products across layers grow past int64 and the bit limit
+            return r.choice([10**59, 2**190, "9" * 59, "I**64", "(I*J)**32", "2**64 * I", "(H+1)**8"])
         return r.choice([1, 2, 3, 4, 8, 16, r.choice(SYMBOLS[:8]), "2*D", "D + 1", "floor(H/2)", "E**2", "(I+J)**3"])
     if name == "IntsKind":
         n = kind.n or rule.rank or 1
@@ -159,7 +161,7 @@ def _shape(r: random.Random, framework: str, nasty: float, spatial: int) -> list
     out = []
     for _ in range(rank):
         roll = r.random()
-        out.append(r.choice([1, 3, 4, 8, 16, 32, 28, 224]) if roll < 0.55 else
+        out.append(r.choice([1, 3, 4, 8, 16, 32, 28, 224, 10**59 if r.random() < 0.05 else 7]) if roll < 0.55 else
                    r.choice(SYMBOLS[:8]) if roll < 1 - 0.15 * nasty else _value(r))
     return out
 
@@ -222,7 +224,7 @@ def _spec_dict(r: random.Random, nasty: float) -> dict:
                                         {"max": 0}, {"min": 5, "max": 2}, None, {"mn": 1}, 3])
                            if r.random() < nasty else r.choice([{"min": 0}, {"min": 1}, {"min": 2, "max": 64}, None])
                            for s in used}
-    n = r.choice([1, 1, 2, 3, 4, 6, 10])
+    n = r.choice([1, 1, 2, 3, 4, 6, 10, 10, 30]) if r.random() > 0.02 else r.choice([60, 120])
     layers = []
     for i in range(n):
         layer = _layer(r, framework, i, names, nasty, rank)

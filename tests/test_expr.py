@@ -120,3 +120,39 @@ def test_error_position() -> None:
         parse("I + $")
     assert info.value.position == 4
     assert "at column 5" in str(info.value)
+
+
+SIZE_LIMITS = [  # text, fragment of the LimitError: each refused before SymPy does the work
+    ("((((2**64)**64)**64)**64)", "bits"),
+    ("(2**64)**64 * 2", "bits"),
+    ("((((I**64)**64)**64)**64)", "degree 4096"),
+    ("(I*J)**33", "degree 66"),
+    ("(J+K+L+M)**64", "terms"),
+    ("*".join(f"(a{i}+b{i}+c{i}+d{i})" for i in range(5)), "terms"),  # 4**5 terms once multiplied out
+    ("floor(" + "+".join(f"1/a{i}" for i in range(100)) + ")", "degree"),
+    ("*".join(["9" * 60] * 30), "bits"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), SIZE_LIMITS)
+def test_size_limits(text: str, fragment: str) -> None:
+    with pytest.raises(LimitError) as info:
+        parse(text)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(("text", "degree", "terms"), [
+    ("I**64", 64, 1),
+    ("(H*W)**32", 64, 1),
+    ("(J+K+L+M)**3", 3, 20),
+    ("(a+b+c+d)**4", 4, 35),
+    ("floor((H + 2*P - K)/S) + 1", 1, 2),
+])
+def test_within_the_limits(text: str, degree: int, terms: int) -> None:
+    from symshape.expr import measure
+
+    e = parse(text)
+    got = measure(e)
+    assert got[0] == degree and got[1] >= terms  # terms: an upper bound on the expanded size
+    expanded = sympy.expand(e)
+    assert len(sympy.Add.make_args(expanded)) <= got[1]

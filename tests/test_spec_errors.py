@@ -8,6 +8,7 @@ import pytest
 
 import symshape
 from symshape import LimitError, SpecError
+from symshape.spec import load_spec
 
 HEAD = "framework: keras\ninput: [32, 32, 3]\nlayers:\n"
 
@@ -91,3 +92,48 @@ def test_too_many_layers() -> None:
 def test_errors_from_dicts_name_the_spec() -> None:
     with pytest.raises(SpecError, match="spec: layer 0 'dense' \\(Dense\\): argument 'units'"):
         symshape.derive({"framework": "keras", "input": [3], "layers": [{"Dense": {"units": "1 +"}}]})
+
+
+def test_a_str_is_text_never_a_path(tmp_path: Path) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text("framework: keras\ninput: [4]\nlayers: [Flatten]\n")
+    assert symshape.derive(spec).to_dict()["output_shape"] == ["4"]  # a Path is a file
+    with pytest.raises(SpecError) as info:
+        symshape.derive(str(spec))  # a str is YAML text: here a plain string, not a mapping
+    assert f"to read a file, pass pathlib.Path('{spec}')" in str(info.value)
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "missing.json")
+    with pytest.raises(SpecError, match="not bytes"):
+        load_spec(b"framework: keras")  # type: ignore[arg-type]
+
+
+def test_the_c_loader_keeps_line_numbers() -> None:
+    from symshape import spec as spec_module
+
+    text = "framework: keras\ninput: [3]\nlayers:\n  - Dense: {units: 4}\n  - Dense:\n      units: 'x +'\n"
+    with pytest.raises(SpecError, match="<string>:6: layer 1"):
+        symshape.derive(text, cache=False)
+    loaded = spec_module.load_spec(text)
+    assert loaded.line(("layers", 1, "Dense", "units")) == 6
+    if hasattr(spec_module.yaml, "CSafeLoader"):
+        assert spec_module._LOADER is spec_module.yaml.CSafeLoader
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("a: &x [1, 2]\nb: *x\nc: *y\n", "unknown or recursive YAML alias '*y'"),
+    ("a: 1\n---\nb: 2\n", "one YAML document"),
+    ("? [1, 2]\n: 3\n", "mapping keys must be plain names"),
+    ("a: !!binary aGk=\n", "unsupported YAML tag"),
+    ("a: [" + "[" * 70 + "]" * 71 + "\n", "nested deeper than 64"),
+])
+def test_yaml_oddities(text: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert fragment in str(info.value)
+
+
+def test_implicit_yaml_types_stay_text() -> None:
+    from symshape.spec import _compose
+
+    doc, _ = _compose("a: 2001-12-14\n3: on\nb: 0o17\nc: 0x1F\nd: 1_000\n", "<s>")
+    assert doc == {"a": "2001-12-14", "3": True, "b": "0o17", "c": 31, "d": 1000}
