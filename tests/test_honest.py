@@ -221,3 +221,36 @@ def test_keras_activation_names() -> None:
             else:
                 with pytest.raises(symshape.SpecError, match="activation"):
                     symshape.derive(spec, cache=False)
+
+
+def test_fuzzed_specs_never_valid_and_shown_list_agree_with_evaluation() -> None:
+    """On generated specs (tests/fuzzgen.py): a never-valid spec has no valid binding, and otherwise the
+    shown conditions accept exactly the bindings evaluation accepts."""
+    import random
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import fuzzgen
+
+    checked = never = 0
+    for c in fuzzgen.cases(1000, 600):
+        try:
+            d = symshape.derive(c.spec, cache=False)
+            rels = [rel for _, rel in d.constraints()]
+        except symshape.SymshapeError:
+            continue
+        never += bool(d.never_valid)
+        r = random.Random(c.seed)
+        for _ in range(10):
+            b = {n: r.choice([0, 1, 2, 3, 4, 7, 8, 16, 32, 64, 100, 224]) for n in d.free_symbols}
+            try:
+                e = d.evaluate(b)
+            except symshape.SymshapeError:
+                continue
+            checked += 1
+            assert not (e.valid and d.never_valid), (c.seed, b, d.never_valid_reasons())
+            if not d.never_valid:
+                sub = {d.symbols[k].symbol: v for k, v in b.items()}
+                assert all(bool(rel.xreplace(sub)) for rel in rels) == e.valid, (c.seed, b)
+    assert checked > 500 and never > 5
