@@ -1,34 +1,31 @@
-"""The gRPC servicer: proto in, symshape call, proto out; errors mapped to status codes in one place.
+"""The gRPC servicer: proto in, symshape call, proto out (errors become statuses in `status`).
 
-    server, port = create_server("127.0.0.1:0", ServerConfig(...))   # tests bind port 0
-    server.start(); ...; shutdown(server, grace=5)
+    running = create_server("127.0.0.1:0", ServerConfig(...))   # tests bind port 0
+    running.server.start(); ...; shutdown(running, grace=5)
+
+Derivations (parse included) run in worker processes that a deadline kills (`workers`); Evaluate
+and EvaluateBatch run here on the cached compiled program, bounded in size (`bounds`) and checked
+against the deadline, or in a worker when the program is too long to hold a serving thread.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import logging
 import threading
 import time
-import traceback
-import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
 import numpy as np
-from google.protobuf import any_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
+from google.rpc import code_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from grpc_status import rpc_status
 
-from symshape.errors import BindingError, LimitError, Location, SpecError, SymshapeError
+from symshape.errors import LimitError, Location, SpecError, SymshapeError
 from symshape.evaluate import check_bindings, evaluate, evaluate_batch
 from symshape.layers import REGISTRY
 from symshape.limits import Limits
@@ -39,15 +36,13 @@ from . import convert
 from .bounds import MAX_BITS, check_bits
 from .gen import shape_algebra_pb2 as pb
 from .gen import shape_algebra_pb2_grpc as pb_grpc
-from .workers import DeadlineExceeded, Derived, ShuttingDown, WorkerCrashed, WorkerFailed, WorkerPool
+from .interceptors import RESERVE_THREADS, ConcurrencyLimit, DecodeErrors, TokenAuth
+from .status import Abort, errors
+from .workers import DeadlineExceeded, Derived, WorkerPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].full_name
-DOMAIN = "symshape.dev"
-EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # not counted by max_concurrent_rpcs
 BATCH_WORK = 4_000_000  # rows x program steps per slice of a batch chunk (tens of ms) between deadline checks
-RESERVE_THREADS = 4  # beyond max_concurrent_rpcs: health, reflection and refusals always find a thread
 FAULTS = ("evaluate", "derive")
-log = logging.getLogger("symshape_server")
 
 
 @dataclass
@@ -99,87 +94,6 @@ class Cache:
             self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
-
-
-class Abort(Exception):
-    """An error for the caller: a status code, a message, a reason and field violations."""
-
-    def __init__(self, code: int, message: str, reason: str, fields: list[tuple[str, str]] | None = None,
-                 metadata: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.reason = code, message, reason
-        self.fields = fields or []
-        self.metadata = metadata or {}
-
-
-def _status(err: Abort) -> grpc.Status:
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
-    details = [any_pb2.Any()]
-    details[0].Pack(info)
-    if err.fields:
-        bad = error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=f, description=d) for f, d in err.fields])
-        details.append(any_pb2.Any())
-        details[-1].Pack(bad)
-    return rpc_status.to_status(status_pb2.Status(code=err.code, message=err.message, details=details))
-
-
-def internal_error(what: str, details: str) -> Abort:
-    """INTERNAL with a short error id; the details (a traceback) go to the server log under the same id,
-    never to the caller."""
-    error_id = uuid.uuid4().hex[:12]
-    log.error("error id %s: %s\n%s", error_id, what, details)
-    return Abort(code_pb2.INTERNAL, f"internal error (error id {error_id}): the server log has the details",
-                 "INTERNAL", metadata={"error_id": error_id})
-
-
-def _abort(context: grpc.ServicerContext, err: Exception, field: str) -> None:
-    """The one place where exceptions become gRPC statuses."""
-    if isinstance(err, Abort):
-        context.abort_with_status(_status(err))
-    if isinstance(err, LimitError):
-        source = err.location.source or ""
-        field = source if source.startswith(field) or source in ("bindings", "columns") else field
-        context.abort_with_status(_status(Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED",
-                                                [(convert.spec_field(field, err), str(err))])))
-    if isinstance(err, SpecError):
-        loc = err.location
-        field = loc.source if (loc.source or "").startswith(field) else field
-        meta = {k: str(v) for k, v in (("line", loc.line), ("layer_index", loc.layer_index),
-                                       ("layer_name", loc.layer_name), ("argument", loc.argument)) if v is not None}
-        context.abort_with_status(_status(Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_SPEC",
-                                                [(convert.spec_field(field, err), str(err))], meta)))
-    if isinstance(err, BindingError):
-        context.abort_with_status(_status(Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_BINDINGS",
-                                                [("bindings", str(err))])))
-    if isinstance(err, OverflowError):
-        context.abort_with_status(_status(Abort(code_pb2.OUT_OF_RANGE, str(err), "INT64_OVERFLOW")))
-    if isinstance(err, DeadlineExceeded):
-        context.abort_with_status(_status(Abort(code_pb2.DEADLINE_EXCEEDED, str(err), "DEADLINE_EXCEEDED")))
-    if isinstance(err, ShuttingDown):
-        context.abort_with_status(_status(Abort(code_pb2.UNAVAILABLE, str(err), "SHUTTING_DOWN")))
-    if isinstance(err, WorkerCrashed):
-        abort = internal_error("a derivation worker died", str(err))
-        abort.message = f"{err} (error id {abort.metadata['error_id']})"
-        abort.reason = "WORKER_DIED"
-        context.abort_with_status(_status(abort))
-    if isinstance(err, WorkerFailed):
-        context.abort_with_status(_status(internal_error("exception in a derivation worker", str(err))))
-    context.abort_with_status(_status(internal_error("exception in a handler", traceback.format_exc())))
-
-
-EXPECTED = (Abort, SymshapeError, OverflowError, DeadlineExceeded, ShuttingDown, WorkerCrashed, grpc.RpcError)
-
-
-@contextmanager
-def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]:
-    try:
-        yield
-    except Exception as err:  # noqa: BLE001 - every exception becomes a status; unexpected ones INTERNAL
-        if context.is_active():
-            _abort(context, err, field)
-        elif not isinstance(err, EXPECTED):  # the caller is gone, but a bug is still logged
-            internal_error("exception in a handler whose caller is gone", traceback.format_exc())
 
 
 class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
@@ -357,141 +271,6 @@ def _layer_message(rule: Any) -> pb.LayerInfo:
     if key not in _LAYER_CACHE:
         _LAYER_CACHE[key] = convert.layer_info(layer_info(rule))
     return _LAYER_CACHE[key]
-
-
-class TokenAuth(grpc.ServerInterceptor):
-    """Bearer-token authentication, compared in constant time; the health service is exempt."""
-
-    def __init__(self, token: str) -> None:
-        self.expected = f"Bearer {token}".encode()
-
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        if details.method.startswith("/grpc.health.v1.Health/"):
-            return continuation(details)
-        given = dict(details.invocation_metadata or ()).get("authorization", "")
-        if hmac.compare_digest(given.encode() if isinstance(given, str) else given, self.expected):
-            return continuation(details)
-        handler = continuation(details)
-
-        def deny(request_or_iterator: Any, context: grpc.ServicerContext) -> None:
-            context.abort_with_status(_status(Abort(code_pb2.UNAUTHENTICATED, "a valid bearer token is required",
-                                                    "UNAUTHENTICATED")))
-
-        if handler is None:
-            return None
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(deny)
-        if handler.request_streaming:
-            return grpc.stream_unary_rpc_method_handler(deny)
-        if handler.response_streaming:
-            return grpc.unary_stream_rpc_method_handler(deny)
-        return grpc.unary_unary_rpc_method_handler(deny)
-
-
-class ConcurrencyLimit(grpc.ServerInterceptor):
-    """At most `limit` ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED at once.
-
-    grpc's own maximum_concurrent_rpcs counts every call, health checks included, so a loaded server
-    would refuse its health checks; this limit counts only the service's calls (EXEMPT are not counted),
-    and the server starts RESERVE_THREADS threads beyond the limit so that exempt calls find a thread."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-        self.lock = threading.Lock()
-
-    def _enter(self, context: grpc.ServicerContext) -> None:
-        with self.lock:
-            if self.active < self.limit:
-                self.active += 1
-                return
-        context.abort_with_status(_status(Abort(
-            code_pb2.RESOURCE_EXHAUSTED, f"the server is running its limit of {self.limit} concurrent calls; "
-            "retry later", "TOO_MANY_CALLS", metadata={"max_concurrent_rpcs": str(self.limit)})))
-
-    def _exit(self) -> None:
-        with self.lock:
-            self.active -= 1
-
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or details.method.startswith(EXEMPT):
-            return handler
-        if handler.response_streaming:
-            kind = "stream_stream" if handler.request_streaming else "unary_stream"
-            inner = getattr(handler, kind)
-
-            def streaming(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                self._enter(context)
-                try:
-                    yield from inner(request, context)
-                finally:
-                    self._exit()
-
-            return handler._replace(**{kind: streaming})
-        kind = "stream_unary" if handler.request_streaming else "unary_unary"
-        inner = getattr(handler, kind)
-
-        def unary(request: Any, context: grpc.ServicerContext) -> Any:
-            self._enter(context)
-            try:
-                return inner(request, context)
-            finally:
-                self._exit()
-
-        return handler._replace(**{kind: unary})
-
-
-class _Undecodable:
-    """What a request that protobuf cannot decode (nested too deep, not protobuf) becomes."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-def _bad_encoding(what: _Undecodable) -> Abort:
-    return Abort(code_pb2.INVALID_ARGUMENT, f"the request is not a valid message: {what.error[:200]}",
-                 "BAD_REQUEST_ENCODING", [("request", "cannot be decoded")])
-
-
-class DecodeErrors(grpc.ServerInterceptor):
-    """A request protobuf cannot decode is INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
-
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or handler.request_deserializer is None or details.method.startswith(EXEMPT):
-            return handler
-        decode = handler.request_deserializer
-
-        def safe_decode(data: bytes) -> Any:
-            try:
-                return decode(data)
-            except Exception as err:  # noqa: BLE001 - DecodeError and whatever a decoder raises
-                return _Undecodable(str(err))
-
-        changes: dict[str, Any] = {"request_deserializer": safe_decode}
-        if handler.request_streaming:
-            kind = "stream_stream" if handler.response_streaming else "stream_unary"
-            inner = getattr(handler, kind)
-
-            def checked(requests: Iterator[Any]) -> Iterator[Any]:
-                for request in requests:
-                    if isinstance(request, _Undecodable):
-                        raise _bad_encoding(request)  # inside the handler: its errors() maps it
-                    yield request
-
-            changes[kind] = lambda requests, context: inner(checked(requests), context)
-        else:
-            kind = "unary_stream" if handler.response_streaming else "unary_unary"
-            inner = getattr(handler, kind)
-
-            def unary(request: Any, context: grpc.ServicerContext) -> Any:
-                if isinstance(request, _Undecodable):
-                    context.abort_with_status(_status(_bad_encoding(request)))
-                return inner(request, context)
-
-            changes[kind] = unary
-        return handler._replace(**changes)
 
 
 @dataclass
