@@ -182,6 +182,11 @@ def _serve(args: argparse.Namespace) -> int:
                           max_concurrent_rpcs=args.max_concurrent_rpcs, token=token,
                           max_derive_seconds=args.max_derive_seconds,
                           tls=(cert, key) if cert and key else None, client_ca=read(args.client_ca, "--client-ca"))
+    if args.host not in ("127.0.0.1", "::1", "[::1]", "localhost") and not (token and config.tls):
+        missing = " and ".join(w for w, on in (("--token-env", token), ("TLS (--tls-cert/--tls-key)", config.tls))
+                               if not on)
+        print(f"symshape: warning: listening on {args.host} without {missing}: anyone who can reach this port "
+              "can use the service" + ("" if config.tls else " and read its traffic"), file=sys.stderr)
     return serve_forever(args.host, args.port, args.workers, config, grace=args.grace)
 
 

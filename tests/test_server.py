@@ -708,6 +708,28 @@ def test_serve_two_workers_sigterm_with_a_derivation_in_flight() -> None:
             proc.kill()
 
 
+def test_serve_warns_when_exposed_without_token_and_tls() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "symshape.cli", "serve", "--host", "0.0.0.0", "--port", "0",
+                             "--derive-workers", "1", "--grace", "0.5"], stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        lines = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("serving on" in line for line in lines):
+            lines.append(proc.stderr.readline())
+        assert any("warning: listening on 0.0.0.0 without --token-env and TLS (--tls-cert/--tls-key): anyone who "
+                   "can reach this port can use the service and read its traffic" in line for line in lines), lines
+        port = int(next(line for line in lines if "serving on" in line).split("serving on 0.0.0.0:")[1].split()[0])
+        assert _health(f"127.0.0.1:{port}", timeout=2.0) == "SERVING"
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        print(f"\nserve --grace 0.5 (one process): exited {time.monotonic() - start:.2f} s after SIGTERM")
+        assert time.monotonic() - start < 0.5 + 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_generated_code_is_up_to_date() -> None:
     done = subprocess.run([sys.executable, "-m", "symshape_server.gen_proto", "--check"], cwd=ROOT, capture_output=True,
                           text=True)
