@@ -332,10 +332,53 @@ def _columns(r: random.Random) -> dict[str, Any]:
     return out
 
 
+EXAMPLES = Path(__file__).parent.parent / "examples"
+_EXAMPLES: list[dict] = []
+
+
+def _mutant(r: random.Random) -> dict:
+    """A real network from examples/ with a few arguments, layers or inputs changed."""
+    if not _EXAMPLES:
+        for path in sorted(EXAMPLES.glob("*.yaml")):
+            if path.stat().st_size < 8000:  # the small ones: a case stays well under a second
+                _EXAMPLES.append(yaml.safe_load(path.read_text()))
+    spec = json.loads(json.dumps(r.choice(_EXAMPLES)))
+    layers = spec["layers"]
+    for _ in range(r.randint(1, 3)):
+        roll = r.random()
+        i = r.randrange(len(layers))
+        entry = layers[i]
+        if roll < 0.6 and isinstance(entry, dict):
+            kind = next((k for k in entry if k not in ("name", "inputs")), None)
+            args = entry.get(kind) if kind else None
+            if isinstance(args, dict) and args:
+                key = r.choice(list(args))
+                args[key] = _value(r) if r.random() < 0.7 else _plausible_any(r)
+        elif roll < 0.75:
+            layers.insert(i, _layer(r, spec["framework"], i, [], 0.1, r.choice([1, 2, 3])))
+        elif roll < 0.85 and len(layers) > 1:
+            del layers[i]
+        elif "input" in spec:
+            shape = spec["input"]
+            if isinstance(shape, list) and shape:
+                shape[r.randrange(len(shape))] = r.choice([0, -1, 1, 10**59, "H", "H*W", "2**64", _value(r)])
+    return spec
+
+
+def _plausible_any(r: random.Random) -> Any:
+    return r.choice([0, 1, 2, 3, 7, "S", "same", "valid", [2, 2], [1, 2, 3], "P + 1", -1, 2**62])
+
+
 def case(seed: int) -> Case:
     """One reproducible case."""
     r = random.Random(seed)
     roll = r.random()
+    if roll > 0.8:
+        spec_dict = _mutant(r)
+        if r.random() < 0.5:
+            return Case(seed, spec_dict, _bindings(r), _columns(r), "mutant")
+        text, _ = _text(r, spec_dict, 0.1)
+        return Case(seed, text, _bindings(r), _columns(r), "mutant")
     if roll < 0.04:
         spec: Any = _alias_bomb(r) if r.random() < 0.5 else r.choice(_YAML_ODDITIES)
         kind = "yaml-raw"
@@ -396,12 +439,13 @@ def run(c: Case, cli: bool = True) -> Outcome:
         _stage(out, "batch", lambda: d.evaluate_batch({k: v for k, v in c.columns.items() if k in d.symbols},
                                                       outputs=("output_shape", "params", "macs", "activations")))
     if cli:
-        _stage(out, "cli", lambda: _cli(c, main))
+        names = list(d.free_symbols) if d is not None and _stage(out, "symbols", lambda: d.free_symbols) else []
+        _stage(out, "cli", lambda: _cli(c, main, names))
     out.seconds = time.perf_counter() - start
     return out
 
 
-def _cli(c: Case, main: Any) -> None:
+def _cli(c: Case, main: Any, names: list[str]) -> None:
     try:
         text = c.spec if isinstance(c.spec, str) else json.dumps(c.spec, default=str)
     except (TypeError, ValueError):  # a dict that has no JSON text (tuple keys, ints over the digit limit)
@@ -414,7 +458,14 @@ def _cli(c: Case, main: Any) -> None:
             path.write_bytes(text.encode("utf-8", "surrogatepass"))
         sets = [f"--set={k}={v}" for k, v in c.bindings.items() if isinstance(v, int) and not isinstance(v, bool)
                 and abs(v) < 10**1000]
-        for argv in (["derive", str(path)], ["eval", str(path), *sets], ["derive", str(path), "--format", "json"]):
+        commands = [["derive", str(path)], ["eval", str(path), *sets], ["derive", str(path), "--format", "json"]]
+        if names:  # the commands that evaluate many bindings
+            pick = random.Random(c.seed).choice(names)
+            commands.append(["solve", str(path), "--for", pick, "--range", "0:64",
+                             *[a for a in sets if not a.startswith(f"--set={pick}=")]])
+            commands.append(["sweep", str(path), *[f"--grid={n}=1,2,3,{2**62}" for n in names[:6]],
+                             "--format", "json", "--all"])
+        for argv in commands:
             err = io.StringIO()
             with contextlib.redirect_stderr(err):
                 status = main(argv, out=io.StringIO())
@@ -423,3 +474,51 @@ def _cli(c: Case, main: Any) -> None:
             errors = [line for line in err.getvalue().splitlines() if not line.startswith("symshape: warning:")]
             if status == 2 and (len(errors) != 1 or not errors[0].startswith("symshape: error: ")):
                 raise AssertionError(f"exit 2 without one error line: {err.getvalue()[:300]!r}")
+
+
+# ---------------------------------------------------------------- the long run
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m tests.fuzzgen [START] [COUNT]: run cases, print crashes as found and a summary."""
+    import sys
+    from collections import defaultdict
+
+    args = sys.argv[1:] if argv is None else argv
+    start, count = (int(args[0]) if args else 0), (int(args[1]) if len(args) > 1 else 1000)
+    crashes = 0
+    times: list[float] = []
+    by_kind: dict[str, list[float]] = defaultdict(list)
+    by_stage: dict[str, float] = defaultdict(float)
+    slow: list[tuple[float, int, str, str]] = []
+    t0 = time.perf_counter()
+    for seed in range(start, start + count):
+        c = case(seed)
+        o = run(c, cli=seed % 2 == 0)
+        times.append(o.seconds)
+        by_kind[c.kind].append(o.seconds)
+        for stage, sec in o.stages.items():
+            by_stage[stage] = max(by_stage[stage], sec)
+        slow.append((o.seconds, seed, c.kind, max(o.stages, key=o.stages.get) if o.stages else "-"))
+        slow = sorted(slow, reverse=True)[:10]
+        for x in o.crashes:
+            crashes += 1
+            print(f"CRASH {x}\n    {c.describe()}", flush=True)
+        if (seed - start + 1) % 5000 == 0:
+            print(f"... {seed - start + 1} cases, {crashes} crashes, {time.perf_counter() - t0:.0f} s", flush=True)
+    total = time.perf_counter() - t0
+    times.sort()
+    print(f"cases {count} (seeds {start}..{start + count - 1}), exceptions outside SymshapeError {crashes}, "
+          f"cases over 5 s {sum(t > 5 for t in times)}")
+    print(f"wall {total:.0f} s, {1000 * total / count:.1f} ms per case; per case: median "
+          f"{1000 * times[len(times) // 2]:.1f} ms, p99 {1000 * times[int(len(times) * 0.99)]:.0f} ms, "
+          f"max {times[-1]:.2f} s")
+    print("slowest cases: " + "; ".join(f"seed {s} {k} {t:.2f} s ({st})" for t, s, k, st in slow[:5]))
+    print("max per kind: " + ", ".join(f"{k} {max(v):.2f} s (n={len(v)})" for k, v in
+                                       sorted(by_kind.items(), key=lambda kv: -max(kv[1]))))
+    print("max per stage: " + ", ".join(f"{k} {v:.2f} s" for k, v in sorted(by_stage.items(), key=lambda kv: -kv[1])))
+    return 1 if crashes or times[-1] > 5 else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
