@@ -147,7 +147,7 @@ def dense(r: random.Random):  # noqa: ANN201
 def _axis(r: random.Random, rank: int, many: bool) -> object:
     """A keras axis for a batched input of rank + 1 axes: counted from 1 or from -1 (never the batch axis),
     now and then out of range; with `many`, sometimes a list of axes."""
-    if r.random() < 0.1:
+    if r.random() < 0.15:
         return r.choice([rank + 1, -rank - 2])  # out of range
     if many and rank > 1 and r.random() < 0.3:
         return sorted(r.sample(range(1, rank + 1), r.randint(1, rank)))
@@ -171,8 +171,10 @@ def layernorm(r: random.Random):  # noqa: ANN201
     args = {"center": r.random() < 0.8, "scale": r.random() < 0.8, "rms_scaling": r.random() < 0.2}
     if r.random() < 0.3:
         args["trainable"] = False
-    if r.random() < 0.5:
+    if r.random() < 0.6:
         args["axis"] = _axis(r, len(shape), many=True)
+    if r.random() < 0.1:  # one of several axes out of range
+        args["axis"] = [1, len(shape) + 1]
     return "LayerNormalization", args, [shape]
 
 
