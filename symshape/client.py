@@ -7,6 +7,7 @@
         e.counts.total, list(e.output_shape.dims), [v.message for v in e.violations]
         cols = c.evaluate_batch(d.derivation_id, {"H": np.arange(32, 1024), "W": 224})
         cols["valid"], cols["output_shape"], cols["params"]
+        s = c.solve(d.derivation_id, "H", W=224)          # the valid H: s.text, s.pieces, s.first
 
 Failures raise `ServiceError` (a `symshape.errors.SymshapeError`) with the status code, the message, the
 reason and the request fields at fault. A str is always spec text: a file is read only when given as a
@@ -196,6 +197,24 @@ class Client:
             else:
                 out[name] = np.concatenate(pieces)
         return out
+
+    def solve(self, spec_or_id: Any, symbol: str, bindings: Mapping[str, int] | None = None, *,
+              targets: Mapping[int, int] | None = None, lo: int | None = None, hi: int | None = None,
+              near: int | None = None, timeout: float | None = None, **kw: int) -> Any:
+        """SolveResponse: the exact set of values of `symbol` (the other free symbols bound) for which the
+        network is valid and, with `targets` ({output axis: size}), has those output sizes; within lo..hi
+        (default: the symbol's range). `.text` ("H ≥ 8 and H ≡ 0 (mod 8)"), `.pieces`, `.first`, `.count`,
+        `.periodic`, `.explanation`, `.condition` (a portable expression); with `near`, `.nearest_below`
+        and `.nearest_above`."""
+        values = {**(bindings or {}), **kw}
+        extra = {k: v for k, v in (("lo", lo), ("hi", hi), ("near", near)) if v is not None}
+        try:
+            request = self.pb.SolveRequest(symbol=symbol, bindings=values, targets=dict(targets or {}), **extra,
+                                           **self._target(spec_or_id))
+        except (ValueError, TypeError) as err:  # protobuf: not an int, or beyond int64 (never a wrap)
+            raise BindingError(f"bindings, targets, lo, hi and near must be integers in the int64 range (targets' "
+                               f"axes 0 or more): {err}") from None
+        return self._call(self.stub.Solve, request, timeout)
 
     def list_layers(self, framework: str = "", name: str = "", timeout: float | None = None) -> Any:
         return self._call(self.stub.ListLayers, self.pb.ListLayersRequest(framework=framework, name=name),

@@ -11,10 +11,12 @@ from symshape.errors import SpecError
 from symshape.evaluate import Evaluation
 from symshape.portable import expression_graph
 from symshape.render import latex, text
+from symshape.solve import ValueSet
 
 from .gen import shape_algebra_pb2 as pb
 
 INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
 OP_ENUM = {"integer": pb.OP_INTEGER, "symbol": pb.OP_SYMBOL, "add": pb.OP_ADD, "mul": pb.OP_MUL, "pow": pb.OP_POW,
            "floor_div": pb.OP_FLOOR_DIV, "ceil_div": pb.OP_CEIL_DIV, "max": pb.OP_MAX, "min": pb.OP_MIN,
            "mod": pb.OP_MOD, "eq": pb.OP_EQ, "ne": pb.OP_NE, "ge": pb.OP_GE, "gt": pb.OP_GT, "le": pb.OP_LE,
@@ -189,4 +191,62 @@ def layer_info(info: dict[str, Any]) -> pb.LayerInfo:
     msg.counts.CopyFrom(pb.Counts(trainable=pb.Expression(text=info["trainable"]),
                                   non_trainable=pb.Expression(text=info["non_trainable"]),
                                   buffers=pb.Expression(text=info["buffers"]), macs=pb.Expression(text=info["macs"])))
+    return msg
+
+
+def condition(answer: ValueSet) -> sympy.Basic:
+    """The set as a SymPy boolean in the symbol alone, built from the pieces (never from text):
+    Or over pieces of And(H >= lo, H <= hi, Eq(Mod(H - r, m), 0)), trivial parts left out."""
+    h = sympy.Symbol(answer.symbol, integer=True)  # no sign assumption: H >= 1 stays a condition
+    terms = []
+    for p in answer.pieces:
+        if p.hi is not None and p.lo == p.hi:
+            parts = [sympy.Eq(h, p.lo, evaluate=False)]
+        else:
+            parts = [sympy.Ge(h, p.lo, evaluate=False)]
+            if p.hi is not None:
+                parts.append(sympy.Le(h, p.hi, evaluate=False))
+            if p.modulus != 1:
+                parts.append(sympy.Eq(sympy.Mod(h - p.residue, p.modulus), 0, evaluate=False))
+        terms.append(parts[0] if len(parts) == 1 else sympy.And(*parts, evaluate=False))
+    if not terms:
+        return sympy.false
+    return terms[0] if len(terms) == 1 else sympy.Or(*terms, evaluate=False)
+
+
+def _int64(value: int, what: str) -> int:
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise OverflowError(f"{what} ({value}) does not fit in int64")
+    return value
+
+
+def solve_response(key: str, answer: ValueSet, near: int | None = None) -> pb.SolveResponse:
+    msg = pb.SolveResponse(derivation_id=key, symbol=answer.symbol, lo=_int64(answer.lo, "lo"),
+                           bindings=answer.bindings, text=answer.text(),
+                           first=_ints(answer.first(20)), explanation=list(answer.explanation),
+                           method=answer.method)
+    if answer.hi is not None:
+        msg.hi = _int64(answer.hi, "hi")
+    for p in answer.pieces:
+        piece = msg.pieces.add(lo=_int64(p.lo, "a piece's lo"), modulus=_int64(p.modulus, "a modulus"),
+                               residue=p.residue)
+        if p.hi is not None:
+            piece.hi = _int64(p.hi, "a piece's hi")
+    count = answer.count()
+    msg.finite = count is not None  # ValueSet.finite is False for a periodic tail cut at hi: still finite
+    if count is not None:
+        if count > UINT64_MAX:
+            raise OverflowError(f"the count ({count}) does not fit in uint64")
+        msg.count = count
+    if answer.start is not None and answer.residues:
+        msg.periodic.start = _int64(answer.start, "the start")  # type: ignore[arg-type]
+        msg.periodic.period = _int64(answer.period, "the period")
+        msg.periodic.residues.extend(answer.residues)
+    if near is not None:
+        below, above = answer.nearest(near)
+        if below is not None:
+            msg.nearest_below = _int64(below, "the nearest member below")
+        if above is not None:
+            msg.nearest_above = _int64(above, "the nearest member above")
+    msg.condition.CopyFrom(expression(condition(answer)))
     return msg

@@ -32,7 +32,7 @@ from symshape.limits import Limits
 from symshape.limits import current as current_limits
 from symshape.report import layer_info
 
-from . import convert
+from . import convert, solving
 from .bounds import MAX_BITS, check_bits
 from .gen import shape_algebra_pb2 as pb
 from .gen import shape_algebra_pb2_grpc as pb_grpc
@@ -56,6 +56,7 @@ class ServerConfig:
     max_batch_rows: int = 1_000_000  # rows in one EvaluateBatch message
     max_derive_seconds: float = 60.0  # a derivation (or a heavy evaluation) stops after this, whatever the deadline
     max_inline_ops: int = 20_000  # an Evaluate of a larger program runs in a worker, where a deadline can stop it
+    max_solve_pieces: int = solving.MAX_PIECES  # pieces in one Solve answer; more is RESOURCE_EXHAUSTED
     cache_size: int = 512
     token: str | None = None  # bearer token; health checks are exempt
     tls: tuple[bytes, bytes] | None = None  # (certificate chain, private key), PEM
@@ -245,6 +246,23 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             else:
                 out.results[name].values.extend(np.concatenate([p.columns[name] for p in parts]).tolist())
         return out
+
+    def Solve(self, request: pb.SolveRequest, context: grpc.ServicerContext) -> pb.SolveResponse:  # noqa: N802
+        with errors(context):
+            derived = self._target(request, context)
+            bindings, targets = dict(request.bindings), dict(request.targets)
+            solving.check(derived.compiled, request.symbol, bindings, targets)
+            if derived.worst_bits > MAX_BITS:  # the solved symbol at the int64 extreme (check_bits' default)
+                check_bits(derived.compiled.program, {k: v for k, v in bindings.items() if k != request.symbol})
+            optional = [request.lo if request.HasField("lo") else None, request.hi if request.HasField("hi") else None,
+                        request.near if request.HasField("near") else None]
+            try:  # in a worker: an enumeration (no closed form, a long range) is stopped by the deadline
+                reply = self.pool.solve(derived, self.limits, (request.symbol, bindings, targets, *optional,
+                                                                   self.config.max_solve_pieces),
+                                        self._timeout(context))
+            except LimitError as err:  # the answer's size: a narrower range helps
+                raise Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED", [("hi", str(err))]) from None
+            return pb.SolveResponse.FromString(reply)
 
     def ListLayers(self, request: pb.ListLayersRequest, context: grpc.ServicerContext) -> pb.ListLayersResponse:  # noqa: N802
         with errors(context):

@@ -46,6 +46,7 @@ class Derived:
     response: bytes  # a serialized DeriveResponse
     compiled: Any  # symshape.evaluate.Compiled
     worst_bits: float  # bounds.max_bits of the program with every symbol at the int64 extreme
+    symbols: tuple[tuple[str, int | None, int | None], ...] = ()  # (name, min, max) per symbol, for Solve
 
 
 def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
@@ -72,7 +73,7 @@ def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, .
     response = derive_response(d).SerializeToString()
     compiled = d.compiled
     return (d.key, response, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL),
-            max_bits(compiled.program, INT64_BITS))
+            max_bits(compiled.program, INT64_BITS), tuple((s.name, s.min, s.max) for s in d.symbols.values()))
 
 
 def _evaluate(key: str, compiled: bytes, bindings: dict[str, int]) -> bytes:
@@ -84,6 +85,20 @@ def _evaluate(key: str, compiled: bytes, bindings: dict[str, int]) -> bytes:
     program = pickle.loads(compiled)
     check_bits(program.program, bindings)
     return evaluate_response(key, evaluate(program, bindings)).SerializeToString()
+
+
+def _solve(key: str, compiled: bytes, limits: Limits, args: tuple) -> bytes:
+    from symshape.limits import current, set_limits
+
+    from .solving import solve_reply
+
+    if current() != limits:
+        set_limits(**{f.name: getattr(limits, f.name) for f in fields(limits)})
+    return solve_reply(key, pickle.loads(compiled), *args)
+
+
+TASKS = {"derive": _derive, "evaluate": _evaluate, "solve": _solve}
+WHAT = {"derive": "derivation", "evaluate": "evaluation", "solve": "solve"}
 
 
 WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
@@ -102,7 +117,7 @@ def _worker_main(conn: Any) -> None:
         except (EOFError, KeyboardInterrupt):
             return
         try:
-            result = _derive(*args) if task == "derive" else _evaluate(*args)
+            result = TASKS[task](*args)
             conn.send(("ok", result))
         except SpecError as err:  # LimitError included
             conn.send(("spec_error", (type(err).__name__, err.message, asdict(err.location))))
@@ -217,8 +232,7 @@ class WorkerPool:
             worker.conn.send((task, args))
             if not worker.conn.poll(max(remaining, 0.0)):
                 self._replace(worker)
-                raise DeadlineExceeded(f"the {'derivation' if task == 'derive' else 'evaluation'} ran past the "
-                                       f"deadline ({timeout:.3g} s); it was stopped")
+                raise DeadlineExceeded(f"the {WHAT[task]} ran past the deadline ({timeout:.3g} s); it was stopped")
             status, result = worker.conn.recv()
         except (EOFError, BrokenPipeError, OSError):
             self._replace(worker)
@@ -243,13 +257,19 @@ class WorkerPool:
     def derive(self, payload: Any, source: str, limits: Limits, timeout: float,
                faults: tuple[str, ...] = ()) -> Derived:
         """Parse, check and derive in a worker; raises SpecError, DeadlineExceeded, WorkerCrashed, WorkerFailed."""
-        key, response, compiled, worst = self.run("derive", (payload, source, limits, faults), timeout)
-        return Derived(key, response, pickle.loads(compiled), worst)
+        key, response, compiled, worst, symbols = self.run("derive", (payload, source, limits, faults), timeout)
+        return Derived(key, response, pickle.loads(compiled), worst, symbols)
 
     def evaluate(self, key: str, compiled: Any, bindings: dict[str, int], timeout: float) -> bytes:
         """An EvaluateResponse (bytes), computed in a worker that the deadline can stop."""
         blob = pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
         return self.run("evaluate", (key, blob, bindings), timeout)
+
+    def solve(self, derived: Derived, limits: Limits, args: tuple, timeout: float) -> bytes:
+        """A SolveResponse (bytes), computed in a worker that the deadline can stop; `args` are
+        solving.solve_reply's after the compiled program."""
+        blob = pickle.dumps(derived.compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        return self.run("solve", (derived.key, blob, limits, (derived.symbols, *args)), timeout)
 
     def close(self) -> None:
         """Kill every worker, busy ones included: their callers get ShuttingDown at once."""

@@ -424,3 +424,102 @@ class ListLayersResponse(_message.Message):
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     layers: _containers.RepeatedCompositeFieldContainer[LayerInfo]
     def __init__(self, layers: _Optional[_Iterable[_Union[LayerInfo, _Mapping]]] = ...) -> None: ...
+
+class SolveRequest(_message.Message):
+    __slots__ = ("spec", "derivation_id", "symbol", "bindings", "targets", "lo", "hi", "near")
+    class BindingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class TargetsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: int
+        value: int
+        def __init__(self, key: _Optional[int] = ..., value: _Optional[int] = ...) -> None: ...
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    TARGETS_FIELD_NUMBER: _ClassVar[int]
+    LO_FIELD_NUMBER: _ClassVar[int]
+    HI_FIELD_NUMBER: _ClassVar[int]
+    NEAR_FIELD_NUMBER: _ClassVar[int]
+    spec: Spec
+    derivation_id: str
+    symbol: str
+    bindings: _containers.ScalarMap[str, int]
+    targets: _containers.ScalarMap[int, int]
+    lo: int
+    hi: int
+    near: int
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., symbol: _Optional[str] = ..., bindings: _Optional[_Mapping[str, int]] = ..., targets: _Optional[_Mapping[int, int]] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., near: _Optional[int] = ...) -> None: ...
+
+class ValuePiece(_message.Message):
+    __slots__ = ("lo", "hi", "modulus", "residue")
+    LO_FIELD_NUMBER: _ClassVar[int]
+    HI_FIELD_NUMBER: _ClassVar[int]
+    MODULUS_FIELD_NUMBER: _ClassVar[int]
+    RESIDUE_FIELD_NUMBER: _ClassVar[int]
+    lo: int
+    hi: int
+    modulus: int
+    residue: int
+    def __init__(self, lo: _Optional[int] = ..., hi: _Optional[int] = ..., modulus: _Optional[int] = ..., residue: _Optional[int] = ...) -> None: ...
+
+class PeriodicTail(_message.Message):
+    __slots__ = ("start", "period", "residues")
+    START_FIELD_NUMBER: _ClassVar[int]
+    PERIOD_FIELD_NUMBER: _ClassVar[int]
+    RESIDUES_FIELD_NUMBER: _ClassVar[int]
+    start: int
+    period: int
+    residues: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, start: _Optional[int] = ..., period: _Optional[int] = ..., residues: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class SolveResponse(_message.Message):
+    __slots__ = ("derivation_id", "symbol", "lo", "hi", "bindings", "text", "pieces", "finite", "count", "periodic", "first", "nearest_below", "nearest_above", "explanation", "method", "condition")
+    class BindingsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    SYMBOL_FIELD_NUMBER: _ClassVar[int]
+    LO_FIELD_NUMBER: _ClassVar[int]
+    HI_FIELD_NUMBER: _ClassVar[int]
+    BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    PIECES_FIELD_NUMBER: _ClassVar[int]
+    FINITE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PERIODIC_FIELD_NUMBER: _ClassVar[int]
+    FIRST_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_BELOW_FIELD_NUMBER: _ClassVar[int]
+    NEAREST_ABOVE_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_FIELD_NUMBER: _ClassVar[int]
+    derivation_id: str
+    symbol: str
+    lo: int
+    hi: int
+    bindings: _containers.ScalarMap[str, int]
+    text: str
+    pieces: _containers.RepeatedCompositeFieldContainer[ValuePiece]
+    finite: bool
+    count: int
+    periodic: PeriodicTail
+    first: _containers.RepeatedScalarFieldContainer[int]
+    nearest_below: int
+    nearest_above: int
+    explanation: _containers.RepeatedScalarFieldContainer[str]
+    method: str
+    condition: Expression
+    def __init__(self, derivation_id: _Optional[str] = ..., symbol: _Optional[str] = ..., lo: _Optional[int] = ..., hi: _Optional[int] = ..., bindings: _Optional[_Mapping[str, int]] = ..., text: _Optional[str] = ..., pieces: _Optional[_Iterable[_Union[ValuePiece, _Mapping]]] = ..., finite: _Optional[bool] = ..., count: _Optional[int] = ..., periodic: _Optional[_Union[PeriodicTail, _Mapping]] = ..., first: _Optional[_Iterable[int]] = ..., nearest_below: _Optional[int] = ..., nearest_above: _Optional[int] = ..., explanation: _Optional[_Iterable[str]] = ..., method: _Optional[str] = ..., condition: _Optional[_Union[Expression, _Mapping]] = ...) -> None: ...

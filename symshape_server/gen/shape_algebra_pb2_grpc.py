@@ -56,6 +56,11 @@ class ShapeAlgebraServiceStub:
                 request_serializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.SerializeToString,
                 response_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.FromString,
                 _registered_method=True)
+        self.Solve = channel.unary_unary(
+                '/symshape.v1.ShapeAlgebraService/Solve',
+                request_serializer=symshape_dot_v1_dot_shape__algebra__pb2.SolveRequest.SerializeToString,
+                response_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.SolveResponse.FromString,
+                _registered_method=True)
 
 
 class ShapeAlgebraServiceServicer:
@@ -91,6 +96,15 @@ class ShapeAlgebraServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Solve(self, request, context):
+        """Solve answers the inverse question for one symbol, the others bound: the exact set of its values
+        for which the network is valid (and, with targets, has those output sizes), in closed form
+        ("H >= 8 and H = 0 (mod 8)") where one exists, as numbers and as a portable expression.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ShapeAlgebraServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -113,6 +127,11 @@ def add_ShapeAlgebraServiceServicer_to_server(servicer, server):
                     servicer.ListLayers,
                     request_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.FromString,
                     response_serializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.SerializeToString,
+            ),
+            'Solve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Solve,
+                    request_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.SolveRequest.FromString,
+                    response_serializer=symshape_dot_v1_dot_shape__algebra__pb2.SolveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -224,6 +243,33 @@ class ShapeAlgebraService:
             '/symshape.v1.ShapeAlgebraService/ListLayers',
             symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.SerializeToString,
             symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Solve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/symshape.v1.ShapeAlgebraService/Solve',
+            symshape_dot_v1_dot_shape__algebra__pb2.SolveRequest.SerializeToString,
+            symshape_dot_v1_dot_shape__algebra__pb2.SolveResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,254 @@
+"""The Solve RPC on a real loopback server (port 0): the answer as numbers and as a portable condition,
+equal to the library's symshape.solve; by spec and by derivation_id; targets; errors with exact codes
+and field violations; the deadline stopping an enumeration; the Python client's solve."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+import symshape
+from symshape.client import Client, ServiceError
+from symshape.errors import BindingError
+from symshape.portable import evaluate_graph
+from symshape.solve import solve
+from symshape_server.gen import shape_algebra_pb2 as pb
+from symshape_server.service import ServerConfig, create_server, shutdown
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+UNET = (EXAMPLES / "unet.yaml").read_text()
+CLASSIC = (EXAMPLES / "classic_symbolic.yaml").read_text()
+UNET_BINDINGS = {"C": 3, "W": 64, "K": 2}
+CLASSIC_BINDINGS = {"F": 5, "S": 2, "P": 0, "D": 3}
+# the stride is the free symbol: a divisor that depends on it, so no closed form (enumeration needs hi)
+STRIDED = json.dumps({"framework": "torch", "input": [4, "I"],
+                      "layers": [{"Conv1d": {"out_channels": 4, "kernel_size": 3, "stride": "S"}}]})
+HOLES = json.dumps({"framework": "torch", "input": [4, "I"], "layers": [
+    {"Conv1d": {"out_channels": 4, "kernel_size": 3, "stride": "S"}, "name": "a", "inputs": ["input"]},
+    {"Conv1d": {"out_channels": 4, "kernel_size": 1, "stride": "S"}, "name": "b", "inputs": ["input"]},
+    {"add": {}, "inputs": ["a", "b"]}]})
+
+
+@pytest.fixture(scope="module")
+def served():
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=2))
+    running.server.start()
+    yield running
+    shutdown(running, 1)
+
+
+@pytest.fixture(scope="module")
+def client(served):
+    with Client(f"127.0.0.1:{served.port}") as c:
+        yield c
+
+
+def nodes(expr: pb.Expression) -> list[tuple[str, tuple[int, ...], str]]:
+    names = {v: k.lower()[3:] for k, v in pb.Op.items()}
+    return [(names[n.op], tuple(n.args), n.integer if n.op == pb.OP_INTEGER else n.symbol) for n in expr.graph]
+
+
+def as_dict(resp: pb.SolveResponse) -> dict:
+    """The response in the library's to_dict() form (numbers only; the condition is checked apart)."""
+    return {"symbol": resp.symbol, "domain": [resp.lo, resp.hi if resp.HasField("hi") else None],
+            "bindings": dict(resp.bindings), "text": resp.text,
+            "pieces": [{"lo": p.lo, "hi": p.hi if p.HasField("hi") else None, "modulus": p.modulus,
+                        "residue": p.residue} for p in resp.pieces],
+            "periodic": {"start": resp.periodic.start, "period": resp.periodic.period,
+                         "residues": list(resp.periodic.residues)} if resp.HasField("periodic") else None,
+            "count": resp.count if resp.HasField("count") else None, "first": list(resp.first),
+            "explanation": list(resp.explanation), "method": resp.method}
+
+
+def check_condition(resp: pb.SolveResponse, answer, values) -> int:
+    """The portable condition, evaluated here like any client would, is true exactly for the members."""
+    graph = nodes(resp.condition)
+    members = 0
+    for v in values:
+        got = evaluate_graph(graph, {resp.symbol: v})
+        assert got == int(answer.contains(v)), (v, resp.condition.text)
+        members += got
+    return members
+
+
+def test_unet_valid_set(client: Client) -> None:
+    resp = client.stub.Solve(pb.SolveRequest(spec=pb.Spec(text=UNET), symbol="H", bindings=UNET_BINDINGS, near=570))
+    answer = solve(symshape.derive(UNET), "H", UNET_BINDINGS)
+    assert resp.text == "H ≥ 8 and H ≡ 0 (mod 8)"
+    assert [(p.lo, p.HasField("hi"), p.modulus, p.residue) for p in resp.pieces] == [(8, False, 8, 0)]
+    assert list(resp.first) == list(range(8, 168, 8))
+    assert not resp.finite and not resp.HasField("count")
+    assert (resp.periodic.period, list(resp.periodic.residues)) == (8, [0])
+    assert (resp.nearest_below, resp.nearest_above) == (568, 576)
+    assert resp.method == "closed form" and resp.explanation and "skip" in resp.explanation[0]
+    assert as_dict(resp) == answer.to_dict()
+    assert resp.derivation_id == symshape.derive(UNET).key
+    assert resp.condition.text == "(H >= 8) & (H % 8 == 0)"
+    values = [*range(-20, 600), 2**40, 2**40 + 8, 2**62 - 8, 2**62 - 9]
+    assert check_condition(resp, answer, values) == 74 + 2 + 1
+
+
+def test_member_near_is_both_nearest(client: Client) -> None:
+    resp = client.solve(UNET, "H", UNET_BINDINGS, near=64)
+    assert (resp.nearest_below, resp.nearest_above) == (64, 64)
+    none_below = client.solve(UNET, "H", UNET_BINDINGS, near=5)
+    assert not none_below.HasField("nearest_below") and none_below.nearest_above == 8
+    no_near = client.solve(UNET, "H", UNET_BINDINGS)
+    assert not no_near.HasField("nearest_below") and not no_near.HasField("nearest_above")
+
+
+def test_target_gives_one_interval(client: Client) -> None:
+    resp = client.solve(CLASSIC, "I", CLASSIC_BINDINGS, targets={0: 7}, near=40)
+    d = symshape.derive(CLASSIC)
+    answer = solve(d, "I", CLASSIC_BINDINGS, target={0: 7})
+    assert resp.text == "31 ≤ I ≤ 34" and resp.finite and resp.count == 4
+    assert [(p.lo, p.hi, p.modulus) for p in resp.pieces] == [(31, 34, 1)]
+    assert list(resp.first) == [31, 32, 33, 34] and not resp.HasField("periodic")
+    assert (resp.nearest_below, resp.HasField("nearest_above")) == (34, False)
+    assert as_dict(resp) == answer.to_dict()
+    assert resp.condition.text == "(I >= 31) & (I <= 34)"
+    assert check_condition(resp, answer, range(-5, 200)) == 4
+    for i in range(25, 40):  # the members are exactly the sizes that give 7, checked by evaluation
+        e = d.evaluate({**CLASSIC_BINDINGS, "I": i})
+        assert (e.valid and e.output_shape[0] == 7) == (31 <= i <= 34)
+    both = client.solve(CLASSIC, "I", CLASSIC_BINDINGS, targets={0: 7, 1: 7})
+    assert both.text == resp.text
+    other = client.solve(CLASSIC, "I", CLASSIC_BINDINGS, targets={0: 7, 2: 4})  # the channels are D = 3
+    assert other.text == "no value of I ≥ 1" and other.count == 0 and not other.pieces
+    assert other.condition.text == "False" and evaluate_graph(nodes(other.condition), {"I": 32}) == 0
+
+
+def test_by_derivation_id_equals_by_spec(client: Client) -> None:
+    derived = client.derive(UNET)
+    by_id = client.solve(derived.derivation_id, "H", UNET_BINDINGS, near=570)
+    by_spec = client.solve(UNET, "H", UNET_BINDINGS, near=570)
+    assert by_id == by_spec and by_id.derivation_id == derived.derivation_id
+
+
+def test_range_and_enumeration(client: Client) -> None:
+    ranged = client.solve(UNET, "H", UNET_BINDINGS, lo=100, hi=130)
+    assert ranged.text == "104 ≤ H ≤ 130 and H ≡ 0 (mod 8)"  # the range's bounds, and the congruence
+    assert list(ranged.first) == [104, 112, 120, 128] and ranged.count == 4 and ranged.finite
+    assert (ranged.lo, ranged.hi) == (100, 130)
+    answer = solve(symshape.derive(UNET), "H", UNET_BINDINGS, lo=100, hi=130)
+    assert as_dict(ranged) == answer.to_dict() and ranged.HasField("periodic")  # the tail, cut at hi
+    assert check_condition(ranged, answer, range(0, 300)) == 4
+    enumerated = client.solve(STRIDED, "S", {"I": 100}, hi=1000, targets={1: 5})
+    answer = solve(symshape.derive(STRIDED), "S", {"I": 100}, target={1: 5}, hi=1000)
+    assert enumerated.method == "enumeration" and enumerated.text == "20 ≤ S ≤ 24"
+    assert as_dict(enumerated) == answer.to_dict()
+    assert check_condition(enumerated, answer, range(0, 60)) == 5
+
+
+def violations(err: grpc.RpcError) -> tuple[str, list[str]]:
+    status = rpc_status.from_call(err)
+    reason, fields = "", []
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+            bad = error_details_pb2.BadRequest()
+            detail.Unpack(bad)
+            fields += [v.field for v in bad.field_violations]
+    return reason, fields
+
+
+ERRORS = [  # request, code, reason, fields, a phrase of the message
+    (dict(spec=pb.Spec(text=UNET), symbol="Hh", bindings=UNET_BINDINGS), grpc.StatusCode.INVALID_ARGUMENT,
+     "BAD_BINDINGS", ["symbol"], "unknown symbol 'Hh' (did you mean 'H'?)"),
+    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings={**UNET_BINDINGS, "Kk": 1}),
+     grpc.StatusCode.INVALID_ARGUMENT, "BAD_BINDINGS", ["bindings[Kk]"], "unknown symbol 'Kk' (did you mean 'K'?)"),
+    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings={"C": 3, "K": 2}), grpc.StatusCode.INVALID_ARGUMENT,
+     "BAD_BINDINGS", ["bindings[W]"], "bind W to solve for H"),
+    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings={"C": 3}), grpc.StatusCode.INVALID_ARGUMENT,
+     "BAD_BINDINGS", ["bindings[W]", "bindings[K]"], "bind W, K to solve for H"),
+    (dict(spec=pb.Spec(text=UNET), bindings=UNET_BINDINGS), grpc.StatusCode.INVALID_ARGUMENT, "MISSING_SYMBOL",
+     ["symbol"], "symbol is required"),
+    (dict(spec=pb.Spec(text=CLASSIC), symbol="I", bindings=CLASSIC_BINDINGS, targets={3: 7}),
+     grpc.StatusCode.INVALID_ARGUMENT, "BAD_TARGET", ["targets[3]"], "the output has 3 axes"),
+    (dict(derivation_id="0" * 64, symbol="H"), grpc.StatusCode.NOT_FOUND, "UNKNOWN_DERIVATION", ["derivation_id"],
+     "unknown derivation_id"),
+    (dict(symbol="H"), grpc.StatusCode.INVALID_ARGUMENT, "MISSING_TARGET", ["target"], "give a spec"),
+    (dict(spec=pb.Spec(text="framework: torch\n"), symbol="H"), grpc.StatusCode.INVALID_ARGUMENT, "BAD_SPEC",
+     ["spec.text"], ""),
+    (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}), grpc.StatusCode.RESOURCE_EXHAUSTED,
+     "LIMIT_EXCEEDED", ["hi"], "no closed form for S"),
+    (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}, lo=1, hi=60_000_000),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["hi"], "holds 60,000,000 values"),
+]
+
+
+@pytest.mark.parametrize(("request_fields", "code", "reason", "fields", "phrase"), ERRORS)
+def test_error_statuses(client: Client, request_fields: dict, code: grpc.StatusCode, reason: str,
+                        fields: list[str], phrase: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        client.stub.Solve(pb.SolveRequest(**request_fields))
+    assert info.value.code() == code, info.value.details()
+    assert violations(info.value) == (reason, fields)
+    assert phrase in info.value.details()
+
+
+def test_client_solve_and_its_errors(client: Client) -> None:
+    resp = client.solve(UNET, "H", C=3, W=64, K=2, near=570)
+    assert resp.text == "H ≥ 8 and H ≡ 0 (mod 8)" and (resp.nearest_below, resp.nearest_above) == (568, 576)
+    with pytest.raises(ServiceError) as info:
+        client.solve(UNET, "Hh", UNET_BINDINGS)
+    assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and info.value.fields[0][0] == "symbol"
+    assert "did you mean 'H'" in info.value.message
+    for bad in ({**UNET_BINDINGS, "W": 2**63}, {**UNET_BINDINGS, "W": -(2**63) - 1}, {**UNET_BINDINGS, "W": 1.5}):
+        with pytest.raises(BindingError, match="int64 range"):  # refused here: never a wrapped value on the wire
+            client.solve(UNET, "H", bad)
+    with pytest.raises(BindingError, match="int64 range"):
+        client.solve(UNET, "H", UNET_BINDINGS, near=2**64)
+    with pytest.raises(BindingError, match="int64 range"):
+        client.solve(CLASSIC, "I", CLASSIC_BINDINGS, targets={-1: 7})
+
+
+def test_too_many_pieces_is_refused() -> None:
+    """Two branches, kernels 3 and 1 at stride S, added: equal lengths unless S divides I - 1 or I - 3, so the
+    valid strides are 1..hi with holes near the divisors (8 pieces at I = 100). Over the server's limit on
+    pieces: RESOURCE_EXHAUSTED with the way out (a narrower range), and under it the same answer."""
+    d = symshape.derive(HOLES)
+    answer = solve(d, "S", {"I": 100}, hi=200)
+    assert len(answer.pieces) == 8 and answer.method == "enumeration"
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1, max_solve_pieces=7))
+    running.server.start()
+    try:
+        with Client(f"127.0.0.1:{running.port}") as small:
+            with pytest.raises(ServiceError) as info:
+                small.solve(HOLES, "S", {"I": 100}, hi=200)
+            assert info.value.code == grpc.StatusCode.RESOURCE_EXHAUSTED and info.value.fields[0][0] == "hi"
+            assert "8 pieces; the limit is 7" in info.value.message
+            fewer = small.solve(HOLES, "S", {"I": 100}, hi=40)
+            narrow = solve(d, "S", {"I": 100}, hi=40)
+            assert 1 < len(fewer.pieces) <= 7 and as_dict(fewer) == narrow.to_dict()
+            check_condition(fewer, narrow, range(-3, 60))
+    finally:
+        shutdown(running, 0.5)
+
+
+def test_deadline_stops_a_long_enumeration(served, client: Client) -> None:
+    """Enumerating 40 million strides takes seconds: a 0.3 s deadline stops it (the worker is killed and
+    replaced), and the server answers the next call."""
+    busy_before = set(served.servicer.pool.pids())
+    start = time.monotonic()
+    with pytest.raises(grpc.RpcError) as info:
+        client.stub.Solve(pb.SolveRequest(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}, hi=40_000_000),
+                          timeout=0.3)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - start < 2.0
+    deadline = time.monotonic() + 60  # the server kills the worker at its own deadline, a moment after ours
+    while time.monotonic() < deadline and (len(served.servicer.pool.pids()) < 2 or
+                                           set(served.servicer.pool.pids()) == busy_before):
+        time.sleep(0.05)
+    pids = set(served.servicer.pool.pids())
+    assert len(pids) == 2 and len(pids & busy_before) == 1  # one killed and replaced, the other untouched
+    assert client.solve(UNET, "H", UNET_BINDINGS).text == "H ≥ 8 and H ≡ 0 (mod 8)"
