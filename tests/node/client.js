@@ -1,7 +1,8 @@
 // A Node.js client of the symshape gRPC service: proof that other languages can use it.
-// Usage: node client.js HOST:PORT SPEC_FILE BINDINGS_JSON
-// Calls Derive, Evaluate and EvaluateBatch, evaluates the portable expression graphs here in
-// JavaScript (BigInt, exact), and prints one JSON object for the Python test to check.
+// Usage: node client.js HOST:PORT SPEC_FILE BINDINGS_JSON [SOLVE_SYMBOL [TARGETS_JSON]]
+// Calls Derive, Evaluate, EvaluateBatch and Solve (for SOLVE_SYMBOL, default the first free symbol,
+// the others bound; TARGETS_JSON maps output axes to sizes), evaluates the portable expression graphs here in JavaScript (BigInt, exact),
+// and prints one JSON object for the Python test to check.
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -49,7 +50,7 @@ const call = (client, method, request) => new Promise((resolve, reject) =>
   client[method](request, { deadline: Date.now() + 60000 }, (err, res) => (err ? reject(err) : resolve(res))));
 
 async function main() {
-  const [target, specFile, bindingsJson] = process.argv.slice(2);
+  const [target, specFile, bindingsJson, solveFor, targetsJson] = process.argv.slice(2);
   const bindings = JSON.parse(bindingsJson);
   const client = new ShapeAlgebraService(target, grpc.credentials.createInsecure());
   const spec = { text: fs.readFileSync(specFile, "utf8") };
@@ -79,7 +80,34 @@ async function main() {
     stream.end();
   });
 
+  // Solve: the set of values of one symbol, as pieces (numbers) and as a condition (a graph).
+  const symbol = solveFor || derived.free_symbols[0];
+  const others = Object.fromEntries(Object.entries(bindings).filter(([k]) => k !== symbol));
+  const solved = await call(client, "Solve", { derivation_id: derived.derivation_id, symbol, bindings: others,
+                                               targets: JSON.parse(targetsJson || "{}"), near: String(bindings[symbol]) });
+  const has = (msg, field) => msg[`_${field}`] === field;  // proto3 optional: a synthetic oneof
+  const pieces = solved.pieces.map((p) => ({ lo: BigInt(p.lo), hi: has(p, "hi") ? BigInt(p.hi) : null,
+                                            modulus: BigInt(p.modulus), residue: BigInt(p.residue) }));
+  const inPieces = (v) => pieces.some((p) => v >= p.lo && (p.hi === null || v <= p.hi) &&
+                                            mod(v - p.residue, p.modulus) === 0n);
+  const probe = [];
+  for (let v = -3; v <= 300; v += 1) probe.push(BigInt(v));
+  for (let d = -20; d <= 20; d += 1) probe.push(BigInt(bindings[symbol]) + BigInt(d));
+  probe.push(2n ** 40n, 2n ** 40n + 1n, 2n ** 62n);
+  const solve = {
+    symbol, text: solved.text, method: solved.method, finite: solved.finite,
+    count: has(solved, "count") ? solved.count : null, first: solved.first,
+    pieces: pieces.map((p) => [p.lo, p.hi, p.modulus, p.residue].map((x) => (x === null ? null : x.toString()))),
+    nearest: [has(solved, "nearest_below") ? solved.nearest_below : null,
+              has(solved, "nearest_above") ? solved.nearest_above : null],
+    condition_text: solved.condition.text,
+    probe: probe.map(String),
+    condition: probe.map((v) => evaluateGraph(solved.condition.graph, { [symbol]: v }) === 1n),
+    pieces_contain: probe.map(inPieces),
+  };
+
   console.log(JSON.stringify({
+    solve,
     derivation_id: derived.derivation_id,
     closed_form_text: derived.closed_form.dims.map((d) => d.text),
     closed_form: closedForm, params, macs, constraints,
