@@ -56,6 +56,7 @@ class LayerResult:
     conditions: tuple[Condition, ...]
     rule: LayerRule
     args: SimpleNamespace
+    dropped: tuple[tuple[str, Expr], ...] = ()  # (axis, input rows no window reads): lossless when all 0
 
     @property
     def output_shape(self) -> Shape:
@@ -287,7 +288,8 @@ class _Deriver:
         outputs = tuple(self.atoms(name, i, shape) for i, shape in enumerate(out.outputs))
         result = LayerResult(ly.index, name, rule.name, tuple(refs), tuple(inputs), outputs,
                              out.trainable, out.non_trainable, out.buffers, out.macs,
-                             tuple([*out.conditions, *ctx.extra_conditions]), rule, args)
+                             tuple([*out.conditions, *ctx.extra_conditions]), rule, args,
+                             tuple(out.dropped))
         self.layers.append(result)
         self.tensors[name] = result.outputs
         for cond in result.conditions:

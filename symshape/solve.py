@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .algebra import as_expr
 from .errors import BindingError, LimitError, did_you_mean
 from .periodic import NoClosedForm, Truth, analyse, sign_from
+from .program import Program, ProgramBuilder
 
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["NoClosedForm", "Piece", "ValueSet", "solve"]
+__all__ = ["Dropped", "NoClosedForm", "Piece", "ValueSet", "dropped_at", "lossless", "solve"]
 
 MAX_PREFIX = 50_000_000  # values evaluated below the threshold
 _CHUNK = 1 << 18
@@ -192,31 +194,73 @@ def _domain(d: Derivation, symbol: str, lo: int | None, hi: int | None) -> tuple
     return lo, hi
 
 
-def _evaluate(d: Derivation, symbol: str, fixed: Mapping[str, int], a: int, b: int,
+@dataclass(frozen=True)
+class _Problem:
+    """What is solved: a program, the register of the property, its checks and the output sizes."""
+
+    program: Program
+    holds: int  # the register of the property (valid; valid and lossless)
+    checks: tuple[tuple[int, str, str], ...]  # (truth register, origin, label) in program order
+    outputs: tuple[int, ...]  # output axis registers
+    kind: str  # "valid" or "lossless"
+
+
+def _validity(d: Derivation) -> _Problem:
+    c = d.compiled
+    return _Problem(c.program, c.valid, tuple((ck.truth, ck.origin, ck.label) for ck in c.conditions),
+                    tuple(c.output[0]), "valid")
+
+
+def _lossless(d: Derivation) -> _Problem:
+    """Valid, and no layer leaves an input row unread (every dropped count 0)."""
+    b = ProgramBuilder(d.defs)
+    checks = []
+    for nc in d.conditions:
+        cond = nc.condition
+        if cond.op == "holds":
+            truth = b.add(cond.lhs)
+        else:
+            truth = b.op(cond.op, (b.add(as_expr(cond.lhs)), b.add(as_expr(cond.rhs))))
+        checks.append((truth, nc.origin, cond.label))
+    for ly in d.layers:
+        for axis, rows in ly.dropped:
+            truth = b.op("==", (b.add(as_expr(rows)), b.const(0)))
+            checks.append((truth, ly.describe(), f"{axis}: rows no window reads"))
+    holds = b.const(True)
+    for truth, _, _ in checks:
+        holds = b.op("and", (holds, truth))
+    outputs = tuple(b.add(size) for size in d.outputs[0][1])
+    return _Problem(b.build(), holds, tuple(checks), outputs, "lossless")
+
+
+def _evaluate(problem: _Problem, symbol: str, fixed: Mapping[str, int], a: int, b: int,
               target: Mapping[int, int] | None) -> np.ndarray:
-    """Membership of every value in [a, b) (exact: the program on int64, overflow flagged invalid)."""
+    """Membership of every value in [a, b): the per-layer program on int64 (overflowing rows count as
+    not members), independent of the analysis it checks."""
     out = np.zeros(max(b - a, 0), dtype=bool)
+    targets = list((target or {}).items())
+    wanted = [problem.holds, *(problem.outputs[axis] for axis, _ in targets)]
+    plan = problem.program.plan(wanted)
     for start in range(a, b, _CHUNK):
         values = np.arange(start, min(start + _CHUNK, b), dtype=np.int64)
-        # the per-layer program (asking for params keeps it off the closed-form fast path, whose tables
-        # come from the same analysis: this evaluation is the independent check)
-        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape", "params"), chunk=_CHUNK)
-        keep = res.valid.copy()
-        for axis, want in (target or {}).items():
-            keep &= res.columns["output_shape"][axis] == want
+        flags = np.zeros(len(values), dtype=bool)
+        got = problem.program.run_numpy({**fixed, symbol: values}, wanted, len(values), plan, overflow=flags)
+        keep = np.asarray(got[problem.holds], dtype=bool) & ~flags
+        for (_, want), reg in zip(targets, wanted[1:], strict=True):
+            keep &= got[reg] == want
         out[start - a:start - a + len(values)] = keep
     return out
 
 
-def _analyse(d: Derivation, symbol: str, fixed: Mapping[str, int], target: Mapping[int, int] | None
+def _analyse(problem: _Problem, symbol: str, fixed: Mapping[str, int], target: Mapping[int, int] | None
              ) -> tuple[int, list[tuple[bool, int | None]], list[list[tuple[bool, int | None]]]]:
-    """(period L, per class (eventual truth, j0), per class per condition (truth, j0))."""
-    c = d.compiled
-    out_regs = [c.output[0][axis] for axis in (target or {})]
-    analysis = analyse(c.program.ops, [c.valid, *(ck.truth for ck in c.conditions), *out_regs], symbol, fixed)
+    """(period L, per class (eventual truth, j0), per class per check (truth, j0))."""
+    out_regs = [problem.outputs[axis] for axis in (target or {})]
+    analysis = analyse(problem.program.ops, [problem.holds, *(t for t, _, _ in problem.checks), *out_regs],
+                       symbol, fixed)
     classes, per_cond = [], []
     for vals in analysis.values:
-        truth = vals[c.valid]
+        truth = vals[problem.holds]
         value, j0 = truth.value is True, truth.j0
         for axis, reg in zip((target or {}), out_regs, strict=True):
             size = vals[reg]
@@ -235,7 +279,7 @@ def _analyse(d: Derivation, symbol: str, fixed: Mapping[str, int], target: Mappi
                 value = value and sign == 0
                 j0 = _jmax(j0, size.j0)
         classes.append((value, j0))
-        per_cond.append([(vals[ck.truth].value is True, vals[ck.truth].j0) for ck in c.conditions])
+        per_cond.append([(vals[t].value is True, vals[t].j0) for t, _, _ in problem.checks])
     return analysis.period, classes, per_cond
 
 
@@ -249,15 +293,27 @@ def solve(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None,
     """The exact set of values of `symbol` (others bound) where `d` is valid and, with `target`,
     output axis k equals target[k]; within [lo, hi] (default: the symbol's domain, unbounded above
     unless declared)."""
+    return _solve(d, _validity(d), symbol, bindings, target, lo, hi)
+
+
+def lossless(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None, *,
+             target: Mapping[int, int] | None = None, lo: int | None = None, hi: int | None = None) -> ValueSet:
+    """The values of `symbol` (others bound) where `d` is valid and no layer drops a row: every
+    convolution and pooling window grid ends exactly at the end of its input (see `dropped_at`)."""
+    return _solve(d, _lossless(d), symbol, bindings, target, lo, hi)
+
+
+def _solve(d: Derivation, problem: _Problem, symbol: str, bindings: Mapping[str, int] | None,
+           target: Mapping[int, int] | None, lo: int | None, hi: int | None) -> ValueSet:
     fixed = _bind(d, symbol, bindings)
     lo, hi = _domain(d, symbol, lo, hi)
     try:
-        period, classes, per_cond = _analyse(d, symbol, fixed, target)
+        period, classes, per_cond = _analyse(problem, symbol, fixed, target)
     except NoClosedForm as err:
         if hi is None:
             raise LimitError(f"no closed form for {symbol} ({err}); give a range (--range LO:HI) to enumerate it"
                              ) from None
-        return _enumerated(d, symbol, fixed, lo, hi, target)
+        return _enumerated(problem, symbol, fixed, lo, hi, target)
     # past T every class has its eventual truth
     threshold = lo
     for r, (_, j0) in enumerate(classes):
@@ -266,7 +322,7 @@ def solve(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None,
     end = threshold + period if hi is None else min(hi + 1, threshold + period)
     if end - lo > MAX_PREFIX:
         raise LimitError(f"the set of {symbol} settles only past {threshold:,}: over {MAX_PREFIX:,} values to check")
-    member = _evaluate(d, symbol, fixed, lo, end, target)
+    member = _evaluate(problem, symbol, fixed, lo, end, target)
     tail = [r for r, (value, _) in enumerate(classes) if value]
     if hi is None or hi >= threshold + period:
         # cross-check: the evaluated last period agrees with the analysis
@@ -282,21 +338,21 @@ def solve(d: Derivation, symbol: str, bindings: Mapping[str, int] | None = None,
         pieces = _intervals(prefix, lo)
         if tail:
             pieces += [Piece(start + (r - start) % period, hi, period, r) for r in _rotate(tail, period, start)]
-        explanation = _explain(d, symbol, fixed, classes, per_cond, period, tail, start, lo, target)
+        explanation = _explain(d, problem, symbol, fixed, per_cond, period, tail, start, lo, target)
         return ValueSet(symbol, lo, hi, tuple(pieces), period, start if tail else None, tuple(tail),
                         dict(fixed), explanation)
-    return _from_members(d, symbol, fixed, lo, hi, member, "closed form")
+    return _from_members(symbol, fixed, lo, hi, member, "closed form")
 
 
-def _enumerated(d: Derivation, symbol: str, fixed: Mapping[str, int], lo: int, hi: int,
+def _enumerated(problem: _Problem, symbol: str, fixed: Mapping[str, int], lo: int, hi: int,
                 target: Mapping[int, int] | None) -> ValueSet:
     if hi - lo + 1 > MAX_PREFIX:
         raise LimitError(f"{symbol} in {lo}..{hi} holds {hi - lo + 1:,} values; the limit is {MAX_PREFIX:,}")
-    member = _evaluate(d, symbol, fixed, lo, hi + 1, target)
-    return _from_members(d, symbol, fixed, lo, hi, member, "enumeration")
+    member = _evaluate(problem, symbol, fixed, lo, hi + 1, target)
+    return _from_members(symbol, fixed, lo, hi, member, "enumeration")
 
 
-def _from_members(d: Derivation, symbol: str, fixed: Mapping[str, int], lo: int, hi: int, member: np.ndarray,
+def _from_members(symbol: str, fixed: Mapping[str, int], lo: int, hi: int, member: np.ndarray,
                   method: str) -> ValueSet:
     pieces = _intervals(member, lo)
     return ValueSet(symbol, lo, hi, tuple(pieces), 1, None, (), dict(fixed), (), method)
@@ -320,33 +376,64 @@ def _rotate(tail: list[int], period: int, start: int) -> list[int]:
     return sorted(tail, key=lambda r: (r - start) % period)
 
 
-def _explain(d: Derivation, symbol: str, fixed: Mapping[str, int], classes: list, per_cond: list, period: int,
-             tail: list[int], start: int, lo: int, target: Mapping[int, int] | None) -> tuple[str, ...]:
+def _explain(d: Derivation, problem: _Problem, symbol: str, fixed: Mapping[str, int], per_cond: list,
+             period: int, tail: list[int], start: int, lo: int, target: Mapping[int, int] | None
+             ) -> tuple[str, ...]:
     """Which conditions decide the answer: the ones that rule out residue classes, and the one that
     fails just below the start."""
     out: list[str] = []
-    c = d.compiled
-    full = len(classes)
-    blocked: dict[int, list[int]] = {}
-    for r in range(full):
+    blocked: dict[int, set[int]] = {}
+    for r, row in enumerate(per_cond):
         if r % period in tail:
             continue
-        for k, (value, _) in enumerate(per_cond[r]):
+        for k, (value, _) in enumerate(row):
             if not value:
-                blocked.setdefault(k, []).append(r)
+                blocked.setdefault(k, set()).add(r % period)
                 break
     for k, residues in blocked.items():
-        ck = c.conditions[k]
-        where = ck.origin
-        mods = sorted({r % period for r in residues})
+        _, origin, label = problem.checks[k]
+        mods = sorted(residues)
         shown = ", ".join(str(r) for r in mods[:8]) + (", ..." if len(mods) > 8 else "")
-        out.append(f"{where}: {ck.label} fails for {symbol} ≡ {shown} (mod {period})")
+        out.append(f"{origin}: {label} fails for {symbol} ≡ {shown} (mod {period})")
     if start > lo:
         below = start - 1
-        ev = d.evaluate({**fixed, symbol: below})
+        binding = {**fixed, symbol: below}
+        ev = d.evaluate(binding)
         if not ev.valid and ev.violations:
-            v = ev.violations[0]
-            out.append(f"{symbol} = {below} is not valid: {v.message}")
+            out.append(f"{symbol} = {below} is not valid: {ev.violations[0].message}")
+        elif problem.kind == "lossless":
+            regs = problem.program.run_int(binding)
+            for truth, origin, label in problem.checks:
+                if not regs[truth]:
+                    out.append(f"{symbol} = {below} loses rows: {origin}: {label}")
+                    break
         elif target:
             out.append(f"{symbol} = {below} gives another output size")
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """At one binding, the input rows a layer's windows never read along one axis."""
+
+    layer: int
+    name: str
+    kind: str
+    axis: str
+    rows: int
+
+    def text(self) -> str:
+        return f"layer {self.layer} '{self.name}' ({self.kind}): {self.rows} {self.axis} row(s) never read"
+
+
+def dropped_at(d: Derivation, bindings: Mapping[str, int]) -> list[Dropped]:
+    """The layers that leave input rows unread at this binding (pooling 11 rows by 2 reads 10), exact."""
+    b = ProgramBuilder(d.defs)
+    where = [(ly, axis, b.add(as_expr(rows))) for ly in d.layers for axis, rows in ly.dropped]
+    program = b.build()
+    missing = [s for s in program.symbols if s not in bindings]
+    if missing:
+        raise BindingError(f"missing values for {', '.join(missing)}")
+    regs = program.run_int({k: int(v) for k, v in bindings.items()})
+    return [Dropped(ly.index, ly.name, ly.kind, axis, int(regs[reg])) for ly, axis, reg in where
+            if regs[reg] is not None and regs[reg] > 0]

@@ -204,3 +204,84 @@ def test_declared_range_and_finite_sets():
     d = symshape.derive(spec)
     answer = check_against_brute(d, "H", {})
     assert answer.pieces == (Piece(10, 40),) and answer.count() == 31
+
+
+# ---------------------------------------------------------------- lossless sizes
+
+
+def reference_lossless(d, h):
+    """Valid, and at every conv/pool layer the last window ends on the input's last row (padding
+    before it counted): computed from the layers' arguments and sizes, not from symshape's rules."""
+    ev = d.evaluate(H=h)
+    if not ev.valid:
+        return False
+    sizes = {"input": h}
+    for ly, vals in zip(d.layers, ev.layers, strict=True):
+        y = vals.output_shape[-1] if d.framework == "torch" else vals.output_shape[0]
+        x = sizes[ly.inputs[0]]
+        sizes[ly.name] = y
+        a = ly.args
+        if ly.kind in ("Conv1d", "MaxPool1d", "AvgPool1d"):
+            k = int(a.kernel_size[0])
+            s = int(a.stride[0]) if a.stride is not None else k
+            d_ = int(a.dilation[0]) if hasattr(a, "dilation") and a.dilation is not None else 1
+            p = 0 if a.padding == "same" else int(a.padding[0])
+            last_end = (y - 1) * s - p + d_ * (k - 1)
+        elif ly.kind in ("Conv1D", "MaxPooling1D"):
+            k = int((a.kernel_size if ly.kind == "Conv1D" else a.pool_size)[0])
+            s = int(a.strides[0]) if a.strides is not None else k
+            pad_total = max((y - 1) * s + k - x, 0) if a.padding == "same" else 0
+            last_end = (y - 1) * s - pad_total // 2 + k - 1
+        else:
+            continue
+        if x - 1 > last_end:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("make", [random_torch_graph, random_keras_graph], ids=["torch", "keras"])
+def test_lossless_sets_equal_a_reference(make):
+    from symshape.solve import lossless
+
+    rng = random.Random(5)
+    infinite = 0
+    for _ in range(CASES // 3):
+        d = symshape.derive(make(rng))
+        answer = lossless(d, "H", {})
+        last = max((p.hi for p in answer.pieces if p.hi is not None), default=answer.lo)
+        window = max(answer.start or answer.lo, last) + 3 * answer.period + 16
+        wrong = [h for h in range(1, window) if answer.contains(h) != reference_lossless(d, h)]
+        assert not wrong, (answer.text(), wrong[:8])
+        infinite += not answer.finite
+    assert infinite > CASES // 20
+
+
+def test_unet_trunk_loses_no_row_iff_12_mod_16():
+    """The classic valid-convolution U-Net contracting path (two 3x3 convolutions per level, 2x2 pools)."""
+    from symshape.solve import lossless
+
+    layers = []
+    for _ in range(4):
+        layers += [{"Conv2d": {"out_channels": 8, "kernel_size": 3}}, {"Conv2d": {"out_channels": 8, "kernel_size": 3}},
+                   {"MaxPool2d": {"kernel_size": 2}}]
+    layers += [{"Conv2d": {"out_channels": 8, "kernel_size": 3}}, {"Conv2d": {"out_channels": 8, "kernel_size": 3}}]
+    d = symshape.derive({"framework": "torch", "input": [1, "H", 572], "layers": layers})
+    valid = solve(d, "H", {})
+    kept = lossless(d, "H", {})
+    assert valid.text() == "H ≥ 140"
+    assert kept.text() == "H ≥ 140 and H ≡ 12 (mod 16)"
+    assert kept.contains(572) and not kept.contains(570)
+    assert any("rows no window reads" in line for line in kept.explanation)
+
+
+def test_dropped_at():
+    """The seed's reader: I = 11, F = 2, S = 2 -- the pooling gives 5 and ignores the last row."""
+    from symshape.solve import dropped_at
+
+    d = symshape.derive({"framework": "keras", "input": ["I", "I", 3], "symbols": {"F": {}, "S": {}},
+                         "layers": [{"MaxPooling2D": {"pool_size": "F", "strides": "S"}}]})
+    assert d.evaluate(I=11, F=2, S=2).output_shape == (5, 5, 3)
+    got = dropped_at(d, {"I": 11, "F": 2, "S": 2})
+    assert [(x.axis, x.rows) for x in got] == [("height", 1), ("width", 1)]
+    assert got[0].text() == "layer 0 'max_pooling2d' (MaxPooling2D): 1 height row(s) never read"
+    assert dropped_at(d, {"I": 12, "F": 2, "S": 2}) == []

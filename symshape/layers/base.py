@@ -71,6 +71,7 @@ class LayerOut:
     buffers: Expr = Integer(0)
     macs: Expr = Integer(0)
     conditions: list[Condition] = field(default_factory=list)
+    dropped: list[tuple[str, Expr]] = field(default_factory=list)  # (axis, input rows no window reads)
 
 
 @dataclass

@@ -40,7 +40,7 @@ from .base import (
     spatial_names,
     split_channels,
 )
-from .formulas import conv_size, keras_transpose_size, same_size, torch_transpose_size
+from .formulas import conv_size, dropped_rows, effective_kernel, keras_transpose_size, same_size, torch_transpose_size
 
 KERAS_COMMON = ("activation", "kernel_initializer", "bias_initializer", "kernel_regularizer",
                 "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint",
@@ -119,6 +119,18 @@ def _keras_spatial(a: SimpleNamespace, spatial: Shape, names: Sequence[str],
     return sizes, conds + _out_positive(sizes, names)
 
 
+def _keras_dropped(a: SimpleNamespace, spatial: Shape, sizes: Sequence[Expr], names: Sequence[str]
+                   ) -> list[tuple[str, Expr]]:
+    """Input rows no window reads, per axis ('same' pads instead, except with kernels below the stride)."""
+    out = []
+    for i, (x, y, k, s, d, n) in enumerate(zip(spatial, sizes, a.kernel_size, a.strides, a.dilation_rate, names,
+                                               strict=True)):
+        e = effective_kernel(k, d)
+        pad_lo = e - 1 if a.padding == "causal" else a.padding[i] if isinstance(a.padding, tuple) else Integer(0)
+        out.append((n, dropped_rows(x, y, s, e, pad_lo)))
+    return out
+
+
 def _trainable_split(a: SimpleNamespace, total: Expr) -> dict[str, Expr]:
     return {"trainable": total} if getattr(a, "trainable", True) else {"non_trainable": total}
 
@@ -151,7 +163,7 @@ def _keras_conv(rank: int, kind: str):  # noqa: ANN202 - returns the rule's appl
             params = kk * c * m + c * m * a.filters + bias * a.filters
             macs = prod(sizes) * (c * m * kk + c * m * a.filters)
         return LayerOut([join_channels(out_c, sizes, last)], macs=macs, conditions=conds,
-                        **_trainable_split(a, params))
+                        dropped=_keras_dropped(a, spatial, sizes, names), **_trainable_split(a, params))
 
     return apply
 
@@ -255,7 +267,9 @@ def _torch_conv(rank: int):  # noqa: ANN202
         per_filter = FloorDiv(declared, g)
         params = prod([a.out_channels, per_filter, *ks]) + (a.out_channels if a.bias else 0)
         macs = prod([*sizes, a.out_channels, per_filter, *ks])
-        return LayerOut([(a.out_channels, *sizes)], trainable=params, macs=macs, conditions=conds)
+        dropped = [(n, dropped_rows(x, y, st, effective_kernel(k, d), p))
+                   for x, y, st, k, d, p, n in zip(spatial, sizes, ss, ks, ds, pads, names, strict=True)]
+        return LayerOut([(a.out_channels, *sizes)], trainable=params, macs=macs, conditions=conds, dropped=dropped)
 
     return apply
 

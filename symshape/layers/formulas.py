@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from sympy import Expr, Integer, Mod
 
-from ..algebra import ONE, FloorDiv, smax, smin
+from ..algebra import ONE, ZERO, FloorDiv, smax, smin
 
 
 @lru_cache(maxsize=8192)
@@ -71,3 +71,10 @@ def keras_transpose_size(x: Expr, k: Expr, s: Expr, padding: str, d: Expr, outpu
 def upsample_size(x: Expr, num: int, den: int = 1) -> Expr:
     """floor(x * num/den): an integer or exact rational scale factor."""
     return FloorDiv(x * num, den) if den != 1 else x * num
+
+
+def dropped_rows(x: Expr, y: Expr, s: Expr, e: Expr, pad_lo: Expr = ZERO) -> Expr:
+    """Input rows no window reads: max(x + pad_lo - (y - 1)*s - E, 0) for an output of y windows of
+    span E at stride s starting pad_lo rows before the input (what a valid convolution or a floor-mode
+    pooling leaves at the end: pooling 11 rows by 2 gives 5 and ignores the last one)."""
+    return smax(x + pad_lo - (y - 1) * s - e, ZERO)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sympy import Integer
+from sympy import Expr, Integer
 
 from .base import (
     ANY,
@@ -26,7 +26,7 @@ from .base import (
     split_channels,
 )
 from .conv import DATA_FORMAT, PaddingKind, keras_ignored
-from .formulas import same_size, torch_pool_size, window_count
+from .formulas import dropped_rows, effective_kernel, same_size, torch_pool_size, window_count
 
 
 def _keras_pool(rank: int):  # noqa: ANN202
@@ -44,7 +44,8 @@ def _keras_pool(rank: int):  # noqa: ANN202
         else:
             sizes = [window_count(x, k, s) for x, k, s in zip(spatial, ks, ss, strict=True)]
             conds += [positive(f"output {n}", y) for y, n in zip(sizes, names, strict=True)]
-        return LayerOut([join_channels(c, sizes, last)], conditions=conds)
+        dropped = [(n, dropped_rows(x, y, s, k)) for x, y, k, s, n in zip(spatial, sizes, ks, ss, names, strict=True)]
+        return LayerOut([join_channels(c, sizes, last)], conditions=conds, dropped=dropped)
 
     return apply
 
@@ -68,6 +69,7 @@ def _torch_pool(rank: int, kind: str):  # noqa: ANN202
         ds = a.dilation if kind == "max" else (Integer(1),) * rank
         conds: list[Condition] = []
         sizes = []
+        dropped: list[tuple[str, Expr]] = []
         for x, k, s, p, d, n in zip(spatial, ks, ss, ps, ds, names, strict=True):
             conds += [positive(f"kernel {n}", k), positive(f"stride {n}", s), positive(f"dilation {n}", d),
                       nonnegative(f"padding {n}", p),
@@ -79,9 +81,10 @@ def _torch_pool(rank: int, kind: str):  # noqa: ANN202
             y = torch_pool_size(x, k, s, p, d, a.ceil_mode)
             conds.append(positive(f"output {n}", y))
             sizes.append(y)
+            dropped.append((n, dropped_rows(x, y, s, effective_kernel(k, d), p)))
         shape = (c, *sizes)
         outputs = [shape, shape] if kind == "max" and a.return_indices else [shape]
-        return LayerOut(outputs, conditions=conds)
+        return LayerOut(outputs, conditions=conds, dropped=dropped)
 
     return apply
 
