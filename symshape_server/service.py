@@ -252,16 +252,18 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             derived = self._target(request, context)
             bindings, targets = dict(request.bindings), dict(request.targets)
             solving.check(derived.compiled, request.symbol, bindings, targets)
-            if derived.worst_bits > MAX_BITS:  # the solved symbol at the int64 extreme (check_bits' default)
-                check_bits(derived.compiled.program, {k: v for k, v in bindings.items() if k != request.symbol})
             optional = [request.lo if request.HasField("lo") else None, request.hi if request.HasField("hi") else None,
                         request.near if request.HasField("near") else None]
+            if derived.worst_bits > MAX_BITS:  # some binding could make huge exact numbers: check these ones
+                check_bits(derived.compiled.program, solving.exact_values(derived, request.symbol, bindings,
+                                                                          optional[0]))
             try:  # in a worker: an enumeration (no closed form, a long range) is stopped by the deadline
                 reply = self.pool.solve(derived, self.limits, (request.symbol, bindings, targets, *optional,
                                                                    self.config.max_solve_pieces),
                                         self._timeout(context))
-            except LimitError as err:  # the answer's size: a narrower range helps
-                raise Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED", [("hi", str(err))]) from None
+            except LimitError as err:  # no closed form, or too much to check or to answer: the range lo..hi helps
+                fields = [(name, str(err)) for name in ("lo", "hi") if name == "hi" or request.HasField(name)]
+                raise Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED", fields) from None
             return pb.SolveResponse.FromString(reply)
 
     def ListLayers(self, request: pb.ListLayersRequest, context: grpc.ServicerContext) -> pb.ListLayersResponse:  # noqa: N802

@@ -22,7 +22,7 @@ from symshape.symbols import SymbolInfo, make_symbol
 
 from .status import Abort
 
-__all__ = ["MAX_PIECES", "Network", "check", "solve_reply"]
+__all__ = ["MAX_PIECES", "Network", "check", "exact_values", "solve_reply"]
 
 # Pieces in one answer by default (ServerConfig.max_solve_pieces): each is a number quadruple and a
 # term of the condition (SymPy builds a few thousand a second). More: ask for a narrower range (lo, hi).
@@ -73,6 +73,16 @@ def check(compiled: Compiled, symbol: str, bindings: Mapping[str, int], targets:
         message = f"the output has {rank} axes (0..{rank - 1}); no axis {bad[0]}"
         raise Abort(code_pb2.INVALID_ARGUMENT, message, "BAD_TARGET",
                     [(f"targets[{axis}]", f"no such output axis (the output has {rank})") for axis in bad])
+
+
+def exact_values(derived: Any, symbol: str, bindings: Mapping[str, int], lo: int | None) -> dict[str, int]:
+    """The largest values solve evaluates exactly (on Python ints, not int64): the bindings, and the
+    symbol no further than the prefix solve may check past the start of its range (its explanation
+    evaluates one value there); the rest is int64 arithmetic with overflow flagged."""
+    from symshape.solve import MAX_PREFIX
+
+    start = lo if lo is not None else next((m for name, m, _ in derived.symbols if name == symbol), None) or 0
+    return {**{k: v for k, v in bindings.items() if k != symbol}, symbol: abs(start) + 2 * MAX_PREFIX}
 
 
 def solve_reply(key: str, compiled: Compiled, symbols: SymbolRanges, symbol: str, bindings: dict[str, int],

@@ -139,6 +139,11 @@ def test_range_and_enumeration(client: Client) -> None:
     answer = solve(symshape.derive(UNET), "H", UNET_BINDINGS, lo=100, hi=130)
     assert as_dict(ranged) == answer.to_dict() and ranged.HasField("periodic")  # the tail, cut at hi
     assert check_condition(ranged, answer, range(0, 300)) == 4
+    empty = client.solve(UNET, "H", UNET_BINDINGS, lo=130, hi=100, near=120)  # an empty range: an empty set
+    assert empty.text == "no value of H in 130..100" and empty.finite and empty.count == 0
+    assert not empty.pieces and not empty.first and not empty.HasField("periodic")
+    assert not empty.HasField("nearest_below") and not empty.HasField("nearest_above")
+    assert evaluate_graph(nodes(empty.condition), {"H": 120}) == 0
     enumerated = client.solve(STRIDED, "S", {"I": 100}, hi=1000, targets={1: 5})
     answer = solve(symshape.derive(STRIDED), "S", {"I": 100}, target={1: 5}, hi=1000)
     assert enumerated.method == "enumeration" and enumerated.text == "20 ≤ S ≤ 24"
@@ -182,7 +187,11 @@ ERRORS = [  # request, code, reason, fields, a phrase of the message
     (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}), grpc.StatusCode.RESOURCE_EXHAUSTED,
      "LIMIT_EXCEEDED", ["hi"], "no closed form for S"),
     (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}, lo=1, hi=60_000_000),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["lo", "hi"], "holds 60,000,000 values"),
+    (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}, hi=60_000_000),
      grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["hi"], "holds 60,000,000 values"),
+    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings=UNET_BINDINGS, lo=-(2**63)),
+     grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["lo", "hi"], "over 50,000,000 values to check"),
 ]
 
 
@@ -252,3 +261,26 @@ def test_deadline_stops_a_long_enumeration(served, client: Client) -> None:
     pids = set(served.servicer.pool.pids())
     assert len(pids) == 2 and len(pids & busy_before) == 1  # one killed and replaced, the other untouched
     assert client.solve(UNET, "H", UNET_BINDINGS).text == "H ≥ 8 and H ≡ 0 (mod 8)"
+
+
+# three axes of powers flattened: 12,000+ bits when J is near 2**62, small when J is small
+WIDE = "framework: keras\ninput: ['I**64', 'J**64', 'J**64']\nlayers:\n  - Flatten: {}\n  - Dense: {units: 3}\n"
+
+
+def test_huge_exact_numbers_are_refused_before_the_worker(client: Client) -> None:
+    with pytest.raises(ServiceError) as info:
+        client.solve(WIDE, "I", J=2**62 - 1, hi=10)
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED")
+    assert info.value.fields[0][0] == "bindings" and "8,192 bits" in info.value.message
+    small = client.solve(WIDE, "I", J=1, hi=10)
+    assert as_dict(small) == solve(symshape.derive(WIDE), "I", {"J": 1}, hi=10).to_dict()
+
+
+def test_nearest_beyond_int64_is_out_of_range(client: Client) -> None:
+    """The nearest member above 2**63 - 1 is 2**63: said so, never wrapped or left out as if there were none."""
+    with pytest.raises(ServiceError) as info:
+        client.solve(UNET, "H", UNET_BINDINGS, near=2**63 - 1)
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.OUT_OF_RANGE, "INT64_OVERFLOW")
+    assert str(2**63) in info.value.message
+    member = client.solve(UNET, "H", UNET_BINDINGS, near=2**63 - 8)  # a multiple of 8: its own nearest
+    assert member.nearest_below == member.nearest_above == 2**63 - 8
