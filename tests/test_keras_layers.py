@@ -285,6 +285,14 @@ def activation(r: random.Random):  # noqa: ANN201
     return "Activation", {"activation": name}, [[r.randint(1, 5) for _ in range(r.randint(1, 3))]]
 
 
+def scalars(kind: str, good: dict, bad: list[dict]):  # noqa: ANN201
+    def gen(r: random.Random):  # noqa: ANN202
+        args = dict(r.choice(bad)) if r.random() < 0.2 else dict(good)
+        return kind, args, [[r.randint(1, 5) for _ in range(r.randint(1, 3))]]
+
+    return gen
+
+
 def shape_free(kind: str, args: dict | None = None):  # noqa: ANN201
     def gen(r: random.Random):  # noqa: ANN202
         return kind, dict(args or {}), [[r.randint(1, 5) for _ in range(r.randint(1, 3))]]
@@ -323,17 +331,20 @@ GENERATORS = {
 # Kinds keras accepts on every input symshape models (a batch axis, then any axes of size >= 1), with
 # the reason; their scalar arguments stay in range here (symshape does not check those, see the report).
 NEVER_INVALID = {
-    "Flatten": "any rank flattens (a 1-d input stays as it is)",
-    "Identity": "no arguments, any rank", "Masking": "mask_value is a scalar; any rank",
-    "ActivityRegularization": "l1, l2 are non-negative scalars; any rank",
-    "ReLU": "max_value, negative_slope, threshold are non-negative scalars; any rank",
-    "LeakyReLU": "negative_slope is a non-negative scalar; any rank", "ELU": "alpha is a scalar; any rank",
+    "Flatten": "any rank flattens (a 1-d input stays as it is)", "Identity": "no arguments, any rank",
+    "Masking": "any mask_value, any rank", "ELU": "any alpha (negative too), any rank",
 }
-SHAPE_FREE_ARGS = {"Flatten": {}, "Identity": {}, "Masking": {"mask_value": 0.0},
-                   "ActivityRegularization": {"l1": 0.01},
-                   "ReLU": {"max_value": 6.0}, "LeakyReLU": {"negative_slope": 0.2}, "ELU": {"alpha": 0.5}}
+SHAPE_FREE_ARGS = {"Flatten": {}, "Identity": {}, "Masking": {"mask_value": 0.0}, "ELU": {"alpha": -0.5}}
 for _kind, _args in SHAPE_FREE_ARGS.items():
     GENERATORS[_kind] = shape_free(_kind, _args)
+REFUSED_SCALARS = {  # any rank, but these argument values are refused ("cannot be a negative value")
+    "ReLU": ({"max_value": 6.0, "threshold": 0.5}, [{"max_value": -1.0}, {"negative_slope": -0.1},
+                                                     {"threshold": -0.1}]),
+    "LeakyReLU": ({"negative_slope": 0.2}, [{"negative_slope": -0.1}]),
+    "ActivityRegularization": ({"l1": 0.01}, [{"l1": -0.1}, {"l2": -0.1}]),
+}
+for _kind, (_good, _bad) in REFUSED_SCALARS.items():
+    GENERATORS[_kind] = scalars(_kind, _good, _bad)
 for _rank in (1, 2, 3):
     GENERATORS[f"Conv{_rank}D"] = conv(_rank)
     GENERATORS[f"Conv{_rank}DTranspose"] = conv_transpose(_rank)

@@ -300,6 +300,16 @@ def same_shape(kind: str, args: dict | None = None, ranks: tuple[int, int] = (1,
     return gen
 
 
+def scalars(kind: str, good: dict, bad: list[dict]) -> Callable[[random.Random], Case]:
+    """An elementwise layer whose arguments are sometimes values torch refuses."""
+
+    def gen(r: random.Random) -> Case:
+        args = dict(r.choice(bad)) if r.random() < 0.12 else dict(good)
+        return kind, args, [[r.randint(1, 6) for _ in range(r.randint(1, 4))]]
+
+    return gen
+
+
 def along_dim(kind: str) -> Callable[[random.Random], Case]:
     """Softmax, LogSoftmax, Softmin: dim counts the batch axis and must lie in [-ndim, ndim)."""
 
@@ -415,8 +425,16 @@ ELEMENTWISE = {
 }
 for _kind, _args in ELEMENTWISE.items():
     GENERATORS[_kind] = same_shape(_kind, _args, (1, 4))
-NEVER_INVALID = {kind: "elementwise on any rank; its arguments are scalars that change no shape (kept in range "
-                       "here: symshape does not check them)" for kind in ELEMENTWISE}
+NEVER_INVALID = {kind: "elementwise on any rank; no value of its arguments is refused" for kind in ELEMENTWISE}
+REFUSED_SCALARS = {  # elementwise too, but these argument values are refused
+    "Hardtanh": [{"min_val": 1.0, "max_val": 1.0}, {"min_val": 2.0}],  # "max_val must be greater than min_val"
+    "CELU": [{"alpha": 0.0}],  # "alpha cannot be 0 for CELU"
+    "Softshrink": [{"lambd": -0.1}],  # "lambda must be in range [0, ...]"
+    "GELU": [{"approximate": "erf"}],  # "approximate argument must be either none or tanh"
+}
+for _kind, _bad in REFUSED_SCALARS.items():
+    GENERATORS[_kind] = scalars(_kind, ELEMENTWISE[_kind], _bad)
+    del NEVER_INVALID[_kind]
 # Dropout2d/3d only warn (and drop whole rows) on an input of another rank; the dropouts refuse a p outside [0, 1]
 for _kind in ("Dropout", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
     GENERATORS[_kind] = dropout(_kind, (1, 4))

@@ -35,14 +35,46 @@ TORCH_SAME = {
 }
 
 # What the frameworks check on these layers (all else is shape-free): the input's rank (axes besides the
-# batch, (low, high), high None for no bound), an axis argument counting the batch axis, and dropout rates
-# (keras' GaussianNoise stddev too) from 0 to 1.
+# batch, (low, high), high None for no bound), an axis argument counting the batch axis, dropout rates
+# (keras' GaussianNoise stddev too) from 0 to 1, and the scalar arguments below.
 RANKS = {("torch", "Dropout1d"): (1, 2), ("torch", "LocalResponseNorm"): (2, None),
          ("keras", "SpatialDropout1D"): (2, 2), ("keras", "SpatialDropout2D"): (3, 3),
          ("keras", "SpatialDropout3D"): (4, 4)}
 AXIS = {("torch", "Softmax"): "dim", ("torch", "LogSoftmax"): "dim", ("torch", "Softmin"): "dim",
         ("keras", "Softmax"): "axis"}
 PROBABILITIES = ("p", "rate", "stddev")
+# scalar arguments the frameworks refuse: below 0 (keras ReLU, LeakyReLU, ActivityRegularization; torch
+# Softshrink), or a rule of their own: (arguments with their defaults, test, what it says)
+NONNEGATIVE = {("keras", "ReLU"): ("max_value", "negative_slope", "threshold"),
+               ("keras", "LeakyReLU"): ("negative_slope", "alpha"), ("keras", "ActivityRegularization"): ("l1", "l2"),
+               ("torch", "Softshrink"): ("lambd",)}
+SCALAR_RULES = {
+    ("torch", "Hardtanh"): ((("min_val", -1.0), ("max_val", 1.0)), lambda lo, hi: lo < hi,
+                            "max_val must be greater than min_val"),
+    ("torch", "CELU"): ((("alpha", 1.0),), lambda alpha: alpha != 0, "alpha cannot be 0"),
+}
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_scalars(a: SimpleNamespace, key: tuple[str, str]) -> None:
+    for field in PROBABILITIES:  # torch: "dropout probability has to be between 0 and 1"
+        v = getattr(a, field, None)
+        if v is not None and (not _is_number(v) or not 0 <= v <= 1):
+            raise SpecError(f"{field} must be a number from 0 to 1, got {v!r}")
+    for field in NONNEGATIVE.get(key, ()):
+        v = getattr(a, field, None)
+        if v is not None and (not _is_number(v) or v < 0):
+            raise SpecError(f"{field} must be a number >= 0, got {v!r}")
+    if key in SCALAR_RULES:
+        fields, test, says = SCALAR_RULES[key]
+        values = [default if getattr(a, f) is None else getattr(a, f) for f, default in fields]
+        if not all(_is_number(v) for v in values) or not test(*values):
+            raise SpecError(f"{says}, got {', '.join(f'{f}={v!r}' for (f, _), v in zip(fields, values))}")
+    if key == ("torch", "GELU") and a.approximate not in (None, "none", "tanh"):
+        raise SpecError(f"approximate must be 'none' or 'tanh', got {a.approximate!r}")
 
 
 def _checked(framework: str, kind: str):  # noqa: ANN202
@@ -50,10 +82,7 @@ def _checked(framework: str, kind: str):  # noqa: ANN202
 
     def apply(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
         n = len(inputs[0])
-        for field in PROBABILITIES:  # torch: "dropout probability has to be between 0 and 1"
-            v = getattr(a, field, None)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1):
-                raise SpecError(f"{field} must be a number from 0 to 1, got {v!r}")
+        _check_scalars(a, (framework, kind))
         if ranks is not None and (n < ranks[0] or (ranks[1] is not None and n > ranks[1])):
             low, high = ranks
             want = f"at least {low + 1}-d" if high is None else " or ".join(f"{k + 1}-d" for k in range(low, high + 1))
