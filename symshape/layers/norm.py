@@ -52,7 +52,7 @@ def _keras_batchnorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> Layer
     learned = (Integer(1) if a.center else 0) + (Integer(1) if a.scale else 0)
     if a.trainable:
         return LayerOut([shape], trainable=learned * c, non_trainable=2 * c)
-    return LayerOut([shape], non_trainable=2 * c)
+    return LayerOut([shape], non_trainable=(learned + 2) * c)
 
 
 def _keras_layernorm(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
