@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from symshape.errors import LimitError, Location
 from symshape.program import Program
 
-__all__ = ["INT64_BITS", "MAX_BITS", "check_bits", "max_bits"]
+__all__ = ["INT64_BITS", "MAX_BITS", "check_bits", "max_bits", "register_bits"]
 
 # Twice the library's own limit on exact results (symshape.limits max_bits, 4,096 by default), which the
 # library checks as it computes: this guard only makes sure no number far beyond it is ever built.
@@ -45,6 +45,11 @@ def _log_sum(values: list[float]) -> float:
 
 def max_bits(program: Program, symbol_bits: Mapping[str, float] | float) -> float:
     """log2 of an upper bound of |value| over all registers, for symbols of at most these magnitudes."""
+    return max(register_bits(program, symbol_bits), default=0.0)
+
+
+def register_bits(program: Program, symbol_bits: Mapping[str, float] | float) -> list[float]:
+    """log2 of an upper bound of |value| per register, for symbols of at most these magnitudes."""
     sizes: list[float] = []
     append = sizes.append
     for op, args in program.ops:
@@ -67,7 +72,7 @@ def max_bits(program: Program, symbol_bits: Mapping[str, float] | float) -> floa
             append(max(sizes[a] for a in args))
         else:  # relations, and, or, not: truth values
             append(0.0)
-    return max(sizes, default=0.0)
+    return sizes
 
 
 def check_bits(program: Program, bindings: Mapping[str, int], limit: int = MAX_BITS) -> None:

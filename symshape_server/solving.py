@@ -11,6 +11,7 @@ backed by the compiled program, so a cached derivation_id is solved without deri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,11 +23,14 @@ from symshape.symbols import SymbolInfo, make_symbol
 
 from .status import Abort
 
-__all__ = ["MAX_PIECES", "Network", "check", "exact_values", "solve_reply"]
+__all__ = ["MAX_PIECES", "Network", "check", "check_int64", "exact_values", "solve_reply"]
 
 # Pieces in one answer by default (ServerConfig.max_solve_pieces): each is a number quadruple and a
 # term of the condition (SymPy builds a few thousand a second). More: ask for a narrower range (lo, hi).
 MAX_PIECES = 1_000
+
+# The bound is a float log2: at 2**63 - 1 plus a little it rounds to exactly 63.0, so one bit is kept spare.
+SAFE_BITS = 62.0
 
 SymbolRanges = tuple[tuple[str, int | None, int | None], ...]
 
@@ -75,14 +79,38 @@ def check(compiled: Compiled, symbol: str, bindings: Mapping[str, int], targets:
                     [(f"targets[{axis}]", f"no such output axis (the output has {rank})") for axis in bad])
 
 
-def exact_values(derived: Any, symbol: str, bindings: Mapping[str, int], lo: int | None) -> dict[str, int]:
-    """The largest values solve evaluates exactly (on Python ints, not int64): the bindings, and the
-    symbol no further than the prefix solve may check past the start of its range (its explanation
-    evaluates one value there); the rest is int64 arithmetic with overflow flagged."""
+def exact_values(derived: Any, symbol: str, bindings: Mapping[str, int], lo: int | None,
+                 hi: int | None) -> dict[str, int]:
+    """The largest values solve evaluates the program at: the bindings, and the symbol as far as solve
+    evaluates from the start of its range (at most MAX_PREFIX values past lo, and never past hi)."""
     from symshape.solve import MAX_PREFIX
 
     start = lo if lo is not None else next((m for name, m, _ in derived.symbols if name == symbol), None) or 0
-    return {**{k: v for k, v in bindings.items() if k != symbol}, symbol: abs(start) + 2 * MAX_PREFIX}
+    end = start + 2 * MAX_PREFIX if hi is None else max(start, min(hi, start + 2 * MAX_PREFIX))
+    return {**{k: v for k, v in bindings.items() if k != symbol}, symbol: max(abs(start), abs(end))}
+
+
+def check_int64(compiled: Compiled, symbol: str, values: Mapping[str, int], targets: Mapping[int, int],
+                lo_given: bool) -> None:
+    """solve evaluates the program on int64 (symshape.solve._evaluate) and counts a value whose numbers
+    overflow as not a member, which exact arithmetic may contradict (a wide Flatten is valid at sizes
+    whose element count is beyond int64). Refuse (OUT_OF_RANGE) values at which the validity or a target
+    size could need more than int64, rather than answer from wrapped numbers.
+
+    `values` are `exact_values`: the bindings, the symbol as far as solve evaluates it.
+    """
+    from .bounds import _log2, register_bits
+
+    wanted = [compiled.valid, *(compiled.output[0][axis] for axis in targets)]
+    needed = [k for k in compiled.program.plan(wanted) if k != "max"]
+    sizes = register_bits(compiled.program, {k: _log2(v) for k, v in values.items()})
+    bound = max((sizes[k] for k in needed), default=0.0)
+    if bound > SAFE_BITS:
+        big = "unbounded" if bound == math.inf else f"up to {math.ceil(bound):,} bits"
+        message = (f"solve evaluates the network on int64, and at these values its sizes could need numbers of "
+                   f"{big} (over {SAFE_BITS:.0f}): use smaller bindings{' or a smaller lo' if lo_given else ''}")
+        fields = [("bindings", message)] + ([("lo", message)] if lo_given else [])
+        raise Abort(code_pb2.OUT_OF_RANGE, message, "INT64_OVERFLOW", fields)
 
 
 def solve_reply(key: str, compiled: Compiled, symbols: SymbolRanges, symbol: str, bindings: dict[str, int],

@@ -5,6 +5,7 @@ and field violations; the deadline stopping an enumeration; the Python client's 
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -190,7 +191,7 @@ ERRORS = [  # request, code, reason, fields, a phrase of the message
      grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["lo", "hi"], "holds 60,000,000 values"),
     (dict(spec=pb.Spec(text=STRIDED), symbol="S", bindings={"I": 100}, hi=60_000_000),
      grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["hi"], "holds 60,000,000 values"),
-    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings=UNET_BINDINGS, lo=-(2**63)),
+    (dict(spec=pb.Spec(text=UNET), symbol="H", bindings=UNET_BINDINGS, lo=-(10**9)),
      grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED", ["lo", "hi"], "over 50,000,000 values to check"),
 ]
 
@@ -268,12 +269,32 @@ WIDE = "framework: keras\ninput: ['I**64', 'J**64', 'J**64']\nlayers:\n  - Flatt
 
 
 def test_huge_exact_numbers_are_refused_before_the_worker(client: Client) -> None:
+    """J near 2**62 and I up to the 10**8 values solve may evaluate: over the server's bound on exact numbers."""
     with pytest.raises(ServiceError) as info:
-        client.solve(WIDE, "I", J=2**62 - 1, hi=10)
+        client.solve(WIDE, "I", J=2**62 - 1)
     assert (info.value.code, info.value.reason) == (grpc.StatusCode.RESOURCE_EXHAUSTED, "LIMIT_EXCEEDED")
     assert info.value.fields[0][0] == "bindings" and "8,192 bits" in info.value.message
-    small = client.solve(WIDE, "I", J=1, hi=10)
-    assert as_dict(small) == solve(symshape.derive(WIDE), "I", {"J": 1}, hi=10).to_dict()
+    small = client.solve(WIDE, "I", J=1, hi=1)
+    assert small.text == "I = 1" and as_dict(small) == solve(symshape.derive(WIDE), "I", {"J": 1}, hi=1).to_dict()
+
+
+def test_sizes_beyond_int64_are_out_of_range_not_a_wrong_answer(client: Client) -> None:
+    """solve evaluates on int64 and counts overflowing values as not members: on the wide Flatten it says
+    only I = 1 is valid in 1..10, yet I = 2 is valid exactly (2**64 elements). The server refuses such a
+    request (OUT_OF_RANGE, naming the fields) instead of passing that answer on."""
+    d = symshape.derive(WIDE)
+    assert solve(d, "I", {"J": 1}, hi=10).text() == "I = 1" and d.evaluate(I=2, J=1).valid  # the library's gap
+    with pytest.raises(ServiceError) as info:
+        client.solve(WIDE, "I", J=1, lo=1, hi=10)
+    assert (info.value.code, info.value.reason) == (grpc.StatusCode.OUT_OF_RANGE, "INT64_OVERFLOW")
+    assert [f for f, _ in info.value.fields] == ["bindings", "lo"] and "int64" in info.value.message
+    fits = client.solve(UNET, "H", {**UNET_BINDINGS, "W": 2**59})  # the U-Net's widths fit int64
+    assert fits.text == "H ≥ 8 and H ≡ 0 (mod 8)"
+    wide = {**UNET_BINDINGS, "W": 2**63 - 1}  # they do not: the library's int64 answer is "no value"
+    assert solve(symshape.derive(UNET), "H", wide).text() == "no value of H ≥ 1"
+    with pytest.raises(ServiceError) as info:
+        client.solve(UNET, "H", wide)
+    assert info.value.code == grpc.StatusCode.OUT_OF_RANGE and [f for f, _ in info.value.fields] == ["bindings"]
 
 
 def test_nearest_beyond_int64_is_out_of_range(client: Client) -> None:
@@ -284,3 +305,57 @@ def test_nearest_beyond_int64_is_out_of_range(client: Client) -> None:
     assert str(2**63) in info.value.message
     member = client.solve(UNET, "H", UNET_BINDINGS, near=2**63 - 8)  # a multiple of 8: its own nearest
     assert member.nearest_below == member.nearest_above == 2**63 - 8
+
+
+# ---------------------------------------------------------------- nasty requests
+
+EXTREMES = [0, 1, -1, 2, 7, 64, 2**31, 2**62, -(2**63), 2**63 - 1]
+BOUNDS = [None, None, -5, 0, 1, 30, 100, 2**62, -(2**63), 2**63 - 1]
+SOLVE_SPECS = {"unet": (UNET, ["H", "W", "C", "K"]), "classic": (CLASSIC, ["I", "F", "S", "P", "D"]),
+               "strided": (STRIDED, ["S", "I"]), "holes": (HOLES, ["S", "I"]), "wide": (WIDE, ["I", "J"])}
+FUZZ_CASES = int(os.environ.get("SYMSHAPE_SERVER_SOLVE_CASES", "120"))
+FUZZ_SEED = int(os.environ.get("SYMSHAPE_SERVER_SOLVE_SEED", "20261201"))
+
+
+def fuzz_request(rng) -> tuple[str, dict]:
+    name = rng.choice(sorted(SOLVE_SPECS))
+    text, symbols = SOLVE_SPECS[name]
+    symbol = rng.choice(symbols) if rng.random() < 0.85 else rng.choice(["", "Q", "h" * 300, "H\u00e9"])
+    bindings = {s: rng.choice([*EXTREMES, rng.randint(1, 40), rng.randint(1, 40)]) for s in symbols if s != symbol}
+    if bindings and rng.random() < 0.1:
+        bindings.pop(rng.choice(sorted(bindings)))
+    fields: dict = {"spec": pb.Spec(text=text), "symbol": symbol, "bindings": bindings}
+    if rng.random() < 0.3:
+        fields["targets"] = {rng.choice([0, 1, 2, 7, 2**32 - 1]): rng.choice([*EXTREMES, 5, 7])}
+    for key in ("lo", "hi", "near"):
+        value = rng.choice(BOUNDS)
+        if value is not None:
+            fields[key] = value
+    return name, fields
+
+
+def test_nasty_requests_get_an_answer_or_a_clear_refusal(client: Client, served) -> None:
+    """Random requests with extreme bindings, bounds, targets and odd symbols: OK (equal to the library's
+    answer), or INVALID_ARGUMENT / RESOURCE_EXHAUSTED / OUT_OF_RANGE; never INTERNAL, UNKNOWN or a deadline."""
+    import random
+
+    rng = random.Random(FUZZ_SEED)
+    seen: dict[str, int] = {}
+    for _ in range(FUZZ_CASES):
+        name, fields = fuzz_request(rng)
+        try:
+            resp = client.stub.Solve(pb.SolveRequest(**fields), timeout=30)
+        except grpc.RpcError as err:
+            assert err.code() in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                                  grpc.StatusCode.OUT_OF_RANGE), (name, fields, err.code(), err.details())
+            seen[err.code().name] = seen.get(err.code().name, 0) + 1
+            continue
+        seen["OK"] = seen.get("OK", 0) + 1
+        answer = solve(symshape.derive(SOLVE_SPECS[name][0]), fields["symbol"], fields["bindings"],
+                       target=fields.get("targets") or None, lo=fields.get("lo"), hi=fields.get("hi"))
+        assert as_dict(resp) == answer.to_dict(), (name, fields)
+        probe = [answer.lo, answer.lo + 1, *answer.first(3), *(p.lo for p in answer.pieces[:3])]
+        check_condition(resp, answer, [v for v in probe if -(2**63) <= v < 2**63])
+    print(f"\nSolve fuzz: {seen}")
+    assert seen.get("OK", 0) > FUZZ_CASES // 5 and len(seen) >= 3, seen
+    assert client.solve(UNET, "H", UNET_BINDINGS).text == "H ≥ 8 and H ≡ 0 (mod 8)"
