@@ -359,3 +359,36 @@ def test_nasty_requests_get_an_answer_or_a_clear_refusal(client: Client, served)
     print(f"\nSolve fuzz: {seen}")
     assert seen.get("OK", 0) > FUZZ_CASES // 5 and len(seen) >= 3, seen
     assert client.solve(UNET, "H", UNET_BINDINGS).text == "H ≥ 8 and H ≡ 0 (mod 8)"
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xff\xff\xff", b"\x0a\x10\x12", b"\x1a\x05H"],
+                         ids=["junk", "truncated spec", "truncated symbol"])
+def test_undecodable_solve_requests(served, raw: bytes) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        call = channel.unary_unary("/symshape.v1.ShapeAlgebraService/Solve")  # bytes in, bytes out
+        with pytest.raises(grpc.RpcError) as info:
+            call(raw, timeout=30)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("the request is not a valid message: ")
+
+
+@pytest.mark.parametrize("did", ["", "x" * 100_000, "\x00" * 64, "é" * 64])
+def test_bad_derivation_ids(client: Client, did: str) -> None:
+    with pytest.raises(grpc.RpcError) as info:
+        client.stub.Solve(pb.SolveRequest(derivation_id=did, symbol="H"), timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND and len(info.value.details()) < 1000
+    assert violations(info.value) == ("UNKNOWN_DERIVATION", ["derivation_id"])
+
+
+def test_structured_spec_equals_text(client: Client) -> None:
+    """The classic example as structured messages: the same derivation, the same answer."""
+    structured = pb.StructuredSpec(framework="keras", inputs=[pb.Input(name="input", shape=[
+        pb.Value(text="I"), pb.Value(text="I"), pb.Value(int=3)])], symbols=[
+        pb.SymbolDeclaration(name=n, min=m) for n, m in (("I", 1), ("F", 1), ("S", 1), ("P", 0), ("D", 1))])
+    structured.layers.add(kind="Conv2D", args={"filters": pb.Value(text="D"), "kernel_size": pb.Value(text="F"),
+                                               "strides": pb.Value(text="S"), "padding": pb.Value(text="P")})
+    structured.layers.add(kind="MaxPooling2D", args={"pool_size": pb.Value(list=pb.ValueList(
+        items=[pb.Value(int=2), pb.Value(int=2)]))})
+    request = pb.SolveRequest(spec=pb.Spec(structured=structured), symbol="I", bindings=CLASSIC_BINDINGS,
+                              targets={0: 7}, near=40)
+    assert client.stub.Solve(request) == client.solve(CLASSIC, "I", CLASSIC_BINDINGS, targets={0: 7}, near=40)
