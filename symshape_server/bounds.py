@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from symshape.errors import LimitError, Location
 from symshape.program import Program
 
-__all__ = ["INT64_BITS", "MAX_BITS", "check_bits", "max_bits", "register_bits"]
+__all__ = ["INT64_BITS", "MAX_BITS", "bits_at", "check_bits", "max_bits", "register_bits"]
 
 # Twice the library's own limit on exact results (symshape.limits max_bits, 4,096 by default), which the
 # library checks as it computes: this guard only makes sure no number far beyond it is ever built.
@@ -73,6 +73,14 @@ def register_bits(program: Program, symbol_bits: Mapping[str, float] | float) ->
         else:  # relations, and, or, not: truth values
             append(0.0)
     return sizes
+
+
+def bits_at(program: Program, bindings: Mapping[str, int], registers: list[int]) -> float:
+    """log2 of an upper bound of |value| over what `registers` need (themselves and the registers they
+    are computed from), with the symbols at most these values."""
+    needed = [k for k in program.plan(registers) if k != "max"]
+    sizes = register_bits(program, {k: _log2(v) for k, v in bindings.items()})
+    return max((sizes[k] for k in needed), default=0.0)
 
 
 def check_bits(program: Program, bindings: Mapping[str, int], limit: int = MAX_BITS) -> None:

@@ -257,7 +257,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             values = solving.exact_values(derived, request.symbol, bindings, *optional[:2])
             if derived.worst_bits > MAX_BITS:  # some binding could make huge exact numbers: check these ones
                 check_bits(derived.compiled.program, values)
-            solving.check_int64(derived.compiled, request.symbol, values, targets, request.HasField("lo"))
+            solving.check_int64(derived.compiled, values, targets, request.HasField("lo"))
             try:  # in a worker: an enumeration (no closed form, a long range) is stopped by the deadline
                 reply = self.pool.solve(derived, self.limits, (request.symbol, bindings, targets, *optional,
                                                                    self.config.max_solve_pieces),

@@ -90,8 +90,7 @@ def exact_values(derived: Any, symbol: str, bindings: Mapping[str, int], lo: int
     return {**{k: v for k, v in bindings.items() if k != symbol}, symbol: max(abs(start), abs(end))}
 
 
-def check_int64(compiled: Compiled, symbol: str, values: Mapping[str, int], targets: Mapping[int, int],
-                lo_given: bool) -> None:
+def check_int64(compiled: Compiled, values: Mapping[str, int], targets: Mapping[int, int], lo_given: bool) -> None:
     """solve evaluates the program on int64 (symshape.solve._evaluate) and counts a value whose numbers
     overflow as not a member, which exact arithmetic may contradict (a wide Flatten is valid at sizes
     whose element count is beyond int64). Refuse (OUT_OF_RANGE) values at which the validity or a target
@@ -99,12 +98,9 @@ def check_int64(compiled: Compiled, symbol: str, values: Mapping[str, int], targ
 
     `values` are `exact_values`: the bindings, the symbol as far as solve evaluates it.
     """
-    from .bounds import _log2, register_bits
+    from .bounds import bits_at
 
-    wanted = [compiled.valid, *(compiled.output[0][axis] for axis in targets)]
-    needed = [k for k in compiled.program.plan(wanted) if k != "max"]
-    sizes = register_bits(compiled.program, {k: _log2(v) for k, v in values.items()})
-    bound = max((sizes[k] for k in needed), default=0.0)
+    bound = bits_at(compiled.program, values, [compiled.valid, *(compiled.output[0][axis] for axis in targets)])
     if bound > SAFE_BITS:
         big = "unbounded" if bound == math.inf else f"up to {math.ceil(bound):,} bits"
         message = (f"solve evaluates the network on int64, and at these values its sizes could need numbers of "
