@@ -100,6 +100,10 @@ class ShapeAlgebraServiceServicer:
         """Solve answers the inverse question for one symbol, the others bound: the exact set of its values
         for which the network is valid (and, with targets, has those output sizes), in closed form
         ("H >= 8 and H = 0 (mod 8)") where one exists, as numbers and as a portable expression.
+        Refusals name the field: INVALID_ARGUMENT for symbol, bindings[W] (unknown or missing) and
+        targets[k] (no such axis); RESOURCE_EXHAUSTED on lo/hi when there is no closed form and no hi,
+        or too many values to check or pieces to return; OUT_OF_RANGE on bindings/lo when the sizes at
+        these values could exceed int64 (the answer is checked by evaluation on int64).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
