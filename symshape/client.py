@@ -28,7 +28,7 @@ import numpy as np
 
 from .errors import BindingError, SymshapeError
 
-__all__ = ["Client", "ServiceError"]
+__all__ = ["Client", "ServiceError", "value_set"]
 
 _ID = re.compile(r"^[0-9a-f]{64}$")
 
@@ -81,6 +81,18 @@ def _int64_column(column: Any) -> np.ndarray:
     if raw.dtype.kind not in "iuOf":
         raise TypeError(f"values must be integers, not {raw.dtype}")
     return raw.astype(np.int64)
+
+
+def value_set(response: Any) -> Any:
+    """A SolveResponse as the library's `symshape.solve.ValueSet` (contains, nearest, first, count, text),
+    rebuilt from its numbers."""
+    from .solve import Piece, ValueSet
+
+    pieces = tuple(Piece(p.lo, p.hi if p.HasField("hi") else None, p.modulus, p.residue) for p in response.pieces)
+    tail = response.periodic if response.HasField("periodic") else None
+    return ValueSet(response.symbol, response.lo, response.hi if response.HasField("hi") else None, pieces,
+                    tail.period if tail else 1, tail.start if tail else None, tuple(tail.residues) if tail else (),
+                    dict(response.bindings), tuple(response.explanation), response.method)
 
 
 class Client:
@@ -205,7 +217,7 @@ class Client:
         network is valid and, with `targets` ({output axis: size}), has those output sizes; within lo..hi
         (default: the symbol's range). `.text` ("H ≥ 8 and H ≡ 0 (mod 8)"), `.pieces`, `.first`, `.count`,
         `.periodic`, `.explanation`, `.condition` (a portable expression); with `near`, `.nearest_below`
-        and `.nearest_above`."""
+        and `.nearest_above`. `value_set(response)` gives the library's ValueSet (contains, nearest)."""
         values = {**(bindings or {}), **kw}
         extra = {k: v for k, v in (("lo", lo), ("hi", hi), ("near", near)) if v is not None}
         try:

@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 import symshape
-from symshape.client import Client, ServiceError
+from symshape.client import Client, ServiceError, value_set
 from symshape.errors import BindingError
 from symshape.portable import evaluate_graph
 from symshape.solve import solve
@@ -209,6 +209,12 @@ def test_error_statuses(client: Client, request_fields: dict, code: grpc.StatusC
 def test_client_solve_and_its_errors(client: Client) -> None:
     resp = client.solve(UNET, "H", C=3, W=64, K=2, near=570)
     assert resp.text == "H ≥ 8 and H ≡ 0 (mod 8)" and (resp.nearest_below, resp.nearest_above) == (568, 576)
+    for spec, symbol, bindings, targets, hi in [(UNET, "H", UNET_BINDINGS, None, None),
+                                                (UNET, "H", UNET_BINDINGS, None, 130),
+                                                (CLASSIC, "I", CLASSIC_BINDINGS, {0: 7}, None),
+                                                (HOLES, "S", {"I": 100}, None, 200)]:
+        rebuilt = value_set(client.solve(spec, symbol, bindings, targets=targets, hi=hi))
+        assert rebuilt == solve(symshape.derive(spec), symbol, bindings, target=targets, hi=hi)  # every field
     with pytest.raises(ServiceError) as info:
         client.solve(UNET, "Hh", UNET_BINDINGS)
     assert info.value.code == grpc.StatusCode.INVALID_ARGUMENT and info.value.fields[0][0] == "symbol"
