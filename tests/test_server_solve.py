@@ -1,6 +1,8 @@
 """The Solve RPC on a real loopback server (port 0): the answer as numbers and as a portable condition,
-equal to the library's symshape.solve; by spec and by derivation_id; targets; errors with exact codes
-and field violations; the deadline stopping an enumeration; the Python client's solve."""
+equal to the library's symshape.solve; by spec, structured spec and derivation_id; targets and ranges;
+errors with exact codes and field violations (sizes beyond int64 refused rather than answered from
+wrapped numbers); the deadline stopping an enumeration; the Python client's solve and value_set; nasty
+requests (SYMSHAPE_SERVER_SOLVE_CASES / _SEED for longer runs)."""
 
 from __future__ import annotations
 
