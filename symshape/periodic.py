@@ -84,11 +84,14 @@ def _pmul(p: tuple[int, ...], q: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def sign_from(d: tuple[int, ...]) -> tuple[int, int | None]:
-    """(eventual sign of d(j), j from which it holds): past Cauchy's root bound."""
+    """(eventual sign of d(j), j from which it holds): past the root of a line, past Cauchy's root
+    bound for higher degrees."""
     if not d:
         return 0, None
     if len(d) == 1:
         return (1 if d[0] > 0 else -1), None
+    if len(d) == 2:  # d0 + d1*j is zero at -d0/d1 and has d1's sign after it
+        return (1 if d[1] > 0 else -1), (-d[0]) // d[1] + 1
     lead = abs(d[-1])
     bound = 1 + -(-max(abs(x) for x in d[:-1]) // lead)
     return (1 if d[-1] > 0 else -1), bound

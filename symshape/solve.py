@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["Dropped", "NoClosedForm", "Piece", "ValueSet", "dropped_at", "lossless", "solve"]
 
 MAX_PREFIX = 50_000_000  # values evaluated below the threshold
+MAX_EXACT_ROWS = 200_000  # values evaluated on Python ints when int64 does not hold their sizes
 _CHUNK = 1 << 18
 
 
@@ -90,7 +91,7 @@ class ValueSet:
 
     @property
     def finite(self) -> bool:
-        return self.start is None or not self.residues
+        return self.start is None or not self.residues or self.hi is not None
 
     def __contains__(self, v: object) -> bool:
         return isinstance(v, int) and self.contains(v)
@@ -248,6 +249,14 @@ def _evaluate(problem: _Problem, symbol: str, fixed: Mapping[str, int], a: int, 
         keep = np.asarray(got[problem.holds], dtype=bool) & ~flags
         for (_, want), reg in zip(targets, wanted[1:], strict=True):
             keep &= got[reg] == want
+        over = np.flatnonzero(flags)
+        if len(over) > MAX_EXACT_ROWS:
+            raise LimitError(f"{len(over):,} values of {symbol} need sizes past int64; the limit for exact "
+                             f"evaluation is {MAX_EXACT_ROWS:,}")
+        for i in over:  # sizes past int64: these rows exactly, on Python ints
+            regs = problem.program.run_int({**fixed, symbol: int(values[i])})
+            keep[i] = bool(regs[problem.holds]) and all(regs[reg] == want for (_, want), reg
+                                                        in zip(targets, wanted[1:], strict=True))
         out[start - a:start - a + len(values)] = keep
     return out
 
@@ -307,11 +316,15 @@ def _solve(d: Derivation, problem: _Problem, symbol: str, bindings: Mapping[str,
            target: Mapping[int, int] | None, lo: int | None, hi: int | None) -> ValueSet:
     fixed = _bind(d, symbol, bindings)
     lo, hi = _domain(d, symbol, lo, hi)
+    for axis in target or {}:
+        if not isinstance(axis, int) or not 0 <= axis < len(problem.outputs):
+            raise BindingError(f"target axis {axis!r}: the output has {len(problem.outputs)} axes "
+                               f"(0 to {len(problem.outputs) - 1})")
     try:
         period, classes, per_cond = _analyse(problem, symbol, fixed, target)
     except NoClosedForm as err:
         if hi is None:
-            raise LimitError(f"no closed form for {symbol} ({err}); give a range (--range LO:HI) to enumerate it"
+            raise LimitError(f"no closed form for {symbol} ({err}); give a finite range (lo and hi) to enumerate it"
                              ) from None
         return _enumerated(problem, symbol, fixed, lo, hi, target)
     # past T every class has its eventual truth

@@ -285,3 +285,17 @@ def test_dropped_at():
     assert [(x.axis, x.rows) for x in got] == [("height", 1), ("width", 1)]
     assert got[0].text() == "layer 0 'max_pooling2d' (MaxPooling2D): 1 height row(s) never read"
     assert dropped_at(d, {"I": 12, "F": 2, "S": 2}) == []
+
+
+def test_sizes_past_int64_are_exact():
+    """Upsampling by 4 then pooling by 4: the middle size passes int64 near H = 2**62, the answer stays exact."""
+    d = symshape.derive({"framework": "torch", "input": [1, "H"],
+                         "layers": [{"Upsample": {"scale_factor": 4}}, {"MaxPool1d": {"kernel_size": 4}}]})
+    near = 2**62
+    answer = solve(d, "H", {}, lo=near - 50, hi=near + 50)
+    assert answer.pieces == (Piece(near - 50, near + 50),)
+    assert answer.finite and answer.count() == 101
+    with pytest.raises(BindingError, match="target axis 5"):
+        solve(d, "H", {}, target={5: 1})
+    # the unbounded question: every H is valid (the analysis needs no evaluation up there)
+    assert solve(d, "H", {}).text() == "H ≥ 1"
