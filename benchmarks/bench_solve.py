@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import symshape
+from symshape import fastpath
 from symshape.solve import solve
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -44,8 +45,8 @@ def enumerate_valid(d, symbol, fixed, hi: int) -> int:
     count = 0
     for start in range(1, hi + 1, 1 << 20):
         values = np.arange(start, min(start + (1 << 20), hi + 1), dtype=np.int64)
-        # params too: the per-layer program (output_shape alone would take the closed-form fast path)
-        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape", "params"), chunk=1 << 20)
+        with fastpath.disabled():  # the per-layer program, as `solve --range` enumerated
+            res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",), chunk=1 << 20)
         count += int(res.valid.sum())
     return count
 
@@ -71,7 +72,8 @@ def bench_sweep(count: int) -> None:
     x = np.random.default_rng(1).integers(1, 100_000, count).astype(np.int64)
     d.evaluate_batch({"I": x[:5000]}, outputs=("output_shape",))  # compile, build the tables
     fast = best(lambda: d.evaluate_batch({"I": x}, outputs=("output_shape",)), 5)
-    prog = best(lambda: d.evaluate_batch({"I": x}, outputs=("output_shape", "params")), 3)
+    with fastpath.disabled():
+        prog = best(lambda: d.evaluate_batch({"I": x}, outputs=("output_shape",)), 3)
     hand = best(lambda: recurrence(spec, x), 3)
     ours = d.evaluate_batch({"I": x}, outputs=("output_shape",))
     size, valid = recurrence(spec, x)

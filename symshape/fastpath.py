@@ -13,8 +13,10 @@ not fit int64, or below the table, is left to the program (the caller's fallback
 
 from __future__ import annotations
 
+import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +27,7 @@ from .periodic import NoClosedForm, Poly, Truth, analyse
 if TYPE_CHECKING:
     from .evaluate import BatchResult, Compiled
 
-__all__ = ["OneSymbol", "batch", "one_symbol"]
+__all__ = ["OneSymbol", "batch", "disabled", "one_symbol"]
 
 MAX_TABLE = 1 << 20  # values tabulated below the threshold
 _INT64 = (1 << 63) - 1
@@ -33,18 +35,21 @@ _INT64 = (1 << 63) - 1
 
 @dataclass(frozen=True)
 class OneSymbol:
-    """Closed-form evaluation of the output sizes and validity in one symbol (the others bound)."""
+    """Closed-form evaluation of some registers and the validity in one symbol (the others bound).
+
+    On the class H = r + period*j (H >= threshold) register k is sum_i coefs[k][i][r] * j**i; below
+    the threshold, down to table_lo, it is tabulated.
+    """
 
     symbol: str
     period: int
     threshold: int  # the tail formulas hold for H >= threshold
     table_lo: int  # the table covers [table_lo, threshold)
     ok: np.ndarray  # bool per class
-    a: tuple[np.ndarray, ...]  # per output axis, int64 per class
-    b: tuple[np.ndarray, ...]
+    coefs: dict[int, tuple[np.ndarray, ...]]  # register -> int64 per class, lowest degree first
     table_valid: np.ndarray
-    table_sizes: tuple[np.ndarray, ...]
-    max_h: int  # beyond it a size could leave int64: the caller falls back
+    table: dict[int, np.ndarray]
+    max_h: int  # beyond it a value could leave int64: the caller falls back
 
     def covers(self, h: np.ndarray) -> np.ndarray:
         return (h >= self.table_lo) & (h <= self.max_h)
@@ -52,16 +57,15 @@ class OneSymbol:
     def covers_all(self, h: np.ndarray) -> bool:
         return not len(h) or (int(h.min()) >= self.table_lo and int(h.max()) <= self.max_h)
 
-    def __call__(self, h: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-        """(valid, sizes per output axis) for values all inside `covers` (int64 column)."""
+    def __call__(self, h: np.ndarray, registers: Sequence[int] | None = None) -> tuple[np.ndarray, dict]:
+        """(valid, {register: column}) for values all inside `covers` (int64 column)."""
         period = self.period
         if period == 1:
             r = None
             j = h
         elif period & (period - 1) == 0:
-            shift = period.bit_length() - 1
             r = h & (period - 1)
-            j = h >> shift
+            j = h >> (period.bit_length() - 1)
         else:
             j, r = np.divmod(h, period)
         ok = self.ok
@@ -73,60 +77,71 @@ class OneSymbol:
             valid = r != int(np.flatnonzero(~ok)[0])
         else:
             valid = np.take(ok, r)
-        sizes = []
-        for a, b in zip(self.a, self.b, strict=True):
-            a_const = bool((a == a[0]).all())
-            if not b.any():
-                size = np.full(h.shape, int(a[0]), dtype=np.int64) if a_const or r is None else np.take(a, r)
-            else:
-                size = j * int(b[0]) if (b == b[0]).all() else j * np.take(b, r)
-                if a_const or r is None:
-                    if a[0]:
-                        size += int(a[0])
-                else:
-                    size += np.take(a, r)
-            sizes.append(size)
+        columns = {}
+        for reg in (self.coefs if registers is None else registers):
+            columns[reg] = _horner(self.coefs[reg], j, r, h.shape)
         if len(h) and int(h.min()) < self.threshold:
             below = h < self.threshold
             idx = h[below] - self.table_lo
             valid[below] = self.table_valid[idx]
-            for size, tab in zip(sizes, self.table_sizes, strict=True):
-                size[below] = tab[idx]
-        return valid, sizes
+            for reg, col in columns.items():
+                col[below] = self.table[reg][idx]
+        return valid, columns
 
 
-def one_symbol(c: Compiled, symbol: str, fixed: Mapping[str, int]) -> OneSymbol | None:
-    """The closed-form evaluator for `symbol` with the others bound, or None where there is none
-    (a divisor in the symbol, a size of degree > 1, a threshold past the table)."""
-    out_regs = list(c.output[0])
+def _horner(coefs: tuple[np.ndarray, ...], j: np.ndarray, r: np.ndarray | None, shape: tuple) -> np.ndarray:
+    def term(c: np.ndarray) -> np.ndarray | int:
+        if r is None or (c == c[0]).all():
+            return int(c[0])
+        return np.take(c, r)
+
+    out: np.ndarray | int = term(coefs[-1])
+    for c in reversed(coefs[:-1]):
+        out = out * j
+        t = term(c)
+        if not isinstance(t, int) or t:
+            out = out + t
+    if isinstance(out, int):
+        return np.full(shape, out, dtype=np.int64)
+    return out if out.base is None and out is not j else out.copy()
+
+
+def one_symbol(c: Compiled, symbol: str, fixed: Mapping[str, int], registers: Sequence[int] | None = None
+               ) -> OneSymbol | None:
+    """The closed-form evaluator for `symbol` with the others bound (the output sizes, or the given
+    registers), or None where there is none (a divisor in the symbol, a degree over MAX_DEGREE)."""
+    regs = list(dict.fromkeys(c.output[0] if registers is None else registers))
     try:
-        analysis = analyse(c.program.ops, [c.valid, *out_regs], symbol, fixed)
+        analysis = analyse(c.program.ops, [c.valid, *regs], symbol, fixed)
     except NoClosedForm:
         return None
     period = analysis.period
     threshold = None
     ok = np.zeros(period, dtype=bool)
-    a = [np.zeros(period, dtype=np.int64) for _ in out_regs]
-    b = [np.zeros(period, dtype=np.int64) for _ in out_regs]
-    slope = 0
-    intercept = 0
+    degree = {reg: 1 for reg in regs}
+    for vals in analysis.values:
+        for reg in regs:
+            size = vals[reg]
+            if not isinstance(size, Poly) or len(size.c) - 1 > MAX_DEGREE:
+                return None  # undefined, or of a degree not worth it
+            degree[reg] = max(degree[reg], len(size.c) - 1)
+    coefs = {reg: [np.zeros(period, dtype=np.int64) for _ in range(degree[reg] + 1)] for reg in regs}
+    bound = 0  # max over classes and registers of sum |c_i|: |value| <= bound * max(1, |j|)**degree
+    top = max(degree.values(), default=1)
     for r, vals in enumerate(analysis.values):
         truth = vals[c.valid]
         if not isinstance(truth, Truth):
             return None
         ok[r] = truth.value is True
         js = [truth.j0]
-        for k, reg in enumerate(out_regs):
-            size = vals[reg]
-            if not isinstance(size, Poly) or len(size.c) > 2:
-                return None  # undefined or not a line
-            coef = (*size.c, 0, 0)
-            if abs(coef[0]) > _INT64 or abs(coef[1]) > _INT64:
+        for reg in regs:
+            poly = vals[reg]
+            if any(abs(x) > _INT64 for x in poly.c):
                 return None
-            a[k][r], b[k][r] = coef[0], coef[1]
-            slope = max(slope, abs(coef[1]))
-            intercept = max(intercept, abs(coef[0]))
-            js.append(size.j0)
+            for i, x in enumerate(poly.c):
+                coefs[reg][i][r] = x
+            bound = max(bound, sum(abs(x) for x in poly.c))
+            js.append(poly.j0)
         for j0 in js:
             if j0 is not None:
                 t = r + period * j0
@@ -135,49 +150,75 @@ def one_symbol(c: Compiled, symbol: str, fixed: Mapping[str, int]) -> OneSymbol 
     table_lo = max(threshold - MAX_TABLE, min(threshold, 0) - 64)  # down to a few values below zero
     n = threshold - table_lo
     table_valid = np.zeros(n, dtype=bool)
-    table_sizes = [np.zeros(n, dtype=np.int64) for _ in out_regs]
+    table = {reg: np.zeros(n, dtype=np.int64) for reg in regs}
     if n:
-        from .evaluate import evaluate_batch
-
         values = np.arange(table_lo, threshold, dtype=np.int64)
-        res = evaluate_batch(c, {**fixed, symbol: values}, outputs=("output_shape",), chunk=1 << 16)
-        if res.overflow is not None and res.overflow.any():
+        flags = np.zeros(n, dtype=bool)
+        got = c.program.run_numpy({**fixed, symbol: values}, [c.valid, *regs], n, overflow=flags)
+        if flags.any():
             return None
-        table_valid = res.valid
-        table_sizes = [np.asarray(col, dtype=np.int64) for col in res.columns["output_shape"]]
-    # |a + b*j| stays below 2**62 for H up to max_h (j <= H/period + 1)
-    max_h = _INT64 if slope == 0 else max(threshold, ((1 << 62) - intercept) // slope * period - period)
-    return OneSymbol(symbol, period, threshold, table_lo, ok, tuple(a), tuple(b), table_valid,
-                     tuple(table_sizes), max_h)
+        table_valid = np.asarray(got[c.valid], dtype=bool).copy()
+        table = {reg: np.asarray(got[reg], dtype=np.int64).copy() for reg in regs}
+    # the largest |j| with bound * |j|**top < 2**62, then H = period*j + r stays below
+    jmax = 1 << 62
+    if bound:
+        lo_j, hi_j = 1, 1 << 62
+        while lo_j < hi_j:
+            mid = (lo_j + hi_j + 1) // 2
+            if bound * mid**top < 1 << 62:
+                lo_j = mid
+            else:
+                hi_j = mid - 1
+        jmax = lo_j
+    max_h = max(threshold, min(_INT64, period * jmax - period))
+    return OneSymbol(symbol, period, threshold, table_lo, ok, {reg: tuple(cs) for reg, cs in coefs.items()},
+                     table_valid, table, max_h)
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Compiled -> {(symbol, fixed): OneSymbol | None}
 MIN_ROWS = 4096  # below it the program is as fast as building the tables
+MAX_DEGREE = 4
+
+
+_state = threading.local()
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Within it, evaluate_batch runs the per-layer program only (the reference the tests compare with)."""
+    before = getattr(_state, "off", False)
+    _state.off = True
+    try:
+        yield
+    finally:
+        _state.off = before
 
 
 def batch(c: Compiled, cols: Mapping[str, object], length: int, outputs: Sequence[str]) -> BatchResult | None:
-    """`evaluate_batch` through the closed form when one column varies and only sizes are wanted;
-    None (use the program) otherwise."""
-    if length < MIN_ROWS or any(o != "output_shape" for o in outputs):
+    """`evaluate_batch` through the closed form when one column varies (the others bound); None
+    (use the program) otherwise."""
+    if length < MIN_ROWS or getattr(_state, "off", False):
         return None
     arrays = [name for name, col in cols.items() if isinstance(col, np.ndarray) and col.ndim == 1]
     if len(arrays) != 1 or arrays[0] not in c.program.symbols:
         return None
     symbol = arrays[0]
     fixed = {name: int(col) for name, col in cols.items() if name != symbol and name in c.program.symbols}
-    key = (symbol, tuple(sorted(fixed.items())))
+    regs = list(dict.fromkeys(r for o in outputs for r in (c.output[0] if o == "output_shape" else [c.totals[o]])))
+    key = (symbol, tuple(sorted(fixed.items())), tuple(regs))
     per = _CACHE.setdefault(c, {})
     if key not in per:
         if len(per) > 64:
             per.pop(next(iter(per)))
-        per[key] = None  # while the table below is built by the program (evaluate_batch again)
-        per[key] = one_symbol(c, symbol, fixed)
+        per[key] = one_symbol(c, symbol, fixed, regs)
     fast = per[key]
     values = cols[symbol]
     if fast is None or values.dtype != np.int64 or not fast.covers_all(values):
         return None
     from .evaluate import BatchResult
 
-    valid, sizes = fast(values)
-    columns = {"output_shape": sizes} if outputs else {}
+    valid, got = fast(values, regs)
+    columns: dict[str, object] = {}
+    for o in outputs:
+        columns[o] = [got[r] for r in c.output[0]] if o == "output_shape" else got[c.totals[o]]
     return BatchResult(length, columns, valid, np.zeros(length, dtype=bool))

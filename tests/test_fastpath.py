@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import symshape
+from symshape import fastpath
+from symshape.evaluate import BATCH_OUTPUTS
 from symshape.fastpath import one_symbol
 from tests.test_solve import random_keras_graph, random_torch_graph
 
@@ -29,9 +31,10 @@ def same_as_program(d, symbol, fixed, values):
     assert fast is not None
     inside = fast.covers(values)
     values = values[inside]
-    valid, sizes = fast(values)
-    # asking for params too keeps evaluate_batch on the per-layer program (the reference)
-    res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape", "params"))
+    valid, cols = fast(values)
+    sizes = [cols[r] for r in d.compiled.output[0]]
+    with fastpath.disabled():  # the reference: the per-layer program
+        res = d.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",))
     assert np.array_equal(valid, res.valid)
     for got, want in zip(sizes, res.columns["output_shape"], strict=True):
         assert np.array_equal(got, want)
@@ -71,15 +74,17 @@ def test_refuses_what_it_cannot_do():
     assert one_symbol(d.compiled, "H", {"S": 3}) is not None
 
 
-def test_evaluate_batch_takes_the_fast_path_and_agrees():
-    d = symshape.derive(EXAMPLES / "unet.yaml")
-    fixed = {"C": 3, "W": 64, "K": 2}
-    values = np.arange(-100, 100_000, dtype=np.int64)
-    fast = d.evaluate_batch({**fixed, "H": values}, outputs=("output_shape",))
-    slow = d.evaluate_batch({**fixed, "H": values}, outputs=("output_shape", "params"))
-    assert np.array_equal(fast.valid, slow.valid) and not fast.overflow.any()
-    for a, b in zip(fast.columns["output_shape"], slow.columns["output_shape"], strict=True):
-        assert np.array_equal(a, b)
-    from symshape import fastpath
-
-    assert fastpath._CACHE[d.compiled][("H", (("C", 3), ("K", 2), ("W", 64)))] is not None
+@pytest.mark.parametrize(("name", "symbol", "fixed"), EXAMPLE_SWEEPS, ids=[c[0] for c in EXAMPLE_SWEEPS])
+def test_evaluate_batch_takes_the_fast_path_and_agrees(name, symbol, fixed):
+    """Every batch output (sizes, params, MACs, activations, ...) equals the per-layer program."""
+    d = symshape.derive(EXAMPLES / name)
+    values = np.concatenate([np.arange(-100, 20_000), np.array([10**6 + 3, 2**20 + 1])]).astype(np.int64)
+    fast = d.evaluate_batch({**fixed, symbol: values}, outputs=BATCH_OUTPUTS)
+    with fastpath.disabled():
+        slow = d.evaluate_batch({**fixed, symbol: values}, outputs=BATCH_OUTPUTS)
+    assert np.array_equal(fast.valid, slow.valid) and np.array_equal(fast.overflow, slow.overflow)
+    for out in BATCH_OUTPUTS:
+        a, b = fast.columns[out], slow.columns[out]
+        for x, y in zip(a if out == "output_shape" else [a], b if out == "output_shape" else [b], strict=True):
+            assert np.array_equal(x, y), out
+    assert any(v is not None for v in fastpath._CACHE[d.compiled].values())  # it did take the fast path
