@@ -4,6 +4,7 @@
     d.closed_form, d.params, d.constraints()   # SymPy expressions and relations
     d.evaluate(I=32).to_dict()                 # exact integers and violations
     d.evaluate_batch({"I": np.arange(1, 10**6)})  # numpy columns and a validity mask
+    symshape.document(Path("model.yaml"), format="html")  # the derivation document (symshape[docs])
 
 The names below are imported on first use, so `import symshape` (and `symshape --version`) does not
 load SymPy or numpy.
@@ -33,11 +34,12 @@ __all__ = [
     "__version__",
     "clear_cache",
     "derive",
+    "document",
 ]
 
 _HOME = {  # public name -> the submodule defining it
     "Derivation": "derive", "LayerResult": "derive", "NetCondition": "derive", "clear_cache": "derive",
-    "derive": "derive",
+    "derive": "derive", "document": "docs",
     "BindingError": "errors", "ExpressionError": "errors", "LimitError": "errors", "SpecError": "errors",
     "SymshapeError": "errors",
     "BatchResult": "evaluate", "Evaluation": "evaluate", "LayerValues": "evaluate", "Violation": "evaluate",
@@ -45,6 +47,7 @@ _HOME = {  # public name -> the submodule defining it
 
 if _typing.TYPE_CHECKING:
     from .derive import Derivation, LayerResult, NetCondition, clear_cache, derive
+    from .docs import document
     from .errors import BindingError, ExpressionError, LimitError, SpecError, SymshapeError
     from .evaluate import BatchResult, Evaluation, LayerValues, Violation
 

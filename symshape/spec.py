@@ -55,6 +55,9 @@ class Spec:
     outputs: tuple[str, ...] | None
     source: str
     lines: dict[tuple, int] = field(default_factory=dict, compare=False, repr=False)
+    # the `description:` texts (of the network under "", of each symbol under its name): documentation only,
+    # not part of `key` (untrusted text: escape it wherever it is shown)
+    descriptions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def line(self, path: tuple) -> int | None:
         """The line of the deepest recorded node on `path` (1-based), if the source was YAML/JSON text."""
@@ -411,7 +414,11 @@ def _check(doc: Any, source: str, lines: dict, limits: Limits) -> Spec:
         if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs) or not outputs:
             raise SpecError("'outputs' is a list of layer names", where(("outputs",)))
         outputs = tuple(outputs)
-    return Spec(framework, inputs, symbols, layers, outputs, source, lines)
+    descriptions = {name: str(decl["description"]) for name, decl in (doc.get("symbols") or {}).items()
+                    if isinstance(decl, dict) and isinstance(decl.get("description"), str)}
+    if isinstance(doc.get("description"), str):
+        descriptions[""] = doc["description"]
+    return Spec(framework, inputs, symbols, layers, outputs, source, lines, descriptions)
 
 
 def _shape_entry(raw: Any, path: tuple, where: Any, limits: Limits) -> list:
@@ -446,6 +453,8 @@ def _symbols(raw: Any, where: Any, limits: Limits) -> dict[str, dict[str, int]]:
                 raise SpecError(f"unknown symbol property '{key}'{did_you_mean(str(key), SYMBOL_KEYS)}",
                                 where((*path, key)))
             if key == "description":
+                if not isinstance(value, str):
+                    raise SpecError(f"a description is text, got {value!r}", where((*path, key)))
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SpecError(f"'{key}' must be an integer, got {value!r}", where((*path, key)))

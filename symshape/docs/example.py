@@ -1,0 +1,87 @@
+"""The worked example's binding, its evaluation, the exact valid sets and the plotted axis.
+
+Given values (`--example H=224,W=224`) win; missing ones come from the symbols' minimums, and the
+input sizes, when not given, are the smallest value (the same for every input symbol) that makes
+the network valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..derive import Derivation
+from ..errors import BindingError, SymshapeError
+from ..solve import ValueSet, solve
+
+SEARCH_HI = 4096
+
+
+@dataclass
+class Example:
+    bindings: dict[str, int] = field(default_factory=dict)
+    evaluation: Any = None  # an Evaluation, or None with `why`
+    why: str = ""
+    solved: list[tuple[str, ValueSet]] = field(default_factory=list)
+    plot: tuple[str, int] | None = None  # (input symbol, output axis)
+    plot_why: str = ""
+
+
+def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[str]) -> Example:
+    ex = Example()
+    free = list(d.free_symbols)
+    given = dict(given or {})
+    for k in given:
+        if k not in d.symbols:
+            from ..errors import did_you_mean
+
+            raise BindingError(f"--example: unknown symbol '{k}'{did_you_mean(k, d.symbols)}")
+    if d.never_valid:
+        ex.why = "No worked example: the network is never valid."
+        ex.plot_why = "No plot: the network is never valid."
+        return ex
+    bindings = {s: given.get(s, d.symbols[s].min if d.symbols[s].min is not None else 1) for s in free}
+    closed = d.closed_form
+    sizes = {x.name for e in closed for x in e.free_symbols}  # input symbols that reach the output's sizes
+    missing = [s for s in inputs if s in free and s not in given and s in sizes]
+    if missing:
+        v = _smallest_valid(d, bindings, missing)
+        if v is None:
+            ex.why = (f"No worked example: no value of {', '.join(missing)} up to {SEARCH_HI} makes the network "
+                      "valid with the other symbols at their minimums; give one with --example.")
+            ex.plot_why = "No plot: no example binding (see the worked example)."
+            return ex
+        bindings.update({s: v for s in missing})
+        ex.why = ("The symbols at " + ("the given values, the others at " if given else "")
+                  + f"their minimums, the input sizes {', '.join(missing)} at the smallest valid value")
+    else:
+        ex.why = "The symbols at the given values" if given else "The symbols at their minimums"
+    ex.bindings = bindings
+    ex.evaluation = d.evaluate(bindings)
+    for s in inputs:
+        if s not in free:
+            continue
+        axis = next((k for k, e in enumerate(closed) if s in {x.name for x in e.free_symbols}), None)
+        if axis is None:
+            continue
+        others = {k: v for k, v in bindings.items() if k != s}
+        try:
+            ex.solved.append((s, solve(d, s, others)))
+        except SymshapeError:
+            pass  # no closed form: the plot still shows the set over its range
+        if ex.plot is None:
+            ex.plot = (s, axis)
+    if ex.plot is None:
+        ex.plot_why = "No plot: no input symbol reaches the output shape."
+    return ex
+
+
+def _smallest_valid(d: Derivation, bindings: Mapping[str, int], symbols: list[str]) -> int | None:
+    values = np.arange(1, SEARCH_HI + 1, dtype=np.int64)
+    cols = {**{k: v for k, v in bindings.items() if k not in symbols}, **{s: values for s in symbols}}
+    result = d.evaluate_batch(cols, outputs=("output_shape",))
+    hits = np.flatnonzero(result.valid)
+    return int(values[hits[0]]) if hits.size else None

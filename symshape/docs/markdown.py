@@ -1,0 +1,58 @@
+"""A document as Markdown with `$…$`/`$$…$$` math, as GitHub renders it; figures as files beside it."""
+
+from __future__ import annotations
+
+from .blocks import Bullets, Code, Document, Figure, Heading, Line, Math, MathBlock, Para, Table, Text
+from .formulas import group_digits
+
+
+def _escape(s: str) -> str:
+    """Plain text that Markdown shows as written (no markup, no HTML, no table breaks)."""
+    out = []
+    for c in s:
+        if c in "\\`*_[]<>|$~&":
+            out.append("\\" + c)
+        elif c in "\r\n":
+            out.append(" ")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _code(s: str) -> str:
+    s = s.replace("\n", " ").replace("|", "\\|")
+    fence = "``" if "`" in s else "`"
+    return f"{fence} {s} {fence}" if fence == "``" else f"`{s}`"
+
+
+def _inline(content: Line) -> str:
+    parts = []
+    for p in content:
+        if isinstance(p, Math):
+            parts.append(f"${group_digits(p.latex).replace('|', chr(92) + 'vert ')}$")
+        elif isinstance(p, Code):
+            parts.append(_code(p.text))
+        elif isinstance(p, Text):
+            parts.append(_escape(p.text))
+    return "".join(parts)
+
+
+def render(doc: Document) -> str:
+    out: list[str] = []
+    for b in doc.blocks:
+        if isinstance(b, Heading):
+            out += ["#" * b.level + " " + _escape(b.text), ""]
+        elif isinstance(b, Para):
+            out += [_inline(b.content), ""]
+        elif isinstance(b, Bullets):
+            out += [f"- {_inline(item)}" for item in b.items] + [""]
+        elif isinstance(b, MathBlock):
+            out += ["$$", group_digits(b.latex), "$$", ""]
+        elif isinstance(b, Table):
+            out.append("| " + " | ".join(_escape(h) for h in b.header) + " |")
+            out.append("|" + "|".join("---:" if k in b.numeric else "---" for k in range(len(b.header))) + "|")
+            out += ["| " + " | ".join(_inline(c) for c in row) + " |" for row in b.rows]
+            out.append("")
+        elif isinstance(b, Figure):
+            out += [f"![{_escape(b.caption)}]({b.name})", ""]
+    return "\n".join(out).rstrip("\n") + "\n"

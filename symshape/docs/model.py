@@ -1,0 +1,302 @@
+"""A network's derivation document, built from a `Derivation` as format-neutral blocks.
+
+Deep networks stay linear in size: each layer's new sizes get a name (x_1, x_2, ...) and layer k
+is written in terms of the sizes before it, from the derivation's size atoms (`Derivation.defs`).
+Only the network's output is shown in closed form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+
+import sympy
+from sympy import Expr, Integer, Symbol
+
+from ..algebra import Dim
+from ..derive import Derivation, LayerResult, NetCondition
+from ..errors import SymshapeError
+from ..layers.base import Ctx
+from ..printing import to_latex
+from ..views import count_text
+from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, line
+from .example import SEARCH_HI, Example, choose_example
+from .formulas import General, general
+from .plots import staircase
+
+SHORT = 40  # expression nodes: a condition larger than this in the input symbols is shown in named sizes
+
+
+class Namer:
+    """x_1, x_2, ... for the derivation's size atoms, in the order the layers make them."""
+
+    def __init__(self, d: Derivation) -> None:
+        taken = set(d.symbols)
+        prefix = "x"
+        while any(n.startswith(prefix + "_") for n in taken):
+            prefix += "x"
+        self.prefix = prefix
+        self.names: dict[Expr, Symbol] = {}
+        self.first: dict[Expr, int] = {}  # atom -> the layer that makes it
+        for ly in d.layers:
+            for shape in ly.outputs:
+                for s in shape:
+                    if isinstance(s, Dim) and s not in self.names:
+                        self.names[s] = Symbol(f"{prefix}_{len(self.names) + 1}", integer=True)
+                        self.first[s] = ly.index
+
+    def __call__(self, e: object) -> Expr:
+        e = sympy.sympify(e) if isinstance(e, int) else e
+        return e.xreplace(self.names) if isinstance(e, sympy.Basic) else e  # type: ignore[return-value]
+
+    def tex(self, e: object) -> str:
+        return to_latex(self(e))
+
+    def local(self, d: Derivation, ly: LayerResult, e: Expr) -> Expr:
+        """`e` in named sizes, with this layer's output formulas written as the names they define
+        (MACs read x_2^2, not the floor again)."""
+        back = {self(d.defs[a]): self.names[a] for shape in ly.outputs for a in shape
+                if a in self.names and self.first.get(a) == ly.index}
+        return self(e).xreplace(back) if back and isinstance(e, sympy.Basic) else self(e)
+
+
+def _shape_tex(items: list[str]) -> str:
+    return r"\left(" + ", ".join(items) + ("," if len(items) == 1 else "") + r"\right)"
+
+
+def _count(v: object, tex: str) -> Line:
+    if isinstance(v, (int, Integer)):
+        return line(count_text(int(v)))
+    return line(Math(tex))
+
+
+def _spec_args(d: Derivation, ly: LayerResult) -> str:
+    """The layer's arguments as written in the spec (untrusted text: renderers escape it)."""
+    raw = d.spec.layers[ly.index].args
+    return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in raw.items())
+
+
+def _split(ly: LayerResult) -> tuple[Expr, Expr] | None:
+    """(weights, bias) of the layer's trainable parameters, when its rule has a bias switch that is on."""
+    flag = next((f for f in ("use_bias", "bias") if getattr(ly.args, f, None) is True), None)
+    if flag is None:
+        return None
+    args = SimpleNamespace(**{**vars(ly.args), flag: False})
+    ctx = Ctx(ly.rule.framework, lambda raw: Integer(0), ly.name, ly.kind)
+    try:
+        out = ly.rule.apply(args, list(ly.input_shapes), ctx)
+    except SymshapeError:
+        return None
+    weights = out.trainable
+    bias = sympy.expand(ly.trainable - weights)
+    return (weights, bias) if bias != 0 else None
+
+
+def input_symbols(d: Derivation) -> list[str]:
+    """The symbols the input shapes use, in the spec's order."""
+    used = {s.name for shape in d.inputs.values() for e in shape for s in sympy.sympify(e).free_symbols}
+    return [s for s in d.symbols if s in used]
+
+
+def fills(d: Derivation) -> dict[str, list[str]]:
+    """symbol -> where it is used: input axes and layer arguments."""
+    out: dict[str, list[str]] = {s: [] for s in d.symbols}
+    for name, shape in d.inputs.items():
+        for k, e in enumerate(shape):
+            for s in sympy.sympify(e).free_symbols:
+                if s.name in out:
+                    out[s.name].append(f"input '{name}' axis {k}")
+    for ly in d.layers:
+        for arg in d.spec.layers[ly.index].args:
+            value = getattr(ly.args, arg, None)
+            values = value if isinstance(value, (tuple, list)) else (value,)
+            names = {s.name for v in values if isinstance(v, sympy.Basic) for s in v.free_symbols}
+            for n in sorted(names & set(out)):
+                out[n].append(f"{ly.name}.{arg}")
+    return out
+
+
+def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, int] | None = None,
+          image: str = "model.svg") -> Document:
+    """The whole document; `example` binds the symbols for the worked example (None: chosen here)."""
+    source = d.spec.source or ""
+    title = Path(source).name if source and not source.startswith("<") else f"{d.framework} network"
+    doc = Document(f"Derivation of {title}")
+    namer = Namer(d)
+    doc.add(Heading(1, doc.title))
+    if descriptions.get(""):
+        doc.add(Para(line(descriptions[""])))
+    inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(to_latex(s) for s in shape) + ")"
+                       for n, shape in d.inputs.items())
+    doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), " (batch axis excluded). "
+                      "Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
+                      " and written in terms of the sizes before them; only the output is shown in closed form.")))
+    never = d.never_valid_reason()
+    if never:
+        doc.add(Heading(2, "Never valid", "never-valid"), Bullets(tuple(line(r) for r in
+                                                                          (never, *d.never_valid_reasons()))))
+    _summary(doc, d, namer)
+    _glossary(doc, d, descriptions)
+    _layers(doc, d, namer)
+    _closed_form(doc, d)
+    ex = choose_example(d, example, input_symbols(d))
+    _validity(doc, d, namer, ex)
+    _example(doc, d, namer, ex)
+    _plot(doc, d, ex, image)
+    return doc
+
+
+def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
+    rows = []
+    for ly in d.layers:
+        shape = _shape_tex([namer.tex(s) for s in ly.output_shape])
+        rows.append((line(str(ly.index)), line(Code(ly.name)), line(ly.kind), line(Math(shape)),
+                     _count(ly.params, namer.tex(ly.params)), _count(ly.macs, to_latex(namer.local(d, ly, ly.macs)))))
+    doc.add(Heading(2, "Summary", "summary"),
+            Table(("#", "Layer", "Type", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5)))
+    total, trainable, non_trainable = d.normal_form(d.params), d.normal_form(d.trainable), \
+        d.normal_form(d.non_trainable)
+    macs = sympy.Add(*[namer.local(d, ly, ly.macs) for ly in d.layers])
+    items = [line("Parameters: ", *_count(total, to_latex(total)), " (trainable ", *_count(trainable, to_latex(
+        trainable)), ", non-trainable ", *_count(non_trainable, to_latex(non_trainable)), ")"),
+             line("MACs (multiply-adds, bias excluded): ", *_count(macs, to_latex(macs)))]
+    if d.buffers != 0:
+        buffers = d.normal_form(d.buffers)
+        items.append(line("Buffers: ", *_count(buffers, to_latex(buffers))))
+    doc.add(Bullets(tuple(items)))
+
+
+def _glossary(doc: Document, d: Derivation, descriptions: Mapping[str, str]) -> None:
+    if not d.symbols:
+        return
+    used = fills(d)
+    rows = []
+    for name, info in d.symbols.items():
+        domain = info.domain + (f" ({info.why})" if info.why and info.why != "declared" else "")
+        rows.append((line(Math(to_latex(info.symbol))), line(descriptions.get(name, "")), line(domain),
+                     line(", ".join(used[name]) or "(derived)")))
+    doc.add(Heading(2, "Symbols", "symbols"), Table(("Symbol", "Description", "Domain", "Fills"), tuple(rows)))
+
+
+def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
+    doc.add(Heading(2, "Layers", "layers"))
+    generic: dict[tuple[str, str], tuple[General, int]] = {}
+    for ly in d.layers:
+        key = (ly.rule.framework, ly.rule.name)
+        doc.add(Heading(3, f"{ly.index}. {ly.name} ({ly.kind})", f"layer-{ly.index}"))
+        items: list[Line] = []
+        args = _spec_args(d, ly)
+        if args:
+            items.append(line("Arguments: ", Code(args)))
+        if key not in generic:
+            generic[key] = (general(ly.rule), ly.index)
+            info = generic[key][0]
+            items.append(line(f"General formula ({ly.rule.framework} {ly.rule.name}): input ", Math(info.inputs),
+                              ", output ", Math(info.outputs), ", parameters ", Math(info.trainable),
+                              ", MACs ", Math(info.macs)))
+        else:
+            items.append(line(f"General formula: as in layer {generic[key][1]}."))
+        ins = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.input_shapes)
+        outs = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.outputs)
+        items.append(line("This layer: input ", Math(ins), ", output ", Math(outs)))
+        new = [a for shape in ly.outputs for a in dict.fromkeys(shape) if namer.first.get(a) == ly.index]
+        for a in dict.fromkeys(new):
+            items.append(line(Math(f"{namer.tex(a)} = {namer.tex(d.defs[a])}")))
+        split = _split(ly)
+        if split is not None:
+            w, b = split
+            items.append(line("Parameters: weights ", *_count(w, namer.tex(w)), ", bias ", *_count(b, namer.tex(b)),
+                              ", total ", *_count(ly.trainable, namer.tex(ly.trainable))))
+        elif ly.trainable != 0:
+            items.append(line("Parameters: ", *_count(ly.trainable, namer.tex(ly.trainable))))
+        if ly.non_trainable != 0:
+            items.append(line("Non-trainable parameters: ", *_count(ly.non_trainable, namer.tex(ly.non_trainable))))
+        if ly.macs != 0:
+            items.append(line("MACs: ", *_count(ly.macs, to_latex(namer.local(d, ly, ly.macs)))))
+        doc.add(Bullets(tuple(items)))
+
+
+def _closed_form(doc: Document, d: Derivation) -> None:
+    doc.add(Heading(2, "Output in closed form", "closed-form"),
+            Para(line("The nested floors of the layers merged into one per chain "
+                      "(floor((floor(x/a) + c)/b) = floor((x + a·c)/(a·b)) for positive integers a, b):")),
+            MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
+
+
+def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
+    doc.add(Heading(2, "Valid inputs", "validity"))
+    shown = d.constraints()
+    if shown:
+        doc.add(Para(line("The network is valid exactly when all of these hold (the tightest conditions, "
+                          "each with the layer it comes from):")),
+                Table(("Condition", "From", "Meaning"),
+                      tuple((line(Math(_condition_tex(d, namer, nc, rel))), line(nc.origin), line(nc.condition.label))
+                            for nc, rel in shown)))
+    else:
+        doc.add(Para(line("Valid for every value of the symbols." if d.symbols else "Valid.")))
+    for sym, vs in ex.solved:
+        others = ", ".join(f"{k} = {v}" for k, v in vs.bindings.items())
+        doc.add(Para(line(f"With {others}, the exact set of valid {sym}: ", Code(vs.text()))))
+        if vs.explanation:
+            doc.add(Bullets(tuple(line(e) for e in vs.explanation)))
+
+
+def _condition_tex(d: Derivation, namer: Namer, nc: NetCondition, rel: sympy.Basic) -> str:
+    """A condition in the input symbols when that is short, else in the named sizes (linear in depth)."""
+    if nc.layer is None or _small(rel):
+        return to_latex(rel)
+    return to_latex(namer.local(d, nc.layer, nc.relation()))
+
+
+def _small(e: sympy.Basic) -> bool:
+    """At most SHORT nodes (counted up to SHORT + 1: constant time however deep `e` is)."""
+    for k, _ in enumerate(sympy.preorder_traversal(e)):
+        if k > SHORT:
+            return False
+    return True
+
+
+def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
+    doc.add(Heading(2, "Worked example", "example"))
+    if ex.evaluation is None:
+        doc.add(Para(line(ex.why)))
+        return
+    e = ex.evaluation
+    doc.add(Para(line(ex.why + ": ", Code(", ".join(f"{k}={v}" for k, v in e.bindings.items())))))
+    rows = []
+    for ly, lv in zip(d.layers, e.layers, strict=True):
+        sizes = []
+        for atom, value in zip(ly.output_shape, lv.output_shape, strict=True):
+            if namer.first.get(atom) == ly.index and value is not None:
+                sizes.append(f"{namer.tex(atom)} = {value}")
+        shape = "(" + ", ".join("?" if v is None else str(v) for v in lv.output_shape) + ")"
+        rows.append((line(str(ly.index)), line(Code(ly.name)), _joined([Math(m) for m in dict.fromkeys(sizes)]),
+                     line(shape), line(_num(lv.params)), line(_num(lv.macs))))
+    doc.add(Table(("#", "Layer", "New sizes", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5)))
+    doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in e.output_shape) + ")"),
+                     line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
+                     line("Valid." if e.valid else f"Invalid: {len(e.violations)} violated condition(s)"),
+                     *(line(v.message) for v in e.violations))))
+
+
+def _joined(parts: list[Math]) -> Line:
+    out: list[Math | str] = []
+    for k, p in enumerate(parts):
+        out += [", ", p] if k else [p]
+    return line(*out)
+
+
+def _num(v: int | None) -> str:
+    return "undefined" if v is None else count_text(v)
+
+
+def _plot(doc: Document, d: Derivation, ex: Example, image: str) -> None:
+    doc.add(Heading(2, "Output size against input size", "plot"))
+    if ex.plot is None:
+        doc.add(Para(line(ex.plot_why)))
+        return
+    sym, axis = ex.plot
+    fig = staircase(d, sym, axis, ex.bindings, image, SEARCH_HI)
+    doc.add(Para(line(f"Output axis {axis} against {sym} (the other symbols as in the worked example); "
+                      "invalid values shaded.")), fig)

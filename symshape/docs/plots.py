@@ -1,0 +1,59 @@
+"""Plots as SVG text (matplotlib's Agg backend, no display; reproducible ids, no date)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..derive import Derivation
+from ..errors import SymshapeError
+from .blocks import Figure
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    try:
+        import matplotlib
+    except ImportError:
+        raise SymshapeError("plots need matplotlib: pip install 'symshape[docs]'") from None
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "symshape"
+    matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: small, and selectable
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int], name: str, limit: int) -> Figure:
+    """Output axis `axis` against `symbol` (others bound) as a staircase, invalid values shaded."""
+    lo = d.symbols[symbol].min if d.symbols[symbol].min is not None else 1
+    at = bindings.get(symbol, lo)
+    hi = min(max(2 * at, lo + 40), lo + limit)
+    xs = np.arange(lo, hi + 1, dtype=np.int64)
+    cols = {**{k: v for k, v in bindings.items() if k != symbol}, symbol: xs}
+    result = d.evaluate_batch(cols, outputs=("output_shape",))
+    ys = np.asarray(result.columns["output_shape"][axis], dtype=float)
+    valid = np.asarray(result.valid, dtype=bool)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    try:
+        shown = np.where(valid, ys, np.nan)
+        ax.step(xs, shown, where="post", color="#1f5fbf", linewidth=1.6, label=f"output axis {axis}")
+        edges = np.flatnonzero(np.diff(np.concatenate(([0], (~valid).astype(np.int8), [0]))))
+        for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
+            ax.axvspan(xs[a] - 0.5, xs[b - 1] + 0.5, color="#d33", alpha=0.18, linewidth=0,
+                       label="invalid" if k == 0 else None)
+        ax.axvline(at, color="#555", linestyle=":", linewidth=1, label=f"example {symbol} = {at}")
+        ax.set_xlabel(symbol)
+        ax.set_ylabel(f"output axis {axis}")
+        ax.grid(True, linewidth=0.4, alpha=0.5)
+        ax.legend(loc="upper left", fontsize="small")
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    finally:
+        plt.close(fig)
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]  # no XML prolog or doctype: it is inlined in HTML
+    return Figure(name, svg, f"Output axis {axis} against {symbol}")
