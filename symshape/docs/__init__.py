@@ -38,9 +38,10 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
     else:  # loaded here too: descriptions are not part of the derivation's cache key
         loaded = load_spec(spec, source=source)
         d, descriptions = derive(loaded), loaded.descriptions
-    from .model import build
+    from .model import Analysis, build
 
-    doc = run_deep(build, d, descriptions, example, image)
+    analysis = Analysis.of(d)  # the derivation's own analysis, under its own time limit
+    doc = run_deep(build, d, descriptions, example, image, analysis)
     if format == "html":
         from .html import render as html
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..algebra import Dim
 from ..derive import Derivation
 from ..errors import BindingError, SymshapeError
 from ..solve import ValueSet, solve
@@ -26,11 +27,11 @@ class Example:
     evaluation: Any = None  # an Evaluation, or None with `why`
     why: str = ""
     solved: list[tuple[str, ValueSet]] = field(default_factory=list)
-    plot: tuple[str, int] | None = None  # (input symbol, output axis)
+    plot: tuple[str, int | None, int] | None = None  # (input symbol, layer (None: the output), axis)
     plot_why: str = ""
 
 
-def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[str]) -> Example:
+def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[str], never: bool) -> Example:
     ex = Example()
     free = list(d.free_symbols)
     given = dict(given or {})
@@ -39,7 +40,7 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
             from ..errors import did_you_mean
 
             raise BindingError(f"--example: unknown symbol '{k}'{did_you_mean(k, d.symbols)}")
-    if d.never_valid:
+    if never:
         ex.why = "No worked example: the network is never valid."
         ex.plot_why = "No plot: the network is never valid."
         return ex
@@ -73,10 +74,24 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
         except SymshapeError:
             pass  # no closed form: the plot still shows the set over its range
         if ex.plot is None:
-            ex.plot = (s, axis)
+            ex.plot = (s, None, axis)
     if ex.plot is None:
-        ex.plot_why = "No plot: no input symbol reaches the output shape."
+        ex.plot = _last_reached(d, [s for s in inputs if s in free])
+        ex.plot_why = "" if ex.plot else "No plot: no input symbol reaches a layer's size."
     return ex
+
+
+def _last_reached(d: Derivation, inputs: list[str]) -> tuple[str, int, int] | None:
+    """The last layer size that an input symbol reaches (the output itself does not: global pooling)."""
+    for ly in reversed(d.layers):
+        for axis, a in enumerate(ly.output_shape):
+            if not isinstance(a, Dim):
+                continue
+            names = {x.name for x in d.collapse(a).free_symbols}
+            for s in inputs:
+                if s in names:
+                    return s, ly.index, axis
+    return None
 
 
 def _smallest_valid(d: Derivation, bindings: Mapping[str, int], symbols: list[str]) -> int | None:

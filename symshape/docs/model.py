@@ -8,6 +8,7 @@ Only the network's output is shown in closed form.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,7 +17,7 @@ from sympy import Expr, Integer, Symbol
 
 from ..algebra import Dim
 from ..derive import Derivation, LayerResult, NetCondition
-from ..errors import SymshapeError
+from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
 from ..printing import to_latex
 from ..views import count_text
@@ -118,8 +119,9 @@ def fills(d: Derivation) -> dict[str, list[str]]:
 
 
 def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, int] | None = None,
-          image: str = "model.svg") -> Document:
-    """The whole document; `example` binds the symbols for the worked example (None: chosen here)."""
+          image: str = "model.svg", analysis: Analysis | None = None) -> Document:
+    """The whole document; `example` binds the symbols for the worked example (None: chosen here).
+    `analysis`: the derivation's reduced conditions, when computed beforehand (under their own time limit)."""
     source = d.spec.source or ""
     title = Path(source).name if source and not source.startswith("<") else f"{d.framework} network"
     doc = Document(f"Derivation of {title}")
@@ -132,7 +134,8 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), " (batch axis excluded). "
                       "Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
                       " and written in terms of the sizes before them; only the output is shown in closed form.")))
-    never = d.never_valid_reason()
+    analysis = analysis or Analysis.of(d)
+    never = analysis.never
     if never:
         doc.add(Heading(2, "Never valid", "never-valid"), Bullets(tuple(line(r) for r in
                                                                           (never, *d.never_valid_reasons()))))
@@ -140,8 +143,8 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     _glossary(doc, d, descriptions)
     _layers(doc, d, namer)
     _closed_form(doc, d)
-    ex = choose_example(d, example, input_symbols(d))
-    _validity(doc, d, namer, ex)
+    ex = choose_example(d, example, input_symbols(d), bool(never))
+    _validity(doc, d, namer, ex, analysis)
     _example(doc, d, namer, ex)
     _plot(doc, d, ex, image)
     return doc
@@ -224,10 +227,21 @@ def _closed_form(doc: Document, d: Derivation) -> None:
             MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
 
 
-def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
+def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis: Analysis) -> None:
     doc.add(Heading(2, "Valid inputs", "validity"))
-    shown = d.constraints()
-    if shown:
+    shown = analysis.shown
+    if shown is None:  # the reduction gave up: every condition, each in its layer's named sizes
+        rows = []
+        for nc in d.conditions:
+            rel = nc.relation()
+            if rel is sympy.true or (isinstance(rel, sympy.Basic) and not rel.free_symbols):
+                continue
+            rel = rel if nc.layer is None else namer.local(d, nc.layer, rel)
+            rows.append((line(Math(to_latex(rel))), line(nc.origin), line(nc.condition.label)))
+        doc.add(Para(line(f"Reducing the conditions to the tightest ones gave up ({analysis.why}); the network is "
+                          "valid exactly when all of these hold, each in its layer's sizes:")),
+                Table(("Condition", "From", "Meaning"), tuple(rows)))
+    elif shown:
         doc.add(Para(line("The network is valid exactly when all of these hold (the tightest conditions, "
                           "each with the layer it comes from):")),
                 Table(("Condition", "From", "Meaning"),
@@ -240,6 +254,22 @@ def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
         doc.add(Para(line(f"With {others}, the exact set of valid {sym}: ", Code(vs.text()))))
         if vs.explanation:
             doc.add(Bullets(tuple(line(e) for e in vs.explanation)))
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The derivation's reduced conditions, or why they are missing (its analysis hit a limit)."""
+
+    never: str | None
+    shown: list[tuple[NetCondition, sympy.Basic]] | None
+    why: str = ""
+
+    @classmethod
+    def of(cls, d: Derivation) -> Analysis:
+        try:
+            return cls(d.never_valid_reason(), d.constraints())
+        except LimitError as err:
+            return cls(None, None, str(err).split(":")[0])
 
 
 def _condition_tex(d: Derivation, namer: Namer, nc: NetCondition, rel: sympy.Basic) -> str:
@@ -296,7 +326,8 @@ def _plot(doc: Document, d: Derivation, ex: Example, image: str) -> None:
     if ex.plot is None:
         doc.add(Para(line(ex.plot_why)))
         return
-    sym, axis = ex.plot
-    fig = staircase(d, sym, axis, ex.bindings, image, SEARCH_HI)
-    doc.add(Para(line(f"Output axis {axis} against {sym} (the other symbols as in the worked example); "
-                      "invalid values shaded.")), fig)
+    sym, layer, axis = ex.plot
+    fig = staircase(d, sym, axis, ex.bindings, image, SEARCH_HI, layer)
+    note = "" if layer is None else " (the last size it reaches: the output does not depend on it)"
+    doc.add(Para(line(f"{fig.caption}{note}, the other symbols as in the worked example; invalid values shaded.")),
+            fig)

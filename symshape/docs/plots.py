@@ -25,30 +25,49 @@ def _pyplot():  # type: ignore[no-untyped-def]
     return plt
 
 
-def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int], name: str, limit: int) -> Figure:
-    """Output axis `axis` against `symbol` (others bound) as a staircase, invalid values shaded."""
+def _layer_sizes(d: Derivation, cols: Mapping[str, object], layer: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """One layer's size along `axis` and the network's validity, over columns of values (one chunk)."""
+    from ..evaluate import _columns
+
+    c = d.compiled
+    values, length = _columns(c, cols)
+    reg = c.layer_regs[layer]["outputs"][0][axis]
+    overflow = np.zeros(length, dtype=bool)
+    got = c.program.run_numpy(values, [c.valid, reg], length, c.program.plan([c.valid, reg]), overflow=overflow)
+    return np.asarray(got[reg]), np.asarray(got[c.valid], dtype=bool) & ~overflow
+
+
+def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int], name: str, limit: int,
+              layer: int | None = None) -> Figure:
+    """Output axis `axis` (of the network, or of layer `layer`) against `symbol` (others bound) as a
+    staircase, invalid values shaded."""
     lo = d.symbols[symbol].min if d.symbols[symbol].min is not None else 1
     at = bindings.get(symbol, lo)
     hi = min(max(2 * at, lo + 40), lo + limit)
     xs = np.arange(lo, hi + 1, dtype=np.int64)
     cols = {**{k: v for k, v in bindings.items() if k != symbol}, symbol: xs}
-    result = d.evaluate_batch(cols, outputs=("output_shape",))
-    ys = np.asarray(result.columns["output_shape"][axis], dtype=float)
-    valid = np.asarray(result.valid, dtype=bool)
+    if layer is None:
+        result = d.evaluate_batch(cols, outputs=("output_shape",))
+        ys, valid = np.asarray(result.columns["output_shape"][axis]), np.asarray(result.valid, dtype=bool)
+        what = f"output axis {axis}"
+    else:
+        ys, valid = _layer_sizes(d, cols, layer, axis)
+        what = f"layer {layer} '{d.layers[layer].name}' axis {axis}"
+    ys = ys.astype(float)
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
     try:
         shown = np.where(valid, ys, np.nan)
-        ax.step(xs, shown, where="post", color="#1f5fbf", linewidth=1.6, label=f"output axis {axis}")
+        ax.step(xs, shown, where="post", color="#1f5fbf", linewidth=1.6, label=what)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], (~valid).astype(np.int8), [0]))))
         for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
             ax.axvspan(xs[a] - 0.5, xs[b - 1] + 0.5, color="#d33", alpha=0.18, linewidth=0,
                        label="invalid" if k == 0 else None)
         ax.axvline(at, color="#555", linestyle=":", linewidth=1, label=f"example {symbol} = {at}")
         ax.set_xlabel(symbol)
-        ax.set_ylabel(f"output axis {axis}")
+        ax.set_ylabel(what if len(what) < 30 else f"axis {axis}")
         ax.grid(True, linewidth=0.4, alpha=0.5)
-        ax.legend(loc="upper left", fontsize="small")
+        ax.legend(loc="upper left", fontsize="medium", framealpha=0.9)
         fig.tight_layout()
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
@@ -56,4 +75,4 @@ def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int]
         plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # no XML prolog or doctype: it is inlined in HTML
-    return Figure(name, svg, f"Output axis {axis} against {symbol}")
+    return Figure(name, svg, f"{what[0].upper()}{what[1:]} against {symbol}")

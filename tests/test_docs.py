@@ -1,0 +1,209 @@
+"""The derivation document (`symshape docs`, `symshape.document`): golden Markdown of the examples, the
+HTML as a real headless browser lays it out at phone width, escaping of spec text, linear size in depth."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+import symshape
+from symshape.cli import main
+from symshape.docs import render_document
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).parent / "golden" / "docs"
+
+GOLDEN_CASES = [  # spec, example bindings (None: chosen by the document), golden file
+    ("classic_symbolic.yaml", {"I": 32, "F": 5, "S": 2, "P": 1, "D": 8}, "classic_symbolic.md"),
+    ("unet.yaml", None, "unet.md"),
+]
+
+
+def check_golden(name: str, text: str, request: pytest.FixtureRequest) -> None:
+    path = GOLDEN / name
+    if request.config.getoption("--overwrite"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run pytest --overwrite"
+    assert text == path.read_text(), f"{name} differs from its golden file (pytest --overwrite to accept)"
+
+
+@pytest.mark.parametrize(("spec", "example", "golden"), GOLDEN_CASES)
+def test_golden_markdown(spec: str, example: dict | None, golden: str, request: pytest.FixtureRequest) -> None:
+    doc = render_document(EXAMPLES / spec, "markdown", example=example, image=golden.replace(".md", ".svg"))
+    check_golden(golden, doc.text, request)
+    assert list(doc.files) == [golden.replace(".md", ".svg")]
+    assert f"]({golden.replace('.md', '.svg')})" in doc.text
+    svg = doc.files[golden.replace(".md", ".svg")].decode()
+    assert svg.startswith("<svg") and "<path" in svg
+
+
+def test_sections_and_facts() -> None:
+    """What the document says, checked against the derivation and the solver, not against itself."""
+    text = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
+    for heading in ("## Summary", "## Symbols", "## Layers", "## Output in closed form", "## Valid inputs",
+                    "## Worked example", "## Output size against input size"):
+        assert heading in text, heading
+    assert "| $K$ | number of output classes |" in text  # the spec's description: kept
+    assert "H \\bmod 8 = 0" in text and "layer 32 'skip1' (cat)" in text  # tightest condition and its layer
+    assert "`H ≥ 8 and H ≡ 0 (mod 8)`" in text  # the exact valid set from symshape.solve
+    assert "$x_{1} = \\left\\lfloor \\frac{H}{2} \\right\\rfloor$" in text  # layer k in terms of layer k-1
+    assert "$x_{3} = \\left\\lfloor \\frac{x_{1}}{2} \\right\\rfloor$" in text
+    assert "weights $36{,}864$, bias 64" in text or "weights 36,864, bias 64" in text
+    assert "31,031,745" in text or "31{,}031{,}745" in text or "K" in text
+    classic = symshape.document(EXAMPLES / "classic_symbolic.yaml", format="markdown",
+                                example={"I": 32, "F": 5, "S": 2, "P": 1, "D": 8})
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    e = d.evaluate(I=32, F=5, S=2, P=1, D=8)
+    assert f"Output shape: ({', '.join(map(str, e.output_shape))})" in classic
+    assert "weights $3 D F^{2}$, bias $D$" in classic
+
+
+def test_no_example_says_why() -> None:
+    spec = {"framework": "torch", "input": [3, "H", "H"], "symbols": {"H": {"min": 1}},
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 5000}}]}
+    text = symshape.document(spec, format="markdown")
+    assert "No worked example: no value of H up to 4096" in text and "--example" in text
+    assert "No plot:" in text
+
+
+def test_never_valid_spec_is_documented() -> None:
+    spec = {"framework": "torch", "input": [3, "H", "W"],
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3}}, {"Conv2d": {"in_channels": 5,
+                                                                                      "out_channels": 4,
+                                                                                      "kernel_size": 3}}]}
+    text = symshape.document(spec, format="markdown")
+    assert "## Never valid" in text and "No worked example: the network is never valid." in text
+
+
+HOSTILE = "<script>alert(1)</script> & <img src=x onerror=alert(2)> | $x$ `tick`"
+
+
+def test_spec_text_is_escaped() -> None:
+    spec = {"framework": "torch", "description": HOSTILE, "input": [3, "H", "W"],
+            "symbols": {"H": {"min": 1, "description": HOSTILE}},
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3}, "name": "<b>bold</b>"}]}
+    html = symshape.document(spec, format="html")
+    assert "<script" not in html and "<img" not in html and "<b>bold" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;img" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:|//)", html)  # nothing fetched
+    md = symshape.document(spec, format="markdown")
+    prose = re.sub(r"`[^`]*`", "", md)  # code spans show their text literally
+    assert not re.search(r"(?<!\\)<", prose) and "\\<script\\>" in md and "\\$x\\$" in md
+    assert "`<b>bold</b>`" in md
+
+
+def test_cli_writes_document_and_figure(tmp_path: Path) -> None:
+    out = io.StringIO()
+    target = tmp_path / "unet.md"
+    assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(target), "--example", "H=64,W=64,C=3,K=2"],
+                out=out) == 0
+    assert target.exists() and (tmp_path / "unet.svg").exists()
+    assert "](unet.svg)" in target.read_text() and "C=3, H=64, W=64, K=2" in target.read_text()
+    assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(tmp_path / "x.pdf")], out=out) == 2
+    assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(tmp_path / "x.md"), "--example", "Q=3"],
+                out=out) == 2
+
+
+def test_unknown_format() -> None:
+    with pytest.raises(symshape.SymshapeError, match="unknown document format"):
+        symshape.document(EXAMPLES / "unet.yaml", format="pdf")
+
+
+# ---------------------------------------------------------------- in a real browser
+
+PROBE = """<script>
+(function () {
+  var maths = document.querySelectorAll('math'), empty = 0;
+  maths.forEach(function (m) { var r = m.getBoundingClientRect(); if (r.width <= 0 || r.height <= 0) empty++; });
+  var svgs = document.querySelectorAll('svg'), paths = 0;
+  svgs.forEach(function (s) { paths += s.querySelectorAll('path').length; });
+  var block = document.querySelector('.math-block');
+  var out = {fits: document.documentElement.scrollWidth <= window.innerWidth,
+             scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
+             maths: maths.length, emptyMaths: empty, svgs: svgs.length, paths: paths,
+             closed: block ? block.textContent : '', text: document.body.innerText.length};
+  var pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>
+</body>"""
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    pytest.skip("chromium is not installed (apt-get install chromium): the HTML is checked in a real browser")
+
+
+def browse(html: str, tmp_path: Path, name: str) -> tuple[dict, Path]:
+    import json
+
+    exe = chromium()
+    page = tmp_path / f"{name}.html"
+    page.write_text(html.replace("</body>", PROBE))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=400,900", "--hide-scrollbars"]
+    dom = subprocess.run([exe, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=True).stdout
+    shot = tmp_path / f"{name}.png"
+    subprocess.run([exe, *flags, f"--screenshot={shot}", (tmp_path / f"{name}.plain.html").as_uri()
+                    if (tmp_path / f"{name}.plain.html").write_text(html) else page.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    m = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert m, "the probe script did not run"
+    return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                      .replace("&gt;", ">")), shot
+
+
+BROWSER_CASES = [  # spec, example, a piece of the closed form as the browser reads it (MathML text)
+    ("classic_symbolic.yaml", None, "I+S−F+2P2S"),
+    ("unet.yaml", {"H": 64, "W": 64, "C": 3, "K": 2}, "(K,8⌊H8⌋,8⌊W8⌋)"),
+    ("resnet50.yaml", {"H": 224, "W": 224}, "1000"),
+]
+
+
+@pytest.mark.parametrize(("spec", "example", "closed"), BROWSER_CASES)
+def test_html_in_headless_browser(spec: str, example: dict | None, closed: str, tmp_path: Path) -> None:
+    from PIL import Image
+
+    html = symshape.document(EXAMPLES / spec, format="html", example=example)
+    probe, shot = browse(html, tmp_path, spec.removesuffix(".yaml"))
+    assert probe["fits"], f"horizontal overflow at phone width: {probe}"
+    assert probe["maths"] > 10 and probe["emptyMaths"] == 0, probe
+    assert probe["svgs"] == 1 and probe["paths"] > 10, probe
+    assert closed in probe["closed"].replace(" ", "").replace("\u2061", ""), probe["closed"]
+    assert probe["text"] > 1000
+    img = Image.open(shot).convert("L")
+    assert img.size[0] == 400
+    dark = sum(img.histogram()[:128])
+    assert dark > 0.01 * img.size[0] * img.size[1], "the page looks blank"
+
+
+# ---------------------------------------------------------------- linear in depth
+
+
+def chain(n: int, tag: str) -> dict:
+    layers = [{"Conv2d": {"out_channels": f"D{k}{tag}", "kernel_size": f"F{k}{tag}", "stride": f"S{k}{tag}",
+                          "padding": f"P{k}{tag}"}} for k in range(n)]
+    return {"framework": "torch", "input": [f"C{tag}", f"H{tag}", f"W{tag}"], "layers": layers}
+
+
+def test_deep_chain_document_is_linear() -> None:
+    sizes, times = {}, {}
+    for n in (100, 200, 300):
+        d = symshape.derive(chain(n, f"_lin{n}"), cache=False)
+        t0 = time.perf_counter()
+        sizes[n] = len(symshape.document(d, format="html").encode())
+        times[n] = time.perf_counter() - t0
+    assert sizes[300] / sizes[100] < 3.5, sizes
+    assert sizes[200] / sizes[100] < 2.4, sizes
+    assert times[300] < 60, times
