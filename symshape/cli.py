@@ -41,14 +41,18 @@ whose "rows" array is streamed), with a progress bar on stderr when it is a term
 by 'and', 'or', 'not' and parentheses, e.g. "params <= 2000 and (out0 >= 4 or not S == 1)";
 result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
     "solve": """examples:
-  symshape solve examples/resnet18.yaml --for H --range 1:512 --set W=224 --target out0=1000
-  symshape solve examples/unet.yaml --for H --range 1:300 --set C=3 --set W=64 --set K=2
-  symshape solve examples/classic_symbolic.yaml --for I --range 1:200 --set F=5 --set S=2 --set P=0 \
-      --set D=8 --target out0=10
+  symshape solve examples/unet.yaml --for H --set C=3 --set W=64 --set K=2 --near 570
+  symshape solve examples/resnet18.yaml --for H --set W=224 --target out0=1000
+  symshape solve examples/classic_symbolic.yaml --for I --set F=5 --set S=2 --set P=0 --set D=8 --target out0=10
+  symshape solve examples/classic_symbolic.yaml --for I --set F=2 --set S=2 --set P=0 --set D=8 --lossless
+  symshape solve examples/resnet50.yaml --for H --set W=224 --budget macs=4e9
 
-prints the values of the symbol within the range (stop included) where the network is valid and, with
---target outK=N, where output axis K equals N: exact, every value is evaluated. Without --range, the
-symbol's declared range is used (symbols: {H: {min: 1, max: 1024}} in the spec).""",
+prints the exact set of values of the symbol (the others set) where the network is valid -- in closed
+form, e.g. "H ≥ 8 and H ≡ 0 (mod 8)", then its first values and the conditions that decide it. With
+--target outK=N, where output axis K also equals N; with --lossless, where no layer drops a row; with
+--near V, the nearest members around V and the rows each layer drops at V; with --budget, the largest
+valid value whose costs stay within the budgets. --range LO:HI limits the values (default: the
+symbol's declared range, unbounded above unless declared).""",
     "layers": """examples:
   symshape layers --framework torch
   symshape layers Conv2d
@@ -102,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "symbol's declared min and max)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="the other symbols (repeat)")
     p.add_argument("--target", action="append", default=[], metavar="outK=N", help="output axis K must be N")
+    p.add_argument("--lossless", action="store_true", help="only values where no layer drops a row")
+    p.add_argument("--near", type=int, metavar="VALUE", help="the nearest members below and above VALUE, "
+                   "and the rows each layer drops there")
+    p.add_argument("--budget", action="append", default=[], metavar="QUANTITY=N",
+                   help="instead: the largest value within a budget (params, macs, activations; repeat)")
     p.add_argument("--format", choices=("text", "json"), default="text")
 
     p = command("layers", "list the supported layers, or show one layer's formulas")
@@ -354,7 +363,10 @@ def _isatty(stream: object) -> bool:
 
 
 def _solve(args: argparse.Namespace, out: TextIO) -> int:
+    from .solve import dropped_at, largest_within
+
     d = _read_spec(args.spec)
+    lo = hi = None
     if args.range is not None:
         try:
             lo, hi = (int(v) for v in args.range.split(":"))
@@ -362,13 +374,6 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--range takes LO:HI (both included), got {args.range!r}") from None
     if args.symbol not in d.symbols:
         raise BindingError(f"unknown symbol '{args.symbol}'{did_you_mean(args.symbol, d.symbols)}")
-    if args.range is None:
-        info = d.symbols[args.symbol]
-        declared = d.spec.symbols.get(args.symbol) or {}
-        if info.min is None or info.max is None or "max" not in declared:
-            raise UsageError(f"give --range LO:HI, or declare the range of {args.symbol} in the spec "
-                             f"(symbols: {{{args.symbol}: {{min: 1, max: 1024}}}})")
-        lo, hi = info.min, info.max
     target: dict[int, int] = {}
     for item in args.target:
         name, sep, value = item.partition("=")
@@ -379,20 +384,61 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--target {name}: the output has {len(d.output_shape)} axes (out0..out"
                              f"{len(d.output_shape) - 1})")
         target[axis] = int(value)
-    try:
-        intervals = d.solve(args.symbol, lo, hi, _bindings(args.set), target)
-    except ValueError as err:
-        raise UsageError(str(err)) from None
+    bindings = _bindings(args.set)
+    if args.budget:
+        budgets = {}
+        for item in args.budget:
+            name, sep, value = item.partition("=")
+            try:
+                budgets[name.strip()] = int(float(value)) if "e" in value.lower() else int(value.replace("_", ""))
+            except ValueError:
+                raise UsageError(f"--budget takes QUANTITY=N (e.g. macs=4e9), got {item!r}") from None
+            if not sep:
+                raise UsageError(f"--budget takes QUANTITY=N (e.g. macs=4e9), got {item!r}")
+        largest = largest_within(d, args.symbol, budgets, bindings, lo=lo, hi=hi)
+        out.write((json.dumps(largest.to_dict()) if args.format == "json" else largest.text()) + "\n")
+        return 0 if largest.value is not None else 1
+    answer = d.solve(args.symbol, bindings, target=target or None, lo=lo, hi=hi, lossless=args.lossless)
+    near = None
+    if args.near is not None:
+        near = answer.nearest(args.near)
     if args.format == "json":
-        out.write(json.dumps({"symbol": args.symbol, "range": [lo, hi], "intervals": intervals}) + "\n")
-    elif not intervals:
-        out.write(f"no value of {args.symbol} in {lo:,}..{hi:,}\n")
+        doc = answer.to_dict()
+        if near is not None:
+            doc["near"] = {"value": args.near, "below": near[0], "above": near[1]}
+        if args.lossless is False and args.near is not None:
+            doc["dropped"] = [x.__dict__ for x in dropped_at(d, {**bindings, args.symbol: args.near})]
+        out.write(json.dumps(doc) + "\n")
+        return 0 if answer.pieces else 1
+    what = "loses no row" if args.lossless else "is valid"
+    if target:
+        what += " and gives " + ", ".join(f"out{k} = {v}" for k, v in target.items())
+    out.write(f"{answer.text()}\n")
+    if answer.pieces:
+        count = answer.count()
+        firsts = answer.first(12)
+        more = ", ..." if count is None or count > len(firsts) else ""
+        total = "infinitely many" if count is None else f"{count:,} value{'s' if count != 1 else ''}"
+        out.write(f"  the network {what} for {args.symbol} in {', '.join(f'{v:,}' for v in firsts)}{more} "
+                  f"({total})\n")
     else:
-        count = sum(b - a + 1 for a, b in intervals)
-        shown = ", ".join(str(a) if a == b else f"{a}..{b}" for a, b in intervals[:50])
-        more = f", ... ({len(intervals) - 50} more intervals)" if len(intervals) > 50 else ""
-        out.write(f"{args.symbol} in {shown}{more}  ({count:,} of {hi - lo + 1:,} values)\n")
-    return 0 if intervals else 1
+        out.write(f"  no value of {args.symbol} for which the network {what}\n")
+    for line in answer.explanation:
+        out.write(f"  because {line}\n")
+    if near is not None:
+        below, above = near
+        if answer.contains(args.near):
+            out.write(f"  {args.near:,} is a member\n")
+        else:
+            options = []
+            if above is not None:
+                options.append(f"pad to {above:,}")
+            if below is not None:
+                options.append(f"crop to {below:,}")
+            out.write(f"  {args.near:,} is not; " + (" or ".join(options) if options else "no member nearby") + "\n")
+        for x in dropped_at(d, {**bindings, args.symbol: args.near}):
+            out.write(f"  at {args.symbol} = {args.near:,}: {x.text()}\n")
+    return 0 if answer.pieces else 1
 
 
 def _layers(args: argparse.Namespace, out: TextIO) -> int:

@@ -23,7 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import sympy
 from sympy import Expr, Integer
 
@@ -517,38 +516,19 @@ class Derivation:
 
         return evaluate_batch(self, columns, outputs, chunk)
 
-    def solve(self, symbol: str, lo: int, hi: int, bindings: Mapping[str, int] | None = None,
-              target: Mapping[int, int] | None = None, chunk: int = 1 << 16) -> list[tuple[int, int]]:
-        """The values of `symbol` in [lo, hi] where the network is valid (and, with `target`, where
-        output axis k equals target[k] for each k), as inclusive intervals; the other symbols bound.
-
-        Exact: every value in the range is evaluated (vectorized, millions per second), so it holds
-        for any network, merges and ceil_mode included, not only for single-floor chains.
+    def solve(self, symbol: str, bindings: Mapping[str, int] | None = None, *,
+              target: Mapping[int, int] | None = None, lo: int | None = None, hi: int | None = None,
+              lossless: bool = False) -> Any:
+        """The exact set of values of `symbol` (the other symbols bound) where the network is valid
+        (with `target` {axis: size}, where the output hits it; with `lossless`, where no layer drops a
+        row), in closed form: a `symshape.solve.ValueSet` (pieces, `contains`, `nearest`, `first`,
+        `count`, an explanation, `to_dict()`). The range defaults to the symbol's domain, unbounded
+        above unless declared.
         """
-        from .evaluate import MAX_BATCH
+        from . import solve as solving
 
-        if symbol not in self.symbols:
-            raise KeyError(f"unknown symbol {symbol!r}{did_you_mean(symbol, self.symbols)}")
-        if hi < lo:
-            return []
-        if hi - lo + 1 > MAX_BATCH:
-            raise ValueError(f"the range holds {hi - lo + 1} values; the limit is {MAX_BATCH}")
-        fixed = dict(bindings or {})
-        intervals: list[tuple[int, int]] = []
-        for start in range(lo, hi + 1, chunk):
-            values = np.arange(start, min(start + chunk, hi + 1), dtype=np.int64)
-            result = self.evaluate_batch({**fixed, symbol: values}, outputs=("output_shape",), chunk=chunk)
-            keep = result.valid.copy()
-            for axis, want in (target or {}).items():
-                keep &= result.columns["output_shape"][axis] == want
-            edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8), [0]))))
-            for a, b in zip(edges[::2], edges[1::2], strict=True):
-                first, last = int(values[a]), int(values[b - 1])
-                if intervals and intervals[-1][1] == first - 1:
-                    intervals[-1] = (intervals[-1][0], last)
-                else:
-                    intervals.append((first, last))
-        return intervals
+        fn = solving.lossless if lossless else solving.solve
+        return fn(self, symbol, bindings, target=target, lo=lo, hi=hi)
 
     def to_dict(self) -> dict[str, Any]:
         from .render import derivation_dict

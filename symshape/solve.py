@@ -34,7 +34,8 @@ from .program import Program, ProgramBuilder
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["Dropped", "NoClosedForm", "Piece", "ValueSet", "dropped_at", "lossless", "solve"]
+__all__ = ["Dropped", "Largest", "NoClosedForm", "Piece", "ValueSet", "dropped_at", "largest_within", "lossless",
+           "solve"]
 
 MAX_PREFIX = 50_000_000  # values evaluated below the threshold
 MAX_EXACT_ROWS = 200_000  # values evaluated on Python ints when int64 does not hold their sizes
@@ -226,7 +227,7 @@ def _lossless(d: Derivation) -> _Problem:
     for ly in d.layers:
         for axis, rows in ly.dropped:
             truth = b.op("==", (b.add(as_expr(rows)), b.const(0)))
-            checks.append((truth, ly.describe(), f"{axis}: rows no window reads"))
+            checks.append((truth, ly.describe(), f"drops {axis} rows"))
     holds = b.const(True)
     for truth, _, _ in checks:
         holds = b.op("and", (holds, truth))
@@ -351,10 +352,45 @@ def _solve(d: Derivation, problem: _Problem, symbol: str, bindings: Mapping[str,
         pieces = _intervals(prefix, lo)
         if tail:
             pieces += [Piece(start + (r - start) % period, hi, period, r) for r in _rotate(tail, period, start)]
-        explanation = _explain(d, problem, symbol, fixed, per_cond, period, tail, start, lo, target)
+            start = min(p.lo for p in pieces if p.modulus == period and p.hi == hi and p.lo >= start)
+        explanation = _explain(d, problem, symbol, fixed, per_cond, period, tail, start, lo, target, pieces)
+        for axis in target or {}:
+            formula = target_formula(d, symbol, fixed, axis) if problem.kind == "valid" else None
+            if formula is not None:
+                explanation = (formula, *explanation)
         return ValueSet(symbol, lo, hi, tuple(pieces), period, start if tail else None, tuple(tail),
                         dict(fixed), explanation)
     return _from_members(symbol, fixed, lo, hi, member, "closed form")
+
+
+def target_formula(d: Derivation, symbol: str, fixed: Mapping[str, int], axis: int) -> str | None:
+    """'out0 = t exactly when 4·t - 5 ≤ I ≤ 4·t - 2' when output axis `axis` is one floor of the
+    symbol, floor((I + A)/B) + C (then B·(t - C) - A ≤ I ≤ B·(t - C + 1) - A - 1); else None."""
+    import sympy
+
+    from .algebra import FloorDiv
+
+    expr = d.closed_form[axis] if d.outputs and axis < len(d.closed_form) else None
+    if expr is None:
+        return None
+    expr = expr.xreplace({d.symbols[n].symbol: sympy.Integer(v) for n, v in fixed.items()})
+    x = d.symbols[symbol].symbol
+    floors = list(expr.atoms(FloorDiv))
+    if len(floors) != 1:
+        return None
+    (fd,) = floors
+    rest = sympy.expand(expr - fd)
+    num, den = fd.args
+    shift = sympy.expand(num - x)
+    if not (rest.is_Integer and den.is_Integer and den > 0 and shift.is_Integer):
+        return None
+    b, a = int(den), int(shift) + int(den) * int(rest)
+    lo_c, hi_c = -a, b - a - 1
+
+    def side(c: int) -> str:
+        return f"{b}·t" + (f" + {c}" if c > 0 else f" - {-c}" if c < 0 else "")
+
+    return f"out{axis} = t exactly when {side(lo_c)} ≤ {symbol} ≤ {side(hi_c)}"
 
 
 def _enumerated(problem: _Problem, symbol: str, fixed: Mapping[str, int], lo: int, hi: int,
@@ -390,8 +426,8 @@ def _rotate(tail: list[int], period: int, start: int) -> list[int]:
 
 
 def _explain(d: Derivation, problem: _Problem, symbol: str, fixed: Mapping[str, int], per_cond: list,
-             period: int, tail: list[int], start: int, lo: int, target: Mapping[int, int] | None
-             ) -> tuple[str, ...]:
+             period: int, tail: list[int], start: int, lo: int, target: Mapping[int, int] | None,
+             pieces: list[Piece]) -> tuple[str, ...]:
     """Which conditions decide the answer: the ones that rule out residue classes, and the one that
     fails just below the start."""
     out: list[str] = []
@@ -407,8 +443,9 @@ def _explain(d: Derivation, problem: _Problem, symbol: str, fixed: Mapping[str, 
         _, origin, label = problem.checks[k]
         mods = sorted(residues)
         shown = ", ".join(str(r) for r in mods[:8]) + (", ..." if len(mods) > 8 else "")
-        out.append(f"{origin}: {label} fails for {symbol} ≡ {shown} (mod {period})")
-    if start > lo:
+        verb = label if label.startswith("drops ") else f"{label} fails"
+        out.append(f"{origin}: {verb} for {symbol} ≡ {shown} (mod {period})")
+    if start > lo and tail and not any(p.contains(start - 1) for p in pieces):
         below = start - 1
         binding = {**fixed, symbol: below}
         ev = d.evaluate(binding)
@@ -418,7 +455,7 @@ def _explain(d: Derivation, problem: _Problem, symbol: str, fixed: Mapping[str, 
             regs = problem.program.run_int(binding)
             for truth, origin, label in problem.checks:
                 if not regs[truth]:
-                    out.append(f"{symbol} = {below} loses rows: {origin}: {label}")
+                    out.append(f"{symbol} = {below} loses rows: {origin} {label}")
                     break
         elif target:
             out.append(f"{symbol} = {below} gives another output size")
@@ -450,3 +487,86 @@ def dropped_at(d: Derivation, bindings: Mapping[str, int]) -> list[Dropped]:
     regs = program.run_int({k: int(v) for k, v in bindings.items()})
     return [Dropped(ly.index, ly.name, ly.kind, axis, int(regs[reg])) for ly, axis, reg in where
             if regs[reg] is not None and regs[reg] > 0]
+
+
+# ---------------------------------------------------------------- bounds on costs
+
+
+QUANTITIES = ("params", "trainable", "non_trainable", "buffers", "macs", "activations")
+
+
+@dataclass(frozen=True)
+class Largest:
+    """The largest value of a symbol within budgets, and what it costs there."""
+
+    symbol: str
+    value: int | None  # None: no value within the budgets
+    costs: dict[str, int]  # quantity -> its value at `value`
+    budgets: dict[str, int]
+    steps: int  # exact evaluations made
+
+    def text(self) -> str:
+        limits = " and ".join(f"{q} ≤ {b:,}" for q, b in self.budgets.items())
+        if self.value is None:
+            return f"no valid {self.symbol} with {limits}"
+        costs = ", ".join(f"{q} {v:,}" for q, v in self.costs.items())
+        return f"largest {self.symbol} with {limits}: {self.symbol} = {self.value:,} ({costs})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "value": self.value, "costs": self.costs, "budgets": self.budgets,
+                "steps": self.steps, "text": self.text()}
+
+
+def largest_within(d: Derivation, symbol: str, budgets: Mapping[str, int], bindings: Mapping[str, int] | None = None,
+                   *, lo: int | None = None, hi: int | None = None) -> Largest:
+    """The largest valid value of `symbol` (others bound) whose costs stay within `budgets`
+    ({"macs": 4_000_000_000, "params": ...}), for costs that do not decrease as the symbol grows
+    (parameters in a width, MACs and activations in an input size): bisection on exact integers for
+    the cost bound, then the valid set (`solve`) for the nearest valid value at or below it."""
+    for q, b in budgets.items():
+        if q not in QUANTITIES:
+            raise BindingError(f"unknown quantity '{q}'{did_you_mean(q, QUANTITIES)}; one of {', '.join(QUANTITIES)}")
+        if isinstance(b, bool) or not isinstance(b, int):
+            raise BindingError(f"the budget for {q} must be an integer, got {b!r}")
+    fixed = _bind(d, symbol, bindings)
+    lo, hi = _domain(d, symbol, lo, hi)
+    steps = 0
+
+    def costs(v: int) -> dict[str, int]:
+        nonlocal steps
+        steps += 1
+        ev = d.evaluate({**fixed, symbol: v})
+        return {q: int(getattr(ev, q)) for q in budgets}
+
+    def within(v: int) -> bool:
+        return all(c <= budgets[q] for q, c in costs(v).items())
+
+    if not within(lo):
+        return Largest(symbol, None, {}, dict(budgets), steps)
+    if hi is None:  # grow until over budget (or 2**62)
+        step, top = 1, lo
+        while top < 1 << 62:
+            nxt = min(lo + step, 1 << 62)
+            if not within(nxt):
+                hi = nxt
+                break
+            top, step = nxt, step * 2
+        else:
+            hi = top
+        lo = top
+    if within(hi):
+        best = hi
+    else:
+        a, b = lo, hi  # within(a), not within(b)
+        while b - a > 1:
+            mid = (a + b) // 2
+            if within(mid):
+                a = mid
+            else:
+                b = mid
+        best = a
+    valid = solve(d, symbol, fixed, lo=_domain(d, symbol, None, None)[0], hi=best)
+    below, _ = valid.nearest(best)
+    if below is None:
+        return Largest(symbol, None, {}, dict(budgets), steps)
+    return Largest(symbol, below, costs(below), dict(budgets), steps)

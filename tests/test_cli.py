@@ -161,8 +161,9 @@ BAD = [  # argv (with {ex} for the examples folder), fragment of the one-line er
     (["sweep", "{ex}/classic_symbolic.yaml", "--grid", "I=1:10000001", "--grid", "F=1:1000001", "--grid", "S=1:101",
       "--grid", "P=0", "--grid", "D=1"], "the grid has 1,000,000,000,000,000 combinations; the limit is"),
     (["sweep", "{ex}/classic.yaml", "-o", "/nonexistent/dir/out.csv"], "--output /nonexistent/dir/out.csv"),
+    (["solve", "{ex}/classic_symbolic.yaml", "--for", "I", "--set", "F=3"], "bind S, P, D to solve for I"),
     (["solve", "{ex}/classic_symbolic.yaml", "--for", "I", "--set", "F=3", "--set", "S=1", "--set", "P=0",
-      "--set", "D=4"], "give --range LO:HI, or declare the range of I"),
+      "--set", "D=4", "--budget", "maccs=10"], "unknown quantity 'maccs' (did you mean 'macs'?)"),
 ]
 
 
@@ -219,9 +220,14 @@ def test_solve(capsys: pytest.CaptureFixture) -> None:
     argv = ["solve", str(EXAMPLES / "classic_symbolic.yaml"), "--for", "I", "--range", "1:200", "--set", "F=5",
             "--set", "S=2", "--set", "P=0", "--set", "D=8", "--target", "out0=10"]
     code, out, _ = run(argv, capsys)
-    assert code == 0 and out == "I in 43..46  (4 of 200 values)\n"
+    assert code == 0 and out == ("43 ≤ I ≤ 46\n"
+                                 "  the network is valid and gives out0 = 10 for I in 43, 44, 45, 46 (4 values)\n"
+                                 "  because out0 = t exactly when 4·t + 3 ≤ I ≤ 4·t + 6\n")
     code, out, _ = run([*argv[:-2], "--target", "out0=1000", "--format", "json"], capsys)
-    assert code == 1 and json.loads(out)["intervals"] == []
+    assert code == 1 and json.loads(out)["pieces"] == []
+    code, out, _ = run([*argv[:-2], "--range", "1:100", "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["text"] == "7 ≤ I ≤ 100" and doc["count"] == 94
 
 
 # ---------------------------------------------------------------- streamed sweeps and --where
@@ -363,11 +369,13 @@ def test_solve_uses_the_declared_range(tmp_path: Path, capsys: pytest.CaptureFix
     argv = ["solve", str(spec), "--for", "H", "--target", "out0=10"]
     code, out, err = run(argv, capsys)
     assert code == 0, err
-    assert out == "H in 43..46  (4 of 200 values)\n"
+    assert out.startswith("43 ≤ H ≤ 46\n")
     assert run([*argv, "--range", "1:200"], capsys)[1] == out
+    code, out, err = run(argv[:4], capsys)
+    assert code == 0 and out.startswith("7 ≤ H ≤ 200\n")  # the declared max bounds the answer
     spec.write_text(spec.read_text().replace("{min: 1, max: 200}", "{min: 1}"))
-    code, _, err = run(argv, capsys)
-    assert code == 2 and "give --range LO:HI, or declare the range of H" in err
+    code, out, err = run(argv[:4], capsys)
+    assert code == 0 and out.startswith("H ≥ 7\n")  # unbounded: the closed form needs no range
 
 
 # ---------------------------------------------------------------- the first command is fast; python -m

@@ -207,19 +207,21 @@ def test_solve_matches_the_closed_form_inverse() -> None:
                        {"Conv1d": {"out_channels": 1, "kernel_size": 5, "stride": 3}}]}
     d = symshape.derive(spec)
     for t in (1, 2, 7, 40):
-        got = d.solve("I", 1, 5000, target={1: t})
+        got = d.solve("I", target={1: t})
         brute = [i for i in range(1, 5001) if d.evaluate(I=i).valid and d.evaluate(I=i).output_shape[1] == t]
-        assert got == [(brute[0], brute[-1])] and len(brute) == brute[-1] - brute[0] + 1
-    valid = d.solve("I", 1, 5000)
-    assert valid == [(min(b for b in range(1, 5001) if d.evaluate(I=b).valid), 5000)]
+        assert [(p.lo, p.hi) for p in got.pieces] == [(brute[0], brute[-1])]
+        assert len(brute) == brute[-1] - brute[0] + 1
+    valid = d.solve("I", lo=1, hi=5000)
+    assert [(p.lo, p.hi) for p in valid.pieces] == [(min(b for b in range(1, 5001) if d.evaluate(I=b).valid), 5000)]
 
 
 def test_solve_unet_sizes_are_multiples_of_8() -> None:
     d = symshape.derive(EXAMPLES / "unet.yaml")
-    got = d.solve("H", 1, 100, {"C": 3, "W": 64, "K": 2})
-    assert got == [(h, h) for h in range(8, 101, 8)]
-    with pytest.raises(KeyError, match="did you mean 'H'"):
-        d.solve("h", 1, 10)
+    got = d.solve("H", {"C": 3, "W": 64, "K": 2})
+    assert got.text() == "H ≥ 8 and H ≡ 0 (mod 8)"
+    assert got.first(12) == list(range(8, 97, 8))
+    with pytest.raises(symshape.BindingError, match="did you mean 'H'"):
+        d.solve("h")
 
 
 def test_compiled_program_pickles_after_use() -> None:

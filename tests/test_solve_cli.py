@@ -1,0 +1,68 @@
+"""`symshape solve` as a user runs it: the closed form first, its first values, the conditions that
+decide it, nearest members with the rows dropped, lossless sizes and budgets; JSON for programs."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from symshape.cli import main
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+UNET = [str(EXAMPLES / "unet.yaml"), "--for", "H", "--set", "C=3", "--set", "W=64", "--set", "K=2"]
+CLASSIC = [str(EXAMPLES / "classic_symbolic.yaml"), "--for", "I", "--set", "S=2", "--set", "P=0", "--set", "D=8"]
+
+
+def run(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_unet_valid_set_and_nearest(capsys):
+    code, out, _ = run(["solve", *UNET, "--near", "570"], capsys)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == "H ≥ 8 and H ≡ 0 (mod 8)"
+    assert lines[1] == ("  the network is valid for H in 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, ... "
+                        "(infinitely many)")
+    assert ("  because layer 20 'skip3' (cat): axis 1 of the concatenated inputs fails for H ≡ 4, 5, 6, 7 (mod 8)"
+            in lines)
+    assert "  570 is not; pad to 576 or crop to 568" in lines
+    assert "  at H = 570: layer 9 'pool2' (MaxPool2d): 1 height row(s) never read" in lines
+
+
+def test_lossless_and_the_seed_example(capsys):
+    code, out, _ = run(["solve", *CLASSIC, "--set", "F=2", "--lossless", "--near", "11"], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == "I ≥ 4 and I ≡ 0 (mod 4)"
+    assert "  at I = 11: layer 1 'max_pooling2d' (MaxPooling2D): 1 height row(s) never read" in out
+
+
+def test_budget(capsys):
+    code, out, _ = run(["solve", str(EXAMPLES / "resnet50.yaml"), "--for", "H", "--set", "W=224",
+                        "--budget", "macs=4089184256"], capsys)
+    assert code == 0 and out == "largest H with macs ≤ 4,089,184,256: H = 224 (macs 4,089,184,256)\n"
+    code, out, _ = run(["solve", str(EXAMPLES / "resnet50.yaml"), "--for", "H", "--set", "W=224",
+                        "--budget", "macs=10", "--format", "json"], capsys)
+    assert code == 1 and json.loads(out)["value"] is None
+
+
+def test_json_answer(capsys):
+    code, out, _ = run(["solve", *UNET, "--format", "json", "--near", "570"], capsys)
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["periodic"] == {"start": 8, "period": 8, "residues": [0]}
+    assert doc["pieces"] == [{"lo": 8, "hi": None, "modulus": 8, "residue": 0}]
+    assert doc["count"] is None and doc["first"][:3] == [8, 16, 24]
+    assert doc["near"] == {"value": 570, "below": 568, "above": 576}
+    assert doc["dropped"][0]["layer"] == 9
+
+
+@pytest.mark.parametrize(("argv", "fragment"), [
+    (["--target", "out9=1"], "--target out9: the output has 3 axes"),
+    (["--budget", "macs"], "--budget takes QUANTITY=N"),
+])
+def test_errors(argv, fragment, capsys):
+    code, _, err = run(["solve", *UNET, *argv], capsys)
+    assert code == 2 and fragment in err and err.count("\n") == 1
