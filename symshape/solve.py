@@ -370,9 +370,10 @@ def target_formula(d: Derivation, symbol: str, fixed: Mapping[str, int], axis: i
 
     from .algebra import FloorDiv
 
-    expr = d.closed_form[axis] if d.outputs and axis < len(d.closed_form) else None
-    if expr is None:
+    closed = getattr(d, "closed_form", None)  # (the server solves on compiled programs alone: no formula)
+    if closed is None or axis >= len(closed):
         return None
+    expr = closed[axis]
     expr = expr.xreplace({d.symbols[n].symbol: sympy.Integer(v) for n, v in fixed.items()})
     x = d.symbols[symbol].symbol
     floors = list(expr.atoms(FloorDiv))
