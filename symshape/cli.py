@@ -363,7 +363,7 @@ def _isatty(stream: object) -> bool:
 
 
 def _solve(args: argparse.Namespace, out: TextIO) -> int:
-    from .solve import dropped_at, largest_within
+    from .solve import dropped_at, largest_within, target_formula
 
     d = _read_spec(args.spec)
     lo = hi = None
@@ -423,6 +423,10 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
                   f"({total})\n")
     else:
         out.write(f"  no value of {args.symbol} for which the network {what}\n")
+    for axis in target if not args.lossless else ():
+        formula = target_formula(d, args.symbol, bindings, axis)
+        if formula is not None:
+            out.write(f"  in general: {formula}\n")
     for line in answer.explanation:
         out.write(f"  because {line}\n")
     if near is not None:

@@ -354,10 +354,6 @@ def _solve(d: Derivation, problem: _Problem, symbol: str, bindings: Mapping[str,
             pieces += [Piece(start + (r - start) % period, hi, period, r) for r in _rotate(tail, period, start)]
             start = min(p.lo for p in pieces if p.modulus == period and p.hi == hi and p.lo >= start)
         explanation = _explain(d, problem, symbol, fixed, per_cond, period, tail, start, lo, target, pieces)
-        for axis in target or {}:
-            formula = target_formula(d, symbol, fixed, axis) if problem.kind == "valid" else None
-            if formula is not None:
-                explanation = (formula, *explanation)
         return ValueSet(symbol, lo, hi, tuple(pieces), period, start if tail else None, tuple(tail),
                         dict(fixed), explanation)
     return _from_members(symbol, fixed, lo, hi, member, "closed form")

@@ -222,7 +222,7 @@ def test_solve(capsys: pytest.CaptureFixture) -> None:
     code, out, _ = run(argv, capsys)
     assert code == 0 and out == ("43 ≤ I ≤ 46\n"
                                  "  the network is valid and gives out0 = 10 for I in 43, 44, 45, 46 (4 values)\n"
-                                 "  because out0 = t exactly when 4·t + 3 ≤ I ≤ 4·t + 6\n")
+                                 "  in general: out0 = t exactly when 4·t + 3 ≤ I ≤ 4·t + 6\n")
     code, out, _ = run([*argv[:-2], "--target", "out0=1000", "--format", "json"], capsys)
     assert code == 1 and json.loads(out)["pieces"] == []
     code, out, _ = run([*argv[:-2], "--range", "1:100", "--format", "json"], capsys)
