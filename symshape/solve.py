@@ -162,7 +162,8 @@ class ValueSet:
     def to_dict(self) -> dict[str, Any]:
         return {"symbol": self.symbol, "domain": [self.lo, self.hi], "bindings": self.bindings,
                 "text": self.text(), "pieces": [p.to_dict() for p in self.pieces],
-                "periodic": None if self.finite else {"start": self.start, "period": self.period,
+                "periodic": None if self.start is None or not self.residues else {
+                    "start": self.start, "period": self.period,
                                                       "residues": list(self.residues)},
                 "count": self.count(), "first": self.first(20), "explanation": list(self.explanation),
                 "method": self.method}

@@ -287,11 +287,11 @@ def test_huge_exact_numbers_are_refused_before_the_worker(client: Client) -> Non
 
 
 def test_sizes_beyond_int64_are_out_of_range_not_a_wrong_answer(client: Client) -> None:
-    """solve evaluates on int64 and counts overflowing values as not members: on the wide Flatten it says
-    only I = 1 is valid in 1..10, yet I = 2 is valid exactly (2**64 elements). The server refuses such a
-    request (OUT_OF_RANGE, naming the fields) instead of passing that answer on."""
+    """On the wide Flatten, I = 2 is valid exactly (2**64 elements): the library evaluates such rows on
+    Python ints; the server, whose replies are int64, refuses the request (OUT_OF_RANGE, naming the
+    fields) rather than answer with numbers it cannot carry."""
     d = symshape.derive(WIDE)
-    assert solve(d, "I", {"J": 1}, hi=10).text() == "I = 1" and d.evaluate(I=2, J=1).valid  # the library's gap
+    assert solve(d, "I", {"J": 1}, hi=10).text() == "1 ≤ I ≤ 10" and d.evaluate(I=2, J=1).valid
     with pytest.raises(ServiceError) as info:
         client.solve(WIDE, "I", J=1, lo=1, hi=10)
     assert (info.value.code, info.value.reason) == (grpc.StatusCode.OUT_OF_RANGE, "INT64_OVERFLOW")
