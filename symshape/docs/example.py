@@ -66,18 +66,19 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
         if s not in free:
             continue
         axis = next((k for k, e in enumerate(closed) if s in {x.name for x in e.free_symbols}), None)
-        if axis is None:
-            continue
-        others = {k: v for k, v in bindings.items() if k != s}
-        try:
-            ex.solved.append((s, solve(d, s, others)))
-        except SymshapeError:
-            pass  # no closed form: the plot still shows the set over its range
-        if ex.plot is None:
+        if axis is not None and ex.plot is None:
             ex.plot = (s, None, axis)
     if ex.plot is None:
         ex.plot = _last_reached(d, [s for s in inputs if s in free])
         ex.plot_why = "" if ex.plot else "No plot: no input symbol reaches a layer's size."
+    reaching = [s for s in inputs if s in sizes] or ([ex.plot[0]] if ex.plot else [])
+    for s in reaching:
+        if s in free:
+            others = {k: v for k, v in bindings.items() if k != s}
+            try:
+                ex.solved.append((s, solve(d, s, others)))
+            except SymshapeError:
+                pass  # no closed form for this set: the plot still shows it over its range
     return ex
 
 

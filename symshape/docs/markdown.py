@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .blocks import Bullets, Code, Document, Figure, Heading, Line, Math, MathBlock, Para, Table, Text
 from .formulas import group_digits
 
@@ -10,7 +12,7 @@ def _escape(s: str) -> str:
     """Plain text that Markdown shows as written (no markup, no HTML, no table breaks)."""
     out = []
     for c in s:
-        if c in "\\`*_[]<>|$~&":
+        if c in "\\`*_[]<>|$~&#":
             out.append("\\" + c)
         elif c in "\r\n":
             out.append(" ")
@@ -37,19 +39,24 @@ def _inline(content: Line) -> str:
     return "".join(parts)
 
 
+def _block_start(s: str) -> str:
+    """A paragraph that would start a list, a quote or a rule (text from the spec) starts escaped."""
+    return "\\" + s if re.match(r"[-+=]|\d+[.)]", s) else s
+
+
 def render(doc: Document) -> str:
     out: list[str] = []
     for b in doc.blocks:
         if isinstance(b, Heading):
             out += ["#" * b.level + " " + _escape(b.text), ""]
         elif isinstance(b, Para):
-            out += [_inline(b.content), ""]
+            out += [_block_start(_inline(b.content)), ""]
         elif isinstance(b, Bullets):
-            out += [f"- {_inline(item)}" for item in b.items] + [""]
+            out += [f"- {_block_start(_inline(item))}" for item in b.items] + [""]
         elif isinstance(b, MathBlock):
             out += ["$$", group_digits(b.latex), "$$", ""]
         elif isinstance(b, Table):
-            out.append("| " + " | ".join(_escape(h) for h in b.header) + " |")
+            out.append("| " + " | ".join(b.header) + " |")  # our own column names
             out.append("|" + "|".join("---:" if k in b.numeric else "---" for k in range(len(b.header))) + "|")
             out += ["| " + " | ".join(_inline(c) for c in row) + " |" for row in b.rows]
             out.append("")

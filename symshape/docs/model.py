@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import sympy
 from sympy import Expr, Integer, Symbol
 
-from ..algebra import Dim
+from ..algebra import Dim, as_expr
 from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
@@ -48,7 +48,7 @@ class Namer:
                         self.first[s] = ly.index
 
     def __call__(self, e: object) -> Expr:
-        e = sympy.sympify(e) if isinstance(e, int) else e
+        e = as_expr(e)
         return e.xreplace(self.names) if isinstance(e, sympy.Basic) else e  # type: ignore[return-value]
 
     def tex(self, e: object) -> str:
@@ -96,7 +96,7 @@ def _split(ly: LayerResult) -> tuple[Expr, Expr] | None:
 
 def input_symbols(d: Derivation) -> list[str]:
     """The symbols the input shapes use, in the spec's order."""
-    used = {s.name for shape in d.inputs.values() for e in shape for s in sympy.sympify(e).free_symbols}
+    used = {s.name for shape in d.inputs.values() for e in shape for s in as_expr(e).free_symbols}
     return [s for s in d.symbols if s in used]
 
 
@@ -105,7 +105,7 @@ def fills(d: Derivation) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {s: [] for s in d.symbols}
     for name, shape in d.inputs.items():
         for k, e in enumerate(shape):
-            for s in sympy.sympify(e).free_symbols:
+            for s in as_expr(e).free_symbols:
                 if s.name in out:
                     out[s.name].append(f"input '{name}' axis {k}")
     for ly in d.layers:
