@@ -210,3 +210,28 @@ def test_deep_chain_document_is_linear() -> None:
     assert sizes[300] / sizes[100] < 3.5, sizes
     assert sizes[200] / sizes[100] < 2.4, sizes
     assert times[300] < 60, times
+
+
+NO_PLOT = {"lstm_classifier.yaml"}
+
+
+@pytest.mark.parametrize("spec", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
+def test_every_example_renders(spec: str) -> None:
+    md = symshape.document(EXAMPLES / spec, format="markdown")
+    d = symshape.derive(EXAMPLES / spec)
+    assert md.count("\n### ") == len(d.layers)  # one section per layer
+    assert "output $\\left(0,\\right)$" not in md  # no degenerate general formula (keras Bidirectional)
+    if spec in NO_PLOT:  # no size is a function of the sequence length T but T itself
+        assert "No plot: no layer size depends on an input symbol" in md
+    elif d.symbols:
+        assert "## Output size against input size\n\n" in md and ".svg)" in md, spec
+    html = symshape.document(EXAMPLES / spec, format="html")
+    assert html.count("<h3") == len(d.layers)
+    assert not re.findall(r"https?://(?!www\.w3\.org/)", html)  # no URL but XML namespace names
+
+
+def test_description_must_be_text() -> None:
+    spec = {"framework": "torch", "input": [3, "H", "W"], "symbols": {"H": {"min": 1, "description": 5}},
+            "layers": [{"ReLU": {}}]}
+    with pytest.raises(symshape.SpecError, match="a description is text"):
+        symshape.derive(spec)

@@ -46,7 +46,8 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
         return ex
     bindings = {s: given.get(s, d.symbols[s].min if d.symbols[s].min is not None else 1) for s in free}
     closed = d.closed_form
-    sizes = {x.name for e in closed for x in e.free_symbols}  # input symbols that reach the output's sizes
+    sizes = {x.name for e in closed for x in e.free_symbols} & set(inputs)  # input symbols reaching the output
+    sizes = sizes or _reaching_inner(d, inputs)
     missing = [s for s in inputs if s in free and s not in given and s in sizes]
     if missing:
         v = _smallest_valid(d, bindings, missing)
@@ -70,7 +71,8 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
             ex.plot = (s, None, axis)
     if ex.plot is None:
         ex.plot = _last_reached(d, [s for s in inputs if s in free])
-        ex.plot_why = "" if ex.plot else "No plot: no input symbol reaches a layer's size."
+        ex.plot_why = "" if ex.plot else ("No plot: no layer size depends on an input symbol "
+                                              "(other than being the symbol itself).")
     reaching = [s for s in inputs if s in sizes] or ([ex.plot[0]] if ex.plot else [])
     for s in reaching:
         if s in free:
@@ -80,6 +82,15 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
             except SymshapeError:
                 pass  # no closed form for this set: the plot still shows it over its range
     return ex
+
+
+def _reaching_inner(d: Derivation, inputs: list[str]) -> set[str]:
+    """The input symbols the last size-dependent layer depends on (the output does not: global pooling)."""
+    for ly in reversed(d.layers):
+        names = {x.name for a in ly.output_shape if isinstance(a, Dim) for x in d.collapse(a).free_symbols}
+        if names & set(inputs):
+            return names & set(inputs)
+    return set()
 
 
 def _last_reached(d: Derivation, inputs: list[str]) -> tuple[str, int, int] | None:

@@ -33,7 +33,8 @@ def _subscripted(name: str) -> str:
     return f"{m.group(1)}_{m.group(2)}" if m else name
 
 
-def general(rule: LayerRule) -> General:
+def general(rule: LayerRule) -> General | None:
+    """None when the rule has no meaningful generic instance (a wrapper around another layer)."""
     args, shapes = generic_instance(rule)
     inputs = placeholders(rule, shapes, rule.framework)
     ctx = Ctx(rule.framework, lambda raw: Integer(0), "", rule.name)
@@ -44,6 +45,8 @@ def general(rule: LayerRule) -> General:
     def tex(e: object) -> str:
         return to_latex(e.xreplace(rename) if isinstance(e, sympy.Basic) else e)
 
+    if any(s == 0 for shape in out.outputs for s in shape):  # a wrapper's placeholder layer: no general form
+        return None
     return General("; ".join(shape_tex([tex(s) for s in shape]) for shape in inputs),
                    "; ".join(shape_tex([tex(s) for s in shape]) for shape in out.outputs),
                    tex(out.trainable), tex(out.macs))

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import sympy
 from sympy import Expr, Integer, Symbol
 
-from ..algebra import Dim, as_expr
+from ..algebra import Dim, FloorDiv, as_expr
 from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
@@ -184,7 +184,7 @@ def _glossary(doc: Document, d: Derivation, descriptions: Mapping[str, str]) -> 
 
 def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
     doc.add(Heading(2, "Layers", "layers"))
-    generic: dict[tuple[str, str], tuple[General, int]] = {}
+    generic: dict[tuple[str, str], tuple[General | None, int]] = {}
     for ly in d.layers:
         key = (ly.rule.framework, ly.rule.name)
         doc.add(Heading(3, f"{ly.index}. {ly.name} ({ly.kind})", f"layer-{ly.index}"))
@@ -195,9 +195,13 @@ def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
         if key not in generic:
             generic[key] = (general(ly.rule), ly.index)
             info = generic[key][0]
-            items.append(line(f"General formula ({ly.rule.framework} {ly.rule.name}): input ", Math(info.inputs),
-                              ", output ", Math(info.outputs), ", parameters ", Math(info.trainable),
-                              ", MACs ", Math(info.macs)))
+            if info is None:
+                items.append(line(f"General formula: that of the wrapped layer ({ly.rule.framework} {ly.rule.name} "
+                                  "has no form of its own)."))
+            else:
+                items.append(line(f"General formula ({ly.rule.framework} {ly.rule.name}): input ",
+                                  Math(info.inputs), ", output ", Math(info.outputs), ", parameters ",
+                                  Math(info.trainable), ", MACs ", Math(info.macs)))
         else:
             items.append(line(f"General formula: as in layer {generic[key][1]}."))
         ins = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.input_shapes)
@@ -221,10 +225,11 @@ def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
 
 
 def _closed_form(doc: Document, d: Derivation) -> None:
-    doc.add(Heading(2, "Output in closed form", "closed-form"),
-            Para(line("The nested floors of the layers merged into one per chain "
-                      "(floor((floor(x/a) + c)/b) = floor((x + a·c)/(a·b)) for positive integers a, b):")),
-            MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
+    doc.add(Heading(2, "Output in closed form", "closed-form"))
+    if any(e.has(FloorDiv) for e in d.closed_form):
+        doc.add(Para(line("The nested floors of the layers merged into one per chain "
+                          "(floor((floor(x/a) + c)/b) = floor((x + a·c)/(a·b)) for positive integers a, b):")))
+    doc.add(MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
 
 
 def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis: Analysis) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -75,4 +76,5 @@ def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int]
         plt.close(fig)
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # no XML prolog or doctype: it is inlined in HTML
+    svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, flags=re.S)  # RDF naming outside URLs: not needed
     return Figure(name, svg, f"{what[0].upper()}{what[1:]} against {symbol}")
