@@ -122,6 +122,8 @@ def test_unknown_format() -> None:
 
 # ---------------------------------------------------------------- in a real browser
 
+PHONE = 400  # CSS pixels: the page is laid out in an iframe this wide (headless chromium's window is >= 500)
+
 PROBE = """<script>
 (function () {
   var maths = document.querySelectorAll('math'), empty = 0;
@@ -133,8 +135,8 @@ PROBE = """<script>
              scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
              maths: maths.length, emptyMaths: empty, svgs: svgs.length, paths: paths,
              closed: block ? block.textContent : '', text: document.body.innerText.length};
-  var pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
-  document.body.appendChild(pre);
+  var pre = parent.document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
+  parent.document.body.appendChild(pre);
 })();
 </script>
 </body>"""
@@ -149,18 +151,23 @@ def chromium() -> str:
 
 
 def browse(html: str, tmp_path: Path, name: str) -> tuple[dict, Path]:
+    """The page laid out PHONE pixels wide (in a same-origin srcdoc iframe, where the probe script runs),
+    as chromium's --dump-dom reports it, and a screenshot of the page itself at that width."""
     import json
+    from html import escape
 
     exe = chromium()
+    frame = tmp_path / f"{name}.frame.html"
+    frame.write_text(f'<!DOCTYPE html><html><body style="margin:0"><iframe width="{PHONE}" height="900" '
+                     f'style="border:0" srcdoc="{escape(html.replace("</body>", PROBE), quote=True)}"></iframe>'
+                     "</body></html>")
     page = tmp_path / f"{name}.html"
-    page.write_text(html.replace("</body>", PROBE))
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--window-size=400,900", "--hide-scrollbars"]
-    dom = subprocess.run([exe, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120,
+    page.write_text(html)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", f"--window-size={PHONE},900", "--hide-scrollbars"]
+    dom = subprocess.run([exe, *flags, "--dump-dom", frame.as_uri()], capture_output=True, text=True, timeout=120,
                          check=True).stdout
     shot = tmp_path / f"{name}.png"
-    subprocess.run([exe, *flags, f"--screenshot={shot}", (tmp_path / f"{name}.plain.html").as_uri()
-                    if (tmp_path / f"{name}.plain.html").write_text(html) else page.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run([exe, *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=120, check=True)
     m = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
     assert m, "the probe script did not run"
     return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
@@ -180,7 +187,7 @@ def test_html_in_headless_browser(spec: str, example: dict | None, closed: str, 
 
     html = symshape.document(EXAMPLES / spec, format="html", example=example)
     probe, shot = browse(html, tmp_path, spec.removesuffix(".yaml"))
-    assert probe["fits"], f"horizontal overflow at phone width: {probe}"
+    assert probe["innerWidth"] == PHONE and probe["fits"], f"horizontal overflow at phone width: {probe}"
     assert probe["maths"] > 10 and probe["emptyMaths"] == 0, probe
     assert probe["svgs"] == 1 and probe["paths"] > 10, probe
     assert closed in probe["closed"].replace(" ", "").replace("\u2061", ""), probe["closed"]
@@ -235,3 +242,11 @@ def test_description_must_be_text() -> None:
             "layers": [{"ReLU": {}}]}
     with pytest.raises(symshape.SpecError, match="a description is text"):
         symshape.derive(spec)
+
+
+def test_without_matplotlib_the_plot_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: import raises ImportError
+    md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
+    assert "No plot: plots need matplotlib: pip install 'symshape\\[docs\\]'." in md and ".svg)" not in md

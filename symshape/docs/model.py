@@ -24,7 +24,7 @@ from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, line
 from .example import SEARCH_HI, Example, choose_example
 from .formulas import General, general
-from .plots import staircase
+from .plots import NoPlotting, staircase
 
 SHORT = 40  # expression nodes: a condition larger than this in the input symbols is shown in named sizes
 
@@ -332,7 +332,11 @@ def _plot(doc: Document, d: Derivation, ex: Example, image: str) -> None:
         doc.add(Para(line(ex.plot_why)))
         return
     sym, layer, axis = ex.plot
-    fig = staircase(d, sym, axis, ex.bindings, image, SEARCH_HI, layer)
+    try:
+        fig = staircase(d, sym, axis, ex.bindings, image, SEARCH_HI, layer)
+    except NoPlotting as err:
+        doc.add(Para(line(f"No plot: {err}.")))
+        return
     note = "" if layer is None else " (the last size it reaches: the output does not depend on it)"
     doc.add(Para(line(f"{fig.caption}{note}, the other symbols as in the worked example; invalid values shaded.")),
             fig)

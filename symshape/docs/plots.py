@@ -13,11 +13,15 @@ from ..errors import SymshapeError
 from .blocks import Figure
 
 
+class NoPlotting(SymshapeError):
+    """matplotlib is not installed: documents are written without their plots."""
+
+
 def _pyplot():  # type: ignore[no-untyped-def]
     try:
         import matplotlib
     except ImportError:
-        raise SymshapeError("plots need matplotlib: pip install 'symshape[docs]'") from None
+        raise NoPlotting("plots need matplotlib: pip install 'symshape[docs]'") from None
     matplotlib.use("Agg")
     matplotlib.rcParams["svg.hashsalt"] = "symshape"
     matplotlib.rcParams["svg.fonttype"] = "none"  # text stays text: small, and selectable
