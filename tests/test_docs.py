@@ -250,3 +250,22 @@ def test_without_matplotlib_the_plot_says_why(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: import raises ImportError
     md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
     assert "No plot: plots need matplotlib: pip install 'symshape\\[docs\\]'." in md and ".svg)" not in md
+
+
+CONVENTION_CASES = [  # a layer whose arguments make a framework convention matter, and the note it gets
+    ("keras", ["H", "W", 3], {"Conv2D": {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}},
+     "keras 'same' padding: each output size is ceil(x/s)"),
+    ("torch", [3, "H", "W"], {"Conv2d": {"out_channels": 4, "kernel_size": 3, "padding": "same"}},
+     "torch padding='same': the output keeps the input's size"),
+    ("torch", [3, "H", "W"], {"MaxPool2d": {"kernel_size": 3, "stride": 2, "ceil_mode": True}},
+     "torch ceil\\_mode: the output size rounds up"),
+    ("keras", ["H", "W", 3], {"MaxPooling2D": {"pool_size": 2}}, "keras pooling: strides default to pool\\_size"),
+]
+
+
+@pytest.mark.parametrize(("framework", "shape", "layer", "note"), CONVENTION_CASES)
+def test_convention_notes(framework: str, shape: list, layer: dict, note: str) -> None:
+    md = symshape.document({"framework": framework, "input": shape, "layers": [layer]}, format="markdown")
+    assert f"- Convention: {note}" in md
+    plain = {"framework": framework, "input": shape, "layers": [{"ReLU": {}}]}
+    assert "Convention:" not in symshape.document(plain, format="markdown")

@@ -22,6 +22,7 @@ from ..layers.base import Ctx
 from ..printing import to_latex
 from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, line
+from .conventions import notes
 from .example import SEARCH_HI, Example, choose_example
 from .formulas import General, general
 from .plots import NoPlotting, staircase
@@ -210,6 +211,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
         new = [a for shape in ly.outputs for a in dict.fromkeys(shape) if namer.first.get(a) == ly.index]
         for a in dict.fromkeys(new):
             items.append(line(Math(f"{namer.tex(a)} = {namer.tex(d.defs[a])}")))
+        items += [line("Convention: " + n) for n in notes(ly)]
         split = _split(ly)
         if split is not None:
             w, b = split
