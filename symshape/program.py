@@ -129,7 +129,8 @@ class Program:
                         bounds[i] = (int(v.min()), int(v.max())) if len(v) else (0, 0)
                 else:
                     vals = [regs[a] for a in args]
-                    if all(np.ndim(x) == 0 for x in vals):  # scalars: exact, then into int64 or flagged
+                    # scalars (constants, broadcast bindings): exact, then into int64 or flagged
+                    if not any(isinstance(x, np.ndarray) and x.ndim for x in vals):
                         regs[i], bounds[i] = _scalar_op(op, vals, flags)
                     else:
                         regs[i] = _apply_numpy(op, vals)
@@ -284,9 +285,11 @@ _F64_LIMIT = 2.0**63 * (1 - 2.0**-20)  # a float shadow this large may not fit i
 
 def _bound(op: str, b: list) -> tuple[int, int] | None:
     """Exact bounds of an instruction's result from its arguments' bounds (None: unknown)."""
-    if any(x is None for x in b):
+    if None in b:
         return None
     if op == "add":
+        if len(b) == 2:
+            return b[0][0] + b[1][0], b[0][1] + b[1][1]
         return sum(x[0] for x in b), sum(x[1] for x in b)
     if op == "mul":
         lo, hi = b[0]
