@@ -2,10 +2,10 @@
 
     python benchmarks/bench_docs.py
 
-1. An all-symbolic Conv2d chain (fresh symbols per depth) at 100, 200, 300 layers: the HTML and
+2. An all-symbolic Conv2d chain (fresh symbols per depth) at 100, 200, 300 layers: the HTML and
    Markdown documents' bytes and seconds (derivation included: derive, the derivation's reduction of
    its conditions, which has its own time limit, then the document), and the share of the analysis.
-2. ResNet-50 (--example H=224,W=224), HTML with its plot: cold (derivation included, fresh process
+1. ResNet-50 (--example H=224,W=224), HTML with its plot: cold (derivation included, fresh process
    state for this spec) and the classic example after import.
 The machine is shared and noisy: read the ratios.
 """
@@ -29,7 +29,7 @@ def chain_spec(n: int, tag: str) -> dict:
 
 
 def depth() -> None:
-    print("1. all-symbolic Conv2d chain")
+    print("\n2. all-symbolic Conv2d chain")
     print(f"{'layers':>6} {'html bytes':>12} {'md bytes':>10} {'derive s':>9} {'analysis s':>10} "
           f"{'html s':>7} {'md s':>6}  conditions")
     base = None
@@ -51,7 +51,7 @@ def depth() -> None:
 
 
 def examples() -> None:
-    print("\n2. examples")
+    print("1. examples")
     t0 = time.perf_counter()
     html = render_document(EXAMPLES / "resnet50.yaml", "html", example={"H": 224, "W": 224}).text
     t1 = time.perf_counter()
