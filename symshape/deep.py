@@ -3,7 +3,8 @@
 symshape's own algorithms are iterative, but SymPy's printers, sort keys and hashes recurse
 once per nesting level, and a 1,000-layer network nests its closed form 1,000 levels deep. So
 the public entry points that hand expressions to SymPy run here: in a worker thread with a
-large stack and a raised recursion limit (in the calling thread when already inside one).
+large stack and a raised recursion limit (in the calling thread when already inside one). Workers
+wait for the next call when done (up to MAX_IDLE of them), so a call costs no thread start.
 
 The same worker bounds the time: when a call runs longer than ``limits.seconds`` (see
 :mod:`symshape.limits`), the caller gets a :class:`~symshape.errors.LimitError` and the worker is
@@ -14,6 +15,7 @@ and the size limits keep every single big-integer operation short).
 from __future__ import annotations
 
 import ctypes
+import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -43,41 +45,77 @@ def _stop(thread: threading.Thread) -> None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(_Deadline))
 
 
+class _Worker:
+    """A large-stack thread that runs calls one at a time and waits for the next (kept idle for reuse:
+    starting a thread per call cost more than the call itself for small expressions)."""
+
+    def __init__(self) -> None:
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._loop, name="symshape-deep", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        _local.inside = True
+        while True:
+            task = self.tasks.get()
+            if task is None:
+                return
+            fn, args, kwargs, box, done = task
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
+                box["error"] = err
+            finally:
+                done.set()
+            if isinstance(box.get("error"), _Deadline):
+                return  # stopped past its deadline: this worker ends (it is never reused)
+
+
+_idle: list[_Worker] = []
+MAX_IDLE = 4
+
+
+def _take() -> _Worker:
+    with _setup:
+        if _idle:
+            return _idle.pop()
+        if sys.getrecursionlimit() < RECURSION_LIMIT:
+            sys.setrecursionlimit(RECURSION_LIMIT)
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            return _Worker()
+        finally:
+            threading.stack_size(previous)
+
+
+def _give_back(worker: _Worker) -> None:
+    with _setup:
+        if len(_idle) < MAX_IDLE:
+            _idle.append(worker)
+            return
+    worker.tasks.put(None)
+
+
 def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if getattr(_local, "inside", False):
         return fn(*args, **kwargs)
     box: dict[str, Any] = {}
     done = threading.Event()
-
-    def target() -> None:
-        _local.inside = True
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
-            box["error"] = err
-        finally:
-            done.set()
-
-    with _setup:
-        if sys.getrecursionlimit() < RECURSION_LIMIT:
-            sys.setrecursionlimit(RECURSION_LIMIT)
-        previous = threading.stack_size(STACK_BYTES)
-        try:
-            worker = threading.Thread(target=target, name="symshape-deep", daemon=True)
-            worker.start()
-        finally:
-            threading.stack_size(previous)
+    worker = _take()
+    worker.tasks.put((fn, args, kwargs, box, done))
     seconds = current().seconds
     if not done.wait(seconds):
-        # past the deadline: stop the worker (again while it swallows the exception) and give up on it
+        # past the deadline: stop the worker (again while it swallows the exception) and give up on it;
+        # a stopped worker is never reused
         for _ in range(int(STOP_GRACE / 0.05)):
             if done.is_set():
                 break
-            _stop(worker)
+            _stop(worker.thread)
             done.wait(0.05)
         name = getattr(fn, "__qualname__", "the computation")
         raise LimitError(f"gave up after {seconds:g} s ({name}): the spec is too large or too complex "
                          "for the time limit (symshape.limits: seconds)")
+    _give_back(worker)
     if "error" in box:
         err = box["error"]
         if isinstance(err, _Deadline):  # pragma: no cover - a stop that arrived as the call ended
