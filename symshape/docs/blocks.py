@@ -55,7 +55,8 @@ class MathBlock:
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Line, ...], ...]
-    numeric: tuple[int, ...] = ()  # columns aligned right
+    numeric: tuple[int, ...] = ()  # columns aligned right (and never wrapped)
+    nowrap: tuple[int, ...] = ()  # columns never wrapped (short values: shapes)
 
 
 @dataclass(frozen=True)

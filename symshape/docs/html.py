@@ -24,6 +24,7 @@ th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertic
          overflow-wrap: normal; }
 td code { white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.w { white-space: nowrap; }
 code { font: .9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f4f4f4;
        padding: 0 .2em; }
 ul { padding-left: 1.2rem; }
@@ -63,8 +64,9 @@ def render(doc: Document, extra_head: str = "") -> str:
             out.append(f'<div class="math-block">{mathml(b.latex, display=True)}</div>')
         elif isinstance(b, Table):
             head = "".join(f"<th>{escape(h)}</th>" for h in b.header)
-            rows = "".join("<tr>" + "".join(f'<td{" class=n" if k in b.numeric else ""}>{_inline(c)}</td>'
-                                            for k, c in enumerate(row)) + "</tr>" for row in b.rows)
+            cls = {k: " class=n" for k in b.numeric} | {k: " class=w" for k in b.nowrap}
+            rows = "".join("<tr>" + "".join(f"<td{cls.get(k, '')}>{_inline(c)}</td>" for k, c in enumerate(row))
+                           + "</tr>" for row in b.rows)
             out.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
         elif isinstance(b, Figure):
             out.append(f"<figure>{b.svg}<figcaption>{escape(b.caption)}</figcaption></figure>")

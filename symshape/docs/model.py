@@ -310,7 +310,8 @@ def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
         shape = "(" + ", ".join("?" if v is None else str(v) for v in lv.output_shape) + ")"
         rows.append((line(str(ly.index)), line(Code(ly.name)), _joined([Math(m) for m in dict.fromkeys(sizes)]),
                      line(shape), line(_num(lv.params)), line(_num(lv.macs))))
-    doc.add(Table(("#", "Layer", "New sizes", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5)))
+    doc.add(Table(("#", "Layer", "New sizes", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5),
+                  nowrap=(2, 3)))
     doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in e.output_shape) + ")"),
                      line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
                      line("Valid." if e.valid else f"Invalid: {len(e.violations)} violated condition(s)"),

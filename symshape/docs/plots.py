@@ -64,6 +64,8 @@ def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int]
     try:
         shown = np.where(valid, ys, np.nan)
         ax.step(xs, shown, where="post", color="#1f5fbf", linewidth=1.6, label=what)
+        if valid.sum() < len(xs) / 2:  # sparse valid values (multiples of 8...): a step would be a dash
+            ax.plot(xs[valid], ys[valid], "o", color="#1f5fbf", markersize=3)
         edges = np.flatnonzero(np.diff(np.concatenate(([0], (~valid).astype(np.int8), [0]))))
         for k, (a, b) in enumerate(zip(edges[::2], edges[1::2], strict=True)):
             ax.axvspan(xs[a] - 0.5, xs[b - 1] + 0.5, color="#d33", alpha=0.18, linewidth=0,
