@@ -126,6 +126,9 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
                   "", f"**MACs** (multiply-adds, bias excluded): ${tex_count(macs)}$", "", "**Valid when**:", ""]
         lines += [f"- ${latex(rel)}$ ({nc.origin}: {nc.condition.label})" for nc, rel in constraints] or \
             ["- always" if d.symbols else "- yes (no symbols)"]
+        exact = valid_set(d)
+        if exact is not None:
+            lines += ["", f"**Valid inputs, exactly**: {exact}"]
         return "\n".join(lines) + "\n"
     if fmt == "latex":
         lines = [r"\begin{tabular}{rlll}", r"\# & Layer & Output shape & Parameters \\ \hline"]
@@ -166,7 +169,25 @@ def totals_lines(d: Derivation) -> list[str]:
         lines += ["Valid when:", *(f"  {text(rel)}    [{nc.origin}: {nc.condition.label}]" for nc, rel in constraints)]
     else:
         lines.append("Valid for every value of the symbols." if d.symbols else "Valid.")
+    exact = valid_set(d)
+    if exact is not None:
+        lines.append(f"Valid inputs, exactly: {exact}")
     return lines
+
+
+def valid_set(d: Derivation) -> str | None:
+    """With one free symbol, the exact set of its valid values in closed form ("H ≥ 8 and H ≡ 0 (mod 8)");
+    None otherwise (or when it has no closed form within the limits)."""
+    free = d.free_symbols
+    if len(free) != 1 or not d.constraints():
+        return None
+    from .errors import SymshapeError
+    from .solve import solve
+
+    try:
+        return solve(d, free[0]).text()
+    except SymshapeError:
+        return None
 
 
 def eval_shape(shape: tuple[int | None, ...]) -> str:

@@ -66,3 +66,18 @@ def test_json_answer(capsys):
 def test_errors(argv, fragment, capsys):
     code, _, err = run(["solve", *UNET, *argv], capsys)
     assert code == 2 and fragment in err and err.count("\n") == 1
+
+
+def test_derive_shows_the_exact_valid_inputs_when_one_symbol_is_free(tmp_path, capsys):
+    spec = (EXAMPLES / "unet.yaml").read_text().replace("input: [C, H, W]", "input: [3, H, 64]")
+    spec = spec.replace("out_channels: K", "out_channels: 2")
+    spec = "\n".join(line for line in spec.splitlines() if not line.startswith(("  C:", "  W:", "  K:")))
+    path = tmp_path / "unet_h.yaml"
+    path.write_text(spec)
+    code, out, err = run(["derive", str(path)], capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "Valid inputs, exactly: H ≥ 8 and H ≡ 0 (mod 8)"
+    code, out, _ = run(["derive", str(path), "--format", "markdown"], capsys)
+    assert out.rstrip().splitlines()[-1] == "**Valid inputs, exactly**: H ≥ 8 and H ≡ 0 (mod 8)"
+    code, out, _ = run(["derive", str(EXAMPLES / "classic_symbolic.yaml")], capsys)
+    assert "Valid inputs, exactly" not in out  # five free symbols: no one-symbol answer
