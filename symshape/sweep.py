@@ -27,6 +27,7 @@ __all__ = ["MAX_COMBINATIONS", "RESULTS", "Axis", "Sweep", "parse_axis"]
 MAX_COMBINATIONS = 10**12
 RESULTS = ("params", "trainable", "non_trainable", "buffers", "macs", "activations")
 CHUNK = 1 << 18
+MIN_RUN = 4096  # a last axis at least this long is swept run by run (the closed-form fast path)
 FORMAT_CHUNK = 1 << 15
 INT64 = (-(2**63), 2**63 - 1)
 
@@ -129,12 +130,17 @@ class Sweep:
         """
         size = chunk or 1 << 12
         start = 0
+        run = len(self.axes[-1]) if self.axes else 1  # the last axis varies fastest
         while start < self.total:
             stop = min(start + size, self.total)
+            if run >= MIN_RUN:  # chunks within one run of the last axis: the other symbols are constant
+                stop = min(stop, (start // run + 1) * run)
             began = time.perf_counter()
             n = stop - start
             cols = self.bindings(start, stop)
-            res = self.d.evaluate_batch(cols, outputs=self.outputs)
+            # constant columns as scalars: with one column varying, evaluate_batch uses the closed form
+            calls = {k: (int(v[0]) if len(v) and v[0] == v[-1] and (v == v[0]).all() else v) for k, v in cols.items()}
+            res = self.d.evaluate_batch(calls, outputs=self.outputs)
             keep = np.ones(n, dtype=bool) if self.keep_invalid else res.valid.copy()
             exact = res.overflow.copy() if res.overflow is not None else np.zeros(n, dtype=bool)
             if self.where is not None:
