@@ -46,13 +46,16 @@ result names: params, trainable, non_trainable, buffers, macs, activations, out0
   symshape solve examples/classic_symbolic.yaml --for I --set F=5 --set S=2 --set P=0 --set D=8 --target out0=10
   symshape solve examples/classic_symbolic.yaml --for I --set F=2 --set S=2 --set P=0 --set D=8 --lossless
   symshape solve examples/resnet50.yaml --for H --set W=224 --budget macs=4e9
+  symshape solve net.yaml --for F,S --range F=1:11 --range S=1:8 --target out0=7
 
 prints the exact set of values of the symbol (the others set) where the network is valid -- in closed
 form, e.g. "H ≥ 8 and H ≡ 0 (mod 8)", then its first values and the conditions that decide it. With
 --target outK=N, where output axis K also equals N; with --lossless, where no layer drops a row; with
 --near V, the nearest members around V and the rows each layer drops at V; with --budget, the largest
 valid value whose costs stay within the budgets. --range LO:HI limits the values (default: the
-symbol's declared range, unbounded above unless declared).""",
+symbol's declared range, unbounded above unless declared). With several symbols (--for F,S), every
+combination in their ranges (--range F=1:11, or the declared ranges) is evaluated, and the number of
+combinations searched is printed with the matches.""",
     "layers": """examples:
   symshape layers --framework torch
   symshape layers Conv2d
@@ -101,9 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("solve", "which values of one symbol make the network valid (and hit a target output size)")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
-    p.add_argument("--for", dest="symbol", required=True, metavar="NAME", help="the symbol to solve for")
-    p.add_argument("--range", metavar="LO:HI", help="the values to consider, both included (default: the "
-                   "symbol's declared min and max)")
+    p.add_argument("--for", dest="symbol", required=True, metavar="NAME[,NAME...]",
+                   help="the symbol to solve for; several (F,S): every combination in their ranges is searched")
+    p.add_argument("--range", action="append", default=[], metavar="[NAME=]LO:HI",
+                   help="the values to consider, both included (default: the symbol's domain; repeat per symbol)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="the other symbols (repeat)")
     p.add_argument("--target", action="append", default=[], metavar="outK=N", help="output axis K must be N")
     p.add_argument("--lossless", action="store_true", help="only values where no layer drops a row")
@@ -363,17 +367,26 @@ def _isatty(stream: object) -> bool:
 
 
 def _solve(args: argparse.Namespace, out: TextIO) -> int:
-    from .solve import dropped_at, largest_within, target_formula
+    from .solve import dropped_at, largest_within, search, target_formula
 
     d = _read_spec(args.spec)
-    lo = hi = None
-    if args.range is not None:
+    symbols = [name.strip() for name in args.symbol.split(",") if name.strip()]
+    ranges: dict[str, tuple[int, int]] = {}
+    for item in args.range:
+        name, sep, span = item.rpartition("=")
+        name = name.strip() if sep else (symbols[0] if len(symbols) == 1 else "")
         try:
-            lo, hi = (int(v) for v in args.range.split(":"))
+            lo_text, hi_text = span.split(":")
+            ranges[name] = (int(lo_text), int(hi_text))
         except ValueError:
-            raise UsageError(f"--range takes LO:HI (both included), got {args.range!r}") from None
-    if args.symbol not in d.symbols:
-        raise BindingError(f"unknown symbol '{args.symbol}'{did_you_mean(args.symbol, d.symbols)}")
+            raise UsageError(f"--range takes LO:HI (both included), or NAME=LO:HI with several --for symbols, "
+                             f"got {item!r}") from None
+        if name not in symbols:
+            raise UsageError(f"--range {item!r}: name one of the --for symbols ({', '.join(symbols)})")
+    for name in symbols:
+        if name not in d.symbols:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
+    lo, hi = ranges.get(symbols[0], (None, None)) if symbols else (None, None)
     target: dict[int, int] = {}
     for item in args.target:
         name, sep, value = item.partition("=")
@@ -385,6 +398,10 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
                              f"{len(d.output_shape) - 1})")
         target[axis] = int(value)
     bindings = _bindings(args.set)
+    if len(symbols) > 1:  # several symbols at once: every combination, evaluated
+        found = search(d, {n: ranges.get(n) for n in symbols}, bindings, target=target or None)
+        out.write((json.dumps(found.to_dict()) if args.format == "json" else found.text()) + "\n")
+        return 0 if found.count else 1
     if args.budget:
         budgets = {}
         for item in args.budget:

@@ -34,8 +34,8 @@ from .program import Program, ProgramBuilder
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["Dropped", "Largest", "NoClosedForm", "Piece", "ValueSet", "dropped_at", "largest_within", "lossless",
-           "solve"]
+__all__ = ["Dropped", "Largest", "NoClosedForm", "Piece", "Search", "ValueSet", "dropped_at", "largest_within",
+           "lossless", "search", "solve"]
 
 MAX_PREFIX = 50_000_000  # values evaluated below the threshold
 MAX_EXACT_ROWS = 200_000  # values evaluated on Python ints when int64 does not hold their sizes
@@ -568,3 +568,92 @@ def largest_within(d: Derivation, symbol: str, budgets: Mapping[str, int], bindi
     if below is None:
         return Largest(symbol, None, {}, dict(budgets), steps)
     return Largest(symbol, below, costs(below), dict(budgets), steps)
+
+
+# ---------------------------------------------------------------- several symbols at once
+
+
+MAX_SEARCH = 100_000_000  # combinations one search evaluates
+
+
+@dataclass(frozen=True)
+class Search:
+    """The combinations of several symbols (each in a range, the others bound) that make the network
+    valid and hit the targets: found by evaluating every combination (vectorized, exact)."""
+
+    symbols: tuple[str, ...]
+    ranges: tuple[tuple[int, int], ...]
+    space: int  # combinations evaluated
+    count: int  # combinations found
+    matches: tuple[tuple[int, ...], ...]  # the first `keep` of them, in order
+    bindings: dict[str, int] = field(default_factory=dict)
+
+    def text(self, shown: int = 20) -> str:
+        where = " × ".join(f"{n} in {lo}..{hi}" for n, (lo, hi) in zip(self.symbols, self.ranges, strict=True))
+        head = f"{self.count:,} of {self.space:,} combinations ({where})"
+        rows = [", ".join(f"{n}={v}" for n, v in zip(self.symbols, m, strict=True)) for m in self.matches[:shown]]
+        more = [f"... ({self.count - shown:,} more)"] if self.count > shown else []
+        return "\n".join([head, *(f"  {r}" for r in rows), *(f"  {m}" for m in more)])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"symbols": list(self.symbols), "ranges": [list(r) for r in self.ranges], "space": self.space,
+                "count": self.count, "matches": [list(m) for m in self.matches], "bindings": self.bindings}
+
+
+def search(d: Derivation, ranges: Mapping[str, tuple[int, int] | None], bindings: Mapping[str, int] | None = None,
+           *, target: Mapping[int, int] | None = None, keep: int = 1000) -> Search:
+    """Every combination of the `ranges` symbols (both ends included; None: the declared range)
+    where the network is valid and output axis k equals target[k]: "which kernel/stride pairs map
+    224 to 7". Where no closed form exists for several symbols at once, this is the exact answer:
+    each combination is evaluated (int64, overflowing rows exactly)."""
+    names = list(ranges)
+    if not names:
+        raise BindingError("give at least one symbol to search")
+    spans: list[tuple[int, int]] = []
+    for name in names:
+        if name not in d.symbols:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
+        span = ranges[name]
+        if span is None:
+            info = d.symbols[name]
+            if info.min is None or info.max is None:
+                raise BindingError(f"give a range for {name} (it has no declared max)")
+            span = (info.min, info.max)
+        spans.append((int(span[0]), int(span[1])))
+    fixed = {k: int(v) for k, v in (bindings or {}).items() if k not in names}
+    for k in fixed:
+        if k not in d.symbols:
+            raise BindingError(f"unknown symbol '{k}'{did_you_mean(k, d.symbols)}")
+    needed = [s for s in d.compiled.program.symbols if s not in names and s not in fixed]
+    if needed:
+        raise BindingError(f"bind {', '.join(needed)} to search {', '.join(names)}")
+    sizes = [max(hi - lo + 1, 0) for lo, hi in spans]
+    space = 1
+    for n in sizes:
+        space *= n
+    if space > MAX_SEARCH:
+        raise LimitError(f"{space:,} combinations to search; the limit is {MAX_SEARCH:,}")
+    for axis in target or {}:
+        if not 0 <= axis < len(d.outputs[0][1]):
+            raise BindingError(f"target axis {axis}: the output has {len(d.outputs[0][1])} axes")
+    count = 0
+    found: list[tuple[int, ...]] = []
+    for start in range(0, space, _CHUNK):
+        stop = min(start + _CHUNK, space)
+        rest = np.arange(start, stop, dtype=np.int64)
+        cols: dict[str, Any] = {}
+        for name, (lo, _), n in reversed(list(zip(names, spans, sizes, strict=True))):
+            cols[name] = lo + rest % n
+            rest //= n
+        res = d.evaluate_batch({**fixed, **cols}, outputs=("output_shape",))
+        keep_rows = res.valid.copy()
+        for axis, want in (target or {}).items():
+            keep_rows &= res.columns["output_shape"][axis] == want
+        for i in np.flatnonzero(res.overflow) if res.overflow is not None else ():
+            ev = d.evaluate({**fixed, **{n: int(cols[n][i]) for n in names}})
+            keep_rows[i] = ev.valid and all(ev.output_shape[a] == w for a, w in (target or {}).items())
+        hits = np.flatnonzero(keep_rows)
+        count += len(hits)
+        for i in hits[:max(keep - len(found), 0)]:
+            found.append(tuple(int(cols[n][i]) for n in names))
+    return Search(tuple(names), tuple(spans), space, count, tuple(found), fixed)

@@ -300,3 +300,33 @@ def test_sizes_past_int64_are_exact():
         solve(d, "H", {}, target={5: 1})
     # the unbounded question: every H is valid (the analysis needs no evaluation up there)
     assert solve(d, "H", {}).text() == "H ≥ 1"
+
+
+# ---------------------------------------------------------------- hyperparameters
+
+
+def test_which_padding_keeps_the_size():
+    """'Which padding keeps the size for kernel 5': P = 2 at stride 1 (the padding symbol solved)."""
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    answer = solve(d, "P", {"I": 32, "F": 5, "S": 1, "D": 4}, target={0: 32 // 2})  # the pool halves it
+    assert answer.pieces == (Piece(2, 2),) and answer.explanation == ()
+
+
+def test_kernel_stride_pairs_mapping_224_to_7_are_verified():
+    from symshape.solve import search
+
+    d = symshape.derive({"framework": "keras", "input": [224, 224, 3], "symbols": {"F": {"max": 32}, "S": {"max": 64}},
+                         "layers": [{"Conv2D": {"filters": 8, "kernel_size": "F", "strides": "S"}}]})
+    found = search(d, {"F": None, "S": None}, target={0: 7})
+    assert found.space == 32 * 64 and found.count == len(found.matches) == 160
+    hits = set(found.matches)
+    for f, s in hits:  # every reported pair, evaluated
+        e = d.evaluate(F=f, S=s)
+        assert e.valid and e.output_shape[0] == 7
+    rng = random.Random(3)
+    for _ in range(300):  # and a sample of the others
+        f, s = rng.randint(1, 32), rng.randint(1, 64)
+        if (f, s) not in hits:
+            e = d.evaluate(F=f, S=s)
+            assert not (e.valid and e.output_shape[0] == 7)
+    assert (1, 32) in hits and (32, 32) in hits  # floor((224 - F)/32) + 1 = 7 for every F <= 32
