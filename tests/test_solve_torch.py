@@ -81,3 +81,57 @@ def test_unet_valid_set_matches_torch(depth, pad, up):
     window = (answer.start or 1) + 3 * answer.period + 8
     mismatches = [h for h in range(1, window) if answer.contains(h) != forward(h)]
     assert not mismatches, (answer.text(), mismatches[:10])
+
+
+# ---------------------------------------------------------------- the ResNet family (torchvision's architecture)
+
+
+class Block(nn.Module):
+    def __init__(self, cin: int, width: int, stride: int, bottleneck: bool) -> None:
+        super().__init__()
+        out = width * (4 if bottleneck else 1)
+        if bottleneck:
+            self.body = nn.Sequential(nn.Conv2d(cin, width, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                                      nn.Conv2d(width, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+                                      nn.ReLU(), nn.Conv2d(width, out, 1, bias=False), nn.BatchNorm2d(out))
+        else:
+            self.body = nn.Sequential(nn.Conv2d(cin, width, 3, stride, 1, bias=False), nn.BatchNorm2d(width),
+                                      nn.ReLU(), nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        self.down = nn.Sequential(nn.Conv2d(cin, out, 1, stride, bias=False), nn.BatchNorm2d(out)) \
+            if stride != 1 or cin != out else nn.Identity()
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.down(x))
+
+
+def resnet(blocks: list[int], bottleneck: bool):
+    layers = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for stage, count in enumerate(blocks):
+        width = 64 * 2 ** stage
+        for i in range(count):
+            layers.append(Block(cin, width, 2 if i == 0 and stage > 0 else 1, bottleneck))
+            cin = width * (4 if bottleneck else 1)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, 1000)]
+    return nn.Sequential(*layers).eval()
+
+
+@pytest.mark.parametrize(("name", "blocks", "bottleneck"), [("resnet18.yaml", [2, 2, 2, 2], False),
+                                                            ("resnet50.yaml", [3, 4, 6, 3], True)])
+def test_resnet_valid_sizes_match_torch(name, blocks, bottleneck):
+    from pathlib import Path
+
+    d = symshape.derive(Path(__file__).parent.parent / "examples" / name)
+    with torch.device("meta"):
+        model = resnet(blocks, bottleneck)
+    assert sum(p.numel() for p in model.parameters()) == d.params  # the same network
+    for width in (224, 7):
+        answer = solve(d, "H", {"W": width})
+        assert answer.text() == "H ≥ 1"
+        for h in [*range(1, 40), 63, 64, 65, 224, 511]:
+            try:
+                out = model(torch.empty(1, 3, h, width, device="meta"))
+                ok = tuple(out.shape) == (1, 1000)
+            except RuntimeError:
+                ok = False
+            assert ok == answer.contains(h), (name, h, width)
