@@ -17,7 +17,7 @@ import threading
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,6 +50,7 @@ class OneSymbol:
     table_valid: np.ndarray
     table: dict[int, np.ndarray]
     max_h: int  # beyond it a value could leave int64: the caller falls back
+    forms: dict[int, tuple] = field(default_factory=dict)  # register -> a cheaper exact form, when one fits
 
     def covers(self, h: np.ndarray) -> np.ndarray:
         return (h >= self.table_lo) & (h <= self.max_h)
@@ -60,15 +61,19 @@ class OneSymbol:
     def __call__(self, h: np.ndarray, registers: Sequence[int] | None = None) -> tuple[np.ndarray, dict]:
         """(valid, {register: column}) for values all inside `covers` (int64 column)."""
         period = self.period
-        if period == 1:
-            r = None
-            j = h
-        elif period & (period - 1) == 0:
-            r = h & (period - 1)
-            j = h >> (period.bit_length() - 1)
-        else:
-            j, r = np.divmod(h, period)
+        regs = list(self.coefs if registers is None else registers)
         ok = self.ok
+        need_classes = not (ok.all() or not ok.any()) or any(self.forms.get(reg, ("general",))[0] == "general"
+                                                              for reg in regs)
+        r = j = None
+        if need_classes:
+            if period == 1:
+                j = h
+            elif period & (period - 1) == 0:
+                r = h & (period - 1)
+                j = h >> (period.bit_length() - 1)
+            else:
+                j, r = np.divmod(h, period)
         if r is None or ok.all() or not ok.any():
             valid = np.full(h.shape, bool(ok[0]), dtype=bool)
         elif ok.sum() == 1:  # one residue (a U-Net: multiples of 2**depth)
@@ -78,8 +83,14 @@ class OneSymbol:
         else:
             valid = np.take(ok, r)
         columns = {}
-        for reg in (self.coefs if registers is None else registers):
-            columns[reg] = _horner(self.coefs[reg], j, r, h.shape)
+        for reg in regs:
+            form = self.forms.get(reg, ("general",))
+            if form[0] == "const":
+                columns[reg] = np.full(h.shape, form[1], dtype=np.int64)
+            elif form[0] == "floor":  # a_r + j = (h + c) // period: one division, no class tables
+                columns[reg] = (h + form[1]) // period if form[1] else h // period
+            else:
+                columns[reg] = _horner(self.coefs[reg], j, r, h.shape)
         if len(h) and int(h.min()) < self.threshold:
             below = h < self.threshold
             idx = h[below] - self.table_lo
@@ -171,8 +182,23 @@ def one_symbol(c: Compiled, symbol: str, fixed: Mapping[str, int], registers: Se
                 hi_j = mid - 1
         jmax = lo_j
     max_h = max(threshold, min(_INT64, period * jmax - period))
+    forms = {reg: _form(cs, period) for reg, cs in coefs.items()}
     return OneSymbol(symbol, period, threshold, table_lo, ok, {reg: tuple(cs) for reg, cs in coefs.items()},
-                     table_valid, table, max_h)
+                     table_valid, table, max_h, forms)
+
+
+def _form(coefs: list[np.ndarray], period: int) -> tuple:
+    """('const', a) when the register is one number; ('floor', c) when it is (H + c) // period on every
+    class (a downsampling chain: a_r + j with a_r = (r + c) // period); else ('general',)."""
+    a = coefs[0]
+    if len(coefs) == 1 or not any(c.any() for c in coefs[1:]):
+        return ("const", int(a[0])) if (a == a[0]).all() else ("general",)
+    if len(coefs) == 2 and (coefs[1] == 1).all():
+        steps = np.flatnonzero(a != a[0])
+        c = period * int(a[0]) + (period - int(steps[0]) if len(steps) else 0)
+        if np.array_equal((np.arange(period, dtype=np.int64) + c) // period, a):
+            return ("floor", c)
+    return ("general",)
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # Compiled -> {(symbol, fixed): OneSymbol | None}
