@@ -135,3 +135,113 @@ def test_resnet_valid_sizes_match_torch(name, blocks, bottleneck):
             except RuntimeError:
                 ok = False
             assert ok == answer.contains(h), (name, h, width)
+
+
+# ---------------------------------------------------------------- the classic valid-convolution U-Net
+
+
+def classic_unet(width: int = 572):
+    """Ronneberger et al.'s U-Net: two valid 3x3 convolutions per level, 4 poolings, 2x2 up-convolutions,
+    and the skip centre-cropped to the upsampled size: the spec (crops as ZeroPad2d with negative
+    amounts, written in H) and the torch module (crops by slicing the real tensors)."""
+    def sizes(x):  # every size along one axis, as expressions (str) or numbers
+        def floor2(e):
+            return f"floor(({e})/2)" if isinstance(e, str) else e // 2
+
+        def sub(e, k):
+            return f"({e} - {k})" if isinstance(e, str) else e - k
+
+        def dbl(e):
+            return f"2*({e})" if isinstance(e, str) else 2 * e
+
+        enc, cur = [], x
+        for _ in range(4):
+            cur = sub(cur, 4)
+            enc.append(cur)
+            cur = floor2(cur)
+        cur = sub(cur, 4)
+        ups = []
+        for level in reversed(range(4)):
+            up = dbl(cur)
+            ups.append((level, up))
+            cur = sub(up, 4)
+        return enc, dict(ups)
+
+    enc_h, up_h = sizes("H")
+    enc_w, up_w = sizes(width)
+
+    def crop(e, u):  # (before, after) as negative pads
+        if isinstance(e, str):
+            return f"-floor(({e} - {u})/2)", f"-(({e} - {u}) - floor(({e} - {u})/2))"
+        return -((e - u) // 2), -((e - u) - (e - u) // 2)
+
+    layers, mods, prev, ch = [], {}, "input", 1
+    for level in range(4):
+        out = 8 * 2 ** level
+        for k in range(2):
+            name = f"e{level}{k}"
+            layers.append({"Conv2d": {"out_channels": out, "kernel_size": 3}, "name": name, "inputs": [prev]})
+            mods[name] = nn.Conv2d(ch, out, 3, device="meta")
+            prev, ch = name, out
+        layers.append({"MaxPool2d": {"kernel_size": 2}, "name": f"p{level}", "inputs": [prev]})
+        mods[f"p{level}"] = nn.MaxPool2d(2)
+        prev = f"p{level}"
+    for k in range(2):
+        name = f"b{k}"
+        layers.append({"Conv2d": {"out_channels": 128, "kernel_size": 3}, "name": name, "inputs": [prev]})
+        mods[name] = nn.Conv2d(ch, 128, 3, device="meta")
+        prev, ch = name, 128
+    for level in reversed(range(4)):
+        out = 8 * 2 ** level
+        layers.append({"ConvTranspose2d": {"out_channels": out, "kernel_size": 2, "stride": 2}, "name": f"u{level}",
+                       "inputs": [prev]})
+        mods[f"u{level}"] = nn.ConvTranspose2d(ch, out, 2, stride=2, device="meta")
+        top, bottom = crop(enc_h[level], up_h[level])
+        left, right = crop(enc_w[level], up_w[level])
+        layers.append({"ZeroPad2d": {"padding": [left, right, top, bottom]}, "name": f"c{level}",
+                       "inputs": [f"e{level}1"]})
+        layers.append({"cat": {"dim": 1}, "name": f"m{level}", "inputs": [f"c{level}", f"u{level}"]})
+        prev, ch = f"m{level}", 2 * out
+        for k in range(2):
+            name = f"d{level}{k}"
+            layers.append({"Conv2d": {"out_channels": out, "kernel_size": 3}, "name": name, "inputs": [prev]})
+            mods[name] = nn.Conv2d(ch, out, 3, device="meta")
+            prev, ch = name, out
+    spec = {"framework": "torch", "input": [1, "H", width], "layers": layers}
+
+    def forward(h: int) -> bool:
+        values = {"input": torch.empty(1, 1, h, width, device="meta")}
+        try:
+            for entry in layers:
+                name = entry["name"]
+                args = [values[i] for i in entry["inputs"]]
+                if "cat" in entry:
+                    values[name] = torch.cat(args, dim=1)
+                elif "ZeroPad2d" in entry:  # centre crop of the skip to the upsampled size
+                    skip, up = args[0], values[f"u{name[1:]}"]
+                    dh, dw = skip.shape[2] - up.shape[2], skip.shape[3] - up.shape[3]
+                    if dh < 0 or dw < 0:
+                        return False
+                    values[name] = skip[:, :, dh // 2:dh // 2 + up.shape[2], dw // 2:dw // 2 + up.shape[3]]
+                else:
+                    values[name] = mods[name](args[0])
+                if 0 in values[name].shape:
+                    return False
+        except RuntimeError:
+            return False
+        return True
+
+    return spec, forward
+
+
+def test_classic_unet_valid_from_188_lossless_12_mod_16_against_torch():
+    from symshape.solve import lossless
+
+    spec, forward = classic_unet()
+    d = symshape.derive(spec)
+    valid, kept = solve(d, "H", {}), lossless(d, "H", {})
+    assert valid.text() == "H ≥ 188"
+    assert kept.text() == "H ≥ 188 and H ≡ 12 (mod 16)"
+    assert kept.contains(572) and d.evaluate(H=572).output_shape == (8, 388, 388)  # the paper's 572 -> 388
+    mismatches = [h for h in [*range(1, 260), 571, 572, 573] if valid.contains(h) != forward(h)]
+    assert not mismatches, mismatches[:10]
