@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="the other symbols (repeat)")
     p.add_argument("--target", action="append", default=[], metavar="outK=N", help="output axis K must be N")
     p.add_argument("--lossless", action="store_true", help="only values where no layer drops a row")
-    p.add_argument("--near", type=int, metavar="VALUE", help="the nearest members below and above VALUE, "
+    p.add_argument("--near", metavar="VALUE", help="the nearest members below and above VALUE, "
                    "and the rows each layer drops there")
     p.add_argument("--budget", action="append", default=[], metavar="QUANTITY=N",
                    help="instead: the largest value within a budget (params, macs, activations; repeat)")
@@ -228,16 +228,33 @@ def _read_spec(path: str) -> Derivation:
     return d
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    """A value echoed in an error message, cut to a readable length."""
+    text = text.strip()
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def _int(text: str, what: str) -> int:
+    """An integer from the command line: digits only (and '_'), at most the literal digit limit."""
+    from .limits import current
+
+    raw = text.strip().replace("_", "")
+    digits = raw.lstrip("+-")
+    if not digits.isdigit() or not digits.isascii():
+        raise UsageError(f"{what}: {_shown(text)} is not an integer")
+    if len(digits) > current().max_digits:
+        raise UsageError(f"{what}: {_shown(text)} has {len(digits):,} digits; integers have at most "
+                         f"{current().max_digits} (symshape.limits: max_digits)")
+    return int(raw)
+
+
 def _bindings(pairs: Sequence[str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise UsageError(f"--set takes NAME=VALUE, got {pair!r}")
-        try:
-            out[name.strip()] = int(value.strip().replace("_", ""))
-        except ValueError:
-            raise UsageError(f"--set {name.strip()}: {value.strip()!r} is not an integer") from None
+            raise UsageError(f"--set takes NAME=VALUE, got {_shown(pair)}")
+        out[name.strip()] = _int(value, f"--set {name.strip()}")
     return out
 
 
@@ -267,7 +284,13 @@ def _docs(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as err:
         raise UsageError(f"-o {args.output}: {err.strerror}") from None
     out.write(f"wrote {target}" + "".join(f", {target.parent / n}" for n in doc.files) + "\n")
-    return 0
+    try:  # a never-valid network is documented (why, no sizes) and fails like `derive`
+        never = d.never_valid_reason()
+    except SymshapeError:  # its analysis hit a limit: the document says so
+        never = None
+    if never:
+        print(f"symshape: {never}", file=sys.stderr)
+    return 1 if never else 0
 
 
 def _derive(args: argparse.Namespace, out: TextIO) -> int:
@@ -375,14 +398,13 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
     for item in args.range:
         name, sep, span = item.rpartition("=")
         name = name.strip() if sep else (symbols[0] if len(symbols) == 1 else "")
-        try:
-            lo_text, hi_text = span.split(":")
-            ranges[name] = (int(lo_text), int(hi_text))
-        except ValueError:
+        if span.count(":") != 1:
             raise UsageError(f"--range takes LO:HI (both included), or NAME=LO:HI with several --for symbols, "
-                             f"got {item!r}") from None
+                             f"got {_shown(item)}")
+        lo_text, hi_text = span.split(":")
+        ranges[name] = (_int(lo_text, "--range"), _int(hi_text, "--range"))
         if name not in symbols:
-            raise UsageError(f"--range {item!r}: name one of the --for symbols ({', '.join(symbols)})")
+            raise UsageError(f"--range {_shown(item)}: name one of the --for symbols ({', '.join(symbols)})")
     for name in symbols:
         if name not in d.symbols:
             raise BindingError(f"unknown symbol '{name}'{did_you_mean(name, d.symbols)}")
@@ -406,24 +428,31 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
         budgets = {}
         for item in args.budget:
             name, sep, value = item.partition("=")
-            try:
-                budgets[name.strip()] = int(float(value)) if "e" in value.lower() else int(value.replace("_", ""))
-            except ValueError:
-                raise UsageError(f"--budget takes QUANTITY=N (e.g. macs=4e9), got {item!r}") from None
             if not sep:
-                raise UsageError(f"--budget takes QUANTITY=N (e.g. macs=4e9), got {item!r}")
+                raise UsageError(f"--budget takes QUANTITY=N (e.g. macs=4e9), got {_shown(item)}")
+            mantissa, e, exponent = value.strip().lower().partition("e")
+            if e:  # 4e9, exactly: an integer mantissa and a small exponent
+                power = _int(exponent, f"--budget {name.strip()}")
+                if not 0 <= power <= 60:
+                    raise UsageError(f"--budget {name.strip()}: the exponent must be 0 to 60, got {power}")
+                budgets[name.strip()] = _int(mantissa, f"--budget {name.strip()}") * 10**power
+            else:
+                budgets[name.strip()] = _int(value, f"--budget {name.strip()}")
         largest = largest_within(d, args.symbol, budgets, bindings, lo=lo, hi=hi)
         out.write((json.dumps(largest.to_dict()) if args.format == "json" else largest.text()) + "\n")
-        return 0 if largest.value is not None else 1
+        return 0 if largest.value is not None or largest.unbounded else 1
     answer = d.solve(args.symbol, bindings, target=target or None, lo=lo, hi=hi, lossless=args.lossless)
     near = None
     if args.near is not None:
+        args.near = _int(args.near, "--near")
         near = answer.nearest(args.near)
+    lowest = d.symbols[args.symbol].min
+    in_domain = args.near is not None and (lowest is None or args.near >= lowest)
     if args.format == "json":
         doc = answer.to_dict()
         if near is not None:
             doc["near"] = {"value": args.near, "below": near[0], "above": near[1]}
-        if args.lossless is False and args.near is not None:
+        if args.lossless is False and in_domain:
             doc["dropped"] = [x.__dict__ for x in dropped_at(d, {**bindings, args.symbol: args.near})]
         out.write(json.dumps(doc) + "\n")
         return 0 if answer.pieces else 1
@@ -457,7 +486,7 @@ def _solve(args: argparse.Namespace, out: TextIO) -> int:
             if below is not None:
                 options.append(f"crop to {below:,}")
             out.write(f"  {args.near:,} is not; " + (" or ".join(options) if options else "no member nearby") + "\n")
-        for x in dropped_at(d, {**bindings, args.symbol: args.near}):
+        for x in dropped_at(d, {**bindings, args.symbol: args.near}) if in_domain else ():
             out.write(f"  at {args.symbol} = {args.near:,}: {x.text()}\n")
     return 0 if answer.pieces else 1
 
@@ -536,7 +565,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     """Entry point; returns the exit status (the console script exits with it)."""
     out = out or sys.stdout
     try:
-        return run(argv, out)
+        code = run(argv, out)
+        out.flush()  # a full disk or a closed file shows here, as an error, not at exit
+        return code
     except UsageError as err:
         print(f"symshape: error: {err}", file=sys.stderr)
         return 2
@@ -551,6 +582,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except BrokenPipeError:
         _quiet_stdout()
         return 0
+    except OSError as err:  # writing the output failed (a full disk, /dev/full, a vanished directory)
+        print(f"symshape: error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+        _quiet_stdout()
+        return 2
     except Exception as err:  # noqa: BLE001 - the one place that turns a bug into a message, not a traceback
         if os.environ.get("SYMSHAPE_DEBUG"):
             raise

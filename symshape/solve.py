@@ -502,9 +502,12 @@ class Largest:
     costs: dict[str, int]  # quantity -> its value at `value`
     budgets: dict[str, int]
     steps: int  # exact evaluations made
+    unbounded: bool = False  # the costs stay within the budgets however large the symbol grows
 
     def text(self) -> str:
         limits = " and ".join(f"{q} ≤ {b:,}" for q, b in self.budgets.items())
+        if self.unbounded:
+            return f"every valid {self.symbol} has {limits} (up to 2**62: the costs do not outgrow the budgets)"
         if self.value is None:
             return f"no valid {self.symbol} with {limits}"
         costs = ", ".join(f"{q} {v:,}" for q, v in self.costs.items())
@@ -512,7 +515,7 @@ class Largest:
 
     def to_dict(self) -> dict[str, Any]:
         return {"symbol": self.symbol, "value": self.value, "costs": self.costs, "budgets": self.budgets,
-                "steps": self.steps, "text": self.text()}
+                "steps": self.steps, "unbounded": self.unbounded, "text": self.text()}
 
 
 def largest_within(d: Derivation, symbol: str, budgets: Mapping[str, int], bindings: Mapping[str, int] | None = None,
@@ -550,7 +553,7 @@ def largest_within(d: Derivation, symbol: str, budgets: Mapping[str, int], bindi
                 break
             top, step = nxt, step * 2
         else:
-            hi = top
+            return Largest(symbol, None, {}, dict(budgets), steps, unbounded=True)
         lo = top
     if within(hi):
         best = hi

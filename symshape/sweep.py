@@ -61,10 +61,11 @@ def parse_axis(name: str, text: str) -> Axis:
         else:
             values = tuple(int(v.replace("_", "")) for v in text.split(",") if v.strip())
     except ValueError:
-        raise BindingError(f"--grid {name}: {text!r} is not a list (16,32), a range (start:stop[:step]) "
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise BindingError(f"--grid {name}: {shown!r} is not a list (16,32), a range (start:stop[:step]) "
                            "or an integer") from None
     if len(values) == 0:
-        raise BindingError(f"--grid {name}: {text!r} holds no value")
+        raise BindingError(f"--grid {name}: {text[:40]!r} holds no value")
     if min(values[0], values[-1]) < INT64[0] or max(values[0], values[-1]) > INT64[1] or \
             (isinstance(values, tuple) and not all(INT64[0] <= v <= INT64[1] for v in values)):
         raise BindingError(f"--grid {name}: values must fit in 64 bits (|v| < 2**63)")

@@ -81,3 +81,37 @@ def test_derive_shows_the_exact_valid_inputs_when_one_symbol_is_free(tmp_path, c
     assert out.rstrip().splitlines()[-1] == "**Valid inputs, exactly**: H ≥ 8 and H ≡ 0 (mod 8)"
     code, out, _ = run(["derive", str(EXAMPLES / "classic_symbolic.yaml")], capsys)
     assert "Valid inputs, exactly" not in out  # five free symbols: no one-symbol answer
+
+
+BUDGET = [str(EXAMPLES / "classic_symbolic.yaml"), "--for", "I", "--set", "F=3", "--set", "S=1", "--set", "P=0",
+          "--set", "D=1"]
+
+
+@pytest.mark.parametrize(("argv", "code", "fragment"), [
+    (["--budget", "macs=1e400"], 2, "--budget macs: the exponent must be 0 to 60, got 400"),
+    (["--budget", "macs=4e6"], 0, "largest I with macs ≤ 4,000,000: I = 386 (macs 3,981,312)"),
+    (["--budget", "params=1e20"], 0, "every valid I has params ≤ 100,000,000,000,000,000,000 (up to 2**62"),
+    (["--near", "9" * 5000], 2, "has 5,000 digits; integers have at most 60"),
+    (["--near", "-5"], 0, "-5 is not; pad to 4"),
+])
+def test_budgets_and_bounded_values(argv, code, fragment, capsys):
+    got, out, err = run(["solve", *BUDGET, *argv], capsys)
+    assert got == code and fragment in (out if code == 0 else err)
+    assert "never read" not in out  # nothing is reported at a value outside the domain
+    assert len(err) < 300
+
+
+def test_huge_integers_and_a_full_disk_are_errors_not_crashes():
+    import subprocess
+    import sys
+
+    big = "9" * 5000
+    for argv in (["eval", str(EXAMPLES / "classic_symbolic.yaml"), "--set", f"I={big}"],
+                 ["sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", f"I={big}"],
+                 ["solve", *UNET, "--range", f"1:{big}"]):
+        done = subprocess.run([sys.executable, "-m", "symshape", *argv], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and len(done.stderr) < 300, done.stderr
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "symshape", "derive", str(EXAMPLES / "classic.yaml")],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot write the output: No space left on device" in done.stderr
