@@ -258,14 +258,23 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluatio
         activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations))
 
 
+def _separated(v: object) -> str:
+    if isinstance(v, bool) or not isinstance(v, int):
+        return str(v)
+    return f"{v:,}" if v.bit_length() < 4096 else f"~{v:.3e}"
+
+
 def _violation(c: Compiled, check: CheckInfo, regs: list, values: dict[str, int]) -> Violation:
     lhs, rhs = check.lhs, check.rhs
     if check.op == "holds":
         text = f"{check.label} does not hold"
     elif regs[lhs] is None or regs[rhs] is None:
         text = f"{check.label} is undefined (division by zero)"
-    else:
-        text = f"{check.label} {regs[lhs]} {NEGATE[check.op]} {regs[rhs]}"
+    else:  # numbers as every text view shows them (25,088); 'a vs b' labels read 'a 100 != 25,088 b'
+        first, vs, second = check.label.partition(" vs ")
+        shown_l, shown_r = _separated(regs[lhs]), _separated(regs[rhs])
+        text = f"{first} {shown_l} {NEGATE[check.op]} {shown_r} {second}" if vs else \
+            f"{check.label} {shown_l} {NEGATE[check.op]} {shown_r}"
     names = c.depends_on(lhs) + [n for n in c.depends_on(rhs) if n not in c.depends_on(lhs)]
     if names and check.layer is not None or len(names) > 1:
         shown = ", ".join(f"{n}={values[n]}" for n in names[:8])
