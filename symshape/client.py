@@ -129,8 +129,10 @@ class Client:
         """A Spec message from a Path (read here), YAML/JSON text (a str) or a dict."""
         if isinstance(spec, Mapping):
             return self.pb.Spec(text=json.dumps(spec))
-        if isinstance(spec, os.PathLike):
-            return self.pb.Spec(text=Path(spec).read_text(encoding="utf-8"))
+        if isinstance(spec, os.PathLike):  # read as the library reads it: same limits, same errors
+            from .spec import read_file
+
+            return self.pb.Spec(text=read_file(Path(spec))[0])
         if isinstance(spec, str):
             return self.pb.Spec(text=spec)
         raise TypeError(f"a spec is a Path, YAML/JSON text or a dict, not {type(spec).__name__}")

@@ -27,8 +27,9 @@ import yaml
 
 from .errors import LimitError, Location, SpecError, did_you_mean
 from .limits import LIMITS, Limits
+from .limits import current as current_limits
 
-__all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec"]
+__all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec", "read_file"]
 
 
 TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description")
@@ -338,6 +339,11 @@ def load_spec(spec: str | os.PathLike | Mapping[str, Any], source: str | None = 
 
 def _looks_like_path(text: str) -> bool:
     return text.endswith((".yaml", ".yml", ".json")) or "/" in text or "\\" in text
+
+
+def read_file(path: os.PathLike, limits: Limits | None = None) -> tuple[str, str]:
+    """A spec file's text and its name for messages: bounded, and every failure a SpecError."""
+    return _read(path, None, limits or current_limits())
 
 
 def _read(spec: str | os.PathLike, source: str | None, limits: Limits) -> tuple[str, str]:

@@ -115,3 +115,11 @@ def test_huge_integers_and_a_full_disk_are_errors_not_crashes():
         done = subprocess.run([sys.executable, "-m", "symshape", "derive", str(EXAMPLES / "classic.yaml")],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=60)
     assert done.returncode == 2 and "cannot write the output: No space left on device" in done.stderr
+
+
+def test_client_reads_a_missing_file_as_a_spec_error():
+    from symshape.client import Client
+    from symshape.errors import SpecError
+
+    with Client("localhost:1") as c, pytest.raises(SpecError, match="no such file"):
+        c.spec(Path("/nonexistent/model.yaml"))
