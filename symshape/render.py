@@ -98,6 +98,11 @@ def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, st
 
 
 def derivation_dict(d: Derivation) -> dict[str, Any]:
+    """The derivation as plain data. `never_valid` comes first; when it is non-empty no value of the
+    symbols is valid, so there are no results: every size and count is None (the keys stay)."""
+    never = list(d.never_valid_reasons())
+    if never:
+        return _never_valid_dict(d, never)
     layers = []
     for ly in d.layers:
         rec = recurrence(ly, d.framework)
@@ -111,19 +116,9 @@ def derivation_dict(d: Derivation) -> dict[str, Any]:
             "macs": text(d.collapse(ly.macs)),
             "activations": text(d.collapse(ly.activations)),
         })
-    constraints = []
-    for nc, rel in d.constraints():
-        ly = nc.layer
-        constraints.append({
-            "layer": None if ly is None else ly.index, "name": None if ly is None else ly.name,
-            "origin": nc.origin, "label": nc.condition.label, "relation": text(rel), "latex": latex(rel),
-            "note": nc.condition.note,
-        })
     return {
-        "key": d.key,
-        "framework": d.framework,
-        "symbols": {n: {"min": s.min, "max": s.max} for n, s in d.symbols.items()},
-        "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},
+        "never_valid": never,  # non-empty: no value of the symbols is valid (and no results below)
+        **_spec_facts(d),
         "output_shape": [text(s) for s in d.output_shape],
         "output_shapes": {ref: [text(d.expand(s)) for s in shape] for ref, shape in d.outputs},
         "closed_form": [text(s) for s in d.closed_form],
@@ -133,8 +128,52 @@ def derivation_dict(d: Derivation) -> dict[str, Any]:
         "macs": text(d.collapse(d.macs)),
         "activations": text(d.collapse(d.activations)),
         "layers": layers,
-        "constraints": constraints,
-        "never_valid": list(d.never_valid_reasons()),  # non-empty: no value of the symbols is valid
+        "constraints": _constraints(d),
         "warnings": list(d.warnings),
     }
 
+
+NO_PARAMS = {"trainable": None, "non_trainable": None, "total": None}
+
+
+def _never_valid_dict(d: Derivation, never: list[str]) -> dict[str, Any]:
+    """A never-valid derivation: the reasons first, the spec's facts, and no sizes or counts (None)."""
+    layers = [{
+        "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
+        "output_shape": None, "output_shapes": None,
+        "recurrence": [text(s) for s in recurrence(ly, d.framework).outputs[0]],  # the rule, in its own inputs
+        "params": dict(NO_PARAMS), "buffers": None, "macs": None, "activations": None,
+    } for ly in d.layers]
+    return {
+        "never_valid": never,
+        **_spec_facts(d),
+        "output_shape": None,
+        "output_shapes": {ref: None for ref, _ in d.outputs},
+        "closed_form": None,
+        "closed_form_latex": None,
+        "params": dict(NO_PARAMS), "buffers": None, "macs": None, "activations": None,
+        "layers": layers,
+        "constraints": _constraints(d),
+        "warnings": list(d.warnings),
+    }
+
+
+def _spec_facts(d: Derivation) -> dict[str, Any]:
+    return {
+        "key": d.key,
+        "framework": d.framework,
+        "symbols": {n: {"min": s.min, "max": s.max} for n, s in d.symbols.items()},
+        "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},
+    }
+
+
+def _constraints(d: Derivation) -> list[dict[str, Any]]:
+    out = []
+    for nc, rel in d.constraints():
+        ly = nc.layer
+        out.append({
+            "layer": None if ly is None else ly.index, "name": None if ly is None else ly.name,
+            "origin": nc.origin, "label": nc.condition.label, "relation": text(rel), "latex": latex(rel),
+            "note": nc.condition.note,
+        })
+    return out

@@ -117,19 +117,22 @@ def derive_response(d: Derivation) -> pb.DeriveResponse:
             sym.min = info.min
         if info.max is not None:
             sym.max = info.max
-    msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
-    msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
-    msg.counts.CopyFrom(counts(d, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations))
+    never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
+    if never:  # no value of the symbols is valid: no sizes or counts (they would describe no network)
+        msg.never_valid = True
+        msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
+    else:
+        msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
+        msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
+        msg.counts.CopyFrom(counts(d, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations))
     for ly in d.layers:
         out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
                              recurrence=[text(s) for s in recurrence(ly, d.framework).outputs[0]])
+        if never:
+            continue
         for shape in ly.outputs:
             out.outputs.add().dims.extend(expression(d.collapse(s), d) for s in shape)
         out.counts.CopyFrom(counts(d, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations))
-    never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
-    if never:
-        msg.never_valid = True
-        msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
     for nc, rel in d.constraints():
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                 label=nc.condition.label, relation=expression(rel, d), note=nc.condition.note)

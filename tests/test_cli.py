@@ -432,6 +432,23 @@ def test_derive_never_valid_says_why_first_and_exits_1(fmt: str, first: str, tmp
         assert size not in out
     code, out, _ = run(["derive", str(spec), "--format", "json"], capsys)
     assert code == 1 and json.loads(out)["framework"] == "torch"
+
+
+def test_derive_json_of_a_never_valid_spec_has_the_reasons_first_and_no_sizes(tmp_path: Path,
+                                                                             capsys: pytest.CaptureFixture) -> None:
+    from tests.test_honest import negatives
+
+    spec = tmp_path / "nv3.yaml"
+    spec.write_text("framework: keras\ninput: [0, 32, 3]\nlayers:\n  - Conv2D: {filters: 5, kernel_size: 3}\n")
+    code, out, _ = run(["derive", str(spec), "--format", "json"], capsys)
+    doc = json.loads(out)
+    assert code == 1 and next(iter(doc)) == "never_valid" and out.lstrip("{\n ").startswith('"never_valid"')
+    assert doc["never_valid"] == ["input 'input': input axis 0: 0 < 1",
+                                  "layer 0 'conv2d' (Conv2D): output height: -2 < 1"]
+    assert doc["output_shape"] is doc["closed_form"] is doc["macs"] is doc["activations"] is None
+    assert doc["params"]["total"] is None and doc["layers"][0]["output_shape"] is None
+    assert doc["inputs"] == {"input": ["0", "32", "3"]} and doc["layers"][0]["kind"] == "Conv2D"
+    assert negatives(doc) == [] and "-8100" not in out and '"-2"' not in out
     spec.write_text(NEVER_VALID.replace("in_channels: 32", "in_channels: 16"))
     code, out, _ = run(["derive", str(spec)], capsys)
     assert code == 0 and "never valid" not in out and "Total params: 1,608" in out

@@ -79,7 +79,29 @@ def test_never_valid_spec_is_documented() -> None:
                                                                                       "out_channels": 4,
                                                                                       "kernel_size": 3}}]}
     text = symshape.document(spec, format="markdown")
-    assert "## Never valid" in text and "No worked example: the network is never valid." in text
+    assert "## Never valid" in text and "- layer 1 'conv2d\\_1' (Conv2d): in\\_channels 5 != 4 incoming" in text
+    for result in ("Output shape", "Parameters:", "MACs:", "closed form", "Worked example", "plot", "x_{1}"):
+        assert result not in text, result
+
+
+NV3 = "framework: keras\ninput: [0, 32, 3]\nlayers:\n  - Conv2D: {filters: 5, kernel_size: 3}\n"
+
+
+@pytest.mark.parametrize("suffix", [".md", ".html"])
+def test_cli_documents_a_never_valid_spec_without_sizes_and_exits_1(suffix: str, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    spec = tmp_path / "nv3.yaml"
+    spec.write_text(NV3)
+    target = tmp_path / f"x{suffix}"
+    assert main(["docs", str(spec), "-o", str(target)], out=io.StringIO()) == 1
+    assert "never valid: input 'input': input axis 0: 0 < 1" in capsys.readouterr().err
+    text = target.read_text()
+    never, summary = text.index("Never valid"), text.index("Summary")
+    assert never < summary and text.index("output height: -2") < summary  # the reasons first
+    assert "-8,100" not in text and "-8100" not in text and "30, 5" not in text and "140" not in text
+    assert not re.search(r"(?<!\w)-\d", text[summary:]), "a negative number among the results"  # not id="layer-0"
+    assert "conv2d" in text[summary:] and "Conv2D" in text[summary:]  # the spec's facts stay
+    assert list(tmp_path.iterdir()) == [spec, target] or set(tmp_path.iterdir()) == {spec, target}  # no plot
 
 
 HOSTILE = "<script>alert(1)</script> & <img src=x onerror=alert(2)> | $x$ `tick`"

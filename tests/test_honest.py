@@ -79,6 +79,52 @@ def test_never_valid(spec: dict, reason: str | None) -> None:
         assert not d.evaluate().valid
 
 
+NEVER_SPECS = [spec for spec, reason in NEVER_CASES if reason is not None]
+VALID = {"framework": "torch", "input": [3, 8, 8], "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3}}]}
+RESULTS = ("output_shape", "closed_form", "closed_form_latex", "buffers", "macs", "activations")
+
+
+def negatives(value: object, where: str = "") -> list[str]:
+    """Every negative number in plain data: ints, and strings that are a whole integer ("-2")."""
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in negatives(v, f"{where}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [n for k, v in enumerate(value) for n in negatives(v, f"{where}[{k}]")]
+    if isinstance(value, bool) or value is None:
+        return []
+    if isinstance(value, int) and value < 0:
+        return [f"{where}={value}"]
+    if isinstance(value, str) and value.strip().startswith("-") and value.strip()[1:].replace(",", "").isdigit():
+        return [f"{where}={value!r}"]
+    return []
+
+
+def test_negatives_finds_what_it_should() -> None:
+    assert negatives({"a": ["-2", "30"], "b": {"c": -8100}, "d": "Hin - 2", "e": None, "f": " -1,000"}) == [
+        ".a[0]='-2'", ".b.c=-8100", ".f=' -1,000'"]
+
+
+@pytest.mark.parametrize("spec", NEVER_SPECS)
+def test_never_valid_dict_has_the_reasons_first_and_no_results(spec: dict) -> None:
+    d = symshape.derive(spec, cache=False)
+    out = d.to_dict()
+    assert next(iter(out)) == "never_valid" and out["never_valid"] == list(d.never_valid_reasons())
+    fine = symshape.derive(VALID, cache=False)
+    assert not fine.never_valid
+    valid = fine.to_dict()
+    assert list(out) == list(valid)  # the same keys, in the same order: clients do not break
+    assert all(out[k] is None for k in RESULTS), {k: out[k] for k in RESULTS}
+    assert out["params"] == {"trainable": None, "non_trainable": None, "total": None}
+    assert set(out["output_shapes"]) == {ref for ref, _ in d.outputs} and not any(out["output_shapes"].values())
+    assert out["framework"] == spec["framework"]
+    assert [ly["kind"] for ly in out["layers"]] == [ly.kind for ly in d.layers]
+    for ly in out["layers"]:
+        assert set(ly) == set(valid["layers"][0])
+        assert ly["output_shape"] is ly["output_shapes"] is ly["macs"] is ly["buffers"] is ly["activations"] is None
+        assert set(ly["params"].values()) == {None}
+    assert negatives(out) == []  # the whole dict, the reasons included
+
+
 def test_never_valid_is_never_claimed_for_a_valid_spec() -> None:
     """Brute force: specs with one symbol in a small box; never_valid only when no value is valid."""
     import itertools

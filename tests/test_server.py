@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import symshape
@@ -25,6 +26,7 @@ from symshape.portable import evaluate_graph
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
 from symshape_server.service import ServerConfig, create_server, shutdown
+from tests.test_honest import negatives
 
 ROOT = Path(__file__).parent.parent
 EXAMPLES = ROOT / "examples"
@@ -642,6 +644,33 @@ def test_never_valid_spec_is_flagged(client: Client) -> None:
     assert list(reply.never_valid_reasons) == list(symshape.derive(spec).never_valid_reasons())
     assert list(reply.never_valid_reasons) == ["layer 1 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"]
     assert not client.derive(CLASSIC).never_valid and not client.derive(CLASSIC).never_valid_reasons
+
+
+def proto_negatives(msg: Message, where: str = "") -> list[str]:
+    """Every negative number in a reply: int fields, and strings that are a whole integer ("-2")."""
+    out = []
+    for field, value in msg.ListFields():
+        items = [value] if isinstance(value, (Message, str, bytes, int, float)) else list(value)  # else repeated
+        for k, item in enumerate(items):
+            at = f"{where}.{field.name}[{k}]"
+            out += proto_negatives(item, at) if isinstance(item, Message) else negatives(item, at)
+    return out
+
+
+def test_never_valid_reply_has_no_sizes(client: Client) -> None:
+    nv3 = "framework: keras\ninput: [0, 32, 3]\nlayers:\n  - Conv2D: {filters: 5, kernel_size: 3}\n"
+    reply = client.derive(nv3)
+    assert reply.never_valid and list(reply.never_valid_reasons) == [
+        "input 'input': input axis 0: 0 < 1", "layer 0 'conv2d' (Conv2D): output height: -2 < 1"]
+    assert not reply.HasField("output_shape") and not reply.HasField("closed_form") and not reply.HasField("counts")
+    layers = [(ly.index, ly.name, ly.kind, list(ly.inputs)) for ly in reply.layers]
+    assert layers == [(0, "conv2d", "Conv2D", ["input"])]
+    assert not reply.layers[0].outputs and not reply.layers[0].HasField("counts")
+    assert reply.framework == "keras" and reply.derivation_id == symshape.derive(nv3).key
+    assert proto_negatives(reply) == []
+    fine = client.derive(CLASSIC)  # a valid spec keeps its results, and the walk reaches its graphs' -1 factors
+    assert fine.HasField("counts") and fine.layers[0].outputs and proto_negatives(fine)
+    assert proto_negatives(pb.Expression(text="-2")) == [".text[0]='-2'"]
 
 
 # ---------------------------------------------------------------- shutdown

@@ -132,14 +132,21 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
         doc.add(Para(line(descriptions[""])))
     inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(to_latex(s) for s in shape) + ")"
                        for n, shape in d.inputs.items())
-    doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), " (batch axis excluded). "
-                      "Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
-                      " and written in terms of the sizes before them; only the output is shown in closed form.")))
     analysis = analysis or Analysis.of(d)
     never = analysis.never
-    if never:
-        doc.add(Heading(2, "Never valid", "never-valid"), Bullets(tuple(line(r) for r in
-                                                                          (never, *d.never_valid_reasons()))))
+    naming = () if never else (" Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
+                               " and written in terms of the sizes before them; only the output is shown in "
+                               "closed form.")
+    doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), " (batch axis excluded).", *naming)))
+    if never:  # no value of the symbols is valid: why, the spec's facts, and no sizes or counts
+        doc.add(Heading(2, "Never valid", "never-valid"),
+                Para(line("No value of the symbols makes this network valid, so it has no output shape, "
+                          "parameter count or MACs to show. The conditions that always fail:")),
+                Bullets(tuple(line(r) for r in d.never_valid_reasons())))
+        _never_summary(doc, d)
+        _glossary(doc, d, descriptions)
+        _layers(doc, d, namer, results=False)
+        return doc
     _summary(doc, d, namer)
     _glossary(doc, d, descriptions)
     _layers(doc, d, namer)
@@ -171,6 +178,11 @@ def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
     doc.add(Bullets(tuple(items)))
 
 
+def _never_summary(doc: Document, d: Derivation) -> None:
+    rows = tuple((line(str(ly.index)), line(Code(ly.name)), line(ly.kind)) for ly in d.layers)
+    doc.add(Heading(2, "Summary", "summary"), Table(("#", "Layer", "Type"), rows, numeric=(0,)))
+
+
 def _glossary(doc: Document, d: Derivation, descriptions: Mapping[str, str]) -> None:
     if not d.symbols:
         return
@@ -183,7 +195,8 @@ def _glossary(doc: Document, d: Derivation, descriptions: Mapping[str, str]) -> 
     doc.add(Heading(2, "Symbols", "symbols"), Table(("Symbol", "Description", "Domain", "Fills"), tuple(rows)))
 
 
-def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
+def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) -> None:
+    """Each layer: its arguments and general formula; with `results`, also its sizes and counts."""
     doc.add(Heading(2, "Layers", "layers"))
     generic: dict[tuple[str, str], tuple[General | None, int]] = {}
     for ly in d.layers:
@@ -205,6 +218,9 @@ def _layers(doc: Document, d: Derivation, namer: Namer) -> None:
                                   Math(info.trainable), ", MACs ", Math(info.macs)))
         else:
             items.append(line(f"General formula: as in layer {generic[key][1]}."))
+        if not results:
+            doc.add(Bullets(tuple(items)))
+            continue
         ins = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.input_shapes)
         outs = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.outputs)
         items.append(line("This layer: input ", Math(ins), ", output ", Math(outs)))
