@@ -282,6 +282,74 @@ def _implied_by_divisibility(items: list[_Item], never: Mapping[int, str], impli
     return out
 
 
+LINEAR_MAX_SYMBOLS = 40  # a linear inequality with more free symbols is not compared with the others
+LINEAR_MAX_COUNT = 300  # more linear inequalities than this: no pairwise check (it is quadratic)
+LINEAR_MAX_WORK = 1_000_000  # count * total terms of the forms (about 0.5 s at most): else no check
+
+
+def linear_form(g: Expr, max_symbols: int = LINEAR_MAX_SYMBOLS) -> tuple[dict[Symbol, int], int] | None:
+    """g = sum(a_s*s) + c with integer a_s and c, as ({s: a_s}, c); None when g is not of that form
+    or has more than `max_symbols` symbols."""
+    coeffs: dict[Symbol, int] = {}
+    const = 0
+    for t in Add.make_args(g):
+        if isinstance(t, Integer):
+            const += int(t.p)
+            continue
+        a, s = t.as_coeff_Mul()
+        if not isinstance(s, Symbol) or not isinstance(a, Integer):
+            return None
+        coeffs[s] = coeffs.get(s, 0) + int(a.p)
+        if len(coeffs) > max_symbols:
+            return None
+    return coeffs, const
+
+
+def _term_lo(a: int, b: Bound) -> float | int:
+    """The least value of a*s for s in b."""
+    return _mul(a, b[0]) if a > 0 else _mul(a, b[1]) if a < 0 else 0
+
+
+def implies_linear(strong: tuple[Mapping[Symbol, int], int], weak: tuple[Mapping[Symbol, int], int],
+                   box: Mapping[Symbol, Bound]) -> bool:
+    """`strong >= 0` implies `weak >= 0` for every value in the box: proven by weak - strong >= 0 there.
+    The least value of a linear form over a box is exact (each symbol once), so this is never claimed
+    when false, and it is transitive. Stops at the first symbol the difference is unbounded in."""
+    (sc, s0), (wc, w0) = strong, weak
+    lo: float | int = w0 - s0
+    whole = (-INF, INF)
+    for s, a in wc.items():
+        t = _term_lo(a - sc.get(s, 0), box.get(s, whole))
+        if t == -INF:
+            return False
+        lo += t
+    for s, a in sc.items():
+        if s not in wc:
+            t = _term_lo(-a, box.get(s, whole))
+            if t == -INF:
+                return False
+            lo += t
+    return lo >= 0
+
+
+def implied_by_linear(forms: list[tuple[Mapping[Symbol, int], int] | None],
+                      box: Mapping[Symbol, Bound]) -> set[int]:
+    """Indices of the linear inequalities `form >= 0` (None: not linear, never dropped nor used) that
+    another one implies over the box: of two equivalent ones the first stays. Every dropped one is
+    implied by one that stays (checked), so dropping them all changes nothing. No check (empty set)
+    past LINEAR_MAX_COUNT forms or LINEAR_MAX_WORK: the work is quadratic."""
+    idx = [i for i, f in enumerate(forms) if f is not None]
+    if len(idx) < 2 or len(idx) > LINEAR_MAX_COUNT or \
+            len(idx) * sum(len(forms[i][0]) for i in idx) > LINEAR_MAX_WORK:  # type: ignore[index]
+        return set()
+    imp = {(i, j): implies_linear(forms[i], forms[j], box)  # type: ignore[arg-type]
+           for i in idx for j in idx if i != j}
+    # i beats j when i implies j, and strictly, or they are equivalent and i comes first
+    dropped = {j for j in idx if any(imp[i, j] and (i < j or not imp[j, i]) for i in idx if i != j)}
+    # sound even if implication were not transitive: keep any dropped one no kept one implies
+    return {j for j in dropped if any(imp[i, j] for i in idx if i != j and i not in dropped)}
+
+
 def _symbol_range(it: _Item) -> Linear | None:
     """The range a condition on one symbol alone allows it (a*s + c >= 0, or == 0), else None."""
     if it.g is None or it.constant or it.op not in (">=", "=="):
@@ -371,6 +439,8 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     shown: list[tuple[object, object, object]] = []  # (nc, relation, family key)
     best: dict[object, tuple[int, int]] = {}  # family -> (its constant, index in shown)
     seen: set = set()
+    forms: list[tuple[dict[Symbol, int], int] | None] = []  # the linear form of each shown inequality, or None
+    n_linear = 0
     for i, it in enumerate(items):
         if i in never or i in implied:
             continue
@@ -409,6 +479,12 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
                 shown[old[1]] = (None, None, None)
             best[fam] = (strength, len(shown))
         shown.append((it.nc, rel, family))
+        # a linear inequality on several symbols may be implied by another shown one (pairwise, below)
+        forms.append(linear_form(it.g) if it.op == ">=" and one_symbol(it.g) is None and
+                     n_linear <= LINEAR_MAX_COUNT else None)
+        n_linear += forms[-1] is not None
+    for j in implied_by_linear([f if shown[k][0] is not None else None for k, f in enumerate(forms)], box):
+        shown[j] = (None, None, None)
     never_items = sorted(never)
     return Verdicts(tuple(items[i].nc for i in never_items), tuple(never[i] for i in never_items),
                     tuple((nc, rel) for nc, rel, _ in shown if nc is not None))

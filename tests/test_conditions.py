@@ -11,7 +11,16 @@ import sympy
 
 import symshape
 from symshape.algebra import FloorDiv
-from symshape.conditions import Bounds, decide, divisibility, one_symbol, zero_when_expanded
+from symshape.conditions import (
+    LINEAR_MAX_COUNT,
+    Bounds,
+    decide,
+    divisibility,
+    implied_by_linear,
+    linear_form,
+    one_symbol,
+    zero_when_expanded,
+)
 from symshape.printing import to_text
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
@@ -30,7 +39,8 @@ SHOWN_CASES = [
     ("transformer_block.yaml", ["E % Hh == 0", "E >= 1", "Hh >= 1"], ["4*E >= 1", "Eq(Mod(E, Hh), 0)"]),
     ("lstm_classifier.yaml", ["V >= 2"], ["V >= 1"]),
     ("automl_space.yaml", ["I >= 32", "I <= 512", "D1 >= 8"], ["I >= 1", "D1 >= 1", "I - F1 >= 0"]),
-    ("classic_symbolic.yaml", ["P >= 0", "I - F + 2*P >= 0"], ["P >= 1"]),
+    # layer 0's output height I - F + 2*P >= 0 follows from layer 1's (I - F - S + 2*P >= 0, S >= 1)
+    ("classic_symbolic.yaml", ["P >= 0", "I - F - S + 2*P >= 0"], ["P >= 1", "I - F + 2*P >= 0"]),
 ]
 
 
@@ -170,6 +180,56 @@ def test_decide_and_one_symbol() -> None:
     assert one_symbol(-h + 50).hi == 50
     assert one_symbol(-2 * h + 7).hi == 3
     assert one_symbol(h * h - 1) is None
+
+
+INF = float("inf")
+LINEAR_BOX = {"I": (1, INF), "J": (1, INF), "F": (1, INF), "S": (1, INF), "P": (0, INF), "X": (2, 2), "U": (-INF, INF)}
+IMPLIED_CASES = [  # linear inequalities (each `text >= 0`) -> indices dropped (implied by one that stays)
+    (["I - F + 2*P", "I - F - S + 2*P"], {0}),  # classic_symbolic: S >= 1, the tighter (layer 1) stays
+    (["I - F - S + 2*P", "I - F + 2*P"], {1}),  # (whatever the order)
+    (["I - F", "J - F"], set()),  # neither implies the other: both stay
+    (["I - F + 2*P", "I - F - U + 2*P"], set()),  # U unbounded: not proven, both stay
+    (["I - F - S", "I - F + P"], {1}),  # S >= 1, P >= 0
+    (["I - F", "I - F - X + 2"], {1}),  # equal over the box (X = 2): the first stays
+    (["I - F - X + 2", "I - F", "2 + I - F - X"], {1, 2}),  # three equal ones: one stays
+    (["I - F + 2", "I - F + 1", "I - F"], {0, 1}),  # a chain: only the tightest, the last, stays
+    (["I - F + 1", None, "I - F"], {0}),  # not linear (None): neither used nor dropped
+    (["2*I - F", "I - F"], {0}),  # I - F >= 0 gives 2*I - F >= 0 (I >= 1), not the reverse (I = 1, F = 2)
+]
+
+
+@pytest.mark.parametrize(("texts", "dropped"), IMPLIED_CASES)
+def test_implied_by_linear(texts: list[str | None], dropped: set[int]) -> None:
+    syms = {n: sympy.Symbol(n, integer=True) for n in LINEAR_BOX}
+    box = {syms[n]: b for n, b in LINEAR_BOX.items()}
+    forms = [None if t is None else linear_form(sympy.sympify(t, locals=syms)) for t in texts]
+    assert implied_by_linear(forms, box) == dropped
+    # sound: wherever the kept ones hold (sampled in the box), the dropped ones hold too
+    kept = [t for i, t in enumerate(texts) if t is not None and i not in dropped]
+    r = random.Random(3)
+    for _ in range(300):
+        values = {s: r.randint(int(max(lo, -20)), int(min(hi, 20))) for s, (lo, hi) in box.items()}
+        if all(sympy.sympify(t, locals=syms).xreplace(values) >= 0 for t in kept):
+            for i in dropped:
+                assert sympy.sympify(texts[i], locals=syms).xreplace(values) >= 0, (texts[i], values)
+
+
+def test_linear_forms_and_the_limit() -> None:
+    i, f = sympy.symbols("I F", integer=True)
+    assert linear_form(2 * i - 3 * f + 5) == ({i: 2, f: -3}, 5)
+    assert linear_form(i * f - 1) is None and linear_form(FloorDiv(i, 2) - f) is None
+    assert linear_form(sum(sympy.symbols("x0:41", integer=True))) is None  # too many symbols: not compared
+    box = {i: (1, INF), f: (1, INF)}
+    many = [({i: 1, f: -1}, -k) for k in range(LINEAR_MAX_COUNT + 1)]
+    assert implied_by_linear(many, box) == set()  # over the limit: nothing compared, nothing dropped
+    assert implied_by_linear(many[:20], box) == set(range(19))
+
+
+def test_neither_implies_keeps_both() -> None:
+    d = symshape.derive({"framework": "keras", "input": ["H", "W", 3],
+                         "layers": [{"Conv2D": {"filters": 4, "kernel_size": "K", "padding": "valid"}}]}, cache=False)
+    rels = shown(d)
+    assert "H - K + 1 >= 1" in rels and "W - K + 1 >= 1" in rels, rels
 
 
 def test_params_print_in_one_normal_form() -> None:
