@@ -108,3 +108,5 @@ def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]
             _abort(context, err, field)
         elif not isinstance(err, EXPECTED):  # the caller is gone, but a bug is still logged
             internal_error("exception in a handler whose caller is gone", traceback.format_exc())
+        # the caller is gone (deadline, cancel): end the call as aborted, so grpc has no reply to serialize
+        context.abort(grpc.StatusCode.CANCELLED, "the caller is gone")
