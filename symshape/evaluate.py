@@ -15,7 +15,7 @@ import numpy as np
 from . import fastpath
 from .algebra import as_expr
 from .errors import BindingError, LimitError, did_you_mean
-from .layers.base import NEGATE
+from .layers.base import NEGATE, Condition
 from .limits import current
 from .program import Program, ProgramBuilder  # noqa: F401 - Program is the type of .program
 
@@ -45,6 +45,15 @@ class CheckInfo:
     truth: int
 
 
+def condition_registers(b: ProgramBuilder, c: Condition) -> tuple[int, int, int]:
+    """(lhs, rhs, truth) registers of a condition compiled into `b` ('holds': all three the same)."""
+    if c.op == "holds":
+        reg = b.add(c.lhs)
+        return reg, reg, reg
+    lhs, rhs = b.add(as_expr(c.lhs)), b.add(as_expr(c.rhs))
+    return lhs, rhs, b.op(c.op, (lhs, rhs))
+
+
 class Compiled:
     """The derivation's program and where each quantity lives in it: plain, picklable data
     (the gRPC server derives in worker processes and evaluates with this in its own)."""
@@ -64,11 +73,7 @@ class Compiled:
         def check(nc: NetCondition) -> None:
             nonlocal valid
             c = nc.condition
-            if c.op == "holds":
-                lhs = rhs = truth = b.add(c.lhs)
-            else:
-                lhs, rhs = b.add(as_expr(c.lhs)), b.add(as_expr(c.rhs))
-                truth = b.op(c.op, (lhs, rhs))
+            lhs, rhs, truth = condition_registers(b, c)
             ly = nc.layer
             self.conditions.append(CheckInfo(
                 None if ly is None else ly.index, None if ly is None else ly.name, None if ly is None else ly.kind,

@@ -125,14 +125,10 @@ def _interpret(ops: tuple, wanted: set[int], symbol: str, fixed: Mapping[str, in
             vals[i] = Truth(None if x.value is None else not x.value, x.j0)
             continue
         if any(isinstance(x, Truth) for x in xs):  # an undefined size (division by zero) stays undefined
-            if all(isinstance(x, Truth) and x.value is None for x in xs):
-                vals[i] = Truth(None, _jmax(*(x.j0 for x in xs)))
-                continue
-            undefined = [x for x in xs if isinstance(x, Truth) and x.value is None]
-            if undefined:
-                vals[i] = Truth(None, _jmax(*(x.j0 for x in xs)))
-                continue
-            raise NoClosedForm(f"a truth value used as a number ({op})")
+            if not any(isinstance(x, Truth) and x.value is None for x in xs):
+                raise NoClosedForm(f"a truth value used as a number ({op})")
+            vals[i] = Truth(None, _jmax(*(x.j0 for x in xs)))
+            continue
         j0 = _jmax(*(x.j0 for x in xs))
         if op == "add":
             c: tuple[int, ...] = ()

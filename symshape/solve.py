@@ -216,15 +216,10 @@ def _validity(d: Derivation) -> _Problem:
 
 def _lossless(d: Derivation) -> _Problem:
     """Valid, and no layer leaves an input row unread (every dropped count 0)."""
+    from .evaluate import condition_registers
+
     b = ProgramBuilder(d.defs)
-    checks = []
-    for nc in d.conditions:
-        cond = nc.condition
-        if cond.op == "holds":
-            truth = b.add(cond.lhs)
-        else:
-            truth = b.op(cond.op, (b.add(as_expr(cond.lhs)), b.add(as_expr(cond.rhs))))
-        checks.append((truth, nc.origin, cond.label))
+    checks = [(condition_registers(b, nc.condition)[2], nc.origin, nc.condition.label) for nc in d.conditions]
     for ly in d.layers:
         for axis, rows in ly.dropped:
             truth = b.op("==", (b.add(as_expr(rows)), b.const(0)))
@@ -340,14 +335,14 @@ def _solve(d: Derivation, problem: _Problem, symbol: str, bindings: Mapping[str,
     member = _evaluate(problem, symbol, fixed, lo, end, target)
     tail = [r for r, (value, _) in enumerate(classes) if value]
     if hi is None or hi >= threshold + period:
-        # cross-check: the evaluated last period agrees with the analysis
-        for v in range(max(lo, threshold), end):
-            if bool(member[v - lo]) != ((v % period) in tail):
-                raise RuntimeError(f"solve: analysis and evaluation disagree at {symbol} = {v}")
-        # lower the start to where the pattern begins
-        start = max(lo, threshold)
-        while start > lo and bool(member[start - 1 - lo]) == (((start - 1) % period) in tail):
-            start -= 1
+        # what the periodic pattern says for every evaluated value; where evaluation differs
+        pattern = np.isin(np.arange(lo, end, dtype=np.int64) % period, tail)
+        differ = np.flatnonzero(member != pattern)
+        past = differ[differ >= max(lo, threshold) - lo]
+        if len(past):  # cross-check: the evaluated last period agrees with the analysis
+            raise RuntimeError(f"solve: analysis and evaluation disagree at {symbol} = {lo + int(past[0])}")
+        # the start: just after the last value the pattern does not describe
+        start = lo + int(differ[-1]) + 1 if len(differ) else lo
         period, tail = _shortest_period(period, tail)
         prefix = member[:start - lo]
         pieces = _intervals(prefix, lo)
