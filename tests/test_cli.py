@@ -468,28 +468,13 @@ def test_derive_warnings_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_sweep_progress_bar_on_a_terminal(tmp_path: Path) -> None:
     """stderr a terminal (a pty), rows to a file: the bar shows rows/s and kept rows, then goes away."""
-    import os
-    import pty
+    from tests.terminal import run_on_terminal
 
-    leader, follower = pty.openpty()
     target = tmp_path / "rows.csv"
-    argv = [sys.executable, "-m", "symshape", "sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", "I=1:1001",
-            "--grid", "F=1:11", "--grid", "S=1:11", "--grid", "P=0:10", "--grid", "D=1:11", "--where", "D <= 1",
-            "-o", str(target)]
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the terminal closed: the process is done
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
-    assert proc.wait(timeout=300) == 0
-    text = seen.decode("utf-8", "replace")
+    argv = ["sweep", str(EXAMPLES / "classic_symbolic.yaml"), "--grid", "I=1:1001", "--grid", "F=1:11", "--grid",
+            "S=1:11", "--grid", "P=0:10", "--grid", "D=1:11", "--where", "D <= 1", "-o", str(target)]
+    code, text = run_on_terminal(argv, stream="stderr")
+    assert code == 0
     assert "sweeping" in text and " rows/s, " in text and " kept" in text, text[-500:]
     assert "996,575 of 10,000,000 combinations kept ->" in text
 

@@ -23,6 +23,7 @@ from symshape.portable import evaluate_graph
 from symshape.solve import solve
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.service import ServerConfig, create_server, shutdown
+from tests.test_server import nodes
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 UNET = (EXAMPLES / "unet.yaml").read_text()
@@ -50,11 +51,6 @@ def served():
 def client(served):
     with Client(f"127.0.0.1:{served.port}") as c:
         yield c
-
-
-def nodes(expr: pb.Expression) -> list[tuple[str, tuple[int, ...], str]]:
-    names = {v: k.lower()[3:] for k, v in pb.Op.items()}
-    return [(names[n.op], tuple(n.args), n.integer if n.op == pb.OP_INTEGER else n.symbol) for n in expr.graph]
 
 
 def as_dict(resp: pb.SolveResponse) -> dict:

@@ -135,27 +135,12 @@ def test_notebook_views_escape_and_agree() -> None:
 def test_on_a_terminal_the_table_fits_its_width() -> None:
     """stdout a terminal (a pty) with COLUMNS=80: table lines fit; the MACs formula stays one line."""
     import os
-    import pty
-    import subprocess
-    import sys
 
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "symshape", "derive", str(EXAMPLES / "resnet50.yaml")],
-                            stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
-                            env={**os.environ, "COLUMNS": "80"})
-    os.close(follower)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
-    assert proc.wait(timeout=300) == 0
-    lines = seen.decode().replace("\r\n", "\n").splitlines()
+    from tests.terminal import run_on_terminal
+
+    code, text = run_on_terminal(["derive", str(EXAMPLES / "resnet50.yaml")], env={**os.environ, "COLUMNS": "80"})
+    assert code == 0
+    lines = text.replace("\r\n", "\n").splitlines()
     table = lines[: lines.index("Output size (closed form): (1000,)")]
     assert len(table) > len(symshape.derive(EXAMPLES / "resnet50.yaml").layers)  # shapes folded onto two lines
     assert max(len(ln) for ln in table) <= 80
