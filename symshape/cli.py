@@ -73,6 +73,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _command_modules() -> list[Any]:
+    """The commands that live in modules of their own (symshape/commands/), found by name; each has NAME, HELP,
+    add_arguments(parser) and run(args, out) -> exit status, and imports its heavy parts inside run."""
+    import importlib
+    import pkgutil
+
+    from . import commands
+
+    found = [importlib.import_module(f"{commands.__name__}.{m.name}") for m in pkgutil.iter_modules(commands.__path__)
+             if not m.name.startswith("_")]
+    return sorted(found, key=lambda m: getattr(m, "ORDER", 50))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symshape", description="Symbolic shape algebra for neural networks: closed-form "
                      "sizes, parameters, MACs and validity conditions for keras and torch specs.",
@@ -122,17 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--framework", choices=("keras", "torch"))
     p.add_argument("--format", choices=("table", "markdown", "json"), default="table")
 
-    p = sub.add_parser("docs", help="write a network's derivation document (HTML or Markdown)",
-                       description="write a network's derivation document: summary, symbols, each layer's "
-                       "formulas, closed form, valid inputs, a worked example and a plot (needs symshape[docs])",
-                       epilog="examples:\n  symshape docs examples/resnet50.yaml -o resnet50.html --example H=224,W=224"
-                       "\n  symshape docs examples/unet.yaml -o unet.md      # and unet.svg beside it",
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
-    p.add_argument("-o", "--output", required=True, help="the document: .html or .md (figures beside a .md)")
-    p.add_argument("--format", choices=("html", "markdown"), help="default: from the output's suffix")
-    p.add_argument("--example", action="append", default=[], metavar="NAME=VALUE[,...]",
-                   help="the worked example's values (default: minimums, inputs at the smallest valid size)")
+    for module in _command_modules():  # symshape/commands/*.py: one module a command
+        p = sub.add_parser(module.NAME, help=module.HELP, description=getattr(module, "DESCRIPTION", module.HELP),
+                           epilog=getattr(module, "EPILOG", None), formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
     serve_help = "run the gRPC service (ShapeAlgebraService, health, reflection)"
     serve_examples = """examples:
   symshape serve                                    # 127.0.0.1:50051, this machine only
@@ -256,41 +262,6 @@ def _bindings(pairs: Sequence[str]) -> dict[str, int]:
             raise UsageError(f"--set takes NAME=VALUE, got {_shown(pair)}")
         out[name.strip()] = _int(value, f"--set {name.strip()}")
     return out
-
-
-def _docs(args: argparse.Namespace, out: TextIO) -> int:
-    from pathlib import Path
-
-    target = Path(args.output)
-    fmt = args.format or {".html": "html", ".htm": "html", ".md": "markdown"}.get(target.suffix.lower())
-    if fmt is None:
-        raise UsageError(f"-o {args.output}: give a .html or .md file, or --format html|markdown")
-    try:
-        from .docs import render_document
-    except ImportError as err:
-        raise UsageError(f"docs needs its extra: pip install 'symshape[docs]' ({err})") from None
-    example = _bindings([p for item in args.example for p in item.split(",") if p.strip()])
-    d = _read_spec(args.spec)
-    try:
-        doc = render_document(d, fmt, example=example, image=target.with_suffix(".svg").name)
-    except (SpecError, BindingError):
-        raise
-    except SymshapeError as err:
-        raise UsageError(str(err)) from None
-    try:
-        target.write_text(doc.text, encoding="utf-8")
-        for name, data in doc.files.items():
-            (target.parent / name).write_bytes(data)
-    except OSError as err:
-        raise UsageError(f"-o {args.output}: {err.strerror}") from None
-    out.write(f"wrote {target}" + "".join(f", {target.parent / n}" for n in doc.files) + "\n")
-    try:  # a never-valid network is documented (why, no sizes) and fails like `derive`
-        never = d.never_valid_reason()
-    except SymshapeError:  # its analysis hit a limit: the document says so
-        never = None
-    if never:
-        print(f"symshape: {never}", file=sys.stderr)
-    return 1 if never else 0
 
 
 def _derive(args: argparse.Namespace, out: TextIO) -> int:
@@ -540,8 +511,9 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         return _solve(args, out)
     if args.command == "serve":
         return _serve(args)
-    if args.command == "docs":
-        return _docs(args, out)
+    for module in _command_modules():
+        if args.command == module.NAME:
+            return module.run(args, out)
     raise UsageError(f"unknown command {args.command}")
 
 
