@@ -176,6 +176,7 @@ class Evaluation(_Totals):
     bindings: dict[str, int]
     layers: tuple[LayerValues, ...]
     violations: tuple[Violation, ...]
+    margins: Any = None  # symshape.margins.Margins when asked for (evaluate(..., margins=True))
 
     @property
     def valid(self) -> bool:
@@ -188,6 +189,7 @@ class Evaluation(_Totals):
             "layers": [ly.to_dict() for ly in self.layers],
             "valid": self.valid,
             "violations": [v.to_dict() for v in self.violations],
+            **({} if self.margins is None else {"margins": self.margins.to_dict()}),
         }
 
     # views (symshape.views): a one-line repr, the table, and what notebooks show
@@ -246,10 +248,17 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluation:
+def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any], margins: bool = False) -> Evaluation:
+    """Exact values at one binding; with `margins`, `Evaluation.margins` holds each condition's signed
+    margin (<= 0: it holds; symshape.margins), in the order of `Compiled.conditions`."""
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
     values = check_bindings(c, bindings)
     regs = c.program.run_int(values)
+    signed = None
+    if margins:
+        from .margins import Margins, condition_names, margin_int
+
+        signed = Margins(tuple(condition_names(c)), tuple(margin_int(ck, regs) for ck in c.conditions))
     get = regs.__getitem__  # sizes and counts are exact Python ints (None: undefined by a division by zero)
     layers = [LayerValues(tuple(tuple(map(get, shape)) for shape in lr["outputs"]),
                           get(lr["trainable"]), get(lr["non_trainable"]), get(lr["buffers"]), get(lr["macs"]),
@@ -260,7 +269,8 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Evaluatio
         output_shapes=tuple(tuple(map(get, shape)) for shape in c.output),
         trainable=get(c.totals["trainable"]), non_trainable=get(c.totals["non_trainable"]),
         buffers=get(c.totals["buffers"]), macs=get(c.totals["macs"]),
-        activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations))
+        activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations),
+        margins=signed)
 
 
 def _separated(v: object) -> str:
@@ -305,6 +315,10 @@ class BatchResult:
     columns: dict[str, Any]  # "output_shape": [array per axis], "params": array, ...
     valid: np.ndarray
     overflow: np.ndarray | None = None  # bool per row (None only when built by hand)
+    # with outputs "margins" / "first_violation" (symshape.margins): columns["margins"] is one int64
+    # column per condition (<= 0: it holds), columns["first_violation"] the index of the first failing
+    # condition (int32, -1 for none); condition_names names them in that order
+    condition_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"length": self.length, "valid": self.valid.tolist(),
@@ -380,10 +394,32 @@ def _columns(c: Compiled, columns: Mapping[str, Any]) -> tuple[dict[str, Any], i
 def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Sequence[str],
                    chunk: int = 1 << 14) -> BatchResult:
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
+    from .margins import MARGIN_OUTPUTS
+
     for o in outputs:
-        if o not in BATCH_OUTPUTS:
-            raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS)}")
+        if o not in BATCH_OUTPUTS and o not in MARGIN_OUTPUTS:
+            raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS + MARGIN_OUTPUTS)}")
     cols, length = _columns(c, columns)
+    extra = [o for o in outputs if o in MARGIN_OUTPUTS]
+    if extra:  # signed margins: the results first, then the conditions' sides (symshape.margins)
+        from .margins import batch_margins, condition_names
+
+        res = evaluate_batch(c, cols, [o for o in outputs if o not in MARGIN_OUTPUTS], chunk)
+        overflow = res.overflow if res.overflow is not None else np.zeros(length, dtype=bool)
+        margins, first = batch_margins(c, cols, length, "margins" in extra, "first_violation" in extra,
+                                       overflow, res.valid, chunk)
+        out_cols = dict(res.columns)
+        for o in outputs:
+            if o in MARGIN_OUTPUTS:
+                out_cols[o] = margins if o == "margins" else first
+        if overflow.any():
+            res.valid[overflow] = False
+            for o, v in out_cols.items():
+                if o not in MARGIN_OUTPUTS:
+                    for arr in (v if isinstance(v, list) else [v]):
+                        arr[overflow] = 0
+        return BatchResult(length, {o: out_cols[o] for o in outputs}, res.valid, overflow,
+                           tuple(condition_names(c)))
     fast = fastpath.batch(c, cols, length, outputs)  # one column varies: the closed form, not every layer
     if fast is not None:
         return fast
