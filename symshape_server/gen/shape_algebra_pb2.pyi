@@ -338,7 +338,7 @@ class Int64Column(_message.Message):
     def __init__(self, values: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluateBatchRequest(_message.Message):
-    __slots__ = ("spec", "derivation_id", "outputs", "columns")
+    __slots__ = ("spec", "derivation_id", "outputs", "columns", "arrow_columns", "arrow")
     class ColumnsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -350,14 +350,18 @@ class EvaluateBatchRequest(_message.Message):
     DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ARROW_COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    ARROW_FIELD_NUMBER: _ClassVar[int]
     spec: Spec
     derivation_id: str
     outputs: _containers.RepeatedScalarFieldContainer[str]
     columns: _containers.MessageMap[str, Int64Column]
-    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., outputs: _Optional[_Iterable[str]] = ..., columns: _Optional[_Mapping[str, Int64Column]] = ...) -> None: ...
+    arrow_columns: bytes
+    arrow: bool
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., outputs: _Optional[_Iterable[str]] = ..., columns: _Optional[_Mapping[str, Int64Column]] = ..., arrow_columns: _Optional[bytes] = ..., arrow: _Optional[bool] = ...) -> None: ...
 
 class EvaluateBatchResponse(_message.Message):
-    __slots__ = ("derivation_id", "offset", "output_shape", "results", "valid", "overflow")
+    __slots__ = ("derivation_id", "offset", "output_shape", "results", "valid", "overflow", "margins", "condition_names", "first_violation", "arrow_results")
     class ResultsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -371,13 +375,21 @@ class EvaluateBatchResponse(_message.Message):
     RESULTS_FIELD_NUMBER: _ClassVar[int]
     VALID_FIELD_NUMBER: _ClassVar[int]
     OVERFLOW_FIELD_NUMBER: _ClassVar[int]
+    MARGINS_FIELD_NUMBER: _ClassVar[int]
+    CONDITION_NAMES_FIELD_NUMBER: _ClassVar[int]
+    FIRST_VIOLATION_FIELD_NUMBER: _ClassVar[int]
+    ARROW_RESULTS_FIELD_NUMBER: _ClassVar[int]
     derivation_id: str
     offset: int
     output_shape: _containers.RepeatedCompositeFieldContainer[Int64Column]
     results: _containers.MessageMap[str, Int64Column]
     valid: _containers.RepeatedScalarFieldContainer[bool]
     overflow: _containers.RepeatedScalarFieldContainer[bool]
-    def __init__(self, derivation_id: _Optional[str] = ..., offset: _Optional[int] = ..., output_shape: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., results: _Optional[_Mapping[str, Int64Column]] = ..., valid: _Optional[_Iterable[bool]] = ..., overflow: _Optional[_Iterable[bool]] = ...) -> None: ...
+    margins: _containers.RepeatedCompositeFieldContainer[Int64Column]
+    condition_names: _containers.RepeatedScalarFieldContainer[str]
+    first_violation: _containers.RepeatedScalarFieldContainer[int]
+    arrow_results: bytes
+    def __init__(self, derivation_id: _Optional[str] = ..., offset: _Optional[int] = ..., output_shape: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., results: _Optional[_Mapping[str, Int64Column]] = ..., valid: _Optional[_Iterable[bool]] = ..., overflow: _Optional[_Iterable[bool]] = ..., margins: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., condition_names: _Optional[_Iterable[str]] = ..., first_violation: _Optional[_Iterable[int]] = ..., arrow_results: _Optional[bytes] = ...) -> None: ...
 
 class ListLayersRequest(_message.Message):
     __slots__ = ("framework", "name")
