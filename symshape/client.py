@@ -166,12 +166,17 @@ class Client:
 
     def evaluate_batch(self, spec_or_id: Any, columns: Mapping[str, Any],
                        outputs: tuple[str, ...] = ("output_shape", "params"), chunk: int = 65536,
-                       timeout: float | None = None) -> dict[str, Any]:
+                       timeout: float | None = None, arrow: bool = False) -> dict[str, Any]:
         """Columns in, columns out: {"valid": bool array, "overflow": bool array, "output_shape": [int64 arrays],
         "params": ...}; "overflow" flags rows whose exact values do not fit int64 (not valid, numbers 0).
+        With "margins" in `outputs`: "margins" (one int64 array per condition) and "condition_names";
+        with "first_violation": an int32 array (-1 for none).
 
-        The bindings are streamed in chunks and the results come back as they are computed.
+        The bindings are streamed in chunks and the results come back as they are computed. With `arrow`
+        (pyarrow), both ways travel as Arrow IPC record batches instead of repeated int64 fields.
         """
+        if arrow:
+            return self._evaluate_batch_arrow(spec_or_id, columns, outputs, chunk, timeout)
         arrays: dict[str, np.ndarray] = {}
         for name, column in columns.items():
             try:
@@ -199,17 +204,73 @@ class Client:
                         [np.asarray(c.values, dtype=np.int64) for c in response.output_shape])
                 for name, col in response.results.items():
                     parts.setdefault(name, []).append(np.asarray(col.values, dtype=np.int64))
+                if response.margins:
+                    parts.setdefault("margins", []).append([np.asarray(c.values, dtype=np.int64)
+                                                            for c in response.margins])
+                if response.first_violation:
+                    parts.setdefault("first_violation", []).append(np.asarray(response.first_violation,
+                                                                              dtype=np.int32))
+                if response.condition_names:
+                    parts["condition_names"] = list(response.condition_names)  # type: ignore[assignment]
                 parts["derivation_id"] = response.derivation_id  # type: ignore[assignment]
         except grpc.RpcError as err:
             raise _error(err) from None
         out: dict[str, Any] = {k: np.concatenate(parts.pop(k)) if parts[k] else np.zeros(0, dtype=bool)
                                for k in ("valid", "overflow")}
         out["derivation_id"] = parts.pop("derivation_id", None)
+        if "condition_names" in parts:
+            out["condition_names"] = parts.pop("condition_names")
         for name, pieces in parts.items():
-            if name == "output_shape":
+            if name in ("output_shape", "margins"):
                 out[name] = [np.concatenate(axis) for axis in zip(*pieces, strict=True)]
             else:
                 out[name] = np.concatenate(pieces)
+        return out
+
+    def _evaluate_batch_arrow(self, spec_or_id: Any, columns: Mapping[str, Any], outputs: tuple[str, ...],
+                              chunk: int, timeout: float | None) -> dict[str, Any]:
+        """evaluate_batch with Arrow IPC both ways; the same dictionary back."""
+        from .arrow import columns_to_ipc, ipc_to_results
+
+        arrays: dict[str, np.ndarray] = {}
+        for name, column in columns.items():
+            try:
+                arrays[name] = _int64_column(column)
+            except (ValueError, TypeError, OverflowError) as err:
+                raise BindingError(f"column '{name}': {err}") from None
+        length = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
+
+        def requests() -> Iterator[Any]:
+            for start in range(0, length, chunk):
+                data = columns_to_ipc({k: a[start:start + chunk] if a.ndim == 1 else a.reshape(1)
+                                       for k, a in arrays.items()})
+                extra = {**self._target(spec_or_id), "outputs": list(outputs), "arrow": True} if start == 0 else {}
+                yield self.pb.EvaluateBatchRequest(arrow_columns=data, **extra)
+
+        pieces: list[dict[str, np.ndarray]] = []
+        names: list[str] = []
+        derivation_id = None
+        try:
+            for response in self.stub.EvaluateBatch(requests(), timeout=timeout or self.timeout,
+                                                    metadata=self.metadata):
+                got, names = ipc_to_results(response.arrow_results)
+                pieces.append(got)
+                derivation_id = response.derivation_id
+        except grpc.RpcError as err:
+            raise _error(err) from None
+        joined = {k: np.concatenate([p[k] for p in pieces]) for k in pieces[0]} if pieces else {}
+        out: dict[str, Any] = {"valid": joined.pop("valid", np.zeros(0, dtype=bool)),
+                               "overflow": joined.pop("overflow", np.zeros(0, dtype=bool)),
+                               "derivation_id": derivation_id}
+        axes = sorted((k for k in joined if k.startswith("out") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+        if axes:
+            out["output_shape"] = [joined.pop(k) for k in axes]
+        margin_keys = sorted((k for k in joined if k.startswith("margin_")), key=lambda k: int(k[7:]))
+        if "margins" in outputs:
+            out["margins"] = [joined.pop(k) for k in margin_keys]
+        if "margins" in outputs or "first_violation" in outputs:
+            out["condition_names"] = names
+        out.update(joined)
         return out
 
     def solve(self, spec_or_id: Any, symbol: str, bindings: Mapping[str, int] | None = None, *,

@@ -197,31 +197,37 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             derived: Derived | None = None
             outputs: tuple[str, ...] = ("output_shape", "params")
             offset = 0
+            arrow = False
             for request in request_iterator:
                 if not context.is_active():  # the caller cancelled or its deadline passed: stop computing
                     return
                 if derived is None:
                     derived = self._target(request, context)
                     outputs = tuple(request.outputs) or outputs
+                    arrow = request.arrow
                 elif request.WhichOneof("target"):
                     raise Abort(code_pb2.INVALID_ARGUMENT, "only the first chunk names the derivation",
                                 "TARGET_REPEATED", [("target", "set on a later chunk")])
-                columns = {name: np.asarray(col.values, dtype=np.int64) for name, col in request.columns.items()}
+                if request.arrow_columns:  # Arrow IPC columns (symshape.arrow), validated, rows bounded
+                    columns = _arrow_columns(request, self.config.max_batch_rows)
+                else:
+                    columns = {name: np.asarray(col.values, dtype=np.int64) for name, col in request.columns.items()}
                 rows = max((len(c) for c in columns.values()), default=0)
                 if rows > self.config.max_batch_rows:
                     raise Abort(code_pb2.RESOURCE_EXHAUSTED, f"{rows} rows in one chunk; the limit is "
                                 f"{self.config.max_batch_rows}: send smaller chunks", "LIMIT_EXCEEDED",
                                 [("columns", f"{rows} rows")])
                 columns = {k: (int(v[0]) if len(v) == 1 and rows > 1 else v) for k, v in columns.items()}
-                out = self._batch(derived, columns, rows, outputs, context)
+                out = self._batch(derived, columns, rows, outputs, context, arrow, first=offset == 0)
                 if out is None:
                     return
                 out.offset = offset
-                offset += len(out.valid)
+                offset += rows if arrow else len(out.valid)
                 yield out
 
     def _batch(self, derived: Derived, columns: dict[str, Any], rows: int, outputs: tuple[str, ...],
-               context: grpc.ServicerContext) -> pb.EvaluateBatchResponse | None:
+               context: grpc.ServicerContext, arrow: bool = False, first: bool = True
+               ) -> pb.EvaluateBatchResponse | None:
         """One chunk, evaluated in slices of bounded work with the deadline checked between them."""
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
@@ -234,12 +240,26 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 return None
             part = {k: (v[start:start + step] if isinstance(v, np.ndarray) else v) for k, v in columns.items()}
             parts.append(evaluate_batch(derived.compiled, part, outputs))
+        if arrow:  # one Arrow IPC stream for the chunk; the repeated fields stay empty
+            from symshape.arrow import results_to_ipc
+
+            return pb.EvaluateBatchResponse(derivation_id=derived.key,
+                                            arrow_results=results_to_ipc(_joined(parts, rows), outputs))
         out = pb.EvaluateBatchResponse(derivation_id=derived.key,
                                        valid=np.concatenate([p.valid for p in parts]).tolist())
+        if first and ("margins" in outputs or "first_violation" in outputs):
+            out.condition_names.extend(parts[0].condition_names)
+        if "first_violation" in outputs:
+            out.first_violation.extend(np.concatenate([p.columns["first_violation"] for p in parts]).tolist())
+        if "margins" in outputs:
+            for k in range(len(parts[0].columns["margins"])):
+                out.margins.add().values.extend(np.concatenate([p.columns["margins"][k] for p in parts]).tolist())
         flags = [p.overflow for p in parts if getattr(p, "overflow", None) is not None]
         if flags and any(f.any() for f in flags):
             out.overflow.extend(np.concatenate(flags).tolist())
         for name in parts[0].columns:
+            if name in ("margins", "first_violation"):
+                continue
             if name == "output_shape":
                 for axis in zip(*(p.columns[name] for p in parts), strict=True):
                     out.output_shape.add().values.extend(np.concatenate(axis).tolist())
@@ -352,3 +372,33 @@ def shutdown(running: Running, grace: float = 5.0, drain: float | None = None) -
     running.server.stop(max(0.0, grace - (time.monotonic() - start))).wait(grace + 1)
     running.servicer.pool.close()
 
+
+def _arrow_columns(request: pb.EvaluateBatchRequest, max_rows: int) -> dict[str, np.ndarray]:
+    """A chunk's Arrow IPC bindings; a chunk sets columns or arrow_columns, not both."""
+    if request.columns:
+        raise Abort(code_pb2.INVALID_ARGUMENT, "a chunk sets columns or arrow_columns, not both", "BAD_BINDINGS",
+                    [("arrow_columns", "set together with columns")])
+    from symshape.arrow import ipc_to_columns
+
+    try:
+        return ipc_to_columns(request.arrow_columns, max_rows)
+    except LimitError as err:
+        raise Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED", [("arrow_columns", str(err))]) from None
+    except SymshapeError as err:
+        raise Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_BINDINGS", [("arrow_columns", str(err))]) from None
+
+
+def _joined(parts: list[Any], rows: int) -> Any:
+    """The slices of one chunk as one BatchResult."""
+    if len(parts) == 1:
+        return parts[0]
+    from symshape.evaluate import BatchResult
+
+    columns: dict[str, Any] = {}
+    for name, first in parts[0].columns.items():
+        if isinstance(first, list):
+            columns[name] = [np.concatenate([p.columns[name][k] for p in parts]) for k in range(len(first))]
+        else:
+            columns[name] = np.concatenate([np.broadcast_to(p.columns[name], (p.length,)) for p in parts])
+    return BatchResult(rows, columns, np.concatenate([p.valid for p in parts]),
+                       np.concatenate([p.overflow for p in parts]), parts[0].condition_names)
