@@ -1,0 +1,391 @@
+"""The cost of training, symbolic: FLOPs under a stated convention and memory per batch size.
+
+    from symshape.cost import cost
+    c = cost(d, batch="B", dtype="bf16-mixed", optimizer="adamw", flops="fvcore")
+    c.forward_flops            # a formula in B and the spec's symbols
+    c.evaluate({"B": 32, "H": 224, "W": 224}).total_bytes     # exact int
+    c.largest("B", 24 * 2**30, {"H": 224, "W": 224})          # the largest batch that fits 24 GiB
+
+Layers: :mod:`.conventions` (how FLOPs are counted; the tools' presets), :mod:`.facts` (what each layer
+is, per sample), :mod:`.flops` (forward/backward FLOPs per layer), :mod:`.memory` (bytes: parameters,
+gradients, optimizer state, buffers, saved activations), :mod:`.table` (the torchinfo-like table).
+Every number is an exact integer; batch columns in int64 flag overflow instead of wrapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sympy
+from sympy import Expr, Integer, Symbol
+
+from ..errors import BindingError, LimitError, did_you_mean
+from ..limits import current
+from .conventions import PRESETS, FlopConvention, convention
+from .facts import Facts, facts_of
+from .flops import layer_flops
+from .memory import (
+    DTYPES,
+    OPTIMIZERS,
+    Precision,
+    buffer_bytes,
+    optimizer_slots,
+    param_tensors,
+    precision,
+    saved_tensors,
+    simplify,
+)
+
+if TYPE_CHECKING:
+    from ..derive import Derivation
+
+__all__ = ["DTYPES", "OPTIMIZERS", "PRESETS", "Cost", "CostValues", "FlopConvention", "LayerCost", "cost",
+           "parse_bytes"]
+
+ZERO = Integer(0)
+QUANTITIES = ("forward_flops", "backward_flops", "train_flops", "params_bytes", "grads_bytes", "optimizer_bytes",
+              "buffers_bytes", "activations_bytes", "total_bytes")
+LAYER_QUANTITIES = ("params", "forward_flops", "backward_flops", "saved_bytes")
+
+
+@dataclass(frozen=True)
+class LayerCost:
+    index: int
+    name: str
+    kind: str
+    output_shape: tuple[Expr, ...]  # batch first
+    params: Expr
+    forward_flops: Expr
+    backward_flops: Expr
+    saved_bytes: Expr  # activations this layer is the first to keep for backward
+    keeps: tuple[str, ...]  # what it keeps, in words
+
+
+@dataclass(frozen=True)
+class CostValues:
+    """Exact integers for one binding (None: undefined, a division by zero)."""
+
+    bindings: dict[str, int]
+    totals: dict[str, int | None]
+    layers: tuple[dict[str, Any], ...]
+
+    def __getattr__(self, name: str) -> Any:
+        totals = self.__dict__.get("totals", {})
+        if name in totals:
+            return totals[name]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"bindings": dict(self.bindings), **self.totals, "layers": [dict(ly) for ly in self.layers]}
+
+
+@dataclass(frozen=True, eq=False)
+class Cost:
+    derivation: Any
+    batch: Expr
+    mode: str
+    dtype: Precision
+    optimizer: str
+    convention: FlopConvention
+    checkpoint: bool
+    layers: tuple[LayerCost, ...]
+    totals: dict[str, Expr]
+    input_bytes: Expr
+    _program: list = field(default_factory=list, repr=False)
+
+    def __getattr__(self, name: str) -> Any:
+        totals = self.__dict__.get("totals", {})
+        if name in totals:
+            return totals[name]
+        raise AttributeError(name)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The symbols the cost depends on: the spec's free symbols and the batch (if symbolic)."""
+        names = list(self.derivation.free_symbols)
+        for s in sorted(self.batch.free_symbols, key=lambda s: s.name):
+            if s.name not in names:
+                names.append(s.name)
+        return tuple(names)
+
+    @cached_property
+    def compiled(self) -> tuple[Any, dict[str, int], list[dict[str, int]]]:
+        from ..program import ProgramBuilder
+
+        b = ProgramBuilder(self.derivation.defs)
+        totals = {k: b.add(v) for k, v in self.totals.items()}
+        layers = [{"output_shape": [b.add(s) for s in ly.output_shape],
+                   **{q: b.add(getattr(ly, q)) for q in LAYER_QUANTITIES}} for ly in self.layers]
+        valid = self.derivation.compiled  # validity: the derivation's own program, run alongside
+        return b.build(), totals, layers, valid
+
+    def _values(self, bindings: Mapping[str, Any]) -> dict[str, int]:
+        if not isinstance(bindings, Mapping):
+            raise BindingError(f"bindings map symbol names to integers, not {type(bindings).__name__}")
+        out: dict[str, int] = {}
+        accepted = (*self.derivation.symbols, *self.symbols)
+        for name, v in bindings.items():
+            if name not in accepted:
+                raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), accepted)}; "
+                                   f"this cost depends on {', '.join(self.symbols) or 'no symbol'}")
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise BindingError(f"the value of '{name}' must be an integer, got {v!r}")
+            v = int(v)
+            if v.bit_length() > current().max_bits:
+                raise LimitError(f"the value of '{name}' has more than {current().max_bits} bits")
+            out[name] = v
+        missing = [s for s in self.symbols if s not in out]
+        if missing:
+            raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
+        return out
+
+    def evaluate(self, bindings: Mapping[str, Any] | None = None, **kw: int) -> CostValues:
+        """Exact integers for one binding: totals and per-layer values (`valid` and `violations` as
+        `Derivation.evaluate` finds them)."""
+        values = self._values({**(bindings or {}), **kw})
+        program, totals, layers, _ = self.compiled
+        regs = program.run_int(values)
+        spec_values = {k: v for k, v in values.items() if k in self.derivation.symbols}
+        ev = self.derivation.evaluate(spec_values)
+        violations = [v.message for v in ev.violations]
+        violations += self._batch_violations(values)
+        out = {k: regs[r] for k, r in totals.items()}
+        out["valid"] = not violations
+        out["violations"] = violations
+        per_layer = tuple({"index": ly.index, "name": ly.name, "kind": ly.kind,
+                           "output_shape": [regs[r] for r in regs_["output_shape"]],
+                           **{q: regs[regs_[q]] for q in LAYER_QUANTITIES}}
+                          for ly, regs_ in zip(self.layers, layers, strict=True))
+        return CostValues(values, out, per_layer)
+
+    def _batch_violations(self, values: Mapping[str, int]) -> list[str]:
+        if self.batch.free_symbols:
+            n = int(self.batch.xreplace({s: Integer(values[s.name]) for s in self.batch.free_symbols}))
+        else:
+            n = int(self.batch)
+        return [] if n >= 1 else [f"batch size {n} < 1"]
+
+    def evaluate_batch(self, columns: Mapping[str, Any], outputs: Sequence[str] = ("total_bytes",),
+                       chunk: int = 1 << 14) -> dict[str, Any]:
+        """Columns of values -> int64 columns of totals, `valid` and `overflow` (rows whose exact value
+        does not fit in int64 are flagged and read 0, never a wrapped number)."""
+        for o in outputs:
+            if o not in QUANTITIES:
+                raise BindingError(f"unknown cost output '{o}'{did_you_mean(o, QUANTITIES)}")
+        from ..evaluate import _column
+
+        program, totals, _, compiled = self.compiled
+        cols: dict[str, Any] = {}
+        length = None
+        for name, raw in columns.items():
+            if name not in self.symbols and name not in self.derivation.symbols:
+                raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), self.symbols)}")
+            col = _column(name, raw)
+            if isinstance(col, np.ndarray):
+                if length is not None and len(col) != length:
+                    raise BindingError(f"column '{name}' has {len(col)} values, others have {length}")
+                length = len(col)
+            cols[name] = col
+        missing = [s for s in self.symbols if s not in cols]
+        if missing:
+            raise BindingError(f"missing column{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
+        length = 1 if length is None else length
+        if length > current().max_batch:
+            raise LimitError(f"{length} bindings in one batch; the limit is {current().max_batch}")
+        spec_cols = {k: v for k, v in cols.items() if k in compiled.program.symbols}
+        from ..evaluate import evaluate_batch
+
+        base = evaluate_batch(compiled, spec_cols, ("params",), chunk) if compiled.program.symbols else None
+        wanted = [totals[o] for o in outputs]
+        plan = program.plan(wanted)
+        result = {o: np.empty(length, dtype=np.int64) for o in outputs}
+        overflow = np.zeros(length, dtype=bool)
+        for start in range(0, length, chunk):
+            stop = min(start + chunk, length)
+            part = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
+            got = program.run_numpy(part, wanted, stop - start, plan, overflow=overflow[start:stop])
+            for o in outputs:
+                result[o][start:stop] = got[totals[o]]
+        valid = base.valid.copy() if base is not None else np.ones(length, dtype=bool)
+        if base is not None and base.overflow is not None:
+            overflow |= base.overflow
+        if self.batch.free_symbols:
+            (s,) = self.batch.free_symbols
+            bcol = cols[s.name]
+            valid &= np.asarray(bcol) >= 1 if isinstance(bcol, np.ndarray) else bool(bcol >= 1)
+        valid &= ~overflow
+        for arr in result.values():
+            arr[overflow] = 0
+        return {"length": length, **result, "valid": valid, "overflow": overflow}
+
+    def largest(self, symbol: str, budget: int, bindings: Mapping[str, int] | None = None,
+                quantity: str = "total_bytes", hi: int | None = None) -> int | None:
+        """The largest value of `symbol` (the batch, or an input size) whose `quantity` stays within
+        `budget`, with the network valid there; None if even the smallest does not fit. Exact: for the
+        batch (cost linear in it) by one division, otherwise by bisection on exact evaluations and the
+        valid set (`Derivation.solve`)."""
+        from .inverse import largest
+
+        return largest(self, symbol, budget, dict(bindings or {}), quantity, hi)
+
+    def to_dict(self) -> dict[str, Any]:
+        from .table import cost_dict
+
+        return cost_dict(self)
+
+    def table(self, values: CostValues | None = None, **kw: Any) -> str:
+        from .table import cost_table
+
+        return cost_table(self, values, **kw)
+
+
+def _batch_expr(d: Derivation, batch: int | str | Expr | None) -> Expr:
+    if batch is None:
+        batch = getattr(d.spec, "batch", None)
+    if batch is None:
+        name = "B" if "B" not in d.symbols else "N"
+        return Symbol(name, integer=True, positive=True)
+    if isinstance(batch, bool):
+        raise BindingError(f"batch is an integer or a symbol name, got {batch!r}")
+    if isinstance(batch, (int, np.integer)):
+        if batch < 1:
+            raise BindingError(f"batch must be at least 1, got {batch}")
+        return Integer(int(batch))
+    if isinstance(batch, str):
+        text = batch.strip()
+        if text.isdigit():
+            return _batch_expr(d, int(text))
+        if not text.isidentifier():
+            raise BindingError(f"batch is an integer or a symbol name, got {batch!r}")
+        info = d.symbols.get(text)
+        return info.symbol if info is not None else Symbol(text, integer=True, positive=True)
+    if isinstance(batch, Expr):
+        return batch
+    raise BindingError(f"batch is an integer or a symbol name, got {type(batch).__name__}")
+
+
+def cost(d: Derivation, *, batch: int | str | Expr | None = None, dtype: str | Precision = "fp32",
+         optimizer: str = "sgd", flops: str | FlopConvention | None = None, mode: str | None = None,
+         checkpoint: bool = False) -> Cost:
+    """The cost of training `d` (a `Derivation`) as formulas: per layer and in total, FLOPs forward and
+    backward under the convention `flops` (a preset name or a `FlopConvention`), and memory in bytes
+    at the batch `batch` (an int, a symbol name, default the spec's `batch:` or the symbol B)."""
+    conv = convention(flops)
+    prec = precision(dtype)
+    slots = optimizer_slots(optimizer)
+    mode = mode or getattr(d.spec, "mode", None) or "train"
+    if mode not in ("train", "eval"):
+        raise BindingError(f"mode is 'train' or 'eval', got {mode!r}{did_you_mean(str(mode), ('train', 'eval'))}")
+    n = _batch_expr(d, batch)
+    facts = [facts_of(ly, d.framework) for ly in d.layers]
+    needs_grad: dict[str, bool] = dict.fromkeys(d.inputs, False)
+    first_keeper: dict[str, int] = {}
+    keeps: dict[int, list[tuple[str, Expr]]] = {}
+    layer_costs = []
+    flops_f, flops_b = [], []
+    params_bytes, grads, opt, bufs = [], [], [], []
+    for f in facts:
+        g_in = any(needs_grad.get(r.partition(":")[0], False) for r in f.inputs)
+        lf = layer_flops(f, conv, n, mode, g_in)
+        mine: list[tuple[str, Expr]] = []
+        for key, nbytes in saved_tensors(f, prec, g_in, mode):
+            base = key if key.startswith("own:") else "out:" + key[4:].partition(":")[0]
+            if base not in first_keeper:
+                first_keeper[base] = f.index
+                mine.append((key, nbytes))
+        keeps[f.index] = mine
+        needs_grad[f.name] = g_in or f.trainable != 0
+        saved = simplify(n * sum((b for _, b in mine), ZERO))
+        layer_costs.append(LayerCost(f.index, f.name, f.kind, (n, *d.layers[f.index].outputs[0]), f.params,
+                                     lf.forward, lf.backward if mode == "train" else ZERO, saved,
+                                     tuple(_describe(k, f) for k, _ in mine)))
+        flops_f.append(lf.forward)
+        flops_b.append(lf.backward)
+        params_bytes.append(f.params * prec.param)
+        grads.append(f.trainable * prec.grad)
+        opt.append(slots * f.trainable * prec.optimizer + (4 * param_tensors(f) if slots == 2 else 0))
+        bufs.append(buffer_bytes(f, prec))
+    activations = sympy.Add(*[lc.saved_bytes for lc in layer_costs])
+    if checkpoint and mode == "train":
+        activations = _checkpointed(d, layer_costs, n, prec)
+    training = mode == "train"
+    totals = {
+        "forward_flops": simplify(sympy.Add(*flops_f)),
+        "backward_flops": simplify(sympy.Add(*flops_b)) if training else ZERO,
+        "params_bytes": simplify(sympy.Add(*params_bytes)),
+        "grads_bytes": simplify(sympy.Add(*grads)) if training else ZERO,
+        "optimizer_bytes": simplify(sympy.Add(*opt)) if training else ZERO,
+        "buffers_bytes": simplify(sympy.Add(*bufs)),
+        "activations_bytes": activations,
+    }
+    totals["train_flops"] = simplify(totals["forward_flops"] + totals["backward_flops"])
+    totals["total_bytes"] = sympy.Add(*[totals[k] for k in ("params_bytes", "grads_bytes", "optimizer_bytes",
+                                                            "buffers_bytes", "activations_bytes")])
+    inputs = sympy.Add(*[n * sympy.Mul(*shape) * prec.activation for shape in d.inputs.values()])
+    return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs)
+
+
+def _describe(key: str, f: Facts) -> str:
+    if key.startswith("own:"):
+        return key.rsplit(":", 1)[-1]
+    ref = key[4:]
+    return "output" if ref == f.name else "input"
+
+
+def _checkpointed(d: Derivation, layers: Sequence[LayerCost], n: Expr, prec: Precision) -> Expr:
+    """Segments at the top-level name prefixes: their inputs kept, one segment's activations at a time."""
+    segments: dict[str, list[LayerCost]] = {}
+    for lc in layers:
+        segments.setdefault(_segment(lc.name), []).append(lc)
+    names = {lc.name: lc for lc in layers}
+    kept = []
+    inner = []
+    for members in segments.values():
+        inside = {m.name for m in members}
+        first = members[0]
+        ly = d.layers[first.index]
+        ins = [r.partition(":")[0] for r in ly.inputs if r.partition(":")[0] not in inside]
+        for r in dict.fromkeys(ins):
+            shape = d.inputs[r] if r in d.inputs else d.layers[names[r].index].outputs[0]
+            kept.append(n * sympy.Mul(*shape) * prec.activation)
+        inner.append(sympy.Add(*[m.saved_bytes for m in members]))
+    return sympy.Add(*kept) + (sympy.Max(*inner) if len(inner) > 1 else inner[0] if inner else ZERO)
+
+
+def _segment(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+def parse_bytes(text: str) -> int:
+    """'24GiB', '24 GB', '1.5GiB', '800MB', '1e9' -> bytes (exact: decimal text through Fraction)."""
+    from fractions import Fraction
+
+    units = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "kib": 2**10, "mib": 2**20,
+             "gib": 2**30, "tib": 2**40, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+    s = str(text).strip().replace("_", "").replace(",", "")
+    i = len(s)
+    while i > 0 and s[i - 1].isalpha():
+        i -= 1
+    number, unit = s[:i].strip(), s[i:].lower()
+    if unit not in units or not number or len(number) > 40:
+        raise BindingError(f"a memory size such as 24GiB, 800MB or 1e9, got {text!r}"
+                           f"{did_you_mean(unit, [u for u in units if u])}")
+    try:
+        if "e" in number.lower():
+            mant, _, exp = number.lower().partition("e")
+            if abs(int(exp)) > 30:
+                raise ValueError
+            value = Fraction(mant) * Fraction(10) ** int(exp)
+        else:
+            value = Fraction(number)
+    except (ValueError, ZeroDivisionError):
+        raise BindingError(f"a memory size such as 24GiB, 800MB or 1e9, got {text!r}") from None
+    out = value * units[unit]
+    if out < 0:
+        raise BindingError(f"a memory budget is not negative, got {text!r}")
+    return int(out)  # whole bytes: a fractional byte rounds down

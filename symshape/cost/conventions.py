@@ -1,0 +1,120 @@
+"""How FLOPs are counted: one convention object, and the named presets that reproduce each tool.
+
+Every tool that reports "FLOPs" counts something different. A `FlopConvention` says exactly what:
+
+- ``multiply_add``: FLOPs per multiply-add (1: "MACs" as fvcore, thop and torchinfo report them; 2: the
+  multiply and the add, as ``torch.utils.flop_counter.FlopCounterMode``);
+- ``bias``: one FLOP per output element that receives a bias (convolutions, linear layers, attention);
+- ``norm``, ``activations``, ``pooling``, ``softmax``, ``elementwise``: FLOPs per element for
+  normalization (and its affine scale and shift), activations, pooling windows, softmax, and elementwise
+  merges (add, mul) — 0 leaves them out;
+- ``transposed``: how a transposed convolution is counted: ``"input"`` (each input position meets the
+  kernel once: the real work) or ``"output"`` (every output position times the whole kernel, as torchinfo
+  and thop do: stride² times too much for a stride-2 up-convolution);
+- ``per_sample``: the count for one sample (ptflops runs a batch of one).
+
+The presets carry a ``tool`` whose per-layer rules were read from the tool's source and are checked in
+``tests/test_cost_flops.py`` by running the tool on real torch modules:
+
+- ``symshape`` (default): multiply-adds only, transposed convolutions by their input — equal to fvcore's
+  convolution + linear (+ attention matmul) subtotal;
+- ``fvcore``: ``FlopCountAnalysis(...).total()``: multiply-adds, plus batch norm (eval: 1 per element, 2 with
+  affine; train: 4, 5 with affine), layer/group/instance norm (4, 5 with affine) and adaptive average
+  pooling in 2-d (1 per input element); no bias, no activations, no max pooling;
+- ``flop_counter``: ``FlopCounterMode``: 2 per multiply-add (convolutions, matmuls, attention), nothing else;
+  backward: the input gradient and the weight gradient of each such op, none for an input that needs no
+  gradient;
+- ``thop``: ``thop.profile``: multiply-adds without bias, transposed convolutions by their *output*; norms
+  2 per element (4 with affine); average pooling 1 per output element, adaptive average pooling
+  (kernel + 1) per output element; attention not counted (0);
+- ``torchinfo``: ``summary(...).total_mult_adds``: for each parameter tensor of a module, its size times the
+  batch and (convolutions only) the output positions: transposed convolutions by their output, a linear
+  layer on a sequence counted once per sample (the sequence length is missed), norms 2·C per sample,
+  attention 0;
+- ``ptflops``: ``get_model_complexity_info`` (pytorch backend, one sample): multiply-adds plus biases,
+  ReLU and pooling counted twice (its module hook and its patched functional both fire), ReLU6 once, norms
+  1 per element (2 with affine for batch norm), attention by its own formula (scaling, projections, bias,
+  and the heads' matmuls and softmax counted twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from ..errors import BindingError, did_you_mean
+
+__all__ = ["PRESETS", "FlopConvention", "convention"]
+
+
+@dataclass(frozen=True)
+class FlopConvention:
+    name: str = "custom"
+    multiply_add: int = 1
+    bias: int = 0
+    norm: int = 0
+    activations: int = 0
+    pooling: int = 0
+    softmax: int = 0
+    elementwise: int = 0
+    transposed: str = "input"
+    per_sample: bool = False
+    tool: str | None = None  # a preset's per-layer rules (None: the knobs above)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.multiply_add not in (1, 2):
+            raise BindingError(f"multiply_add is 1 or 2 FLOPs, got {self.multiply_add!r}")
+        if self.transposed not in ("input", "output"):
+            raise BindingError(f"transposed is 'input' or 'output', got {self.transposed!r}")
+        for knob in ("bias", "norm", "activations", "pooling", "softmax", "elementwise"):
+            v = getattr(self, knob)
+            if isinstance(v, bool):
+                object.__setattr__(self, knob, int(v))
+            elif not isinstance(v, int) or v < 0:
+                raise BindingError(f"{knob} is a count of FLOPs per element (0 to leave it out), got {v!r}")
+
+    def with_(self, **changes: object) -> FlopConvention:
+        """A copy with some knobs changed (a preset's tool rules are dropped: the knobs decide)."""
+        return replace(self, **{"name": "custom", "tool": None, **changes})
+
+    def describe(self) -> str:
+        if self.description:
+            return self.description
+        parts = [f"{self.multiply_add} FLOP{'s' if self.multiply_add > 1 else ''} per multiply-add"]
+        for knob in ("bias", "norm", "activations", "pooling", "softmax", "elementwise"):
+            v = getattr(self, knob)
+            parts.append(f"{knob} {v}/element" if v else f"no {knob}")
+        parts.append(f"transposed convolutions by their {self.transposed}")
+        return ", ".join(parts)
+
+
+PRESETS: dict[str, FlopConvention] = {
+    "symshape": FlopConvention("symshape", description="multiply-adds (MACs) of convolutions, linear layers, "
+                               "recurrences and attention matmuls; no bias, normalization, activation or pooling"),
+    "fvcore": FlopConvention("fvcore", tool="fvcore", description="fvcore FlopCountAnalysis total: MACs + "
+                             "normalization + 2-d adaptive average pooling"),
+    "flop_counter": FlopConvention("flop_counter", multiply_add=2, tool="flop_counter",
+                                   description="torch.utils.flop_counter.FlopCounterMode: 2 FLOPs per MAC, "
+                                   "matmuls and convolutions only"),
+    "thop": FlopConvention("thop", transposed="output", tool="thop",
+                           description="thop.profile: MACs without bias, transposed convolutions by their output, "
+                           "norms and average pooling; attention not counted"),
+    "torchinfo": FlopConvention("torchinfo", bias=1, transposed="output", tool="torchinfo",
+                                description="torchinfo total_mult_adds: parameter sizes times batch (and output "
+                                "positions for convolutions); attention not counted"),
+    "ptflops": FlopConvention("ptflops", bias=1, per_sample=True, tool="ptflops",
+                              description="ptflops get_model_complexity_info (pytorch backend, one sample)"),
+}
+
+
+def convention(spec: str | FlopConvention | None) -> FlopConvention:
+    """A preset by name, or a convention as given (None: the default, 'symshape')."""
+    if spec is None:
+        return PRESETS["symshape"]
+    if isinstance(spec, FlopConvention):
+        return spec
+    if isinstance(spec, str) and spec in PRESETS:
+        return PRESETS[spec]
+    name = spec if isinstance(spec, str) else repr(spec)
+    raise BindingError(f"unknown FLOP convention '{name}'{did_you_mean(str(name), PRESETS)}; "
+                       f"one of {', '.join(PRESETS)}, or a symshape.cost.FlopConvention")

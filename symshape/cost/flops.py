@@ -1,0 +1,247 @@
+"""FLOPs per layer, forward and backward, as formulas in the batch size and every symbol of the spec.
+
+Forward: what the convention (:mod:`.conventions`) counts, per layer. Backward, as the frameworks compute
+it (torch autograd; ``FlopCounterMode`` counts exactly this): for each multiply-add op (convolution,
+linear, attention matmul) the gradient of the weights (same work as the forward) and the gradient of the
+input (same again) — the input gradient only where the input needs one: a layer whose inputs come from
+the network's inputs through parameter-free layers only (the first convolution) computes none. Bias
+gradients, normalization, activations and pooling count in the backward as the convention counts them
+forward (one pass over the elements), where their input needs a gradient; the tools other than
+``flop_counter`` report no backward, so for them this is the convention's rule, not a measurement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+from sympy import Expr, Integer
+
+from ..algebra import FloorDiv
+from ..layers.base import prod
+from .conventions import FlopConvention
+from .facts import Facts
+
+__all__ = ["LayerFlops", "layer_flops"]
+
+ZERO = Integer(0)
+
+
+@dataclass(frozen=True)
+class LayerFlops:
+    forward: Expr
+    backward: Expr
+
+
+def _spatial(f: Facts, shape: tuple[Expr, ...]) -> tuple[Expr, ...]:
+    return shape[1:] if f.framework == "torch" else shape[:-1]
+
+
+def _channels(f: Facts, shape: tuple[Expr, ...]) -> Expr:
+    return shape[0] if f.framework == "torch" else shape[-1]
+
+
+def _bias_elems(f: Facts) -> Expr:
+    if not f.bias:
+        return ZERO
+    if f.family == "attention":
+        return _attention(f)["bias"]
+    return f.out_elems
+
+
+def _conv_output_macs(f: Facts) -> Expr:
+    """A transposed convolution counted at every output position with the whole weight (torchinfo, thop)."""
+    a = f.args
+    if f.framework == "torch":
+        g = a.groups
+        c_in = f.in_shape[0]
+        kk = prod(a.kernel_size)
+        return f.out_elems * FloorDiv(c_in, g) * kk
+    weight = f.trainable - (_channels(f, f.out_shape) if f.bias else 0)
+    return prod(_spatial(f, f.out_shape)) * weight
+
+
+def _torchinfo_conv(f: Facts) -> Expr:
+    weight = f.trainable - (_channels(f, f.out_shape) if f.bias else 0)
+    return prod(_spatial(f, f.out_shape)) * weight + (f.out_elems if f.bias else 0)
+
+
+def _attention(f: Facts) -> dict[str, Expr]:
+    """torch MultiheadAttention's parts (per sample): projections, attention matmuls, softmax, bias."""
+    a = f.args
+    if f.framework == "torch":
+        shapes = _attention_inputs(f)
+        (lq, eq), (sk, ek), (sv, ev) = shapes
+        e, h = a.embed_dim, a.num_heads
+        s = sk + (1 if a.add_bias_kv else 0) + (1 if a.add_zero_attn else 0)
+        proj_in = lq * e * e + sk * ek * e + sv * ev * e
+        proj_out = lq * e * e
+        attn = 2 * lq * s * e
+        bias = (lq + sk + sv) * e + lq * e
+        ptflops = (lq * eq + lq * eq * eq + sk * ek * ek + sv * ev * ev
+                   + ((lq + sk + sv) * eq if a.bias else 0)
+                   + 2 * h * (lq * sk * FloorDiv(eq, h) + lq * sk + lq * sk * FloorDiv(ev, h))
+                   + lq * ev * (ev + 1))
+        return {"proj_in": proj_in, "proj_out": proj_out, "attn": attn, "softmax": h * lq * s, "bias": bias,
+                "ptflops": ptflops}
+    # keras MultiHeadAttention: the derivation's MACs, split as projections and attention
+    return {"proj_in": f.macs, "proj_out": ZERO, "attn": ZERO, "softmax": ZERO, "bias": ZERO, "ptflops": f.macs}
+
+
+def _attention_inputs(f: Facts) -> list[tuple[Expr, Expr]]:
+    """(query, key, value) as (length, features): key defaults to the query, value to the key."""
+    q = f.in_shapes[0]
+    k = f.in_shapes[1] if len(f.in_shapes) > 1 else q
+    v = f.in_shapes[2] if len(f.in_shapes) > 2 else k
+    return [(q[0], q[1]), (k[0], k[1]), (v[0], v[1])]
+
+
+def layer_flops(f: Facts, conv: FlopConvention, n: Expr, mode: str, needs_input_grad: bool) -> LayerFlops:
+    """Forward and backward FLOPs of one layer for a batch of `n` (1 for a per-sample convention)."""
+    if conv.per_sample:
+        n = Integer(1)
+    fwd = _forward(f, conv, mode)
+    bwd = _backward(f, conv, needs_input_grad)
+    return LayerFlops(sympy.expand(n * fwd) if fwd != 0 else ZERO, sympy.expand(n * bwd) if bwd != 0 else ZERO)
+
+
+def _mac_ops(f: Facts, conv: FlopConvention) -> Expr:
+    """Multiply-adds the convention sees in this layer's matmuls and convolutions (per sample)."""
+    if f.family == "conv" and f.transposed and conv.transposed == "output":
+        return _conv_output_macs(f)
+    if f.family == "attention":
+        p = _attention(f)
+        return p["proj_in"] + p["proj_out"] + p["attn"]
+    return f.macs
+
+
+def _forward(f: Facts, c: FlopConvention, mode: str) -> Expr:
+    if c.tool is not None and f.framework == "torch":
+        return _TOOLS[c.tool](f, mode)
+    fam = f.family
+    total = c.multiply_add * _mac_ops(f, c)
+    if c.bias:
+        total += c.bias * _bias_elems(f)
+    if fam == "norm":
+        total += c.norm * f.in_elems
+    elif fam == "activation":
+        total += c.activations * f.in_elems
+    elif fam == "pool":
+        total += c.pooling * f.in_elems
+    elif fam == "softmax":
+        total += c.softmax * f.in_elems
+    elif fam == "attention":
+        total += c.softmax * _attention(f)["softmax"]
+    elif fam == "merge":
+        total += c.elementwise * f.out_elems * (f.n_inputs - 1)
+    return total
+
+
+def _backward(f: Facts, c: FlopConvention, needs_input_grad: bool) -> Expr:
+    """Gradient work: weights (if trainable) and input (if it needs a gradient), see the module text."""
+    fam = f.family
+    has_weights = f.trainable != 0
+    ma = c.multiply_add
+    if fam == "attention" and f.framework == "torch":
+        p = _attention(f)
+        # the weights of both projections; both operands of both attention matmuls; the output
+        # projection's input; the input projection's input only when the layer's input needs it
+        work = p["proj_in"] + p["proj_out"] + 2 * p["attn"] + p["proj_out"] + (p["proj_in"] if needs_input_grad
+                                                                               else 0)
+        return ma * work
+    if fam in ("conv", "linear", "recurrent", "attention"):
+        macs = _mac_ops(f, c) if c.tool is None else f.macs
+        work = (macs if has_weights else 0) + (macs if needs_input_grad else 0)
+        return ma * work + (c.bias * _bias_elems(f) if c.tool is None and has_weights else 0)
+    if c.tool is not None or not needs_input_grad:
+        return ZERO
+    if fam == "norm":
+        return c.norm * f.in_elems
+    if fam == "activation":
+        return c.activations * f.in_elems
+    if fam == "pool":
+        return c.pooling * f.in_elems
+    if fam == "softmax":
+        return c.softmax * f.in_elems
+    return ZERO
+
+
+# ---------------------------------------------------------------- the tools' own rules (torch layers)
+
+
+def _fvcore(f: Facts, mode: str) -> Expr:
+    fam = f.family
+    if fam in ("conv", "linear", "attention", "recurrent"):
+        return f.macs if fam != "recurrent" else ZERO  # fvcore has no handle for aten::lstm & co.
+    if fam == "norm":
+        if f.kind.startswith("BatchNorm"):
+            if mode == "train":
+                return f.in_elems * (5 if f.affine else 4)
+            return f.in_elems * (2 if f.affine else 1)
+        if f.kind in ("LayerNorm", "GroupNorm") or f.kind.startswith("InstanceNorm"):
+            return f.in_elems * (5 if f.affine else 4)
+        return ZERO
+    if f.kind == "AdaptiveAvgPool2d":
+        return f.in_elems
+    if f.kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d") and len(f.out_shape) == 3:
+        return f.out_elems
+    return ZERO
+
+
+def _flop_counter(f: Facts, mode: str) -> Expr:
+    if f.family in ("conv", "linear", "attention"):
+        return 2 * _mac_ops(f, _EXACT)
+    return ZERO
+
+
+def _thop(f: Facts, mode: str) -> Expr:
+    fam, kind = f.family, f.kind
+    if fam == "conv":
+        return _conv_output_macs(f) if f.transposed else f.macs
+    if kind == "Linear":
+        return f.macs
+    if fam == "norm" and kind != "RMSNorm":
+        return f.in_elems * (4 if f.affine else 2)
+    if kind.startswith("AvgPool"):
+        return f.out_elems
+    if kind.startswith("AdaptiveAvgPool"):
+        c = f.out_shape[0]
+        return c * (prod(f.in_shape[1:]) + prod(f.out_shape[1:]))
+    return ZERO
+
+
+def _torchinfo(f: Facts, mode: str) -> Expr:
+    fam = f.family
+    if fam == "conv":
+        return _torchinfo_conv(f)
+    if fam == "attention":
+        return ZERO  # its parameters are not named weight/bias and its out_proj never runs as a module
+    if f.trainable != 0 and fam in ("linear", "norm"):
+        return f.trainable  # weight + bias, once per sample (a sequence's length is missed)
+    return ZERO
+
+
+_PTFLOPS_ACT = {"ReLU": 2, "ELU": 2, "PReLU": 2, "ReLU6": 1, "LeakyReLU": 1}
+
+
+def _ptflops(f: Facts, mode: str) -> Expr:
+    fam, kind = f.family, f.kind
+    if fam == "conv":
+        return f.macs + (f.out_elems if f.bias else 0)
+    if kind == "Linear":
+        return f.macs + (f.out_elems if f.bias else 0)
+    if fam == "attention":
+        return _attention(f)["ptflops"]
+    if fam == "norm" and kind != "RMSNorm":
+        doubled = f.affine and kind != "LayerNorm"  # its hook reads `module.affine` (LayerNorm has none)
+        return f.in_elems * (2 if doubled else 1)
+    if fam == "activation":
+        return _PTFLOPS_ACT.get(kind, 0) * f.in_elems
+    if kind.startswith(("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool")):
+        return 2 * f.in_elems  # the module hook and the patched functional both count the input
+    return ZERO
+
+
+_EXACT = FlopConvention("exact")
+_TOOLS = {"fvcore": _fvcore, "flop_counter": _flop_counter, "thop": _thop, "torchinfo": _torchinfo,
+          "ptflops": _ptflops}

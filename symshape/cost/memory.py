@@ -1,0 +1,178 @@
+"""Memory to train, in bytes, as formulas: parameters, gradients, optimizer state, buffers, and the
+activations each layer saves for the backward pass.
+
+What a torch layer keeps for backward (training mode; checked against ``saved_tensors_hooks`` in
+``tests/test_cost_memory.py``, counting each storage once):
+
+==================  ============================================================================
+Conv, ConvTranspose  its input (the weight is a parameter, not counted here)
+Linear               its input
+BatchNorm (train)    its input, and the batch mean and inverse std per channel (2·C, fp32)
+LayerNorm/GroupNorm  its input, and mean and rstd per normalized group (fp32)
+ReLU, Sigmoid, Tanh  its output (ELU too); other activations (ReLU6, GELU, ...) their input
+MaxPool              its input and the int64 indices (one per output element)
+AvgPool              its input; AdaptiveAvgPool nothing (only sizes)
+Dropout (train)      the mask, one per element, in the activation dtype (torch on CPU)
+MultiheadAttention   its input, the q/k/v projection (3·L·E), q scaled (L·E), the attention weights
+                     (heads·L·S), their dropout mask if any, and the heads' output (L·E)
+add, cat, Flatten    nothing
+==================  ============================================================================
+
+Parameter-free layers save nothing when their input needs no gradient (before the first layer with
+parameters). A tensor saved by several layers (a ReLU's output that the next convolution also keeps)
+is counted once, at the first layer that keeps it. In eval mode nothing is saved.
+
+Precision (``dtype``): ``fp32``; ``bf16``/``fp16`` (everything in half precision); ``bf16-mixed`` /
+``fp16-mixed`` (fp32 master weights, gradients and optimizer state; activations in half precision;
+normalization statistics stay fp32). Optimizer state per trainable parameter: SGD none, SGD with
+momentum one buffer, Adam/AdamW two moments plus one ``step`` scalar (4 bytes) per parameter tensor.
+Buffers: running statistics in the parameter dtype, ``num_batches_tracked`` int64 (8 bytes).
+
+Activation checkpointing (``checkpoint=True``): the network is cut into segments at its top-level name
+prefixes (``layer1.0.*``: one segment); only each segment's input is kept, and during the backward one
+segment at a time is recomputed: saved = Σ segment inputs + max over segments of what a segment keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy
+from sympy import Expr, Integer
+
+from ..errors import BindingError, did_you_mean
+from ..layers.base import prod
+from .facts import Facts
+
+__all__ = ["DTYPES", "OPTIMIZERS", "Precision", "precision", "saved_tensors"]
+
+ZERO = Integer(0)
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    param: int  # bytes per parameter (and master weight)
+    grad: int
+    optimizer: int
+    activation: int
+    stats: int  # normalization statistics saved for backward
+
+
+DTYPES = {
+    "fp32": Precision("fp32", 4, 4, 4, 4, 4),
+    "bf16": Precision("bf16", 2, 2, 2, 2, 2),
+    "fp16": Precision("fp16", 2, 2, 2, 2, 2),
+    "bf16-mixed": Precision("bf16-mixed", 4, 4, 4, 2, 4),
+    "fp16-mixed": Precision("fp16-mixed", 4, 4, 4, 2, 4),
+}
+OPTIMIZERS = {"none": 0, "sgd": 0, "sgd-momentum": 1, "adam": 2, "adamw": 2}
+
+
+def precision(name: str | Precision) -> Precision:
+    if isinstance(name, Precision):
+        return name
+    if name in DTYPES:
+        return DTYPES[name]
+    raise BindingError(f"unknown dtype '{name}'{did_you_mean(str(name), DTYPES)}; one of {', '.join(DTYPES)}")
+
+
+def optimizer_slots(name: str) -> int:
+    key = name.lower().replace("_", "-").replace("+", "-")
+    if key in OPTIMIZERS:
+        return OPTIMIZERS[key]
+    raise BindingError(f"unknown optimizer '{name}'{did_you_mean(str(name), OPTIMIZERS)}; "
+                       f"one of {', '.join(OPTIMIZERS)}")
+
+
+def param_tensors(f: Facts) -> int:
+    """How many parameter tensors a layer holds (Adam keeps one `step` per tensor)."""
+    if f.trainable == 0:
+        return 0
+    a = f.args
+    if f.family == "attention" and f.framework == "torch":
+        separate = (a.kdim is not None and a.kdim != a.embed_dim) or (a.vdim is not None and a.vdim != a.embed_dim)
+        return (3 if separate else 1) + 1 + (2 if a.bias else 0) + (2 if a.add_bias_kv else 0)
+    if f.family in ("conv", "linear"):
+        return 1 + (1 if f.bias else 0)
+    if f.family == "norm":
+        if f.kind == "RMSNorm":
+            return 1
+        if f.kind == "LayerNorm":
+            return 1 + (1 if getattr(a, "bias", True) else 0)
+        return 2
+    return 1
+
+
+def buffer_bytes(f: Facts, p: Precision) -> Expr:
+    if f.buffers == 0:
+        return ZERO
+    if f.framework == "torch" and (f.kind.startswith("BatchNorm") or f.kind.startswith("InstanceNorm")):
+        return (f.buffers - 1) * p.param + 8  # running mean and var, and num_batches_tracked (int64)
+    return f.buffers * p.param
+
+
+_OUTPUT_SAVERS = {"ReLU", "Sigmoid", "Tanh", "ELU"}
+
+
+def saved_tensors(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> list[tuple[str, Expr]]:
+    """(tensor key, bytes per sample) a layer keeps for backward. Keys name shared tensors: 'out:<layer>'
+    for a layer's output (or a network input), 'own:<layer>:k' for the layer's private ones."""
+    if mode != "train":
+        return []
+    fam, kind = f.family, f.kind
+    act = p.activation
+    x = f"out:{f.inputs[0]}" if f.inputs else None
+    own = f"own:{f.name}"
+    trainable = f.trainable != 0
+    if not trainable and not needs_input_grad:
+        return []
+    if fam in ("conv", "linear", "recurrent"):
+        return [(x, f.in_elems * act)]
+    if fam == "norm":
+        out = [(x, f.in_elems * act)]
+        if kind.startswith(("BatchNorm", "InstanceNorm")) or kind == "BatchNormalization":
+            c = f.in_shape[0] if f.framework == "torch" else f.in_shape[-1]
+            groups = c * (1 if kind.startswith("BatchNorm") or kind == "BatchNormalization" else Integer(1))
+            out.append((f"{own}:stats", 2 * groups * p.stats))
+        elif kind in ("LayerNorm", "RMSNorm"):
+            k = len(f.args.normalized_shape)
+            rows = prod(f.in_shape[: len(f.in_shape) - k])
+            out.append((f"{own}:stats", (1 if kind == "RMSNorm" else 2) * rows * p.stats))
+        elif kind == "GroupNorm":
+            out.append((f"{own}:stats", 2 * f.args.num_groups * p.stats))
+        return out
+    if fam == "activation":
+        if kind in _OUTPUT_SAVERS:
+            return [(f"out:{f.name}", f.out_elems * act)]
+        return [(x, f.in_elems * act)]
+    if fam == "softmax":
+        return [(f"out:{f.name}", f.out_elems * act)]
+    if fam == "pool":
+        if kind.startswith("AdaptiveAvgPool"):
+            return []
+        out = [(x, f.in_elems * act)]
+        if "Max" in kind and f.framework == "torch":
+            out.append((f"{own}:indices", f.out_elems * 8))
+        return out
+    if fam == "dropout":
+        rate = getattr(f.args, "p", None) if f.framework == "torch" else getattr(f.args, "rate", None)
+        if rate == 0:
+            return []
+        return [(f"{own}:mask", f.in_elems * act)]
+    if fam == "attention" and f.framework == "torch":
+        a = f.args
+        lq, e = f.in_shape[0], a.embed_dim
+        k = f.in_shapes[1] if len(f.in_shapes) > 1 else f.in_shape
+        s = k[0] + (1 if a.add_bias_kv else 0) + (1 if a.add_zero_attn else 0)
+        weights = a.num_heads * lq * s
+        out = [(x, f.in_elems * act), (f"{own}:qkv", 3 * lq * e * act), (f"{own}:q", lq * e * act),
+               (f"{own}:weights", weights * act), (f"{own}:heads", lq * e * act)]
+        if a.dropout:
+            out.append((f"{own}:dropout", weights * act))
+        return out
+    return []
+
+
+def simplify(e: Expr) -> Expr:
+    return sympy.expand(e) if e != 0 else ZERO
