@@ -9,13 +9,11 @@ Two views of every size:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import sympy
 from sympy import Expr
 
-from .algebra import normalize_relation
 from .deep import run_deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
 from .printing import to_latex, to_text
@@ -60,36 +58,48 @@ def _axis_letters(rule: LayerRule, n: int, framework: str) -> list[str]:
     return [f"x{i}" for i in range(n)]
 
 
+def _parse_raw(raw: object) -> Expr:
+    """A raw argument a rule parses while it applies (keras Bidirectional's wrapped layer)."""
+    from .expr import parse_expression
+
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return sympy.Integer(raw)
+    return parse_expression(str(raw), lambda name: make_symbol(name, 1)).expr
+
+
 def recurrence(layer: LayerResult, framework: str) -> LayerOut:
     """The layer's rule applied to placeholder inputs: its output in terms of its own inputs."""
     inputs = placeholders(layer.rule, layer.input_shapes, framework)
-    ctx = Ctx(framework, lambda raw: sympy.Integer(0), layer.name, layer.kind)
+    ctx = Ctx(framework, _parse_raw, layer.name, layer.kind)
     return layer.rule.apply(layer.args, inputs, ctx)
 
 
-def rule_formulas(rule: LayerRule, args: SimpleNamespace, shapes: Sequence[Shape]) -> dict[str, Any]:
-    ctx = Ctx(rule.framework, lambda raw: sympy.Integer(0), "", rule.name)
-    inputs = placeholders(rule, shapes, rule.framework)
-    out = rule.apply(args, inputs, ctx)
+def rule_formulas(rule: LayerRule) -> dict[str, Any]:
+    """A rule's documented formulas as text and LaTeX, read from the layer reference's facts (the rule
+    applied to its documented instance: arguments as symbols k, s, p, d, g..., inputs C_in, H_in...)."""
+    from .docs.reference_facts import equations, facts, meaning, page_symbols
+
+    f = facts(rule)
     return {
-        "inputs": [[text(s) for s in shape] for shape in inputs],
-        "outputs": [[text(s) for s in shape] for shape in out.outputs],
-        "outputs_latex": [[latex(s) for s in shape] for shape in out.outputs],
-        "trainable": text(out.trainable), "non_trainable": text(out.non_trainable),
-        "buffers": text(out.buffers), "macs": text(out.macs),
-        "conditions": list(dict.fromkeys(text(_normal(c)) for c in out.conditions if not _trivial(c))),
+        "inputs": [[text(s) for s in shape] for shape in f.inputs],
+        "outputs": [[text(s) for s in shape] for shape in f.outputs],
+        "outputs_latex": [[latex(s) for s in shape] for shape in f.outputs],
+        "equations": [{"symbol": n, "text": text(e), "latex": latex(e)} for n, e in equations(f.outputs,
+                                                                                            f.output_names)],
+        "trainable": text(f.trainable), "non_trainable": text(f.non_trainable),
+        "buffers": text(f.buffers), "macs": text(f.macs),
+        "weights": None if f.weights is None else text(f.weights), "bias": None if f.bias is None else text(f.bias),
+        "conditions": [text(c.relation) for c in f.conditions],
+        "condition_details": [{"relation": text(c.relation), "latex": latex(c.relation), "label": c.label,
+                               "note": c.note, "framework_error": c.error} for c in f.conditions],
+        "symbols": [{"symbol": n, "meaning": meaning(f, n), "role": f.roles.get(n, "output axis"),
+                     "min": f.domains.get(n, (None, None))[0], "max": f.domains.get(n, (None, None))[1]}
+                    for n in page_symbols(f) if n in f.domains or n.endswith("_out")],
+        "modes": [{"argument": v.argument, "value": v.value if not isinstance(v.value, sympy.Symbol) else
+                   str(v.value), "outputs": [[text(s) for s in shape] for shape in v.outputs],
+                   "refused": v.refused} for v in f.variants],
+        "documented_arguments": f.args,
     }
-
-
-def _normal(c: object) -> sympy.Basic:
-    rel = c.relation()  # type: ignore[attr-defined]
-    return normalize_relation(rel) if isinstance(rel, sympy.core.relational.Relational) else rel
-
-
-def _trivial(c: object) -> bool:
-    from .derive import _fold
-
-    return _fold(c) is True  # type: ignore[arg-type]
 
 
 def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, str]:

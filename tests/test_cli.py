@@ -209,11 +209,12 @@ def test_console_script_subprocess() -> None:
     assert invalid.returncode == 1 and json.loads(invalid.stdout)["valid"] is False
 
 
-def test_layer_reference_doc_is_current(capsys: pytest.CaptureFixture) -> None:
+def test_layers_markdown_is_the_reference_index(capsys: pytest.CaptureFixture) -> None:
+    """`layers --format markdown` prints the layer reference's index (docs/layers/, checked by test_reference)."""
     code, out, _ = run(["layers", "--format", "markdown"], capsys)
     assert code == 0
-    assert out == (ROOT / "docs" / "layers.md").read_text(), \
-        "docs/layers.md is stale: symshape layers --format markdown > docs/layers.md"
+    index = (ROOT / "docs" / "layers" / "index.md").read_text()
+    assert out == index.replace("](torch/", "](docs/layers/torch/").replace("](keras/", "](docs/layers/keras/")
 
 
 def test_solve(capsys: pytest.CaptureFixture) -> None:

@@ -81,11 +81,11 @@ register("keras", "MultiHeadAttention",
                          "activity_regularizer", "kernel_constraint", "bias_constraint", "flash_attention", "seed",
                          "name", "dtype")],
          _keras_mha, "inputs [query, value(, key)]: (Tq, Dq) -> (Tq, output_shape or Dq)", n_inputs=(1, 3),
-         doc_args=(("num_heads", "Hh"), ("key_dim", "K")))
+         doc_input=("T", "N"))
 register("torch", "MultiheadAttention",
          [Arg("embed_dim", INT), Arg("num_heads", INT), Arg("dropout", NUMBER, 0.0), Arg("bias", BOOL, True),
           Arg("add_bias_kv", BOOL, False), Arg("add_zero_attn", BOOL, False), Arg("kdim", OPT_INT, None),
           Arg("vdim", OPT_INT, None), Arg("batch_first", BOOL, False), Arg("device", ANY, None),
           Arg("dtype", ANY, None)],
          _torch_mha, "inputs [query, key, value]: (L, E) -> attn_output (L, E), attn_weights (L, S)",
-         n_inputs=(1, 3), n_outputs=2, doc_args=(("embed_dim", "E"), ("num_heads", "Hh")))
+         n_inputs=(1, 3), n_outputs=2, doc_input=("T", "N"), doc_args=(("embed_dim", "N"),))

@@ -199,25 +199,26 @@ def _register_keras() -> None:
         spatial = [Arg("kernel_size", INTS), Arg("strides", INTS, 1), Arg("padding", PaddingKind(*modes), "valid"),
                    Arg("data_format", OptionalKind(DATA_FORMAT), None), Arg("dilation_rate", INTS, 1)]
         common = [Arg("use_bias", BOOL, True), Arg("trainable", BOOL, True), *keras_ignored(*KERAS_COMMON)]
-        doc = dict(rank=rank, doc_args=(("filters", "D"), ("kernel_size", "F"), ("strides", "S"), ("padding", "P")))
+        doc = dict(rank=rank)
         register("keras", f"Conv{rank}D", [Arg("filters", INT), *spatial, Arg("groups", INT, 1), *common],
-                 _keras_conv(rank, "conv"), f"{rank}-D convolution: D filters of F, stride S", **doc)
+                 _keras_conv(rank, "conv"), f"{rank}-D convolution", **doc)
         register("keras", f"Conv{rank}DTranspose",
                  [Arg("filters", INT), *spatial[:3], Arg("output_padding", OptionalKind(INTS), None),
                   *spatial[3:], *common],
                  _keras_conv_transpose(rank), f"{rank}-D transposed convolution",
-                 rank=rank, doc_args=(("filters", "D"), ("kernel_size", "F"), ("strides", "S")))
+                 rank=rank)
         if rank < 3:
             dw_ignored = keras_ignored("depthwise_initializer", "depthwise_regularizer", "depthwise_constraint",
                                        "pointwise_initializer", "pointwise_regularizer", "pointwise_constraint")
             register("keras", f"DepthwiseConv{rank}D",
                      [*spatial, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
-                     _keras_conv(rank, "depthwise"), f"{rank}-D depthwise convolution (depth_multiplier M)",
-                     rank=rank, doc_args=(("kernel_size", "F"), ("strides", "S"), ("depth_multiplier", "M")))
+                     _keras_conv(rank, "depthwise"),
+                     f"{rank}-D depthwise convolution (depth_multiplier filters per channel)",
+                     rank=rank)
             register("keras", f"SeparableConv{rank}D",
                      [Arg("filters", INT), *spatial, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
                      _keras_conv(rank, "separable"), f"{rank}-D depthwise then pointwise convolution",
-                     rank=rank, doc_args=(("filters", "D"), ("kernel_size", "F"), ("strides", "S")))
+                     rank=rank)
 
 
 # ---------------------------------------------------------------- torch
@@ -304,18 +305,16 @@ def _register_torch() -> None:
         head = [Arg("in_channels", OPT_INT, None), Arg("out_channels", INT), Arg("kernel_size", INTS),
                 Arg("stride", INTS, 1)]
         tail = [Arg("device", ANY, None), Arg("dtype", ANY, None)]
-        doc = (("out_channels", "D"), ("kernel_size", "F"), ("stride", "S"), ("padding", "P"))
         register("torch", f"Conv{rank}d",
                  [*head, Arg("padding", PaddingKind("same", "valid"), 0), Arg("dilation", INTS, 1),
                   Arg("groups", INT, 1), Arg("bias", BOOL, True),
                   Arg("padding_mode", ChoiceKind("zeros", "reflect", "replicate", "circular"), "zeros"), *tail],
-                 _torch_conv(rank), f"{rank}-D convolution: D filters of F, stride S, padding P", rank=rank,
-                 doc_args=doc)
+                 _torch_conv(rank), f"{rank}-D convolution", rank=rank)
         register("torch", f"ConvTranspose{rank}d",
                  [*head, Arg("padding", INTS, 0), Arg("output_padding", INTS, 0), Arg("groups", INT, 1),
                   Arg("bias", BOOL, True), Arg("dilation", INTS, 1),
                   Arg("padding_mode", ChoiceKind("zeros"), "zeros"), *tail],
-                 _torch_conv_transpose(rank), f"{rank}-D transposed convolution", rank=rank, doc_args=doc)
+                 _torch_conv_transpose(rank), f"{rank}-D transposed convolution", rank=rank)
 
 
 _register_keras()

@@ -78,25 +78,22 @@ def _embedding(count: str, dim: str):  # noqa: ANN202
 
 register("keras", "Dense", [Arg("units", INT), Arg("use_bias", BOOL, True), Arg("trainable", BOOL, True),
                             *keras_ignored(*KERAS_COMMON)],
-         _keras_dense, "last axis N -> units", doc_args=(("units", "U"),))
+         _keras_dense, "last axis -> units", doc_args=(("units", "N_out"),))
 register("keras", "Embedding", [Arg("input_dim", INT), Arg("output_dim", INT), Arg("trainable", BOOL, True),
                                 *keras_ignored("embeddings_initializer", "embeddings_regularizer",
                                                "embeddings_constraint", "mask_zero", "weights", "lora_rank",
                                                "lora_alpha", "sparse", "input_length", "name", "dtype")],
-         _embedding("input_dim", "output_dim"), "token ids -> vectors of output_dim",
-         doc_args=(("input_dim", "V"), ("output_dim", "E")))
+         _embedding("input_dim", "output_dim"), "token ids -> vectors of output_dim", doc_input=("T",))
 register("torch", "Linear", [Arg("in_features", OPT_INT, None), Arg("out_features", INT), Arg("bias", BOOL, True),
                              Arg("device", ANY, None), Arg("dtype", ANY, None)],
-         _torch_linear, "last axis in_features -> out_features", doc_args=(("out_features", "U"),))
+         _torch_linear, "last axis in_features -> out_features")
 register("torch", "Bilinear", [Arg("in1_features", OPT_INT, None), Arg("in2_features", OPT_INT, None),
                                Arg("out_features", INT),
                                Arg("bias", BOOL, True), Arg("device", ANY, None), Arg("dtype", ANY, None)],
-         _torch_bilinear, "x1^T A x2 + b over the last axes", n_inputs=(2, 2),
-         doc_args=(("in1_features", "N1"), ("in2_features", "N2"), ("out_features", "U")))
+         _torch_bilinear, "x1^T A x2 + b over the last axes", n_inputs=(2, 2))
 register("torch", "Embedding", [Arg("num_embeddings", INT), Arg("embedding_dim", INT),
                                 Arg("padding_idx", OPT_INT, None), Arg("max_norm", ANY, None),
                                 Arg("norm_type", NUMBER, 2.0),
                                 Arg("scale_grad_by_freq", BOOL, False), Arg("sparse", BOOL, False),
                                 Arg("device", ANY, None), Arg("dtype", ANY, None)],
-         _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim",
-         doc_args=(("num_embeddings", "V"), ("embedding_dim", "E")))
+         _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim", doc_input=("T",))

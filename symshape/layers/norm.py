@@ -148,7 +148,7 @@ register("keras", "GroupNormalization",
          [Arg("groups", INT, 32), Arg("axis", ShapeKind(), -1), Arg("epsilon", NUMBER, 1e-3),
           Arg("center", BOOL, True), Arg("scale", BOOL, True), Arg("trainable", BOOL, True),
           *keras_ignored(*KERAS_NORM_IGNORED)],
-         _keras_groupnorm, "channels in groups; gamma and beta per channel", doc_args=(("groups", "G"),))
+         _keras_groupnorm, "channels in groups; gamma and beta per channel")
 
 TORCH_TAIL = [Arg("device", ANY, None), Arg("dtype", ANY, None)]
 for _rank, _dims in ((1, (1, 2)), (2, (3,)), (3, (4,))):
@@ -156,26 +156,28 @@ for _rank, _dims in ((1, (1, 2)), (2, (3,)), (3, (4,))):
              [Arg("num_features", OPT_INT, None), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, True), Arg("track_running_stats", BOOL, True), *TORCH_TAIL],
              _torch_batchnorm(_dims), "weight, bias per channel; running mean, variance and count as buffers",
-             doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
+             doc_input=("C", "L") if _rank == 1 else
              ("C", "H", "W") if _rank == 2 else ("C", "D", "H", "W"))
     register("torch", f"InstanceNorm{_rank}d",
              [Arg("num_features", OPT_INT, None), Arg("eps", NUMBER, 1e-5), Arg("momentum", ANY, 0.1),
               Arg("affine", BOOL, False), Arg("track_running_stats", BOOL, False), *TORCH_TAIL],
              _torch_batchnorm((_rank + 1,), instance=True), "per-sample, per-channel normalization",
-             doc_args=(("num_features", "C"),), doc_input=("C", "L") if _rank == 1 else
+             doc_input=("C", "L") if _rank == 1 else
              ("C", "H", "W") if _rank == 2 else ("C", "D", "H", "W"))
 register("torch", "LayerNorm",
          [Arg("normalized_shape", ShapeKind()), Arg("eps", NUMBER, 1e-5), Arg("elementwise_affine", BOOL, True),
           Arg("bias", BOOL, True), *TORCH_TAIL],
-         _torch_layernorm, "weight and bias over normalized_shape (the trailing axes)")
+         _torch_layernorm, "weight and bias over normalized_shape (the trailing axes)",
+         doc_args=(("normalized_shape", ["N"]),))
 register("torch", "RMSNorm",
          [Arg("normalized_shape", ShapeKind()), Arg("eps", ANY, None), Arg("elementwise_affine", BOOL, True),
           *TORCH_TAIL],
-         _torch_rmsnorm, "weight over normalized_shape (the trailing axes)")
+         _torch_rmsnorm, "weight over normalized_shape (the trailing axes)",
+         doc_args=(("normalized_shape", ["N"]),))
 register("torch", "GroupNorm",
          [Arg("num_groups", INT), Arg("num_channels", OPT_INT, None), Arg("eps", NUMBER, 1e-5),
           Arg("affine", BOOL, True),
           *TORCH_TAIL],
          _torch_groupnorm, "channels in num_groups groups; weight, bias per channel",
-         doc_args=(("num_groups", "G"), ("num_channels", "C")))
+         doc_input=("C", "L"))
 

@@ -114,29 +114,26 @@ def _register() -> None:
                      [Arg("pool_size", INTS, default), Arg("strides", OptionalKind(INTS), None),
                       Arg("padding", PaddingKind("valid", "same", numbers=False), "valid"),
                       Arg("data_format", OptionalKind(DATA_FORMAT), None), *keras_ignored("name", "dtype")],
-                     _keras_pool(rank), f"{rank}-D {kind} pooling: pool_size F, strides S",
-                     rank=rank, doc_args=(("pool_size", "F"), ("strides", "S")))
+                     _keras_pool(rank), f"{rank}-D {kind} pooling",
+                     rank=rank)
             register("keras", f"Global{keras_name}{rank}D",
                      [Arg("data_format", OptionalKind(DATA_FORMAT), None), Arg("keepdims", BOOL, False),
                       *keras_ignored("name", "dtype")],
                      _keras_global(rank), f"{rank}-D global {kind} pooling", rank=rank)
         common = [Arg("kernel_size", INTS), Arg("stride", OptionalKind(INTS), None), Arg("padding", INTS, 0)]
-        doc = (("kernel_size", "F"), ("stride", "S"), ("padding", "P"))
         register("torch", f"MaxPool{rank}d",
                  [*common, Arg("dilation", INTS, 1), Arg("return_indices", BOOL, False), Arg("ceil_mode", BOOL, False)],
                  _torch_pool(rank, "max"), f"{rank}-D max pooling (ceil_mode: last window starts inside)",
-                 rank=rank, doc_args=doc)
+                 rank=rank)
         avg_extra = [Arg("divisor_override", ANY, None)] if rank > 1 else []
         register("torch", f"AvgPool{rank}d",
                  [*common, Arg("ceil_mode", BOOL, False), Arg("count_include_pad", BOOL, True), *avg_extra],
-                 _torch_pool(rank, "avg"), f"{rank}-D average pooling", rank=rank, doc_args=doc)
+                 _torch_pool(rank, "avg"), f"{rank}-D average pooling", rank=rank)
         sizes = ShapeKind(allow_none=True)
         register("torch", f"AdaptiveAvgPool{rank}d", [Arg("output_size", sizes)],
-                 _torch_adaptive(rank, "avg"), f"{rank}-D adaptive average pooling to output_size", rank=rank,
-                 doc_args=(("output_size", "O"),))
+                 _torch_adaptive(rank, "avg"), f"{rank}-D adaptive average pooling to output_size", rank=rank)
         register("torch", f"AdaptiveMaxPool{rank}d", [Arg("output_size", sizes), Arg("return_indices", BOOL, False)],
-                 _torch_adaptive(rank, "max"), f"{rank}-D adaptive max pooling to output_size", rank=rank,
-                 doc_args=(("output_size", "O"),))
+                 _torch_adaptive(rank, "max"), f"{rank}-D adaptive max pooling to output_size", rank=rank)
 
 
 _register()

@@ -147,11 +147,12 @@ def _register() -> None:
                   Arg("return_state", BOOL, False), Arg("trainable", BOOL, True), *extra,
                   *keras_ignored(*KERAS_RNN_IGNORED)],
                  _keras_rnn(kind), f"{kind}: (T, N) -> (T, U) or (U), {GATES[kind]} gate(s)",
-                 n_outputs=1 + STATES[kind], doc_input=("T", "N"), doc_args=(("units", "U"),))
+                 n_outputs=1 + STATES[kind], doc_input=("T", "N"))
     register("keras", "Bidirectional",
              [Arg("layer", LayerKind()), Arg("merge_mode", ChoiceKind("concat", "sum", "mul", "ave"), "concat"),
               Arg("backward_layer", ANY, None), *keras_ignored("weights", "name", "dtype")],
-             _keras_bidirectional, "the wrapped RNN forwards and backwards, outputs merged", doc_input=("T", "N"))
+             _keras_bidirectional, "the wrapped RNN forwards and backwards, outputs merged", doc_input=("T", "N"),
+             doc_args=(("layer", {"LSTM": {"units": "U"}}),))
     for kind in ("RNN", "LSTM", "GRU"):
         extra = [Arg("nonlinearity", ChoiceKind("tanh", "relu"), "tanh")] if kind == "RNN" else []
         if kind == "LSTM":
@@ -161,8 +162,7 @@ def _register() -> None:
                   Arg("bias", BOOL, True), Arg("batch_first", BOOL, False), Arg("dropout", NUMBER, 0.0),
                   Arg("bidirectional", BOOL, False), Arg("device", ANY, None), Arg("dtype", ANY, None)],
                  _torch_rnn(kind), f"{kind}: (L, N) -> output (L, D*H), h_n{', c_n' if kind == 'LSTM' else ''}",
-                 n_outputs=3 if kind == "LSTM" else 2, doc_input=("T", "N"),
-                 doc_args=(("hidden_size", "H"), ("num_layers", "K")))
+                 n_outputs=3 if kind == "LSTM" else 2, doc_input=("T", "N"))
 
 
 _register()

@@ -127,24 +127,23 @@ def _register_keras() -> None:
     for rank in (1, 2, 3):
         fmt = [] if rank == 1 else [Arg("data_format", OptionalKind(DATA_FORMAT), None)]
         register("keras", f"ZeroPadding{rank}D", [Arg("padding", PairsKind(), 1), *fmt, *keras_ignored(*KERAS_META)],
-                 _keras_pad_crop(rank, "padding", +1), f"{rank}-D zero padding (before, after) per axis", rank=rank,
-                 doc_args=(("padding", "P"),))
+                 _keras_pad_crop(rank, "padding", +1), f"{rank}-D zero padding (before, after) per axis", rank=rank)
         register("keras", f"Cropping{rank}D", [Arg("cropping", PairsKind(), 1 if rank == 1 else 0), *fmt,
                                                *keras_ignored(*KERAS_META)],
-                 _keras_pad_crop(rank, "cropping", -1), f"{rank}-D cropping (before, after) per axis", rank=rank,
-                 doc_args=(("cropping", "K"),))
+                 _keras_pad_crop(rank, "cropping", -1), f"{rank}-D cropping (before, after) per axis", rank=rank)
         interp = [Arg("interpolation", ChoiceKind("nearest", "bilinear", "bicubic", "lanczos3", "lanczos5"),
                       "nearest")] if rank == 2 else []
         register("keras", f"UpSampling{rank}D", [Arg("size", INTS, 2), *fmt, *interp, *keras_ignored(*KERAS_META)],
-                 _keras_upsampling(rank), f"{rank}-D upsampling by repetition", rank=rank, doc_args=(("size", "U"),))
+                 _keras_upsampling(rank), f"{rank}-D upsampling by repetition", rank=rank)
     register("keras", "Flatten", [Arg("data_format", OptionalKind(DATA_FORMAT), None), *keras_ignored(*KERAS_META)],
              _flatten, "all axes into one")
     register("keras", "Reshape", [Arg("target_shape", ShapeKind(allow_minus_one=True)), *keras_ignored(*KERAS_META)],
-             _keras_reshape, "to target_shape (one -1 inferred)")
+             _keras_reshape, "to target_shape (one -1 inferred)",
+             doc_args=(("target_shape", ["t", -1]),))
     register("keras", "Permute", [Arg("dims", ShapeKind()), *keras_ignored(*KERAS_META)], _keras_permute,
              "axes reordered (dims count from 1, batch excluded)", doc_args=(("dims", [2, 1]),))
     register("keras", "RepeatVector", [Arg("n", INT), *keras_ignored(*KERAS_META)], _keras_repeat,
-             "(F) -> (n, F)", doc_args=(("n", "R"),), doc_input=("N",))
+             "(N) -> (n, N): the vector n times", doc_input=("N",))
 
 
 # ---------------------------------------------------------------- torch
@@ -288,11 +287,11 @@ def _pixel_shuffle(down: bool):  # noqa: ANN202
 def _register_torch() -> None:
     for rank in (1, 2, 3):
         pad = Arg("padding", TorchPadKind())
-        doc = dict(rank=rank, doc_args=(("padding", "P"),))
+        doc = dict(rank=rank)
         register("torch", f"ZeroPad{rank}d", [pad], _torch_pad(rank, "constant"),
                  f"{rank}-D zero padding (negative values crop)", **doc)
         register("torch", f"ConstantPad{rank}d", [pad, Arg("value", NUMBER)], _torch_pad(rank, "constant"),
-                 f"{rank}-D constant padding", rank=rank, doc_args=(("padding", "P"), ("value", 0)))
+                 f"{rank}-D constant padding", rank=rank, doc_args=(("value", 0),))
         register("torch", f"ReflectionPad{rank}d", [pad], _torch_pad(rank, "reflect"),
                  f"{rank}-D reflection padding (each pad < input size)", **doc)
         register("torch", f"ReplicationPad{rank}d", [pad], _torch_pad(rank, "replicate"),
@@ -312,11 +311,11 @@ def _register_torch() -> None:
     register("torch", "Flatten", [Arg("start_dim", INT, 1), Arg("end_dim", INT, -1)], _torch_flatten,
              "axes start_dim..end_dim into one (dims count the batch axis, as in torch)")
     register("torch", "Unflatten", [Arg("dim", INT), Arg("unflattened_size", ShapeKind(allow_minus_one=True))],
-             _torch_unflatten, "one axis into unflattened_size", doc_args=(("dim", 1), ("unflattened_size", ["A", -1])))
+             _torch_unflatten, "one axis into unflattened_size", doc_args=(("dim", 2), ("unflattened_size", ["t", -1])))
     register("torch", "PixelShuffle", [Arg("upscale_factor", INT)], _pixel_shuffle(False),
-             "(C*r^2, H, W) -> (C, H*r, W*r)", doc_args=(("upscale_factor", "R"),), doc_input=("C", "H", "W"))
+             "(C*r^2, H, W) -> (C, H*r, W*r)", doc_input=("C", "H", "W"))
     register("torch", "PixelUnshuffle", [Arg("downscale_factor", INT)], _pixel_shuffle(True),
-             "(C, H*r, W*r) -> (C*r^2, H, W)", doc_args=(("downscale_factor", "R"),), doc_input=("C", "H", "W"))
+             "(C, H*r, W*r) -> (C*r^2, H, W)", doc_input=("C", "H", "W"))
 
 
 _register_keras()
