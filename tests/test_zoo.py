@@ -159,3 +159,15 @@ def test_invalid_where_torch_fails(name: str, bindings: dict[str, int], shape: t
     assert not symshape.derive(zoo.EXAMPLES[name][0]).evaluate(bindings).valid
     with torch.no_grad(), pytest.raises(RuntimeError):
         model(name)(torch.zeros(1, *shape))
+
+
+def test_transformer_block_computes_torchs_encoder_layer() -> None:
+    """Same weights, same outputs as torch.nn.TransformerEncoderLayer (post-norm, ReLU, eval mode)."""
+    block = zoo.TransformerBlock(embed_dim=96, num_heads=3).eval()
+    layer = torch.nn.TransformerEncoderLayer(d_model=96, nhead=3, dim_feedforward=384, batch_first=True).eval()
+    names = {"self_attn": "attn", "linear1": "ff1", "linear2": "ff2", "norm1": "norm1", "norm2": "norm2"}
+    state = {k.replace(k.split(".")[0], names[k.split(".")[0]], 1): v for k, v in layer.state_dict().items()}
+    block.load_state_dict(state)
+    x = torch.randn(2, 7, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), layer(x))

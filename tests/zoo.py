@@ -4,10 +4,8 @@ examples/: torchvision cannot be imported beside this machine's torch build, and
 Each model follows torchvision's source (torchvision/models/*.py, torchvision/ops/misc.py): the same classes, the
 same constructor arguments and defaults, the same attribute names, so qualified names agree (`conv1`, `bn1`,
 `layer1.0.conv1`, `features.0.0`, `classifier.1`, `features.denseblock1.denselayer1.conv1`, ...) and so do
-parameter and buffer counts and every intermediate shape. What is left out: pretrained weights and the `weights`/
-`progress` arguments, logging, and weight initialization except where a constructor argument controls it
-(ResNet's `zero_init_residual`, VGG's `init_weights`); other models keep torch's default initialization, so their
-values differ from torchvision's, never their shapes or counts.
+parameter and buffer counts, every intermediate shape, the order modules are called in, and the weight
+initialization. What is left out: pretrained weights (the `weights`/`progress` arguments) and usage logging.
 
 `MODELS` maps a name to (factory, input shape without the batch axis); a factory called without arguments builds
 the model as torchvision's does (1000 classes). Inputs are batch-first: `model(torch.zeros(1, *shape))`.
@@ -107,6 +105,30 @@ class StochasticDepth(nn.Module):
         if survival_rate > 0.0:
             noise.div_(survival_rate)
         return input * noise
+
+
+def _init_mobile(model: nn.Module, linear: Callable[[nn.Linear], None]) -> None:
+    """The initialization loop of torchvision's MobileNetV2, MobileNetV3 and EfficientNet; they differ in Linear."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d | nn.GroupNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            linear(m)
+            nn.init.zeros_(m.bias)
+
+
+def _normal_001(m: nn.Linear) -> None:
+    nn.init.normal_(m.weight, 0, 0.01)
+
+
+def _uniform_fan_out(m: nn.Linear) -> None:
+    init_range = 1.0 / math.sqrt(m.out_features)
+    nn.init.uniform_(m.weight, -init_range, init_range)
 
 
 # --- ResNet (torchvision/models/resnet.py) --------------------------------------------------------------------------
@@ -404,6 +426,7 @@ class MobileNetV2(nn.Module):
                                              activation_layer=nn.ReLU6))
         self.features = nn.Sequential(*features)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
+        _init_mobile(self, _normal_001)
 
     def forward(self, x: Tensor) -> Tensor:
         x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
@@ -472,6 +495,10 @@ class InvertedResidualV3(nn.Module):
         return result
 
 
+# printed as torchvision prints it (torchinfo and module reprs show the class name)
+InvertedResidualV3.__name__ = InvertedResidualV3.__qualname__ = "InvertedResidual"
+
+
 class MobileNetV3(nn.Module):
     def __init__(self, inverted_residual_setting: list[InvertedResidualConfig], last_channel: int,
                  num_classes: int = 1000, block: Callable[..., nn.Module] | None = None,
@@ -495,6 +522,7 @@ class MobileNetV3(nn.Module):
             nn.Linear(lastconv_output_channels, last_channel), nn.Hardswish(inplace=True),
             nn.Dropout(p=dropout, inplace=True), nn.Linear(last_channel, num_classes),
         )
+        _init_mobile(self, _normal_001)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
@@ -800,6 +828,7 @@ class EfficientNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(p=dropout, inplace=True),
                                         nn.Linear(lastconv_output_channels, num_classes))
+        _init_mobile(self, _uniform_fan_out)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
