@@ -366,15 +366,17 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     from .algebra import as_expr, normalize_relation
     from .printing import to_text
 
+    # closed forms; in a deep network fed by many symbols, sizes stay atoms (opened by Bounds): linear in depth
+    form = d.size_names.form  # type: ignore[attr-defined]
     items: list[_Item] = []
     never: dict[int, str] = {}  # index in items -> reason
     for nc in d.conditions:  # type: ignore[attr-defined]
         c = nc.condition
         if c.op == "holds":
-            rel = d.collapse(c.lhs)  # type: ignore[attr-defined]
+            rel = form(c.lhs)
             items.append(_Item(nc, rel, None, "holds", isinstance(rel, (bool, sympy.logic.boolalg.BooleanAtom))))
             continue
-        lhs, rhs = d.collapse(c.lhs), d.collapse(as_expr(c.rhs))  # type: ignore[attr-defined]
+        lhs, rhs = form(c.lhs), form(as_expr(c.rhs))
         constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
         rel = sympy.Rel(lhs, rhs, c.op, evaluate=False)
         rel = normalize_relation(rel) if not constant else rel
@@ -410,7 +412,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
                        f"{_show_box(box, lin.symbol)}"
             continue
         box[lin.symbol] = (new_lo, new_hi)
-    bounds = Bounds(box)
+    bounds = Bounds(box, d.defs)  # type: ignore[attr-defined]
 
     implied: set[int] = set()
     for i, it in enumerate(items):

@@ -480,6 +480,14 @@ class Derivation:
         """One line per never-valid condition, in the order of the conditions."""
         return self._verdicts.reasons
 
+    @cached_property
+    def size_names(self) -> Any:
+        """`symshape.named.SizeNames`: x_1, x_2, ... for the size atoms, and which expressions every view
+        shows in closed form (deep all-symbolic networks: named, so that views stay linear in depth)."""
+        from .named import SizeNames
+
+        return SizeNames(self)
+
     def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
         """The validity conditions to show, as SymPy relations in closed form (floors solved where linear).
 
@@ -487,9 +495,13 @@ class Derivation:
         one already listed, or to a tautology, is left out), only the tightest bound of a family
         (``H >= 8``, not ``H >= 1, 2, 4, 8``), none implied by the symbols' domains and the bounds on
         single symbols, divisibility as ``x % k == 0``. Never-valid conditions are not listed here
-        (see `never_valid`). Evaluation checks every original condition regardless.
+        (see `never_valid`). Evaluation checks every original condition regardless. In a deep network whose
+        sizes are fed by many symbols, a condition on them is written in named sizes (`size_names`).
         """
-        return list(self._verdicts.shown)
+        names = self.size_names
+        if not names.deep:
+            return list(self._verdicts.shown)
+        return [(nc, names.named(rel)) for nc, rel in self._verdicts.shown]
 
     @cached_property
     def compiled(self) -> Any:
@@ -530,10 +542,13 @@ class Derivation:
         fn = solving.lossless if lossless else solving.solve
         return fn(self, symbol, bindings, target=target, lo=lo, hi=hi)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, closed_forms: bool = False) -> dict[str, Any]:
+        """Plain data (JSON-ready). Size and time linear in depth: in a deep network whose sizes are fed
+        by many symbols, layers are written in named sizes (``sizes``: x_k defined on the names before
+        it); `closed_forms` gives every layer's closed form in the network's symbols instead."""
         from .render import derivation_dict
 
-        return run_deep(derivation_dict, self)
+        return run_deep(derivation_dict, self, closed_forms)
 
     # views (symshape.views): a one-line repr, the table, and what notebooks show
     def __repr__(self) -> str:

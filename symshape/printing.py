@@ -12,7 +12,7 @@ FloorDiv, `a % b` for Mod); relations read as Python comparisons (`E % Hh == 0`,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import sympy
 from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
@@ -50,9 +50,10 @@ def _terms(e: Expr) -> list[Expr]:
 
 
 class _Printer:
-    def __init__(self, tex: bool) -> None:
+    def __init__(self, tex: bool, names: Mapping[Expr, Symbol] | None = None) -> None:
         self.tex = tex
         self.memo: dict[Expr, str] = {}
+        self.names = names or {}  # symbols printed as other names (size atoms as x_1, x_2, ...)
 
     def paren(self, e: Expr, level: int) -> str:
         s = self(e)
@@ -87,6 +88,7 @@ class _Printer:
                                  "(symshape.limits max_bits)")
             return str(e.p)
         if isinstance(e, Symbol):
+            e = self.names.get(e, e)
             return sympy.latex(e) if tex else e.name
         if isinstance(e, Add):
             out = []
@@ -139,11 +141,11 @@ def _printer(tex: bool) -> Callable[[Expr], str]:
     return _Printer(tex)
 
 
-def to_text(e: object) -> str:
-    """SymPy `str`-syntax text of an expression (valid SymPy input)."""
-    return _Printer(False)(as_expr(e))
+def to_text(e: object, names: Mapping[Expr, Symbol] | None = None) -> str:
+    """SymPy `str`-syntax text of an expression (valid SymPy input); `names` renames symbols as printed."""
+    return _Printer(False, names)(as_expr(e))
 
 
-def to_latex(e: object) -> str:
+def to_latex(e: object, names: Mapping[Expr, Symbol] | None = None) -> str:
     """LaTeX of an expression, floors as \\left\\lfloor \\frac{..}{..} \\right\\rfloor."""
-    return _Printer(True)(as_expr(e))
+    return _Printer(True, names)(as_expr(e))

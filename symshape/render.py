@@ -8,7 +8,7 @@ Two views of every size:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -25,13 +25,14 @@ if TYPE_CHECKING:
 __all__ = ["derivation_dict", "latex", "placeholders", "recurrence", "rule_formulas", "text"]
 
 
-def text(e: object) -> str:
-    """SymPy `str`-syntax text (valid SymPy input), printed in linear time."""
-    return run_deep(to_text, e)
+def text(e: object, names: Mapping[Expr, sympy.Symbol] | None = None) -> str:
+    """SymPy `str`-syntax text (valid SymPy input), printed in linear time; `names` renames symbols
+    (size atoms as x_1, x_2, ...: `Derivation.size_names`)."""
+    return run_deep(to_text, e, names)
 
 
-def latex(e: object) -> str:
-    return run_deep(to_latex, e)
+def latex(e: object, names: Mapping[Expr, sympy.Symbol] | None = None) -> str:
+    return run_deep(to_latex, e, names)
 
 
 def placeholders(rule: LayerRule, shapes: Sequence[Shape], framework: str) -> list[Shape]:
@@ -102,45 +103,68 @@ def rule_formulas(rule: LayerRule) -> dict[str, Any]:
     }
 
 
-def _params(d: Derivation, trainable: Expr, non_trainable: Expr) -> dict[str, str]:
+def _params(d: Derivation, trainable: Expr, non_trainable: Expr, closed_forms: bool = False) -> dict[str, str]:
+    names = d.size_names
+    if not (closed_forms or names.closed(trainable + non_trainable)):
+        return {"trainable": text(trainable, names.names), "non_trainable": text(non_trainable, names.names),
+                "total": text(trainable + non_trainable, names.names)}
     t, n = d.normal_form(trainable), d.normal_form(non_trainable)
     return {"trainable": text(t), "non_trainable": text(n), "total": text(d.normal_form(trainable + non_trainable))}
 
 
-def derivation_dict(d: Derivation) -> dict[str, Any]:
+def sizes_list(d: Derivation) -> list[dict[str, Any]]:
+    """The named sizes of a deep network (x_1, x_2, ... each defined on the names before it); empty when
+    every view shows closed forms (see `symshape.named`)."""
+    return [{"name": s.name.name, "layer": s.layer, "output": s.output, "axis": s.axis,
+             "definition": text(s.definition, d.size_names.names)} for s in d.size_names.definitions()]
+
+
+def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]:
     """The derivation as plain data. `never_valid` comes first; when it is non-empty no value of the
-    symbols is valid, so there are no results: every size and count is None (the keys stay)."""
+    symbols is valid, so there are no results: every size and count is None (the keys stay).
+
+    Linear in depth: a layer's sizes and counts are in closed form where few symbols feed them, else in
+    the named sizes of ``sizes`` (`symshape.named`); `closed_forms` puts every layer in closed form."""
     never = list(d.never_valid_reasons())
     if never:
         return _never_valid_dict(d, never)
+    names = d.size_names
+
+    def show(e: Expr) -> str:
+        return text(names.form(e, closed_forms), names.names)
+
     layers = []
     for ly in d.layers:
         rec = recurrence(ly, d.framework)
         layers.append({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
-            "output_shape": [text(d.collapse(s)) for s in ly.output_shape],
-            "output_shapes": [[text(d.collapse(s)) for s in shape] for shape in ly.outputs],
+            "output_shape": [show(s) for s in ly.output_shape],
+            "output_shapes": [[show(s) for s in shape] for shape in ly.outputs],
             "recurrence": [text(s) for s in rec.outputs[0]],
-            "params": _params(d, ly.trainable, ly.non_trainable),
-            "buffers": text(d.collapse(ly.buffers)),
-            "macs": text(d.collapse(ly.macs)),
-            "activations": text(d.collapse(ly.activations)),
+            "params": _params(d, ly.trainable, ly.non_trainable, closed_forms),
+            "buffers": show(ly.buffers),
+            "macs": show(ly.macs),
+            "activations": show(ly.activations),
         })
-    return {
+    out = {
         "never_valid": never,  # non-empty: no value of the symbols is valid (and no results below)
         **_spec_facts(d),
         "output_shape": [text(s) for s in d.output_shape],
         "output_shapes": {ref: [text(d.expand(s)) for s in shape] for ref, shape in d.outputs},
         "closed_form": [text(s) for s in d.closed_form],
         "closed_form_latex": [latex(s) for s in d.closed_form],
-        "params": _params(d, d.trainable, d.non_trainable),
-        "buffers": text(d.collapse(d.buffers)),
-        "macs": text(d.collapse(d.macs)),
-        "activations": text(d.collapse(d.activations)),
+        "params": _params(d, d.trainable, d.non_trainable, closed_forms),
+        "buffers": show(d.buffers),
+        "macs": show(d.macs),
+        "activations": show(d.activations),
         "layers": layers,
         "constraints": _constraints(d),
         "warnings": list(d.warnings),
     }
+    sizes = sizes_list(d)
+    if sizes:  # a deep network: the names its layers are written in
+        out["sizes"] = sizes
+    return out
 
 
 NO_PARAMS = {"trainable": None, "non_trainable": None, "total": None}

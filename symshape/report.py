@@ -86,13 +86,38 @@ def _tex_escape(s: str) -> str:
 def network_rows(d: Derivation) -> list[dict[str, Any]]:
     """Each layer's name, kind, output shape, parameters and MACs in closed form."""
     out = []
+    show = d.size_names.show  # closed forms; named sizes in a deep network fed by many symbols (linear)
     for ly in d.layers:
-        params = d.collapse(ly.params)
+        params = show(ly.params)
         out.append({
             "name": ly.name, "kind": ly.kind,
-            "shape": [d.collapse(s) for s in ly.output_shape],
-            "params": params, "macs": d.collapse(ly.macs),
+            "shape": [show(s) for s in ly.output_shape],
+            "params": params, "macs": show(ly.macs),
         })
+    return out
+
+
+def _normal(d: Derivation, e: object) -> object:
+    """A count's one printed form: multiplied out when small (`Derivation.normal_form`); in named sizes
+    in a deep network fed by many symbols."""
+    names = d.size_names
+    return d.normal_form(e) if names.closed(e) else names.named(e)
+
+
+def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
+    """The named sizes of a deep network, one line each ('x_3 = floor((x_1 - F1 + 2*P1)/S1) + 1  [layer 1
+    'conv2d_1' (Conv2d) height]'); none when every size is shown in closed form."""
+    names = d.size_names
+    out = []
+    for s in names.definitions():
+        ly = d.layers[s.layer]
+        where = f"layer {ly.index} '{ly.name}' ({ly.kind}) output {s.output} axis {s.axis}"
+        if fmt == "markdown":
+            out.append(f"- ${latex(s.name)} = {latex(s.definition, names.names)}$ ({where})")
+        elif fmt == "latex":
+            out.append(rf"{latex(s.name)} &= {latex(s.definition, names.names)} \\")
+        else:
+            out.append(f"  {s.name} = {text(s.definition, names.names)}    [{where}]")
     return out
 
 
@@ -108,9 +133,10 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
     rows = network_rows(d)
     constraints = d.constraints()
     closed = list(d.closed_form)
-    total = d.normal_form(d.params)  # one printed form for the three counts
-    trainable, non_trainable = d.normal_form(d.trainable), d.normal_form(d.non_trainable)
-    buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
+    total = _normal(d, d.params)  # one printed form for the three counts
+    trainable, non_trainable = _normal(d, d.trainable), _normal(d, d.non_trainable)
+    buffers, macs = d.size_names.show(d.buffers), d.size_names.show(d.macs)
+    sizes = sizes_lines(d, fmt)
     inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in shape])
                        for n, shape in d.inputs.items())
     if fmt == "markdown":
@@ -119,6 +145,8 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
         for i, r in enumerate(rows):
             shape = _shape([latex(s) for s in r["shape"]])[1:-1]
             lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${tex_count(r['params'])}$ |")
+        if sizes:
+            lines += ["", "**Sizes** (each layer's, in terms of the sizes before it):", "", *sizes]
         lines += ["", "**Output size (closed form)**: $" + _shape([latex(s) for s in closed]) + "$", "",
                   f"**Parameters**: ${tex_count(total)}$ (trainable ${tex_count(trainable)}$, "
                   f"non-trainable ${tex_count(non_trainable)}$"
@@ -137,6 +165,8 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
             name = r["name"].replace("_", r"\_")
             lines.append(rf"{i} & \texttt{{{name}}} ({r['kind']}) & $({shape})$ & ${tex_count(r['params'])}$ \\")
         lines.append(r"\end{tabular}")
+        if sizes:
+            lines += ["", r"\begin{align*}", *sizes, r"\end{align*}"]
         lines += ["", r"\begin{align*}", r"\text{output} &= " + _shape([latex(s) for s in closed]) + r" \\",
                   rf"\text{{parameters}} &= {tex_count(total)} \\", rf"\text{{MACs}} &= {tex_count(macs)}"]
         lines.append(r"\end{align*}")
@@ -158,10 +188,11 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
 
 def totals_lines(d: Derivation) -> list[str]:
     """The lines under the table: closed form, counts and the conditions, as text."""
-    total, trainable, non_trainable = d.normal_form(d.params), d.normal_form(d.trainable), \
-        d.normal_form(d.non_trainable)
-    buffers, macs = d.collapse(d.buffers), d.collapse(d.macs)
-    lines = [f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
+    total, trainable, non_trainable = _normal(d, d.params), _normal(d, d.trainable), _normal(d, d.non_trainable)
+    buffers, macs = d.size_names.show(d.buffers), d.size_names.show(d.macs)
+    sizes = sizes_lines(d)
+    lines = [*(["Sizes (each layer's, in terms of the sizes before it):", *sizes] if sizes else []),
+             f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
              f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",
              *([f"Buffers: {count(buffers)}"] if buffers != 0 else []), f"MACs: {count(macs)}"]
     constraints = d.constraints()

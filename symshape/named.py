@@ -1,0 +1,128 @@
+"""Named sizes: every view of a deep derivation stays linear in size and time.
+
+A derivation writes layer k's sizes on layer k-1's through size atoms (`Derivation.defs`). The
+closed form of a layer's size in the network's symbols is short when few symbols feed it (ResNet-50
+at any H, W: ``floor((H - 1)/32) + 1``), but when every layer brings symbols of its own (an
+all-symbolic chain: kernel, stride, padding, filters per layer) layer k's closed form has O(k)
+terms, and showing every layer's closed form costs O(depth**2) bytes and time.
+
+So each expression shown is in one of two forms:
+- its **closed form** (`Derivation.collapse`) when every size atom in it depends on at most
+  `MAX_CLOSED_SYMBOLS` symbols (every network of examples/, the README's sample: unchanged);
+- else its **named form**: the atoms become names ``x_1, x_2, ...`` (in the order the layers make
+  them), each defined once, in terms of the names before it (`SizeNames.definitions`), so layer k
+  reads in terms of layer k-1 and the whole stays linear in depth.
+
+Closed forms of every layer are there on request (``Derivation.to_dict(closed_forms=True)``, the
+gRPC Derive request's ``layer_closed_forms``). The network's own output shape is always given in
+closed form too (one expression, linear in depth).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sympy
+from sympy import Expr, Symbol
+from sympy.core.relational import Relational
+
+from .algebra import Dim, as_expr
+
+if TYPE_CHECKING:
+    from .derive import Derivation
+
+__all__ = ["MAX_CLOSED_SYMBOLS", "SizeName", "SizeNames"]
+
+MAX_CLOSED_SYMBOLS = 16  # an atom fed by more symbols than this is shown by name
+
+
+@dataclass(frozen=True)
+class SizeName:
+    name: Symbol  # x_1, x_2, ...
+    atom: Dim
+    layer: int  # the layer index that makes it
+    output: int  # which output of the layer
+    axis: int  # which axis of that output
+    definition: Expr  # in the network's symbols and the atoms before it (print with SizeNames.names)
+
+
+class SizeNames:
+    """The names of a derivation's size atoms and the choice, per expression, of closed or named form."""
+
+    def __init__(self, d: Derivation) -> None:
+        self.d = d
+        taken = set(d.symbols)
+        prefix = "x"
+        while any(n.startswith(prefix + "_") for n in taken):
+            prefix += "x"
+        self.prefix = prefix
+        self.names: dict[Expr, Symbol] = {}
+        self.where: dict[Expr, tuple[int, int, int]] = {}
+        for ly in d.layers:
+            for k, shape in enumerate(ly.outputs):
+                for axis, s in enumerate(shape):
+                    if isinstance(s, Dim) and s not in self.names:
+                        self.names[s] = Symbol(f"{prefix}_{len(self.names) + 1}", integer=True)
+                        self.where[s] = (ly.index, k, axis)
+        # symbols feeding each atom (None: more than MAX_CLOSED_SYMBOLS), in definition order: linear
+        self.feeds: dict[Expr, frozenset[str] | None] = {}
+        for atom, definition in d.defs.items():
+            self.feeds[atom] = self._feeds(as_expr(definition).free_symbols)
+
+    def _feeds(self, symbols: Iterable[Expr]) -> frozenset[str] | None:
+        out: set[str] = set()
+        for s in symbols:
+            if isinstance(s, Dim):
+                sub = self.feeds.get(s)
+                if sub is None:
+                    return None
+                out |= sub
+            else:
+                out.add(s.name)  # type: ignore[attr-defined]
+            if len(out) > MAX_CLOSED_SYMBOLS:
+                return None
+        return frozenset(out)
+
+    @property
+    def deep(self) -> bool:
+        """Whether some atom is shown by name (then `definitions` are part of every view)."""
+        return any(v is None for v in self.feeds.values())
+
+    def closed(self, e: object) -> bool:
+        """Whether `e` is shown in closed form: none of its atoms is fed by too many symbols."""
+        e = as_expr(e)
+        if not isinstance(e, sympy.Basic) or not self.deep:
+            return True
+        return all(self.feeds.get(a, frozenset()) is not None for a in e.atoms(Dim))
+
+    def form(self, e: object, closed_forms: bool = False) -> Expr:
+        """The expression to analyze and show: closed form, or as it is (atoms kept) when named."""
+        e = as_expr(e)
+        if closed_forms or self.closed(e):
+            return self.d.collapse(e)
+        return e
+
+    def named(self, e: object) -> Expr:
+        """Atoms replaced by their names; an expression without atoms as it is. (To print, passing
+        `names` to the printer is cheaper: `symshape.render.text(e, names.names)`.)"""
+        e = as_expr(e)
+        if not isinstance(e, sympy.Basic) or not self.names:
+            return e
+        if isinstance(e, Relational):  # rebuilt as is: SymPy would try to decide it again
+            return e.func(self.named(e.lhs), self.named(e.rhs), evaluate=False)  # type: ignore[return-value]
+        atoms = e.atoms(Dim)
+        return e.xreplace({a: self.names[a] for a in atoms if a in self.names}) if atoms else e
+
+    def show(self, e: object, closed_forms: bool = False) -> Expr:
+        """`form`, printable."""
+        return self.named(self.form(e, closed_forms))
+
+    def definitions(self) -> list[SizeName]:
+        """Every named size, in order, defined in the symbols and the atoms before it (print with
+        `names`); empty when nothing is shown by name."""
+        if not self.deep:
+            return []
+        return [SizeName(name, atom, *self.where[atom], self.d.defs[atom])
+                for atom, name in self.names.items() if atom in self.d.defs]
