@@ -223,13 +223,31 @@ class Symbol(_message.Message):
     def __init__(self, name: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
 
 class DeriveRequest(_message.Message):
-    __slots__ = ("spec",)
+    __slots__ = ("spec", "closed_forms", "layer_graphs")
     SPEC_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FORMS_FIELD_NUMBER: _ClassVar[int]
+    LAYER_GRAPHS_FIELD_NUMBER: _ClassVar[int]
     spec: Spec
-    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ...) -> None: ...
+    closed_forms: bool
+    layer_graphs: bool
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., closed_forms: _Optional[bool] = ..., layer_graphs: _Optional[bool] = ...) -> None: ...
+
+class SizeDefinition(_message.Message):
+    __slots__ = ("name", "layer", "output", "axis", "definition")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    AXIS_FIELD_NUMBER: _ClassVar[int]
+    DEFINITION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    layer: int
+    output: int
+    axis: int
+    definition: Expression
+    def __init__(self, name: _Optional[str] = ..., layer: _Optional[int] = ..., output: _Optional[int] = ..., axis: _Optional[int] = ..., definition: _Optional[_Union[Expression, _Mapping]] = ...) -> None: ...
 
 class DeriveResponse(_message.Message):
-    __slots__ = ("derivation_id", "framework", "symbols", "free_symbols", "output_shape", "closed_form", "counts", "layers", "constraints", "never_valid", "never_valid_reasons")
+    __slots__ = ("derivation_id", "framework", "symbols", "free_symbols", "output_shape", "closed_form", "counts", "layers", "constraints", "never_valid", "never_valid_reasons", "sizes")
     DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     FRAMEWORK_FIELD_NUMBER: _ClassVar[int]
     SYMBOLS_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +259,7 @@ class DeriveResponse(_message.Message):
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     NEVER_VALID_FIELD_NUMBER: _ClassVar[int]
     NEVER_VALID_REASONS_FIELD_NUMBER: _ClassVar[int]
+    SIZES_FIELD_NUMBER: _ClassVar[int]
     derivation_id: str
     framework: str
     symbols: _containers.RepeatedCompositeFieldContainer[Symbol]
@@ -252,7 +271,8 @@ class DeriveResponse(_message.Message):
     constraints: _containers.RepeatedCompositeFieldContainer[Constraint]
     never_valid: bool
     never_valid_reasons: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, derivation_id: _Optional[str] = ..., framework: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Symbol, _Mapping]]] = ..., free_symbols: _Optional[_Iterable[str]] = ..., output_shape: _Optional[_Union[Shape, _Mapping]] = ..., closed_form: _Optional[_Union[Shape, _Mapping]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerDerivation, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., never_valid: _Optional[bool] = ..., never_valid_reasons: _Optional[_Iterable[str]] = ...) -> None: ...
+    sizes: _containers.RepeatedCompositeFieldContainer[SizeDefinition]
+    def __init__(self, derivation_id: _Optional[str] = ..., framework: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Symbol, _Mapping]]] = ..., free_symbols: _Optional[_Iterable[str]] = ..., output_shape: _Optional[_Union[Shape, _Mapping]] = ..., closed_form: _Optional[_Union[Shape, _Mapping]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerDerivation, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., never_valid: _Optional[bool] = ..., never_valid_reasons: _Optional[_Iterable[str]] = ..., sizes: _Optional[_Iterable[_Union[SizeDefinition, _Mapping]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
     __slots__ = ("spec", "derivation_id", "bindings")
@@ -390,6 +410,49 @@ class EvaluateBatchResponse(_message.Message):
     first_violation: _containers.RepeatedScalarFieldContainer[int]
     arrow_results: bytes
     def __init__(self, derivation_id: _Optional[str] = ..., offset: _Optional[int] = ..., output_shape: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., results: _Optional[_Mapping[str, Int64Column]] = ..., valid: _Optional[_Iterable[bool]] = ..., overflow: _Optional[_Iterable[bool]] = ..., margins: _Optional[_Iterable[_Union[Int64Column, _Mapping]]] = ..., condition_names: _Optional[_Iterable[str]] = ..., first_violation: _Optional[_Iterable[int]] = ..., arrow_results: _Optional[bytes] = ...) -> None: ...
+
+class RenderDocumentRequest(_message.Message):
+    __slots__ = ("spec", "format", "example", "image")
+    class ExampleEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    SPEC_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    EXAMPLE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    spec: Spec
+    format: str
+    example: _containers.ScalarMap[str, int]
+    image: str
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., format: _Optional[str] = ..., example: _Optional[_Mapping[str, int]] = ..., image: _Optional[str] = ...) -> None: ...
+
+class DocumentFile(_message.Message):
+    __slots__ = ("name", "content", "media_type")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    content: bytes
+    media_type: str
+    def __init__(self, name: _Optional[str] = ..., content: _Optional[bytes] = ..., media_type: _Optional[str] = ...) -> None: ...
+
+class RenderDocumentResponse(_message.Message):
+    __slots__ = ("document", "media_type", "files", "derivation_id", "never_valid")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    NEVER_VALID_FIELD_NUMBER: _ClassVar[int]
+    document: bytes
+    media_type: str
+    files: _containers.RepeatedCompositeFieldContainer[DocumentFile]
+    derivation_id: str
+    never_valid: bool
+    def __init__(self, document: _Optional[bytes] = ..., media_type: _Optional[str] = ..., files: _Optional[_Iterable[_Union[DocumentFile, _Mapping]]] = ..., derivation_id: _Optional[str] = ..., never_valid: _Optional[bool] = ...) -> None: ...
 
 class ListLayersRequest(_message.Message):
     __slots__ = ("framework", "name")

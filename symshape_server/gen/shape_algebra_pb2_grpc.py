@@ -56,6 +56,11 @@ class ShapeAlgebraServiceStub:
                 request_serializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.SerializeToString,
                 response_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.FromString,
                 _registered_method=True)
+        self.RenderDocument = channel.unary_unary(
+                '/symshape.v1.ShapeAlgebraService/RenderDocument',
+                request_serializer=symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentRequest.SerializeToString,
+                response_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentResponse.FromString,
+                _registered_method=True)
         self.Solve = channel.unary_unary(
                 '/symshape.v1.ShapeAlgebraService/Solve',
                 request_serializer=symshape_dot_v1_dot_shape__algebra__pb2.SolveRequest.SerializeToString,
@@ -96,6 +101,17 @@ class ShapeAlgebraServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderDocument(self, request, context):
+        """RenderDocument renders the spec's derivation document (the same as `symshape docs`): summary
+        table, glossary, per-layer formulas, closed form with its steps, conditions, worked example and
+        plots, as self-contained HTML, Markdown (figures as separate files), LaTeX or PDF. Bounded like
+        Derive (a worker process, the deadline, max_derive_seconds). A spec that is never valid gets the
+        document of its reasons (never_valid set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Solve(self, request, context):
         """Solve answers the inverse question for one symbol, the others bound: the exact set of its values
         for which the network is valid (and, with targets, has those output sizes), in closed form
@@ -131,6 +147,11 @@ def add_ShapeAlgebraServiceServicer_to_server(servicer, server):
                     servicer.ListLayers,
                     request_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.FromString,
                     response_serializer=symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.SerializeToString,
+            ),
+            'RenderDocument': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderDocument,
+                    request_deserializer=symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentRequest.FromString,
+                    response_serializer=symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentResponse.SerializeToString,
             ),
             'Solve': grpc.unary_unary_rpc_method_handler(
                     servicer.Solve,
@@ -247,6 +268,33 @@ class ShapeAlgebraService:
             '/symshape.v1.ShapeAlgebraService/ListLayers',
             symshape_dot_v1_dot_shape__algebra__pb2.ListLayersRequest.SerializeToString,
             symshape_dot_v1_dot_shape__algebra__pb2.ListLayersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderDocument(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/symshape.v1.ShapeAlgebraService/RenderDocument',
+            symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentRequest.SerializeToString,
+            symshape_dot_v1_dot_shape__algebra__pb2.RenderDocumentResponse.FromString,
             options,
             channel_credentials,
             insecure,
