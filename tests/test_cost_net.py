@@ -31,7 +31,7 @@ def _value(v: object, bindings: dict) -> object:
 class SpecNet(nn.Module):
     def __init__(self, d: symshape.Derivation, bindings: dict[str, int]) -> None:
         super().__init__()
-        self.d = d
+
         self.layer_names: list[str] = []
         self.mods = nn.ModuleDict()
         self.input_names = list(d.inputs)

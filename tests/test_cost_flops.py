@@ -1,0 +1,171 @@
+"""FLOP presets against the real tools: each preset reproduces its tool exactly, per network and in total.
+
+The networks are the examples' specs, built as real torch modules (tests/test_cost_net.py) at small sizes;
+each tool runs on them as a user would, and `symshape.cost` evaluates its formulas at the same values.
+FlopCounterMode is also checked backward (the first layer computes no input gradient).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import symshape  # noqa: E402
+from symshape.cost import cost  # noqa: E402
+
+from .test_cost_net import build, inputs  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+LONG = os.environ.get("SYMSHAPE_LONG") == "1"
+
+# network, bindings (small sizes keep the tools quick), batch
+NETS = [
+    ("resnet18", {"H": 64, "W": 48}, 2),
+    ("alexnet", {"H": 96, "W": 80}, 2),
+    ("unet", {"C": 3, "H": 32, "W": 40, "K": 2}, 2),
+    ("transformer_block", {"L": 7, "E": 16, "Hh": 4}, 3),
+    ("vgg16", {"H": 32, "W": 32}, 2),
+    ("resnet50", {"H": 64, "W": 64}, 2),
+]
+if LONG:
+    NETS += [("resnet50", {"H": 224, "W": 224}, 2), ("vgg16", {"H": 224, "W": 224}, 1)]
+
+
+def _quiet():  # noqa: ANN202
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(io.StringIO()))
+    stack.enter_context(contextlib.redirect_stderr(io.StringIO()))
+    stack.enter_context(warnings.catch_warnings())
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)
+    stack.callback(logging.disable, logging.NOTSET)
+    return stack
+
+
+def run_tool(tool: str, net: torch.nn.Module, xs: tuple, train: bool) -> int:
+    net = copy.deepcopy(net)
+    net.train(train)
+    with _quiet():
+        if tool == "fvcore":
+            from fvcore.nn import FlopCountAnalysis
+
+            fa = FlopCountAnalysis(net, xs)
+            fa.unsupported_ops_warnings(False)
+            fa.uncalled_modules_warnings(False)
+            return int(fa.total())
+        if tool == "flop_counter":
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with FlopCounterMode(display=False) as m:
+                net(*xs)
+            return int(m.get_total_flops())
+        if tool == "thop":
+            import thop
+
+            return int(thop.profile(net, inputs=xs, verbose=False)[0])
+        if tool == "torchinfo":
+            import torchinfo
+
+            return int(torchinfo.summary(net, input_data=list(xs), verbose=0,
+                                         mode="train" if train else "eval").total_mult_adds)
+        if tool == "ptflops":
+            from ptflops import get_model_complexity_info
+
+            one = xs[0][:1]  # ptflops counts one sample (all the example networks take one input)
+            flops, _ = get_model_complexity_info(net, tuple(xs[0].shape[1:]), as_strings=False,
+                                                 print_per_layer_stat=False, backend="pytorch",
+                                                 input_constructor=lambda _: one)
+            return int(flops)
+    raise AssertionError(tool)
+
+
+TOOLS = ["fvcore", "flop_counter", "thop", "torchinfo", "ptflops"]
+_NETS: dict = {}
+
+
+def _net(name: str, bindings: dict, batch: int):  # noqa: ANN202
+    key = (name, tuple(sorted(bindings.items())), batch)
+    if key not in _NETS:
+        d = symshape.derive(EXAMPLES / f"{name}.yaml")
+        b = {k: v for k, v in bindings.items() if k in d.free_symbols}
+        torch.manual_seed(0)
+        _NETS[key] = (d, b, build(d, b), inputs(d, b, batch))
+    return _NETS[key]
+
+
+# fvcore counts batch norm differently in training; the other tools count the same in both modes
+# (checked in training too with SYMSHAPE_LONG=1)
+RUNS = [(t, "eval") for t in TOOLS] + [(t, "train") for t in TOOLS if LONG or t == "fvcore"]
+
+
+@pytest.mark.parametrize(("tool", "mode"), RUNS, ids=[f"{t}-{m}" for t, m in RUNS])
+@pytest.mark.parametrize(("name", "bindings", "batch"), NETS, ids=[f"{n[0]}-{n[2]}" for n in NETS])
+def test_preset_reproduces_the_tool(tool: str, name: str, bindings: dict, batch: int, mode: str) -> None:
+    d, b, net, xs = _net(name, bindings, batch)
+    got = run_tool(tool, net, xs, mode == "train")
+    c = cost(d, batch=batch, flops=tool, mode=mode)
+    want = c.evaluate(b).forward_flops
+    assert want == got, f"{tool} on {name} ({mode}): symshape {want:,} vs tool {got:,}"
+
+
+@pytest.mark.parametrize(("name", "bindings", "batch"), NETS[:4], ids=[n[0] for n in NETS[:4]])
+def test_flop_counter_forward_and_backward(name: str, bindings: dict, batch: int) -> None:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    d, b, net, xs = _net(name, bindings, batch)
+    net = copy.deepcopy(net).train()
+    with FlopCounterMode(display=False) as m:
+        out = net(*xs)
+        out = out[0] if isinstance(out, tuple) else out
+        out.sum().backward()
+    total = m.get_total_flops()
+    v = cost(d, batch=batch, flops="flop_counter").evaluate(b)
+    assert v.train_flops == total
+    assert v.forward_flops + v.backward_flops == total
+
+
+def test_symshape_default_is_fvcores_conv_and_linear_subtotal() -> None:
+    """The README's claim, corrected: MACs equal fvcore's convolution + linear subtotal, not its total."""
+    from fvcore.nn import FlopCountAnalysis
+
+    d, b, net, xs = _net("resnet18", {"H": 64, "W": 48}, 2)
+    with _quiet():
+        fa = FlopCountAnalysis(copy.deepcopy(net).eval(), xs)
+        fa.unsupported_ops_warnings(False)
+        by_op = fa.by_operator()
+    v = cost(d, batch=2).evaluate(b)
+    assert v.forward_flops == by_op["conv"] + by_op["linear"]
+    assert v.forward_flops < fa.total()
+
+
+def test_convtranspose_overcount_in_thop_and_torchinfo() -> None:
+    """A stride-2 up-convolution: thop and torchinfo count every output position with the whole kernel (4x)."""
+    spec = {"framework": "torch", "input": [8, "H", "H"], "layers": [
+        {"ConvTranspose2d": {"in_channels": 8, "out_channels": 4, "kernel_size": 2, "stride": 2, "bias": False}}]}
+    d = symshape.derive(spec)
+    real = cost(d, batch=1).evaluate({"H": 10}).forward_flops
+    for tool in ("thop", "torchinfo"):
+        assert cost(d, batch=1, flops=tool).evaluate({"H": 10}).forward_flops == 4 * real
+    d2, b, net, xs = _net("unet", {"C": 3, "H": 32, "W": 40, "K": 2}, 2)
+    assert run_tool("thop", net, xs, False) > cost(d2, batch=2, flops="fvcore").evaluate(b).forward_flops
+
+
+def test_attention_missed_by_thop_and_torchinfo() -> None:
+    d, b, net, xs = _net("transformer_block", {"L": 7, "E": 16, "Hh": 4}, 3)
+    c = cost(d, batch=3)
+    attn = c.evaluate(b).layers[0]
+    assert attn["name"] == "attn" and attn["forward_flops"] > 0
+    for tool in ("thop", "torchinfo"):
+        assert cost(d, batch=3, flops=tool).evaluate(b).layers[0]["forward_flops"] == 0
+    # torchinfo counts a Linear on a sequence once per sample: L times too little
+    ti = cost(d, batch=3, flops="torchinfo").evaluate(b).layers[4]
+    assert ti["name"] == "ff1" and ti["forward_flops"] * 7 > c.evaluate(b).layers[4]["forward_flops"]
