@@ -92,6 +92,8 @@ class StochasticDepth(nn.Module):
 
     def __init__(self, p: float, mode: str) -> None:
         super().__init__()
+        if p < 0.0 or p > 1.0:
+            raise ValueError(f"drop probability has to be between 0 and 1, but got {p}")
         if mode not in ("batch", "row"):
             raise ValueError(f"mode has to be either 'batch' or 'row', but got {mode}")
         self.p, self.mode = p, mode
