@@ -134,13 +134,7 @@ def _variant_blocks(f: LayerFacts, v: Variant) -> list:
     if v.refused:
         return [Para((*head, Text(f"refused with the documented arguments: {v.refused}")))]
     blocks: list = [Para((*head, Text("output" + (" (the input in this layout)" if v.inputs else ""))))]
-    names = tuple(tuple(n for n in shape) for shape in f.output_names)
-    if v.inputs:  # another layout: name the output axes after the new input's
-        first = [str(s) for s in v.inputs[0]]
-        names = tuple(tuple(f"{x.split('_')[0]}_out" for x in first) if k == 0 and len(shape) == len(first)
-                      else tuple(None for _ in shape) for k, shape in enumerate(v.outputs))
-    blocks += _output_blocks(v.outputs, names if len(v.outputs) == len(f.outputs) or v.inputs else
-                             tuple(tuple(None for _ in s) for s in v.outputs), v.inputs or f.inputs)
+    blocks += _output_blocks(v.outputs, v.output_names, v.inputs or f.inputs)
     items = []
     note = mode_note(f.rule.framework, v.argument, "p" if isinstance(v.value, Symbol) else v.value)
     if note:

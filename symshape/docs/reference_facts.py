@@ -25,6 +25,7 @@ from ..layers.base import AnyKind, BoolKind, ChoiceKind, Condition, Ctx, LayerOu
 from ..layers.conv import PaddingKind
 from ..layers.docmeta import (
     INFERRED,
+    INFERRED_AXIS,
     VOCAB,
     counterpart,
     differences,
@@ -60,6 +61,7 @@ class Variant:
     macs: Expr | None = None
     conditions: tuple[ConditionFact, ...] = ()  # conditions the base does not have
     refused: str = ""  # the framework refuses this value with the documented arguments
+    output_names: tuple[tuple[str | None, ...], ...] = ()
 
     @property
     def title(self) -> str:
@@ -242,10 +244,11 @@ def _variants(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str
             continue
         params = vo.trainable + vo.non_trainable
         ins = tuple(tuple(s) for s in vd.layers[0].input_shapes) if layout else ()
+        names = _output_names(rule, layout or shapes, vo.outputs)
         out.append(Variant(name, shown, ins, tuple(tuple(s) for s in vo.outputs),
                            params if params != base.trainable + base.non_trainable else None,
                            vo.buffers if vo.buffers != base.buffers else None,
-                           vo.macs if vo.macs != base.macs else None, extra))
+                           vo.macs if vo.macs != base.macs else None, extra, output_names=names))
     return tuple(out)
 
 
@@ -276,6 +279,10 @@ def _example(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str]
         values[name] = v
     args = {k: _numbers(v, values) for k, v in documented.items()}
     inputs = [[values[x] if isinstance(x, str) else x for x in shape] for shape in shapes]
+    for arg in rule.args:  # the call as written in the framework: inferred sizes given (in_channels=...)
+        where = INFERRED_AXIS.get(arg.name)
+        if where is not None and where[0] < len(inputs) and arg.name not in args:
+            args[arg.name] = inputs[where[0]][where[1]]
     e = derive(_spec(rule, args, inputs), cache=False).evaluate()
     ly = e.layers[0]
     weights = bias = None
@@ -374,7 +381,12 @@ def page_symbols(f: LayerFacts) -> list[str]:
         rest |= _free(e)
     for name in sorted(rest, key=lambda n: (n not in VOCAB_ORDER, VOCAB_ORDER.get(n, 0), n)):
         found.setdefault(name)
-    for n, _ in equations(f.outputs, f.output_names):
+    named = equations(f.outputs, f.output_names)
+    for v in f.variants:
+        named += equations(v.outputs, v.output_names)
+    if f.other is not None:
+        named += equations(f.other.outputs, f.other.output_names)
+    for n, _ in named:
         found.setdefault(n)
     return list(found)
 

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .base import LayerRule
 
-__all__ = ["AXES", "COUNTERPART", "DEFAULT", "DIFFERENCES", "EXAMPLE", "FRAMEWORK_ERRORS", "INFERRED", "VOCAB",
+__all__ = ["AXES", "COUNTERPART", "DEFAULT", "DIFFERENCES", "EXAMPLE", "FRAMEWORK_ERRORS", "INFERRED",
+           "INFERRED_AXIS", "VOCAB",
            "counterpart", "documented_arguments", "mode_note", "example_value", "framework_error", "input_names",
            "symbol_meaning"]
 
@@ -76,6 +77,11 @@ INFERRED = {  # torch arguments that default to the input's size (given, they mu
     "num_channels": "input channels C_in", "in_features": "input features N_in", "input_size": "input features N_in",
     "in1_features": "features of the first input", "in2_features": "features of the second input",
     "kdim": "features of the key", "vdim": "features of the value",
+}
+
+INFERRED_AXIS = {  # the inferred argument's value: (input, axis) of the documented input
+    "in_channels": (0, 0), "num_features": (0, 0), "num_channels": (0, 0), "in_features": (0, -1),
+    "input_size": (0, -1), "in1_features": (0, -1), "in2_features": (1, -1),
 }
 
 AXES = {  # input axis letter -> what it is
@@ -181,7 +187,7 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("torch", r"Conv", r"dilation ", "dilation should be greater than zero"),
     ("torch", r"Conv", r"^padding ", "negative padding is not supported"),
     ("torch", r"Conv", r"max\(stride\)", "padding='same' is not supported for strided convolutions"),
-    ("torch", r"Conv", r"in_channels vs", "to have {C} channels, but got"),
+    ("torch", r"Conv", r"in_channels vs", "channels, but got"),
     ("torch", r"ConvTranspose", r"output_padding", "output padding must be smaller than either stride or dilation"),
     ("torch", r"Conv\dd", r"input .* - padding", "Padding size should be less than the corresponding input dimension"),
     ("torch", r"(Max|Avg)Pool", r"kernel - 2\*padding", "pad should be at most half of effective kernel size"),
@@ -189,7 +195,8 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("torch", r"(Max|Avg)Pool", r"output ", "Output size is too small"),
     ("torch", r"(Max|Avg)Pool", r"^padding ", "pad must be non-negative"),
     ("torch", r"(Max|Avg)Pool", r"dilation ", "dilation should be greater than zero"),
-    ("torch", r"(Max|Avg)Pool", r"stride |kernel ", "stride should not be zero"),
+    ("torch", r"(Max|Avg)Pool", r"kernel ", "kernel size should be greater than zero"),  # (stride given)
+    ("torch", r"(Max|Avg)Pool", r"stride ", "stride should not be zero"),
     ("torch", r"GroupNorm", r"%", "must be divisible by num_groups"),
     ("torch", r"MultiheadAttention", r"%", "embed_dim must be divisible by num_heads"),
     ("torch", r"PixelShuffle", r"%", "to be divisible by the square of upscale_factor"),
@@ -200,6 +207,7 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("torch", r"cat", r"", "Sizes of tensors must match except in dimension"),
     ("torch", r"add|sub|mul", r"", "must match the size of tensor"),
     ("torch", r"Embedding", r"padding_idx", "Padding_idx must be within num_embeddings"),
+    ("keras", r"Conv\dDTranspose", r"output_padding", "`output_padding` must be strictly less than `strides`"),
     ("keras", r"Conv\dD$|Conv\dDTranspose|DepthwiseConv|SeparableConv", r"^filters$",
      "Expected a strictly positive value. Received filters"),
     ("keras", r"DepthwiseConv|SeparableConv", r"depth_multiplier", "Received depth_multiplier"),
@@ -210,7 +218,6 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("keras", r"Conv", r"kernel ", "The `kernel_size` argument must be a tuple of"),
     ("keras", r"Conv", r"stride ", "The `strides` argument must be a tuple of"),
     ("keras", r"Conv", r"dilation ", "The `dilation_rate` argument must be a tuple of"),
-    ("keras", r"Conv\dDTranspose", r"output_padding", "`output_padding` must be strictly less than `strides`"),
     ("keras", r"Conv\dD$|DepthwiseConv|SeparableConv", r"output ", "Computed output size would be zero or negative"),
     ("keras", r"Pooling\dD", r"pool_size", "The `pool_size` argument must be a tuple of"),
     ("keras", r"^Dense$", r"units", "expected a positive integer. Received: units"),

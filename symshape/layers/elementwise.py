@@ -98,13 +98,20 @@ def _checked(framework: str, kind: str):  # noqa: ANN202
 
 
 DOC_INPUT = {"SpatialDropout2D": ("H", "W", "C"), "SpatialDropout3D": ("D", "H", "W", "C")}  # the rank they need
+DOC_ARGS = {  # the reference's documented call: arguments the framework requires (no effect on shapes)
+    ("keras", "Activation"): (("activation", "relu"),), ("keras", "GaussianNoise"): (("stddev", 0.1),),
+    **{("keras", k): (("rate", 0.5),) for k in ("Dropout", "AlphaDropout", "GaussianDropout", "SpatialDropout1D",
+                                                "SpatialDropout2D", "SpatialDropout3D")},
+    ("torch", "LocalResponseNorm"): (("size", 2),), ("torch", "Threshold"): (("threshold", 0.1), ("value", 0.0)),
+}
 
 for _name, _args in KERAS_SAME.items():
     register("keras", _name, keras_ignored(*_args, "name", "dtype"), _checked("keras", _name),
-             "shape unchanged, no parameters", doc_input=DOC_INPUT.get(_name, ()))
+             "shape unchanged, no parameters", doc_input=DOC_INPUT.get(_name, ()),
+             doc_args=DOC_ARGS.get(("keras", _name), ()))
 for _name, _args in TORCH_SAME.items():
     register("torch", _name, [Arg(a, ANY, None) for a in _args], _checked("torch", _name),
-             "shape unchanged, no parameters")
+             "shape unchanged, no parameters", doc_args=DOC_ARGS.get(("torch", _name), ()))
 
 
 def _keras_prelu(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:

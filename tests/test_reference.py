@@ -1,0 +1,404 @@
+"""The layer reference (docs/layers/, `symshape docs --layers`): current, complete, and true to the frameworks.
+
+- the committed Markdown is what the rules generate today (regenerate: symshape docs --layers -o docs/layers);
+- every symbol a page shows is in that page's glossary, names print as names (C_in, not C·i·n), no page shows
+  an output like (0) or a condition that can never hold;
+- every page's worked example runs in real PyTorch or keras (output shapes, parameters, the bias split);
+- every framework error quoted on a page is what the framework really says when that condition fails;
+- a few HTML pages and the index as a real headless browser lays them out at phone width.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from pathlib import Path
+
+import pytest
+import sympy
+
+from symshape.cli import main
+from symshape.docs.reference import page_name, reference_pages
+from symshape.docs.reference_facts import facts, page_symbols
+from symshape.layers import rules
+from symshape.layers.base import REGISTRY
+from symshape.layers.docmeta import FRAMEWORK_ERRORS, INFERRED_AXIS, framework_error
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs" / "layers"
+ALL = rules()
+IDS = [f"{r.framework}-{r.name}" for r in ALL]
+
+
+# ---------------------------------------------------------------- current and complete
+
+
+def test_committed_reference_is_current() -> None:
+    pages = reference_pages("markdown")
+    stale = [rel for rel, text in pages.items()
+             if not (DOCS / rel).exists() or (DOCS / rel).read_text(encoding="utf-8") != text]
+    extra = sorted(str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md") if str(p.relative_to(DOCS)) not in pages)
+    assert not stale and not extra, \
+        f"docs/layers is stale ({stale[:5]}, extra {extra[:5]}): regenerate with symshape docs --layers -o docs/layers"
+
+
+def test_one_page_per_rule_with_distinct_paths() -> None:
+    paths = [page_name(r).lower() for r in ALL]
+    assert len(set(paths)) == len(paths)  # distinct on a case-insensitive file system too
+    index = (DOCS / "index.md").read_text()
+    for r in ALL:
+        assert f"]({page_name(r)})" in index
+
+
+# ---------------------------------------------------------------- what a reader sees
+
+_COMMANDS = re.compile(r"\\(left|right|lfloor|rfloor|lceil|rceil|frac|min|max|bmod|geq|leq|neq|mapsto|cdot|"
+                       r"vert|quad|,)")
+_SYMBOL = re.compile(r"[A-Za-z]_\{[A-Za-z0-9]+\}|[A-Za-z]+")
+
+
+def _math(text: str) -> list[str]:
+    """The math of a Markdown page: $$ blocks and $ spans."""
+    blocks = re.findall(r"\$\$\n(.*?)\n\$\$", text, re.S)
+    rest = re.sub(r"\$\$\n.*?\n\$\$", "", text, flags=re.S)
+    return blocks + re.findall(r"(?<!\\)\$(.+?)(?<!\\)\$", rest)
+
+
+def _symbols(tex: str) -> set[str]:
+    tex = re.sub(r"\\text\{[^}]*\}", " ", tex)
+    tex = _COMMANDS.sub(" ", tex)
+    return set(_SYMBOL.findall(tex))
+
+
+def _glossary(text: str) -> set[str]:
+    section = text.split("## Symbols", 1)[1].split("\n## ", 1)[0]
+    return {sym for row in section.splitlines() if row.startswith("| $")
+            for sym in _symbols(row.split("|")[1].strip().strip("$"))}
+
+
+@pytest.mark.parametrize("rule", ALL, ids=IDS)
+def test_page_symbols_are_in_its_glossary_and_print_as_names(rule: object) -> None:
+    text = (DOCS / page_name(rule)).read_text()
+    glossary = _glossary(text)
+    shown = set().union(*(_symbols(m) for m in _math(text)))
+    assert shown <= glossary, f"{page_name(rule)}: symbols not in the glossary: {sorted(shown - glossary)}"
+    for sym in shown:  # one letter, optionally subscripted: never a run of letters read as a product
+        assert re.fullmatch(r"[A-Za-z](_\{[A-Za-z0-9]+\})?", sym), f"{page_name(rule)}: {sym!r} prints as a product"
+    f = facts(rule)
+    for name in page_symbols(f):
+        assert re.fullmatch(r"[A-Za-z](_[A-Za-z0-9]+)?", name), name
+    rows = text.split("## Symbols", 1)[1].split("\n## ", 1)[0]
+    assert "see its argument" not in rows, f"{page_name(rule)}: a symbol without a meaning"
+
+
+@pytest.mark.parametrize("rule", ALL, ids=IDS)
+def test_no_degenerate_output_or_impossible_condition(rule: object) -> None:
+    f = facts(rule)
+    for shape in [*f.outputs, *(s for v in f.variants for s in v.outputs)]:
+        assert shape, "an empty output"
+        for e in shape:
+            assert not (isinstance(e, sympy.Integer) and e <= 0), f"output {shape}"
+    for c in [*f.conditions, *(c for v in f.variants for c in v.conditions)]:
+        assert c.relation is not sympy.false and c.relation != sympy.false, c
+        assert c.relation.free_symbols, f"a constant condition {c}"
+    assert f.example is not None and f.example.valid, (f.example_error, f.example and f.example.violations)
+
+
+# ---------------------------------------------------------------- worked examples in the real frameworks
+
+NO_FRAMEWORK_OP = {  # rules with no framework layer to run, and why
+    ("keras", "Opaque"): "an imported graph's opaque operation: its shapes are declared, not computed",
+    ("torch", "Opaque"): "an imported graph's opaque operation: its shapes are declared, not computed",
+}
+
+
+def _torch_run(kind: str, args: dict, shapes: list[tuple[int, ...]], batch: int = 2
+               ) -> tuple[list[tuple[int, ...]], int, int, int]:
+    """(output shapes without batch, parameters, buffers, bias parameters) from real PyTorch. (torch's error for
+    a bad convolution depends on the batch: with 1 its own check speaks, with 2 oneDNN's.)"""
+    import torch
+
+    functional = {
+        "add": lambda xs, a: xs[0] + xs[1], "sub": lambda xs, a: xs[0] - xs[1], "mul": lambda xs, a: xs[0] * xs[1],
+        "cat": lambda xs, a: torch.cat(xs, dim=a.get("dim", 1)),
+        "mean": lambda xs, a: xs[0].mean(dim=a["dim"], keepdim=a.get("keepdim", False)),
+        "permute": lambda xs, a: xs[0].permute(*a["dims"]),
+        "reshape": lambda xs, a: xs[0].reshape(xs[0].shape[0], *a["shape"]),
+        "transpose": lambda xs, a: xs[0].transpose(a["dim0"], a["dim1"]),
+    }
+    unbatched = {"RNN", "LSTM", "GRU"}
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    if kind == "MultiheadAttention":
+        kw["batch_first"] = True
+    params = buffers = bias = 0
+    if kind in functional:
+        module = None
+    else:
+        module = getattr(torch.nn, kind)(**kw)
+        params = sum(p.numel() for p in module.parameters())
+        buffers = sum(b.numel() for b in module.buffers())
+        bias = sum(p.numel() for n, p in module.named_parameters() if "bias" in n.split(".")[-1])
+    if kind == "Embedding":
+        xs = [torch.zeros(batch, *shapes[0], dtype=torch.long)]
+    elif kind in unbatched:
+        xs = [torch.zeros(*s) for s in shapes]
+    else:
+        xs = [torch.zeros(batch, *s) for s in shapes]
+    if kind == "MultiheadAttention":
+        xs = xs * 3
+    with torch.no_grad():
+        out = functional[kind](xs, args) if module is None else module(*xs)
+    flat = []
+    stack = [out]
+    while stack:
+        o = stack.pop(0)
+        if isinstance(o, (tuple, list)):
+            stack = list(o) + stack
+        elif o is not None:
+            flat.append(o)
+    got = [tuple(t.shape) if kind in unbatched else tuple(t.shape[1:]) for t in flat]
+    return got, params, buffers, bias
+
+
+def _keras_run(kind: str, args: dict, shapes: list[tuple[int, ...]]) -> tuple[list[tuple[int, ...]], int, int, int]:
+    """(output shapes without batch, trainable, non-trainable, bias weights) from real keras 3."""
+    import keras
+    import numpy as np
+
+    def value(v: object) -> object:
+        return tuple(value(x) for x in v) if isinstance(v, list) else v
+
+    kw = {k: value(v) for k, v in args.items()}
+    if kind == "Bidirectional":
+        (inner, inner_args), = args["layer"].items()
+        kw["layer"] = getattr(keras.layers, inner)(**{k: value(v) for k, v in inner_args.items()})
+    dtype = "int32" if kind == "Embedding" else "float32"
+    xs = [np.zeros((1, *s), dtype=dtype) for s in shapes]
+    layer = getattr(keras.layers, kind)(**kw)
+    if kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate"):
+        out = layer(xs)
+    elif kind == "MultiHeadAttention":
+        out = layer(xs[0], xs[0])
+    else:
+        out = layer(xs[0])
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    got = [tuple(int(d) for d in o.shape[1:]) for o in outs]
+    trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in layer.non_trainable_weights)
+    bias = sum(int(np.prod(w.shape)) for w in layer.weights if "bias" in w.path.split("/")[-1])
+    return got, trainable, non_trainable, bias
+
+
+@pytest.mark.parametrize("rule", ALL, ids=IDS)
+def test_worked_example_matches_the_framework(rule: object) -> None:
+    if (rule.framework, rule.name) in NO_FRAMEWORK_OP:
+        return  # nothing to run (NO_FRAMEWORK_OP says why); the page says its example is symshape's own
+    if rule.framework == "torch":
+        pytest.importorskip("torch")
+    else:
+        pytest.importorskip("keras")
+    ex = facts(rule).example
+    assert ex is not None and ex.valid
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if rule.framework == "torch":
+            got, params, buffers, bias = _torch_run(rule.name, ex.args, list(ex.inputs))
+            assert (params, buffers) == (ex.trainable + ex.non_trainable, ex.buffers)
+        else:
+            got, trainable, non_trainable, bias = _keras_run(rule.name, ex.args, list(ex.inputs))
+            assert (trainable, non_trainable) == (ex.trainable, ex.non_trainable)
+    assert got == list(ex.outputs)
+    if ex.bias is not None:
+        assert bias == ex.bias, f"bias {bias} != {ex.bias}"
+    text = (DOCS / page_name(rule)).read_text()
+    assert "output shape: `" + "; ".join(str(s) for s in ex.outputs) + "`" in text
+
+
+# ---------------------------------------------------------------- the frameworks' own errors
+
+ERROR_CASES = [  # framework, layer, arguments, input (batch excluded); the condition it violates is found by symshape
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 5}, [3, 3, 3]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 3, "groups": 2}, [3, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 3, "kernel_size": 3, "groups": 2}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 3, "groups": 0}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 0}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 0}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 3, "dilation": 0}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 1, "padding": -1}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": "same"}, [4, 5, 5]),
+    ("torch", "Conv2d", {"in_channels": 5, "out_channels": 4, "kernel_size": 3}, [4, 5, 5]),
+    ("torch", "Conv2d", {"out_channels": 4, "kernel_size": 1, "padding": 3, "padding_mode": "reflect"}, [4, 3, 3]),
+    ("torch", "ConvTranspose2d", {"out_channels": 4, "kernel_size": 1, "padding": 3}, [4, 2, 2]),
+    ("torch", "ConvTranspose2d", {"out_channels": 4, "kernel_size": 3, "output_padding": 1}, [4, 5, 5]),
+    ("torch", "MaxPool2d", {"kernel_size": 2, "padding": 2}, [4, 5, 5]),
+    ("torch", "MaxPool2d", {"kernel_size": 4}, [4, 3, 3]),
+    ("torch", "MaxPool2d", {"kernel_size": 2, "padding": -1}, [4, 5, 5]),
+    ("torch", "MaxPool2d", {"kernel_size": 2, "dilation": 0}, [4, 5, 5]),
+    ("torch", "MaxPool2d", {"kernel_size": 2, "stride": 0}, [4, 5, 5]),
+    ("torch", "AvgPool2d", {"kernel_size": 0, "stride": 1}, [4, 5, 5]),
+    ("torch", "AvgPool2d", {"kernel_size": 4}, [4, 3, 3]),
+    ("torch", "AvgPool3d", {"kernel_size": 4, "padding": 2}, [4, 3, 3, 3]),
+    ("torch", "GroupNorm", {"num_groups": 3}, [4, 3, 3]),
+    ("torch", "MultiheadAttention", {"embed_dim": 6, "num_heads": 4}, [3, 6]),
+    ("torch", "PixelShuffle", {"upscale_factor": 2}, [3, 2, 2]),
+    ("torch", "PixelUnshuffle", {"downscale_factor": 2}, [4, 3, 3]),
+    ("torch", "GLU", {}, [3]),
+    ("torch", "ReflectionPad2d", {"padding": 3}, [1, 3, 3]),
+    ("torch", "CircularPad2d", {"padding": 4}, [1, 3, 3]),
+    ("torch", "Unflatten", {"dim": 1, "unflattened_size": [4, -1]}, [6]),
+    ("torch", "Embedding", {"num_embeddings": 4, "embedding_dim": 4, "padding_idx": 5}, [3]),
+    ("torch", "cat", {}, [[2, 3], [2, 4]]),
+    ("torch", "add", {}, [[2, 3], [2, 4]]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 5}, [3, 3, 3]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 3, "groups": 2}, [5, 5, 3]),
+    ("keras", "Conv2D", {"filters": 3, "kernel_size": 3, "groups": 2}, [5, 5, 4]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 0}, [5, 5, 4]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 3, "strides": 0}, [5, 5, 4]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 3, "dilation_rate": 0}, [5, 5, 4]),
+    ("keras", "Conv2D", {"filters": 0, "kernel_size": 3}, [5, 5, 4]),
+    ("keras", "Conv2D", {"filters": 4, "kernel_size": 3, "strides": 2, "dilation_rate": 2}, [9, 9, 4]),
+    ("keras", "Conv2DTranspose", {"filters": 4, "kernel_size": 3, "output_padding": 1}, [5, 5, 4]),
+    ("keras", "DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 0}, [5, 5, 4]),
+    ("keras", "SeparableConv2D", {"filters": 0, "kernel_size": 3}, [5, 5, 4]),
+    ("keras", "MaxPooling2D", {"pool_size": 0}, [3, 3, 4]),
+    ("keras", "Dense", {"units": 0}, [4]),
+    ("keras", "Embedding", {"input_dim": 0, "output_dim": 4}, [3]),
+    ("keras", "Embedding", {"input_dim": 4, "output_dim": 0}, [3]),
+    ("keras", "GroupNormalization", {"groups": 3}, [3, 4]),
+    ("keras", "MultiHeadAttention", {"num_heads": 0, "key_dim": 4}, [3, 4]),
+    ("keras", "Cropping2D", {"cropping": -1}, [3, 3, 1]),
+    ("keras", "UpSampling2D", {"size": 0}, [3, 3, 1]),
+    ("keras", "RepeatVector", {"n": 0}, [3]),
+    ("keras", "LSTM", {"units": 0}, [3, 4]),
+    ("keras", "Bidirectional", {"layer": {"LSTM": {"units": 0}}}, [3, 4]),
+    ("keras", "Concatenate", {}, [[2, 3], [3, 3]]),
+    ("keras", "Add", {}, [[2, 3], [2, 4]]),
+]
+
+
+def _violated(framework: str, kind: str, args: dict, shapes: list) -> list[str]:
+    """The labels of the conditions symshape finds violated (condition labels, as the pages show them)."""
+    import symshape
+
+    shapes = shapes if isinstance(shapes[0], list) else [shapes]
+    names = [f"x{i + 1}" for i in range(len(shapes))]
+    spec = {"framework": framework, "inputs": dict(zip(names, shapes, strict=True)),
+            "layers": [{kind: args, "inputs": names}]}
+    try:
+        d = symshape.derive(spec, cache=False)
+    except symshape.SymshapeError:
+        return []
+    out = []
+    for c in d.layers[0].conditions:
+        rel = c.relation()
+        try:
+            if not getattr(rel, "free_symbols", True) and not bool(rel.doit()):
+                out.append(c.label)
+        except (ZeroDivisionError, TypeError):  # undefined at these values (a division by a zero stride)
+            continue
+    return out
+
+
+def _framework_error(framework: str, kind: str, args: dict, shapes: list) -> str:
+    shapes = shapes if isinstance(shapes[0], list) else [shapes]
+    rule = REGISTRY[(framework, kind)]
+    for name, (k, axis) in INFERRED_AXIS.items():  # the call as written in torch: inferred sizes given
+        if rule.arg(name) is not None and name not in args and k < len(shapes):
+            args = {**args, name: shapes[k][axis]}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if framework == "torch":
+                _torch_run(kind, args, [tuple(s) for s in shapes], batch=1)
+            else:
+                _keras_run(kind, args, [tuple(s) for s in shapes])
+    except Exception as err:  # noqa: BLE001 - any refusal: its text is what we compare
+        return str(err)
+    return ""
+
+
+@pytest.mark.parametrize(("framework", "kind", "args", "shapes"), ERROR_CASES,
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(ERROR_CASES)])
+def test_quoted_framework_error_is_the_frameworks(framework: str, kind: str, args: dict, shapes: list) -> None:
+    pytest.importorskip("torch" if framework == "torch" else "keras")
+    labels = _violated(framework, kind, args, shapes)
+    quoted = [framework_error(framework, kind, label) for label in labels]
+    quoted = [q for q in quoted if q]
+    assert quoted, f"symshape finds {labels} violated, and no page quotes {framework}'s error for them"
+    actual = _framework_error(framework, kind, args, shapes)
+    assert actual, f"{framework} accepts {kind}({args}) on {shapes}"
+    assert any(q in actual for q in quoted), (quoted, actual)
+
+
+def test_every_quoted_error_is_checked() -> None:
+    """Each FRAMEWORK_ERRORS entry is the quote of at least one ERROR_CASES case (none is unverified)."""
+    used = set()
+    for framework, kind, args, shapes in ERROR_CASES:
+        for label in _violated(framework, kind, args, shapes):
+            for i, (fw, rule_pat, label_pat, _) in enumerate(FRAMEWORK_ERRORS):
+                if fw == framework and re.search(rule_pat, kind) and re.search(label_pat, label):
+                    used.add(i)
+                    break
+    unchecked = [FRAMEWORK_ERRORS[i] for i in range(len(FRAMEWORK_ERRORS)) if i not in used]
+    assert not unchecked, unchecked
+
+
+# ---------------------------------------------------------------- the command and the HTML
+
+
+def _cli(argv: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(argv, out=out)
+    return code, out.getvalue()
+
+
+def test_cli_writes_the_reference(tmp_path: Path) -> None:
+    code, out = _cli(["docs", "--layers", "--framework", "torch", "--format", "html", "-o", str(tmp_path / "ref")])
+    assert code == 0 and "index.html" in out
+    torch_rules = rules("torch")
+    assert len(list((tmp_path / "ref" / "torch").glob("*.html"))) == len(torch_rules)
+    assert not (tmp_path / "ref" / "keras").exists()
+    html = (tmp_path / "ref" / "torch" / "Conv2d.html").read_text()
+    assert "<math" in html and 'href="../index.html"' in html and not re.findall(r"https?://(?!www\.w3\.org/)", html)
+
+
+def test_cli_reference_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "file").write_text("x")
+    for argv in (["docs", "--layers", "-o", str(tmp_path / "file")],
+                 ["docs", "--layers", "examples/classic.yaml", "-o", str(tmp_path / "d")]):
+        assert main(argv, out=io.StringIO()) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("symshape:") and "Traceback" not in err
+
+
+def test_facts_come_from_the_rule_that_computes() -> None:
+    """The documented formula, evaluated at the example, is what a derivation of that layer gives."""
+    f = facts(REGISTRY[("torch", "Conv2d")])
+    values = {sympy.Symbol(n): v for n, v in f.example.values.items()}
+    got = tuple(int(e.subs({s: values[sympy.Symbol(s.name)] for s in e.free_symbols})) for e in f.outputs[0])
+    assert got == f.example.outputs[0] == (6, 3, 2)
+    assert str(f.weights) == "C_out*k**2*floor(C_in/g)" and str(f.bias) == "C_out"
+
+
+BROWSER_PAGES = [("torch", "Conv2d"), ("keras", "LSTM"), ("torch", "MaxPool2d"), ("keras", "Conv2DTranspose")]
+
+
+@pytest.mark.parametrize(("framework", "name"), BROWSER_PAGES)
+def test_html_page_in_headless_browser(framework: str, name: str, tmp_path: Path) -> None:
+    from tests.test_docs import PHONE, browse
+
+    html = reference_pages("html", framework, [name])[f"{framework}/{name}.html"]
+    probe, _ = browse(html, tmp_path, f"{framework}-{name}")
+    assert probe["innerWidth"] == PHONE and probe["fits"], f"horizontal overflow at phone width: {probe}"
+    assert probe["maths"] > 10 and probe["emptyMaths"] == 0, probe
+    assert probe["text"] > 1000
+
+
+def test_html_index_in_headless_browser(tmp_path: Path) -> None:
+    from tests.test_docs import PHONE, browse
+
+    html = reference_pages("html", "torch")["index.html"]
+    probe, _ = browse(html, tmp_path, "index")
+    assert probe["innerWidth"] == PHONE and probe["fits"], probe
+    assert probe["maths"] > 100 and probe["emptyMaths"] == 0, probe
