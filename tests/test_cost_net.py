@@ -29,8 +29,9 @@ def _value(v: object, bindings: dict) -> object:
 
 
 class SpecNet(nn.Module):
-    def __init__(self, d: symshape.Derivation, bindings: dict[str, int]) -> None:
+    def __init__(self, d: symshape.Derivation, bindings: dict[str, int], seq_first: bool = False) -> None:
         super().__init__()
+        self.seq_first = seq_first  # tensors (L, N, E) and attention as the spec says (batch_first False)
 
         self.layer_names: list[str] = []
         self.mods = nn.ModuleDict()
@@ -48,7 +49,7 @@ class SpecNet(nn.Module):
             for arg, axis in FILLED.items():
                 if ly.rule.arg(arg) is not None and getattr(ly.args, arg) is None:
                     args[arg] = shape_in[axis]
-            if kind == "MultiheadAttention":
+            if kind == "MultiheadAttention" and not seq_first:
                 args["batch_first"] = True
             if "inplace" in args and args["inplace"] is None:
                 del args["inplace"]
@@ -58,6 +59,8 @@ class SpecNet(nn.Module):
         self.output_names = [ly.name for ly in d.layers][-1:] if d.spec.outputs is None else list(d.spec.outputs)
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        if self.seq_first:
+            xs = tuple(x.transpose(0, 1) for x in xs)
         env: dict[str, object] = dict(zip(self.input_names, xs, strict=True))
         for name in self.layer_names:
             refs = [_ref(env, r) for r in self.inputs_of[name]]
@@ -72,6 +75,8 @@ class SpecNet(nn.Module):
             else:
                 env[name] = mod(refs[0])
         out = [_ref(env, r) for r in self.output_names]
+        if self.seq_first:
+            out = [o.transpose(0, 1) for o in out]
         return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -108,8 +113,8 @@ class Merge(nn.Module):
         return out
 
 
-def build(d: symshape.Derivation, bindings: dict[str, int]) -> SpecNet:
-    return SpecNet(d, bindings)
+def build(d: symshape.Derivation, bindings: dict[str, int], seq_first: bool = False) -> SpecNet:
+    return SpecNet(d, bindings, seq_first)
 
 
 def inputs(d: symshape.Derivation, bindings: dict[str, int], batch: int, seed: int = 0) -> tuple[torch.Tensor, ...]:

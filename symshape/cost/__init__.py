@@ -292,14 +292,14 @@ def cost(d: Derivation, *, batch: int | str | Expr | None = None, dtype: str | P
         g_in = any(needs_grad.get(r.partition(":")[0], False) for r in f.inputs)
         lf = layer_flops(f, conv, n, mode, g_in)
         mine: list[tuple[str, Expr]] = []
-        for key, nbytes in saved_tensors(f, prec, g_in, mode):
+        for key, nbytes in saved_tensors(f, prec, g_in, mode, n):
             base = key if key.startswith("own:") else "out:" + key[4:].partition(":")[0]
             if base not in first_keeper:
                 first_keeper[base] = f.index
                 mine.append((key, nbytes))
         keeps[f.index] = mine
         needs_grad[f.name] = g_in or f.trainable != 0
-        saved = simplify(n * sum((b for _, b in mine), ZERO))
+        saved = simplify(sum((b for _, b in mine), ZERO))
         layer_costs.append(LayerCost(f.index, f.name, f.kind, (n, *d.layers[f.index].outputs[0]), f.params,
                                      lf.forward, lf.backward if mode == "train" else ZERO, saved,
                                      tuple(_describe(k, f) for k, _ in mine)))

@@ -11,7 +11,8 @@ BatchNorm (train)    its input, and the batch mean and inverse std per channel (
 LayerNorm/GroupNorm  its input, and mean and rstd per normalized group (fp32)
 ReLU, Sigmoid, Tanh  its output (ELU too); other activations (ReLU6, GELU, ...) their input
 MaxPool              its input and the int64 indices (one per output element)
-AvgPool              its input; AdaptiveAvgPool nothing (only sizes)
+AvgPool              its input; AdaptiveAvgPool to size 1 (1-d, 2-d) nothing (torch takes the mean),
+                     to other sizes its input
 Dropout (train)      the mask, one per element, in the activation dtype (torch on CPU)
 MultiheadAttention   its input, the q/k/v projection (3·L·E), q scaled (L·E), the attention weights
                      (heads·L·S), their dropout mask if any, and the heads' output (L·E)
@@ -115,9 +116,15 @@ def buffer_bytes(f: Facts, p: Precision) -> Expr:
 _OUTPUT_SAVERS = {"ReLU", "Sigmoid", "Tanh", "ELU"}
 
 
-def saved_tensors(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> list[tuple[str, Expr]]:
-    """(tensor key, bytes per sample) a layer keeps for backward. Keys name shared tensors: 'out:<layer>'
+def saved_tensors(f: Facts, p: Precision, needs_input_grad: bool, mode: str, n: Expr) -> list[tuple[str, Expr]]:
+    """(tensor key, bytes) a layer keeps for backward at batch `n`. Keys name shared tensors: 'out:<layer>'
     for a layer's output (or a network input), 'own:<layer>:k' for the layer's private ones."""
+    return [(k, b if k.endswith(":stats") and f.kind.startswith(("BatchNorm", "BatchNormalization")) else n * b)
+            for k, b in _per_sample(f, p, needs_input_grad, mode)]
+
+
+def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> list[tuple[str, Expr]]:
+    """As `saved_tensors`, per sample (batch norm's statistics: per channel, whatever the batch)."""
     if mode != "train":
         return []
     fam, kind = f.family, f.kind
@@ -149,8 +156,8 @@ def saved_tensors(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> 
     if fam == "softmax":
         return [(f"out:{f.name}", f.out_elems * act)]
     if fam == "pool":
-        if kind.startswith("AdaptiveAvgPool"):
-            return []
+        if kind in ("AdaptiveAvgPool1d", "AdaptiveAvgPool2d") and all(s == 1 for s in f.out_shape[1:]):
+            return []  # torch takes the mean: only sizes are kept
         out = [(x, f.in_elems * act)]
         if "Max" in kind and f.framework == "torch":
             out.append((f"{own}:indices", f.out_elems * 8))
