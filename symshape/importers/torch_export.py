@@ -1,0 +1,143 @@
+"""The fallback when torch.fx cannot trace a module (control flow on tensor values, unsupported Python):
+torch.export's graph of ATen ops, read back into layers.
+
+Each ATen node records the stack of modules it ran in (``nn_module_stack``). A run of consecutive nodes inside
+one module symshape knows (a Conv2d, a BatchNorm2d...) is that module's call: it becomes one layer with the
+module's constructor arguments, named by its qualified name. Nodes outside such modules map op by op, like
+torch.fx's functional calls (``aten.add`` -> add, ``aten.cat`` -> cat, ``aten.view`` -> reshape/Flatten...).
+Shapes come from the exported graph's own metadata (its fake tensors at the example input).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import SpecError
+from .common import Imported
+from .torch import _Importer, _module_args, _torch
+
+__all__ = ["from_exported"]
+
+
+class _ExportImporter(_Importer):
+    def __init__(self, root: Any, ep: Any, example: Sequence[Any], allow_opaque: bool) -> None:
+        graph = ep.graph_module.graph
+        shapes = {n.name: n.meta.get("val") for n in graph.nodes if "val" in n.meta}
+        super().__init__(root, graph, example, allow_opaque, shapes)
+        self.user_inputs = list(ep.graph_signature.user_inputs)
+        self.leaf_of: dict[str, tuple[str, str]] = {}  # node -> (stack key, module path) of its known module
+        from ..layers.base import REGISTRY
+
+        for node in graph.nodes:
+            for key, entry in (node.meta.get("nn_module_stack") or {}).items():
+                path = entry[0]
+                try:
+                    module = root.get_submodule(path) if path else root
+                except AttributeError:
+                    continue
+                kind = type(module).__name__
+                if ("torch", kind) in REGISTRY and type(module).__module__.startswith("torch.nn"):
+                    self.leaf_of[node.name] = (key, path)
+                    break
+
+    def source(self, node: Any) -> str | None:
+        return super().source(node)
+
+    def run(self) -> Imported:
+        nodes = list(self.graph.nodes)
+        single = len(self.user_inputs) == 1
+        outputs: list[str] = []
+        i = 0
+        while i < len(nodes):
+            node = nodes[i]
+            if node.op == "placeholder":
+                if node.name in self.user_inputs:
+                    self.ref[node.name] = self.b.input("input" if single else node.name,
+                                                       self.tensor_shape(self.shapes[node.name]))
+                else:
+                    self.ref[node.name] = None  # a parameter or buffer
+            elif node.op == "output":
+                outputs = self.tensor_refs(node.args[0][:1] if False else node.args[0])
+            elif node.op == "call_function" and node.name in self.leaf_of:
+                key, path = self.leaf_of[node.name]
+                group = [node]
+                while i + 1 < len(nodes) and self.leaf_of.get(nodes[i + 1].name, (None,))[0] == key:
+                    i += 1
+                    group.append(nodes[i])
+                self.leaf_call(group, path)
+            elif node.op == "call_function":
+                self.call_function(node)
+            i += 1
+        spec = self.b.spec(outputs[:1] if outputs else None)
+        return Imported(spec, "torch", type(self.root).__name__ + " (torch.export)", self.b.opaque, self.b.recorded,
+                        ["traced with torch.export: torch.fx could not trace the module"])
+
+    def leaf_call(self, group: list[Any], path: str) -> None:
+        module = self.root.get_submodule(path)
+        kind = type(module).__name__
+        inside = {n.name for n in group}
+        inputs: list[str] = []
+        for n in group:
+            for a in [*n.args, *n.kwargs.values()]:
+                for x in (a if isinstance(a, (list, tuple)) else [a]):
+                    if hasattr(x, "op") and x.name not in inside and isinstance(self.ref.get(x.name), str):
+                        r = self.ref[x.name]
+                        if r not in inputs:
+                            inputs.append(r)
+        torch = self.torch
+        last = next((n for n in reversed(group) if isinstance(self.shapes.get(n.name), torch.Tensor)), group[-1])
+        n = self.calls.get(path, 0)
+        self.calls[path] = n + 1
+        name = path if n == 0 else f"{path}_{n}"
+        ref = self.b.layer(kind, _module_args(module, kind), inputs, name, self.recorded(last))
+        for g in group:
+            self.ref[g.name] = ref
+
+    def call_function(self, node: Any) -> None:
+        target = node.target
+        packet = getattr(target, "_overloadpacket", None)
+        name = getattr(packet, "__name__", None) or getattr(target, "__name__", str(target))
+        if name in ("sym_size", "sym_numel", "sym_stride"):
+            self.ref[node.name] = None
+            return
+        if name in ("alias", "_to_copy", "lift_fresh_copy", "detach_", "clone", "contiguous", "detach"):
+            refs = self.tensor_refs(node.args[:1])
+            self.ref[node.name] = refs[0] if refs else None
+            return
+        if name == "dropout" and len(node.args) > 2 and node.args[2] is False:
+            self.ref[node.name] = self.tensor_refs(node.args[:1])[0]
+            return
+        original = node.target
+        try:
+            node.target = _Named(name, original)
+            super().call_function(node)
+        finally:
+            node.target = original
+
+    def name_for(self, node: Any) -> str:
+        stack = node.meta.get("nn_module_stack") or {}
+        base = str(getattr(node.target, "__name__", node.name)).split(".")[0]
+        if stack:
+            return f"{list(stack.values())[-1][0]}.{base}".lstrip(".")
+        return base
+
+
+class _Named:
+    """An ATen op seen through the name torch.fx's functional call would have (``aten.add.Tensor`` -> add)."""
+
+    def __init__(self, name: str, op: Any) -> None:
+        self.__name__ = name
+        self.__module__ = "torch.ops.aten"
+        self.op = op
+
+
+def from_exported(module: Any, example: Sequence[Any], *, allow_opaque: bool, fx_error: BaseException) -> Imported:
+    torch = _torch()
+    try:
+        ep = torch.export.export(module, tuple(example), strict=False)
+    except Exception as err:  # noqa: BLE001 - neither tracer understood the module
+        raise SpecError(f"cannot trace {type(module).__name__}: torch.fx failed ({type(fx_error).__name__}: "
+                        f"{str(fx_error).splitlines()[0] if str(fx_error) else ''}) and torch.export failed "
+                        f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
+    return _ExportImporter(module, ep, example, allow_opaque).run()

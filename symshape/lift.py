@@ -1,0 +1,235 @@
+"""Lift numbers to symbols: turn an imported (concrete) spec into a family.
+
+    lifted = symbolize(spec, inputs={"input": ["H", "W"]}, hyper=["kernel_size", "stride"], tie={"out_channels": "C"})
+    lifted.spec        # an ordinary spec dict, `symbols:` declared, each with its original value as default
+    lifted.defaults    # {"H": 224, "W": 224, "K_layer1_0_conv1": 3, ..., "C": 64}
+    lifted.to_yaml()   # the editable file (its header gives the defaults as --set options)
+
+- ``inputs``: the named input's sizes become symbols (torch, channels first: the last axes; keras, channels
+  last: the axes before the channels; as many names as axes: every axis).
+- ``hyper``: each layer argument of that name (torch's or keras' spelling: ``stride``/``strides``,
+  ``out_channels``/``filters``, ``out_features``/``units``, ``dilation``/``dilation_rate``) becomes a per-layer
+  symbol, ``K_layer1_0_conv1`` (K kernel, S stride, P padding, L dilation, C channels, F features); a tuple
+  of equal values is one symbol, of different values one per axis (``K_conv1_h``, ``K_conv1_w``).
+- ``tie``: one shared symbol for an argument across layers: ``out_channels=width`` writes each value as a
+  multiple of ``width`` (their greatest common divisor), so ResNet's 64, 128, 256, 512 become width, 2*width,
+  4*width, 8*width with width = 64.
+When channel or feature counts become symbols, the layers' inferred arguments (``in_channels``,
+``in_features``, ``num_features``, ...) are dropped so that they follow; input sizes alone keep them (torch's
+modules are built with them: a size where they no longer match is invalid, as in torch).
+
+Values are never parsed from text here: the spec's numbers are read as numbers, symbols are written as names.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import SpecError, did_you_mean
+
+__all__ = ["HYPERPARAMETERS", "Lifted", "defaults_of", "parse_symbolize", "symbolize"]
+
+# the hyperparameters that can be lifted: canonical name -> (prefix, spellings in torch and keras)
+HYPERPARAMETERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "kernel_size": ("K", ("kernel_size", "pool_size")),
+    "stride": ("S", ("stride", "strides")),
+    "padding": ("P", ("padding",)),
+    "dilation": ("L", ("dilation", "dilation_rate")),
+    "out_channels": ("C", ("out_channels", "filters")),
+    "out_features": ("F", ("out_features", "units")),
+    "groups": ("G", ("groups",)),
+}
+_SPELLING = {s: canon for canon, (_, spellings) in HYPERPARAMETERS.items() for s in (canon, *spellings)}
+_SPELLING.update({"strides": "stride", "filters": "out_channels", "units": "out_features",
+                  "dilation_rate": "dilation", "pool_size": "kernel_size"})
+_CHANNELS = {"out_channels", "out_features"}
+_INFERRED = ("in_channels", "in_features", "num_features", "num_channels", "input_size")
+_AXES = ("h", "w", "d")
+_DEFAULT = re.compile(r"default (-?\d+)\s*$")
+
+
+@dataclass
+class Lifted:
+    spec: dict[str, Any]
+    defaults: dict[str, int] = field(default_factory=dict)
+
+    def to_yaml(self, header: Sequence[str] = ()) -> str:
+        from .importers.common import spec_yaml
+
+        sets = " ".join(f"--set {k}={v}" for k, v in self.defaults.items())
+        return spec_yaml(self.spec, [*header, f"defaults (the imported values): {sets}" if sets else ""])
+
+
+def defaults_of(spec: Mapping[str, Any]) -> dict[str, int]:
+    """The default values a lifted spec records in its symbols' descriptions ('...; default 64')."""
+    out: dict[str, int] = {}
+    for name, decl in (spec.get("symbols") or {}).items():
+        text = decl.get("description") if isinstance(decl, Mapping) else None
+        match = _DEFAULT.search(text) if isinstance(text, str) else None
+        if match:
+            out[name] = int(match.group(1))
+    return out
+
+
+def parse_symbolize(items: Sequence[str], ties: Sequence[str] = ()) -> tuple[dict[str, list[str]], list[str],
+                                                                             dict[str, str]]:
+    """CLI words -> (inputs, hyper, tie): 'input=H,W' names input sizes; 'kernel_size,stride' hyperparameters;
+    ties 'out_channels=width'."""
+    inputs: dict[str, list[str]] = {}
+    hyper: list[str] = []
+    for item in items:
+        head, eq, rest = item.partition("=")
+        if eq:
+            names = [n.strip() for n in rest.split(",") if n.strip()]
+            if not names:
+                raise SpecError(f"--symbolize {item}: give the symbol names, e.g. input=H,W")
+            inputs[head.strip()] = names
+        else:
+            hyper += [h.strip() for h in item.split(",") if h.strip()]
+    tie: dict[str, str] = {}
+    for item in ties:
+        head, eq, name = item.partition("=")
+        if not eq or not name.strip():
+            raise SpecError(f"--tie {item}: expected ARGUMENT=SYMBOL, e.g. out_channels=width")
+        tie[head.strip()] = name.strip()
+    return inputs, hyper, tie
+
+
+def _canonical(name: str) -> str:
+    canon = _SPELLING.get(name)
+    if canon is None:
+        raise SpecError(f"cannot symbolize '{name}'{did_you_mean(name, list(_SPELLING))}: the hyperparameters are "
+                        f"{', '.join(HYPERPARAMETERS)} (or their keras spellings)")
+    return canon
+
+
+def _ident(name: str) -> str:
+    out = re.sub(r"\W+", "_", name).strip("_")
+    return out if out and not out[0].isdigit() else f"l{out}"
+
+
+def _check_symbol(name: str) -> str:
+    if not name.isidentifier():
+        raise SpecError(f"symbol names are identifiers, got {name!r}")
+    return name
+
+
+def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | None = None,
+              hyper: Sequence[str] = (), tie: Mapping[str, str] | None = None) -> Lifted:
+    """A concrete spec (a dict, e.g. ``Imported.spec``) -> a :class:`Lifted` spec with symbols (see the module)."""
+    out = copy.deepcopy(dict(spec))
+    framework = out.get("framework")
+    symbols: dict[str, dict[str, Any]] = dict(out.get("symbols") or {})
+    defaults: dict[str, int] = {}
+
+    def declare(name: str, value: int, what: str) -> None:
+        _check_symbol(name)
+        if name in defaults and defaults[name] != value:
+            raise SpecError(f"symbol '{name}' would stand for both {defaults[name]} and {value}")
+        defaults[name] = value
+        symbols[name] = {"description": f"{what}; default {value}"}
+
+    # input sizes
+    shapes = out.get("inputs") if "inputs" in out else {"input": out.get("input")}
+    for key, names in (inputs or {}).items():
+        target = key if key in shapes else ("input" if key == "input" and len(shapes) == 1 else None)
+        if target is None and len(shapes) == 1 and key == "input":
+            target = next(iter(shapes))
+        if target is None:
+            raise SpecError(f"--symbolize {key}=...: no input '{key}'{did_you_mean(key, list(shapes))}; "
+                            f"the inputs are {', '.join(shapes)}")
+        shape = list(shapes[target])
+        names = [_check_symbol(n) for n in names]
+        if len(names) > len(shape):
+            raise SpecError(f"input '{target}' has {len(shape)} axes, got {len(names)} names")
+        if len(names) == len(shape):
+            axes = list(range(len(shape)))
+        elif framework == "keras":
+            axes = list(range(len(shape) - 1 - len(names), len(shape) - 1)) if len(shape) > len(names) else []
+        else:
+            axes = list(range(len(shape) - len(names), len(shape)))
+        for axis, name in zip(axes, names, strict=True):
+            if not isinstance(shape[axis], int):
+                raise SpecError(f"input '{target}' axis {axis} is already {shape[axis]!r}, not a number")
+            declare(name, shape[axis], f"input '{target}' axis {axis}")
+            shape[axis] = name
+        shapes[target] = shape
+    if "inputs" in out:
+        out["inputs"] = shapes
+    else:
+        out["input"] = shapes["input"]
+
+    # hyperparameters
+    wanted = {_canonical(h) for h in hyper}
+    ties = {_canonical(k): _check_symbol(v) for k, v in (tie or {}).items()}
+    wanted |= set(ties)
+    layers = out.get("layers") or []
+    tied_values: dict[str, list[int]] = {k: [] for k in ties}
+    sites: list[tuple[dict, str, str, str]] = []  # (args, key, canonical, layer name)
+    for index, entry in enumerate(layers):
+        if not isinstance(entry, dict):
+            continue
+        kind = next((k for k in entry if k not in ("name", "inputs")), None)
+        args = entry.get(kind)
+        if not isinstance(args, dict):
+            continue
+        name = entry.get("name") or f"{kind}_{index}"
+        for key in list(args):
+            canon = _SPELLING.get(key)
+            if canon not in wanted or key == "pool_size" and canon != "kernel_size":
+                continue
+            value = args[key]
+            flat = value if isinstance(value, list) else [value]
+            if not flat or not all(isinstance(v, int) and not isinstance(v, bool) for v in flat):
+                continue  # a mode ('same'), a symbol already, or pairs: left as written
+            sites.append((args, key, canon, name))
+            if canon in ties:
+                tied_values[canon] += flat
+    for canon, values in tied_values.items():
+        if not values:
+            raise SpecError(f"--tie {canon}={ties[canon]}: no layer has {canon}")
+    for args, key, canon, name in sites:
+        value = args[key]
+        if canon in ties:
+            sym = ties[canon]
+            unit = math.gcd(*tied_values[canon]) or 1
+            declare(sym, unit, f"{canon} (tied: every {canon} is a multiple of it)")
+            args[key] = [_multiple(v, unit, sym) for v in value] if isinstance(value, list) else \
+                _multiple(value, unit, sym)
+            continue
+        prefix = HYPERPARAMETERS[canon][0]
+        base = f"{prefix}_{_ident(name)}"
+        if isinstance(value, list) and len(set(value)) > 1:
+            names = [f"{base}_{_AXES[i] if len(value) <= 3 else i}" for i in range(len(value))]
+            for n, v in zip(names, value, strict=True):
+                declare(n, v, f"{key} of {name}")
+            args[key] = names
+        else:
+            v = value[0] if isinstance(value, list) else value
+            declare(base, v, f"{key} of {name}")
+            args[key] = base
+    if wanted & _CHANNELS:
+        for entry in layers:
+            if isinstance(entry, dict):
+                for k, args in entry.items():
+                    if k not in ("name", "inputs") and isinstance(args, dict):
+                        for inferred in _INFERRED:
+                            args.pop(inferred, None)
+    if symbols:
+        out = {k: out[k] for k in ("framework", "input", "inputs", "name", "description") if k in out} | \
+            {"symbols": symbols} | {k: v for k, v in out.items() if k not in ("framework", "input", "inputs", "name",
+                                                                              "description", "symbols")}
+    return Lifted(out, defaults)
+
+
+def _multiple(value: int, unit: int, sym: str) -> Any:
+    if value == unit:
+        return sym
+    if value % unit:
+        raise SpecError(f"{value} is not a multiple of {unit}")  # gcd: unreachable
+    return f"{value // unit}*{sym}"
