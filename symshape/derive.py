@@ -528,6 +528,13 @@ class Derivation:
 
         return evaluate_batch(self, columns, outputs, chunk)
 
+    def cost(self, **options: Any) -> Any:
+        """The cost of training as formulas (`symshape.cost.cost`: batch, dtype, optimizer, flops, mode,
+        checkpoint): FLOPs forward and backward under a stated convention, memory per batch size."""
+        from .cost import cost
+
+        return cost(self, **options)
+
     def solve(self, symbol: str, bindings: Mapping[str, int] | None = None, *,
               target: Mapping[int, int] | None = None, lo: int | None = None, hi: int | None = None,
               lossless: bool = False) -> Any:

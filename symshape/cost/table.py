@@ -25,6 +25,7 @@ HEADERS = {"kind": "Kind", "output_shape": "Output Shape", "params": "Param #", 
            "flops": "FLOPs", "backward": "Backward FLOPs", "saved": "Saved for backward"}
 NUMERIC = {"params", "params_pct", "flops", "backward", "saved"}
 FORMULA_WIDTH = 40
+SUMMARY_WIDTH = 400
 
 
 def human(n: int | None, unit: str = "") -> str:
@@ -87,11 +88,11 @@ def _fold(c: Cost, values: CostValues | None, depth: int | None) -> list[dict[st
     return list(rows.values())
 
 
-def _text(e: Any, c: Cost) -> str:
+def _text(e: Any, c: Cost, width: int = FORMULA_WIDTH) -> str:
     from ..render import text
 
     s = text(c.derivation.collapse(e)) if not isinstance(e, int) else str(e)
-    return s if len(s) <= FORMULA_WIDTH else s[: FORMULA_WIDTH - 3] + "..."
+    return s if len(s) <= width else s[: width - 3] + "..."
 
 
 def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None = None,
@@ -150,16 +151,17 @@ def _summary(c: Cost, values: CostValues | None, _: Any) -> list[str]:
            ("total_bytes", "Total to train" if c.mode == "train" else "Total (eval)")]
     if values is None:
         for key, label in labels:
-            lines.append(f"{label}: {_text(getattr(c, key), c) if key != 'train_flops' else _text(c.train_flops, c)}")
-        lines.append(f"Memory at batch {c.batch} ({c.mode}):")
+            lines.append(f"{label}: {_text(c.totals[key], c, SUMMARY_WIDTH)}")
+        lines.append(f"Memory in bytes at batch {c.batch} ({c.mode}):")
         for key, label in mem:
-            lines.append(f"  {label}: {_text(c.totals[key], c)}")
+            lines.append(f"  {label}: {_text(c.totals[key], c, SUMMARY_WIDTH)}")
         return lines
     t = values.totals
     for key, label in labels:
         lines.append(f"{label}: {human(t[key])} ({t[key]:,})" if t[key] is not None else f"{label}: undefined")
-    bound = ", ".join(f"{k}={v}" for k, v in values.bindings.items())
-    lines.append(f"Memory ({c.mode}; {bound}):")
+    batch = values.bindings.get(str(c.batch), c.batch)
+    bound = ", ".join(f"{k}={v}" for k, v in values.bindings.items() if k != str(c.batch))
+    lines.append(f"Memory at batch {batch} ({c.mode}{'; ' + bound if bound else ''}):")
     for key, label in mem:
         lines.append(f"  {label}: {human_bytes(t[key])} ({t[key]:,} bytes)" if t[key] is not None
                      else f"  {label}: undefined")

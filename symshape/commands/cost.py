@@ -1,0 +1,99 @@
+"""`symshape cost SPEC`: FLOPs and memory to train, per layer and in total, at a batch size and precision."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TextIO
+
+NAME = "cost"
+ORDER = 45
+HELP = "FLOPs (under a stated convention) and memory to train, per layer and in total"
+DESCRIPTION = ("the cost of training a network: per layer output shape, parameters, FLOPs and the activation bytes "
+               "kept for backward; totals forward and backward; memory for parameters, gradients, optimizer "
+               "state, buffers and activations at the batch size and precision given; the largest batch (or input "
+               "size) that fits a memory budget. Without values for the symbols the cells are formulas.")
+EPILOG = """examples:
+  symshape cost examples/resnet50.yaml --set H=224 --set W=224 --batch 32 --optimizer adamw
+  symshape cost examples/resnet50.yaml --set H=224 --set W=224 --dtype bf16-mixed --flops fvcore --depth 1
+  symshape cost examples/resnet50.yaml --set H=224 --set W=224 --optimizer adam --memory 24GiB --for B
+  symshape cost examples/unet.yaml --set C=3 --set W=256 --set K=2 --batch 8 --memory 8GiB --for H
+  symshape cost examples/transformer_block.yaml                 # formulas in B, L, E and Hh
+
+FLOP conventions (--flops): symshape (MACs, the default), fvcore, flop_counter (torch FlopCounterMode),
+thop, torchinfo, ptflops -- each reproduces its tool exactly; see symshape.cost.conventions."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..cost.conventions import PRESETS  # light: no sympy work at import
+    from ..cost.memory import DTYPES, OPTIMIZERS
+    from ..cost.table import COLUMNS
+
+    p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a symbol's value (repeat)")
+    p.add_argument("--batch", metavar="N|SYMBOL",
+                   help="the batch size: an integer or a symbol name (default: the spec's batch:, else the symbol B)")
+    p.add_argument("--dtype", default="fp32", choices=list(DTYPES), help="precision (default fp32)")
+    p.add_argument("--optimizer", default="sgd", choices=list(OPTIMIZERS), help="optimizer state (default sgd)")
+    p.add_argument("--flops", default="symshape", choices=list(PRESETS), help="FLOP convention (default symshape)")
+    p.add_argument("--mode", choices=("train", "eval"), help="default: the spec's mode:, else train")
+    p.add_argument("--checkpoint", action="store_true", help="activation checkpointing by top-level name prefix")
+    p.add_argument("--memory", metavar="BYTES", help="a memory budget (24GiB, 800MB, 1e9): with --for")
+    p.add_argument("--for", dest="for_", metavar="SYMBOL", help="the symbol to maximise within --memory (B, H...)")
+    p.add_argument("--depth", type=int, metavar="N", help="fold layers by the first N parts of their names")
+    p.add_argument("--columns", metavar="COL,...",
+                   help=f"columns to show, of {', '.join(COLUMNS)} (default: all but backward)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from ..cli import UsageError, _bindings, _int, _read_spec
+    from ..cost import cost, parse_bytes
+
+    bindings = _bindings(args.set)
+    d = _read_spec(args.spec)
+    never = d.never_valid_reason()
+    if never:
+        raise UsageError(never)
+    batch: int | str | None = args.batch
+    if isinstance(batch, str) and batch.strip().lstrip("+-").isdigit():
+        batch = _int(batch, "--batch")
+    if args.depth is not None and args.depth < 1:
+        raise UsageError(f"--depth is at least 1, got {args.depth}")
+    columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    c = cost(d, batch=batch, dtype=args.dtype, optimizer=args.optimizer, flops=args.flops, mode=args.mode,
+             checkpoint=args.checkpoint)
+    if (args.memory is None) != (args.for_ is None):
+        raise UsageError("--memory and --for go together: --memory 24GiB --for B")
+    status = 0
+    lines: list[str] = []
+    result: dict = {}
+    if args.memory is not None:
+        budget = parse_bytes(args.memory)
+        best = c.largest(args.for_, budget, bindings)
+        bound = ", ".join(f"{k}={v}" for k, v in bindings.items() if k != args.for_)
+        where = f" ({bound})" if bound else ""
+        if best is None:
+            lines.append(f"nothing fits in {args.memory} ({budget:,} bytes){where}: "
+                         f"even the smallest {args.for_} needs more")
+            status = 1
+        else:
+            lines.append(f"largest {args.for_} within {args.memory} ({budget:,} bytes){where}: {args.for_} = {best:,}")
+            bindings = {**bindings, args.for_: best}
+        result["largest"] = {"symbol": args.for_, "budget": budget, "value": best}
+    missing = [s for s in c.symbols if s not in bindings]
+    values = None if missing else c.evaluate(bindings)
+    if args.format == "json":
+        payload = {**c.to_dict(), **result}
+        if values is not None:
+            payload["values"] = values.to_dict()
+        out.write(json.dumps(payload, indent=2, default=str) + "\n")
+    else:
+        out.write(c.table(values, depth=args.depth, columns=columns) + "\n")
+        if missing and values is None:
+            out.write(f"(formulas: give --set for {', '.join(missing)} for numbers)\n")
+        for line in lines:
+            out.write(line + "\n")
+    if values is not None and not values.valid:
+        status = 1
+    return status

@@ -1,0 +1,251 @@
+"""symshape.cost: formulas against evaluation, the inverse, the CLI (golden tables), errors, overflow."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+
+import symshape
+from symshape.cli import main
+from symshape.cost import FlopConvention, cost, parse_bytes
+from symshape.cost.table import human, human_bytes
+from symshape.errors import BindingError
+
+ROOT = Path(__file__).parent.parent
+EXAMPLES = ROOT / "examples"
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    out = io.StringIO()
+    code = main(argv, out=out)
+    captured = capsys.readouterr()
+    return code, out.getvalue() + captured.out, captured.err
+
+
+def check_golden(name: str, text: str, request: pytest.FixtureRequest) -> None:
+    path = GOLDEN / name
+    if request.config.getoption("--overwrite"):
+        path.write_text(text)
+    assert path.exists(), f"no golden file {path}: run pytest --overwrite"
+    assert text == path.read_text(), f"{name} differs from its golden file (pytest --overwrite to accept)"
+
+
+GOLDEN_CASES = [
+    (["cost", "classic.yaml", "--batch", "4"], "cost.classic.txt"),
+    (["cost", "transformer_block.yaml"], "cost.transformer_block.txt"),
+    (["cost", "resnet50.yaml", "--set", "H=224", "--set", "W=224", "--batch", "32", "--optimizer", "adamw",
+      "--flops", "fvcore", "--depth", "1"], "cost.resnet50.txt"),
+    (["cost", "resnet18.yaml", "--set", "H=224", "--set", "W=224", "--optimizer", "adam", "--dtype", "bf16-mixed",
+      "--memory", "8GiB", "--for", "B", "--depth", "2", "--columns", "output_shape,params,flops,backward,saved"],
+     "cost.resnet18.largest.txt"),
+]
+
+
+@pytest.mark.parametrize(("argv", "golden"), GOLDEN_CASES, ids=[g for _, g in GOLDEN_CASES])
+def test_cost_tables(argv: list[str], golden: str, capsys: pytest.CaptureFixture,
+                     request: pytest.FixtureRequest) -> None:
+    argv = [str(EXAMPLES / a) if a.endswith(".yaml") else a for a in argv]
+    code, out, err = run(argv, capsys)
+    assert code == 0, err
+    check_golden(golden, out, request)
+
+
+# ---------------------------------------------------------------- formulas vs exact evaluation
+
+SAMPLED = [  # spec, symbol ranges (the batch B included)
+    ("transformer_block.yaml", {"L": (1, 40), "E": (1, 8), "Hh": (1, 4), "B": (1, 64)}),
+    ("unet.yaml", {"C": (1, 4), "H": (1, 9), "W": (1, 9), "K": (1, 5), "B": (1, 16)}),
+    ("resnet18.yaml", {"H": (32, 300), "W": (32, 300), "B": (1, 512)}),
+]
+
+
+@pytest.mark.parametrize(("spec", "ranges"), SAMPLED, ids=[s for s, _ in SAMPLED])
+@pytest.mark.parametrize("flops", ["symshape", "fvcore", "thop", "ptflops"])
+def test_formulas_agree_with_the_program(spec: str, ranges: dict, flops: str) -> None:
+    """Sampled property: the closed-form formulas (substituted in SymPy) equal the exact program."""
+    d = symshape.derive(EXAMPLES / spec)
+    c = cost(d, flops=flops, optimizer="adamw")
+    r = random.Random(7)
+    for _ in range(6):
+        values = {k: r.randint(*v) for k, v in ranges.items()}
+        if spec == "unet.yaml":
+            values["H"] *= 8
+            values["W"] *= 8
+        if spec == "transformer_block.yaml":
+            values["E"] *= values["Hh"]
+        got = c.evaluate(values)
+        subs = {s: sympy.Integer(values[s.name]) for s in _symbols(d, c)}
+        for key in ("forward_flops", "backward_flops", "total_bytes"):
+            closed = d.collapse(c.totals[key])
+            assert int(closed.xreplace(subs)) == got.totals[key], (key, values)
+
+
+def _symbols(d: symshape.Derivation, c: object) -> set:
+    out = set()
+    for e in c.totals.values():
+        out |= d.collapse(e).free_symbols
+    return out
+
+
+def test_batch_linear_and_largest_exact() -> None:
+    d = symshape.derive(EXAMPLES / "resnet50.yaml")
+    c = cost(d, optimizer="adamw", dtype="bf16-mixed")
+    budget = 24 * 2**30
+    best = c.largest("B", budget, {"H": 224, "W": 224})
+    assert c.evaluate(B=best, H=224, W=224).total_bytes <= budget < c.evaluate(B=best + 1, H=224, W=224).total_bytes
+
+
+def test_largest_input_size_is_valid_and_fits() -> None:
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    c = cost(d, batch=4)
+    budget = 2 * 10**9
+    h = c.largest("H", budget, {"C": 3, "W": 256, "K": 2})
+    assert h % 8 == 0  # the U-Net is valid only for multiples of 8
+    assert c.evaluate(C=3, W=256, K=2, H=h).total_bytes <= budget
+    nxt = d.solve("H", {"C": 3, "W": 256, "K": 2}).nearest(h + 1)[1]
+    assert c.evaluate(C=3, W=256, K=2, H=nxt).total_bytes > budget
+
+
+def test_nothing_fits() -> None:
+    c = cost(symshape.derive(EXAMPLES / "resnet50.yaml"))
+    assert c.largest("B", 1000, {"H": 224, "W": 224}) is None
+
+
+def test_eval_mode_saves_nothing_and_has_no_backward() -> None:
+    c = cost(symshape.derive(EXAMPLES / "resnet18.yaml"), mode="eval", batch=8)
+    v = c.evaluate(H=224, W=224)
+    assert v.activations_bytes == v.backward_flops == v.grads_bytes == v.optimizer_bytes == 0
+
+
+def test_checkpointing_keeps_less() -> None:
+    d = symshape.derive(EXAMPLES / "resnet50.yaml")
+    full = cost(d, batch=8).evaluate(H=224, W=224).activations_bytes
+    ck = cost(d, batch=8, checkpoint=True).evaluate(H=224, W=224).activations_bytes
+    assert 0 < ck < full
+
+
+def test_custom_convention() -> None:
+    d = symshape.derive(EXAMPLES / "resnet18.yaml")
+    macs = cost(d, batch=1).evaluate(H=224, W=224).forward_flops
+    two = cost(d, batch=1, flops=FlopConvention(multiply_add=2)).evaluate(H=224, W=224).forward_flops
+    more = cost(d, batch=1, flops=FlopConvention(multiply_add=2, bias=1, norm=2, activations=1, pooling=1,
+                                                 elementwise=1)).evaluate(H=224, W=224).forward_flops
+    assert two == 2 * macs and more > two
+    assert macs == d.evaluate({"H": 224, "W": 224}).macs
+
+
+def test_overflow_in_batch_columns_is_flagged_not_wrapped() -> None:
+    d = symshape.derive(EXAMPLES / "resnet50.yaml")
+    c = cost(d, flops="flop_counter")
+    cols = {"H": np.array([224, 224, 224]), "W": np.array([224, 224, 224]),
+            "B": np.array([32, 2 * 10**9, 4 * 10**9])}
+    res = c.evaluate_batch(cols, ("forward_flops", "total_bytes"))
+    assert res["overflow"].tolist() == [False, True, True]
+    assert res["valid"].tolist() == [True, False, False]
+    assert res["forward_flops"][0] == c.evaluate(H=224, W=224, B=32).forward_flops
+    assert res["forward_flops"][1] == 0  # not a wrapped number
+    exact = c.evaluate(H=224, W=224, B=2 * 10**9).forward_flops
+    assert exact > 2**63  # the exact value is there, one by one
+
+
+def test_evaluate_batch_matches_one_by_one() -> None:
+    d = symshape.derive(EXAMPLES / "unet.yaml")
+    c = cost(d, optimizer="adam")
+    r = np.random.default_rng(0)
+    n = 200
+    cols = {"C": r.integers(1, 4, n), "H": r.integers(1, 60, n), "W": 8 * r.integers(1, 8, n),
+            "K": r.integers(1, 5, n), "B": r.integers(1, 64, n)}
+    res = c.evaluate_batch(cols, ("total_bytes", "train_flops"))
+    for i in range(0, n, 17):
+        one = {k: int(v[i]) for k, v in cols.items()}
+        v = c.evaluate(one)
+        assert bool(res["valid"][i]) == v.valid
+        if v.valid:
+            assert res["total_bytes"][i] == v.total_bytes and res["train_flops"][i] == v.train_flops
+
+
+ERRORS = [
+    (dict(flops="fvcor"), "did you mean 'fvcore'"),
+    (dict(dtype="bf61"), "unknown dtype"),
+    (dict(optimizer="adamm"), "did you mean 'adam'"),
+    (dict(mode="training"), "mode is 'train' or 'eval'"),
+    (dict(batch=0), "batch must be at least 1"),
+    (dict(batch="3x"), "batch is an integer or a symbol name"),
+]
+
+
+@pytest.mark.parametrize(("kw", "fragment"), ERRORS, ids=[f for _, f in ERRORS])
+def test_errors(kw: dict, fragment: str) -> None:
+    with pytest.raises(BindingError, match=fragment):
+        cost(symshape.derive(EXAMPLES / "classic.yaml"), **kw)
+
+
+def test_binding_errors() -> None:
+    c = cost(symshape.derive(EXAMPLES / "resnet18.yaml"))
+    with pytest.raises(BindingError, match="missing value for B"):
+        c.evaluate(H=224, W=224)
+    with pytest.raises(BindingError, match="did you mean 'H'"):
+        c.evaluate(HH=224, W=224, B=1)
+
+
+BYTES = [("24GiB", 24 * 2**30), ("800MB", 800 * 10**6), ("1e9", 10**9), ("1.5 GiB", 3 * 2**29), ("512", 512),
+         ("2_000kB", 2 * 10**6)]
+
+
+@pytest.mark.parametrize(("text", "value"), BYTES)
+def test_parse_bytes(text: str, value: int) -> None:
+    assert parse_bytes(text) == value
+
+
+@pytest.mark.parametrize("text", ["24GX", "lots", "-1GB", "1e999"])
+def test_parse_bytes_refuses(text: str) -> None:
+    with pytest.raises(BindingError):
+        parse_bytes(text)
+
+
+HUMAN = [(0, "0"), (999, "999"), (1000, "1.00 k"), (1_810_000_000, "1.81 G"), (87_100_000, "87.1 M"),
+         (123_456_789_012, "123 G")]
+
+
+@pytest.mark.parametrize(("n", "text"), HUMAN)
+def test_human(n: int, text: str) -> None:
+    assert human(n) == text
+
+
+def test_human_bytes() -> None:
+    assert human_bytes(87_100_000) == "87.1 MB" and human_bytes(12) == "12 B"
+
+
+CLI_ERRORS = [
+    (["--memory", "8GiB"], "--memory and --for go together"),
+    (["--memory", "8GiB", "--for", "Q", "--set", "H=224", "--set", "W=224"], "not a symbol of this cost"),
+    (["--memory", "lots", "--for", "B", "--set", "H=224", "--set", "W=224"], "a memory size"),
+    (["--columns", "kind,flps"], "did you mean 'flops'"),
+    (["--depth", "0"], "--depth is at least 1"),
+]
+
+
+@pytest.mark.parametrize(("extra", "fragment"), CLI_ERRORS, ids=[f for _, f in CLI_ERRORS])
+def test_cli_errors(extra: list[str], fragment: str, capsys: pytest.CaptureFixture) -> None:
+    code, out, err = run(["cost", str(EXAMPLES / "resnet18.yaml"), *extra], capsys)
+    assert code == 2 and fragment in err and "Traceback" not in err
+
+
+def test_cli_json(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(["cost", str(EXAMPLES / "resnet18.yaml"), "--set", "H=224", "--set", "W=224", "--batch", "16",
+                        "--format", "json"], capsys)
+    data = json.loads(out)
+    assert code == 0 and data["values"]["total_bytes"] == cost(symshape.derive(EXAMPLES / "resnet18.yaml"),
+                                                               batch=16).evaluate(H=224, W=224).total_bytes
+
+
+def test_derivation_cost_method() -> None:
+    d = symshape.derive(EXAMPLES / "resnet18.yaml")
+    assert d.cost(batch=2).evaluate(H=64, W=64).forward_flops == cost(d, batch=2).evaluate(H=64, W=64).forward_flops
