@@ -230,7 +230,7 @@ def layer_document(rule: LayerRule) -> Document:
     doc.add(Bullets(tuple(items)))
     doc.add(Heading(2, "Valid when", "valid"))
     if f.conditions:
-        doc.add(Table(("Condition", "In words", f"{'PyTorch' if fw == 'torch' else 'keras'} says"),
+        doc.add(Table(("Condition", "In words", "PyTorch says" if fw == "torch" else "keras 3 (torch backend) says"),
                       _condition_rows(f.conditions), nowrap=(0,)))
     else:
         doc.add(Para(line("Always, for every input size at least 1.")))

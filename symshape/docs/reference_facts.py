@@ -279,10 +279,12 @@ def _example(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str]
         values[name] = v
     args = {k: _numbers(v, values) for k, v in documented.items()}
     inputs = [[values[x] if isinstance(x, str) else x for x in shape] for shape in shapes]
+    inferred = {}
     for arg in rule.args:  # the call as written in the framework: inferred sizes given (in_channels=...)
         where = INFERRED_AXIS.get(arg.name)
         if where is not None and where[0] < len(inputs) and arg.name not in args:
-            args[arg.name] = inputs[where[0]][where[1]]
+            inferred[arg.name] = inputs[where[0]][where[1]]
+    args = {**inferred, **args}
     e = derive(_spec(rule, args, inputs), cache=False).evaluate()
     ly = e.layers[0]
     weights = bias = None
