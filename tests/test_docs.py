@@ -39,10 +39,13 @@ def check_golden(name: str, text: str, request: pytest.FixtureRequest) -> None:
 def test_golden_markdown(spec: str, example: dict | None, golden: str, request: pytest.FixtureRequest) -> None:
     doc = render_document(EXAMPLES / spec, "markdown", example=example, image=golden.replace(".md", ".svg"))
     check_golden(golden, doc.text, request)
-    assert list(doc.files) == [golden.replace(".md", ".svg")]
-    assert f"]({golden.replace('.md', '.svg')})" in doc.text
-    svg = doc.files[golden.replace(".md", ".svg")].decode()
-    assert svg.startswith("<svg") and "<path" in svg
+    stem = golden.removesuffix(".md")
+    assert list(doc.files)[0] == f"{stem}.svg"  # the staircase, then the counts' plots and the graph
+    assert all(n.startswith(f"{stem}-") for n in list(doc.files)[1:])
+    for name, data in doc.files.items():
+        assert f"]({name})" in doc.text
+        svg = data.decode()
+        assert svg.startswith("<svg") and "<path" in svg and "<?xml" not in svg, name
 
 
 def test_sections_and_facts() -> None:
@@ -132,14 +135,16 @@ def test_cli_writes_document_and_figure(tmp_path: Path) -> None:
                 out=out) == 0
     assert target.exists() and (tmp_path / "unet.svg").exists()
     assert "](unet.svg)" in target.read_text() and "C=3, H=64, W=64, K=2" in target.read_text()
-    assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(tmp_path / "x.pdf")], out=out) == 2
+    assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(tmp_path / "x.docx")], out=out) == 2
     assert main(["docs", str(EXAMPLES / "unet.yaml"), "-o", str(tmp_path / "x.md"), "--example", "Q=3"],
                 out=out) == 2
 
 
 def test_unknown_format() -> None:
-    with pytest.raises(symshape.SymshapeError, match="unknown document format"):
-        symshape.document(EXAMPLES / "unet.yaml", format="pdf")
+    with pytest.raises(symshape.SymshapeError, match="unknown document format 'docx'"):
+        symshape.document(EXAMPLES / "unet.yaml", format="docx")
+    with pytest.raises(symshape.SymshapeError, match="did you mean 'latex'"):
+        symshape.document(EXAMPLES / "unet.yaml", format="latx")
 
 
 # ---------------------------------------------------------------- in a real browser
@@ -248,14 +253,14 @@ NO_PLOT = {"lstm_classifier.yaml"}
 def test_every_example_renders(spec: str) -> None:
     md = symshape.document(EXAMPLES / spec, format="markdown")
     d = symshape.derive(EXAMPLES / spec)
-    assert md.count("\n### ") == len(d.layers)  # one section per layer
+    assert len(re.findall(r"\n### \d+\. ", md)) == len(d.layers)  # one section per layer
     assert "output $\\left(0,\\right)$" not in md  # no degenerate general formula (keras Bidirectional)
     if spec in NO_PLOT:  # no size is a function of the sequence length T but T itself
         assert "No plot: no layer size depends on an input symbol" in md
     elif d.symbols:
         assert "## Output size against input size\n\n" in md and ".svg)" in md, spec
     html = symshape.document(EXAMPLES / spec, format="html")
-    assert html.count("<h3") == len(d.layers)
+    assert html.count('<h3 id="layer-') == len(d.layers)
     assert not re.findall(r"https?://(?!www\.w3\.org/)", html)  # no URL but XML namespace names
 
 
@@ -271,7 +276,8 @@ def test_without_matplotlib_the_plot_says_why(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: import raises ImportError
     md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
-    assert "No plot: plots need matplotlib: pip install 'symshape\\[docs\\]'." in md and ".svg)" not in md
+    assert "No plot: plots need matplotlib: pip install 'symshape\\[docs\\]'." in md
+    assert "(model.svg)" not in md and "counts" not in md  # no matplotlib figure; the graph is Graphviz's
 
 
 CONVENTION_CASES = [  # a layer whose arguments make a framework convention matter, and the note it gets

@@ -1,14 +1,17 @@
-"""Generated documentation: one network's derivation document, as self-contained HTML or Markdown.
+"""Generated documentation: one network's derivation document, as self-contained HTML, Markdown,
+standalone LaTeX or PDF.
 
     text = symshape.document(Path("model.yaml"), format="html")
     doc = render_document(spec, "markdown", example={"H": 224, "W": 224}, image="model.svg")
-    doc.text, doc.files                           # the Markdown and {"model.svg": b"<svg ..."}
+    doc.text, doc.files                           # the Markdown and {"model.svg": b"<svg ...", ...}
+    pdf = render_document(spec, "pdf").data       # the PDF's bytes (pdflatex must be installed)
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..deep import run_deep
@@ -19,20 +22,47 @@ from .blocks import Figure
 
 __all__ = ["FORMATS", "Rendered", "document", "render_document"]
 
-FORMATS = ("html", "markdown")
+FORMATS = ("html", "markdown", "latex", "pdf")
+SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".tex": "latex",
+            ".pdf": "pdf"}
 
 
 @dataclass(frozen=True)
 class Rendered:
+    """A rendered document: `text` (HTML, Markdown or LaTeX; for 'pdf' the LaTeX it was compiled from),
+    `files` to put beside it (Markdown's SVG figures, LaTeX's PDF figures; none for HTML and PDF), and for
+    'pdf' the PDF itself in `pdf` and pdflatex's log in `log`. `data` is the document's bytes in any format."""
+
     text: str
-    files: dict[str, bytes] = field(default_factory=dict)  # figures beside a Markdown document
+    files: dict[str, bytes] = field(default_factory=dict)
+    format: str = "html"
+    pdf: bytes | None = None
+    log: str = ""
+
+    @property
+    def data(self) -> bytes:
+        return self.pdf if self.pdf is not None else self.text.encode()
+
+    @property
+    def media_type(self) -> str:
+        return {"html": "text/html", "markdown": "text/markdown", "latex": "application/x-latex",
+                "pdf": "application/pdf"}[self.format]
 
 
 def render_document(spec: Any, format: str = "html", *, example: Mapping[str, int] | None = None,
                     image: str = "model.svg", source: str | None = None) -> Rendered:
-    """The derivation document of `spec` (a Path, YAML/JSON text, a dict or a `Derivation`)."""
+    """The derivation document of `spec` (a Path, YAML/JSON text, a dict or a `Derivation`) in `format`
+    ('html', 'markdown', 'latex' or 'pdf'). `image` names the figures beside a Markdown or LaTeX document
+    (`model.svg`, `model-graph.svg`...; LaTeX: `model-size.pdf`...)."""
     if format not in FORMATS:
-        raise SymshapeError(f"unknown document format '{format}': one of {', '.join(FORMATS)}")
+        from ..errors import did_you_mean
+
+        raise SymshapeError(f"unknown document format '{format}': one of {', '.join(FORMATS)}"
+                            f"{did_you_mean(format, FORMATS)}")
+    if format == "pdf":
+        from .latex import pdflatex
+
+        pdflatex()  # no TeX: say so before any work
     if isinstance(spec, Derivation):
         d, descriptions = spec, spec.spec.descriptions
     else:  # loaded here too: descriptions are not part of the derivation's cache key
@@ -45,15 +75,26 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
     if format == "html":
         from .html import render as html
 
-        return Rendered(run_deep(html, doc))
-    from .markdown import render as markdown
+        return Rendered(run_deep(html, doc), format="html")
+    if format == "markdown":
+        from .markdown import render as markdown
 
-    files = {b.name: b.svg.encode() for b in doc.blocks if isinstance(b, Figure)}
-    return Rendered(run_deep(markdown, doc), files)
+        files = {b.name: b.data("svg") for b in doc.blocks if isinstance(b, Figure)}
+        return Rendered(run_deep(markdown, doc), files, "markdown")
+    from .latex import compile_pdf
+    from .latex import render as latex
+
+    tex, files = run_deep(latex, doc, Path(image).stem)
+    if format == "latex":
+        return Rendered(tex, files, "latex")
+    pdf, log = compile_pdf(tex, files)
+    return Rendered(tex, {}, "pdf", pdf, log)
 
 
 def document(spec: Any, format: str = "html", *, example: Mapping[str, int] | None = None,
-             image: str = "model.svg") -> str:
-    """The derivation document as text ('html': self-contained; 'markdown': figures referenced as `image`,
-    see `render_document` for their content)."""
-    return render_document(spec, format, example=example, image=image).text
+             image: str = "model.svg") -> str | bytes:
+    """The derivation document: text for 'html' (self-contained), 'markdown' (figures referenced by the
+    names `image` gives, see `render_document` for their content) and 'latex' (standalone); the PDF's
+    bytes for 'pdf'."""
+    r = render_document(spec, format, example=example, image=image)
+    return r.data if format == "pdf" else r.text

@@ -1,12 +1,13 @@
 """The format-neutral document: headings, paragraphs, tables, math and figures.
 
 Inline content is a list of `Text` (plain, untrusted-safe: renderers escape it), `Code` and `Math`
-(LaTeX made by symshape's printer, never from spec text). The HTML and Markdown renderers read the
-same blocks, so both formats always say the same thing.
+(LaTeX made by symshape's printer, never from spec text). The HTML, Markdown and LaTeX renderers read the
+same blocks, so every format says the same thing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -61,9 +62,25 @@ class Table:
 
 @dataclass(frozen=True)
 class Figure:
-    name: str  # the file name beside a Markdown document
-    svg: str
+    """A drawing, made on demand in the format a renderer needs: 'svg' (HTML inline, Markdown beside)
+    or 'pdf' (LaTeX). `name` is its SVG file's name beside a Markdown document; a LaTeX document names
+    its PDF file `<stem>-<key>.pdf`."""
+
+    name: str
     caption: str
+    key: str  # 'size', 'graph', 'counts-F': unique in a document
+    draw: Callable[[str], bytes] = field(compare=False, repr=False)
+    _made: dict[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+
+    def data(self, fmt: str) -> bytes:
+        if fmt not in self._made:
+            self._made[fmt] = self.draw(fmt)
+        return self._made[fmt]
+
+    @property
+    def svg(self) -> str:
+        """The SVG element (no XML prolog), for inlining in HTML."""
+        return self.data("svg").decode()
 
 
 Block = Heading | Para | Bullets | MathBlock | Table | Figure

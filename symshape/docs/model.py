@@ -7,6 +7,7 @@ Only the network's output is shown in closed form.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from types import SimpleNamespace
 import sympy
 from sympy import Expr, Integer, Symbol
 
-from ..algebra import Dim, FloorDiv, as_expr
+from ..algebra import Dim, as_expr
 from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
@@ -25,7 +26,8 @@ from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Par
 from .conventions import notes
 from .example import SEARCH_HI, Example, choose_example
 from .formulas import General, general
-from .plots import NoPlotting, staircase
+from .plots import NoPlotting, counts, graph, is_graph, staircase
+from .steps import Steps, closed_form_steps, lhs, rhs
 
 SHORT = 40  # expression nodes: a condition larger than this in the input symbols is shown in named sizes
 
@@ -41,6 +43,7 @@ class Namer:
         self.prefix = prefix
         self.names: dict[Expr, Symbol] = {}
         self.first: dict[Expr, int] = {}  # atom -> the layer that makes it
+        self.back: dict[Expr, Symbol] | None = None  # a size's formula -> its name (built on first use)
         for ly in d.layers:
             for shape in ly.outputs:
                 for s in shape:
@@ -56,11 +59,15 @@ class Namer:
         return to_latex(self(e))
 
     def local(self, d: Derivation, ly: LayerResult, e: Expr) -> Expr:
-        """`e` in named sizes, with this layer's output formulas written as the names they define
-        (MACs read x_2^2, not the floor again)."""
-        back = {self(d.defs[a]): self.names[a] for shape in ly.outputs for a in shape
-                if a in self.names and self.first.get(a) == ly.index}
-        return self(e).xreplace(back) if back and isinstance(e, sympy.Basic) else self(e)
+        """`e` in named sizes, with every size's formula written as the name it defines (MACs read x_2^2,
+        not the floor again; a downsampling branch's size as the main branch's name)."""
+        if self.back is None:
+            self.back = {}
+            for a, name in self.names.items():
+                if a in d.defs:
+                    self.back.setdefault(self(d.defs[a]), name)
+        e = self(e)
+        return e.xreplace(self.back) if isinstance(e, sympy.Basic) and not e.is_Atom else e
 
 
 def _shape_tex(items: list[str]) -> str:
@@ -150,11 +157,13 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     _summary(doc, d, namer)
     _glossary(doc, d, descriptions)
     _layers(doc, d, namer)
-    _closed_form(doc, d)
     ex = choose_example(d, example, input_symbols(d), bool(never))
+    _closed_form(doc, d, namer, ex)
     _validity(doc, d, namer, ex, analysis)
     _example(doc, d, namer, ex)
     _plot(doc, d, ex, image)
+    _count_plots(doc, d, ex, image)
+    _graph(doc, d, namer, image)
     return doc
 
 
@@ -242,12 +251,43 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
         doc.add(Bullets(tuple(items)))
 
 
-def _closed_form(doc: Document, d: Derivation) -> None:
+def _closed_form(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     doc.add(Heading(2, "Output in closed form", "closed-form"))
-    if any(e.has(FloorDiv) for e in d.closed_form):
-        doc.add(Para(line("The nested floors of the layers merged into one per chain "
-                          "(floor((floor(x/a) + c)/b) = floor((x + a·c)/(a·b)) for positive integers a, b):")))
     doc.add(MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
+    steps = closed_form_steps(d)
+    if not steps.total and ex.plot is not None and ex.plot[1] is not None:
+        ly = d.layers[ex.plot[1]]  # the output does not depend on the input sizes: the last size that does
+        doc.add(Para(line(f"The output does not depend on the input sizes; the last layer whose sizes do, "
+                          f"layer {ly.index} '{ly.name}' ({ly.kind}), in closed form:")),
+                MathBlock(_shape_tex([to_latex(d.collapse(s)) for s in ly.output_shape])))
+        steps = layer_steps(d, ly)
+    _steps(doc, namer, steps)
+
+
+def layer_steps(d: Derivation, ly: LayerResult) -> Steps:
+    return closed_form_steps(d, targets=ly.output_shape)
+
+
+def _steps(doc: Document, namer: Namer, steps: Steps) -> None:
+    if not steps.total:
+        return
+    doc.add(Heading(3, "How the floors merged", "closed-form-steps"),
+            Para(line("Each layer's size is a floor of the size before it. Replacing a named size by its "
+                      "definition (from its layer above) nests two floors, and they merge by the identity, "
+                      "true for integers x, c and positive integers a, b:")),
+            MathBlock(r"\left\lfloor \frac{\left\lfloor \frac{x}{a} \right\rfloor + c}{b} \right\rfloor = "
+                      r"\left\lfloor \frac{x + a c}{a b} \right\rfloor"),
+            Para(line(f"The merges, outermost first ({steps.total} in all" +
+                      (f", the first {len(steps.merges)} shown" if steps.total > len(steps.merges) else "") +
+                      "); each line is the identity with its x, a, c, b:")))
+    items: list[Line] = []
+    for atom, m in steps.merges:
+        where = [Math(namer.tex(atom)), ": "] if atom is not None and atom in namer.names else []
+        items.append(line(*where, Math(f"{to_latex(lhs(m, namer))} = {to_latex(rhs(m, namer))}")))
+    if steps.total > len(steps.merges):
+        items.append(line(f"... and {steps.total - len(steps.merges)} more merges by the same identity (not shown: "
+                          "the document stays linear in the network's depth)."))
+    doc.add(Bullets(tuple(items)))
 
 
 def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis: Analysis) -> None:
@@ -359,3 +399,70 @@ def _plot(doc: Document, d: Derivation, ex: Example, image: str) -> None:
     note = "" if layer is None else " (the last size it reaches: the output does not depend on it)"
     doc.add(Para(line(f"{fig.caption}{note}, the other symbols as in the worked example; invalid values shaded.")),
             fig)
+
+
+MAX_COUNT_PLOTS = 6  # symbols plotted against parameters and MACs
+
+
+def reached(d: Derivation, exprs: list[Expr]) -> set[str]:
+    """The names of the symbols `exprs` depend on, through the size atoms' definitions (no closed form is
+    built: linear in the number of atoms)."""
+    seen: set[Expr] = set()
+    names: set[str] = set()
+    stack = [a for e in exprs for a in as_expr(e).free_symbols]
+    while stack:
+        a = stack.pop()
+        if a in seen:
+            continue
+        seen.add(a)
+        if a in d.defs:
+            stack.extend(d.defs[a].free_symbols)
+        elif not isinstance(a, Dim):
+            names.add(a.name)
+    return names
+
+
+def _count_plots(doc: Document, d: Derivation, ex: Example, image: str) -> None:
+    """Parameters and MACs against each symbol they depend on (the others as in the worked example)."""
+    if not ex.bindings or ex.evaluation is None:
+        return
+    stem = Path(image).stem
+    count_symbols = reached(d, [d.params, d.macs])
+    symbols = [s for s in d.free_symbols if s in count_symbols]
+    if not symbols:
+        return
+    doc.add(Heading(2, "Parameters and MACs against each symbol", "count-plots"))
+    shown = symbols[:MAX_COUNT_PLOTS]
+    if len(symbols) > len(shown):
+        doc.add(Para(line(f"The first {len(shown)} of the {len(symbols)} symbols the counts depend on.")))
+    for sym in shown:
+        try:
+            fig = counts(d, sym, ex.bindings, f"{stem}-counts-{sym}.svg", SEARCH_HI)
+        except NoPlotting as err:
+            doc.add(Para(line(f"No plot: {err}.")))
+            return
+        if fig is None:
+            doc.add(Para(line(f"{sym}: fewer than two valid values near the example, or neither count changes "
+                              "with it there; no plot.")))
+            continue
+        doc.add(Para(line(f"{fig.caption}, the other symbols as in the worked example; invalid values shaded.")),
+                fig)
+
+
+def _graph(doc: Document, d: Derivation, namer: Namer, image: str) -> None:
+    if not is_graph(d):
+        return
+    doc.add(Heading(2, "The graph", "graph"))
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    named = re.compile(rf"\b{namer.prefix}_(\d+)")
+
+    def size(s: object) -> str:
+        return named.sub(lambda m: namer.prefix + m.group(1).translate(sub), str(namer(s)))
+
+    shapes = {ly.index: "(" + ", ".join(size(s) for s in ly.output_shape) + ")" for ly in d.layers}
+    try:
+        fig = graph(d, shapes, f"{Path(image).stem}-graph.svg")
+    except NoPlotting as err:
+        doc.add(Para(line(f"No drawing: {err}.")))
+        return
+    doc.add(Para(line(f"{fig.caption} (sizes named as in the layers above).")), fig)
