@@ -24,6 +24,7 @@ the collapsed form is exact wherever the network is valid.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from math import gcd
 
 import sympy
@@ -32,6 +33,7 @@ from sympy.core.relational import Relational
 
 __all__ = [
     "Dim",
+    "Merge",
     "as_expr",
     "FloorDiv",
     "ceil_div",
@@ -199,13 +201,32 @@ def _extremum(kind: type, pick, args: Iterable[Expr]) -> Expr:  # noqa: ANN001
     return kind(*symbolic, evaluate=False)
 
 
-class _Collapser:
-    """Top-down normal form of nested floors; one instance per derivation (it memoizes)."""
+@dataclass(frozen=True)
+class Merge:
+    """One use of floor((floor(x/a) + c)/b) = floor((x + a*c)/(a*b)) while collapsing the floor `outer`:
+    x as written (size atoms and all), a, c and b already collapsed. The result is floor((x + a*c)/(a*b))."""
 
-    def __init__(self, defs: dict[Dim, Expr] | None = None) -> None:
+    outer: Expr
+    x: Expr
+    a: Expr
+    c: Expr
+    b: Expr
+
+
+class _Collapser:
+    """Top-down normal form of nested floors; one instance per derivation (it memoizes).
+
+    With `record` > 0 it also keeps the first `record` merges it makes (`merges`, for documents that
+    show the steps) and counts all of them (`merge_count`); the derivation's own collapser records none.
+    """
+
+    def __init__(self, defs: dict[Dim, Expr] | None = None, record: int = 0) -> None:
         self.defs = defs or {}
         self.memo: dict[Expr, Expr] = {}
         self.depths: dict[Expr, int] = {}
+        self.record = record
+        self.merges: list[Merge] = []
+        self.merge_count = 0
 
     def __call__(self, e: Expr) -> Expr:
         done = self.memo.get(e)
@@ -253,6 +274,10 @@ class _Collapser:
             chain = inner[0] if len(inner) == 1 else max(inner, key=self._depth)
             rest = Add(*[self(t) for t in terms if t is not chain])
             s = self(chain.args[1])
+            if self.record:
+                self.merge_count += 1
+                if len(self.merges) < self.record:
+                    self.merges.append(Merge(e, chain.args[0], s, rest + offset, Mul(*divisors)))
             offset = s * (rest + offset)
             divisors.append(s)
             n = chain.args[0]
