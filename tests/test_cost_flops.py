@@ -169,3 +169,33 @@ def test_attention_missed_by_thop_and_torchinfo() -> None:
     # torchinfo counts a Linear on a sequence once per sample: L times too little
     ti = cost(d, batch=3, flops="torchinfo").evaluate(b).layers[4]
     assert ti["name"] == "ff1" and ti["forward_flops"] * 7 > c.evaluate(b).layers[4]["forward_flops"]
+
+
+# ---------------------------------------------------------------- torchvision's architectures (tests/zoo.py)
+
+ZOO = ["mobilenet_v2", "resnet18", "alexnet"] + (["resnet50", "vgg16"] if LONG else [])
+
+
+@pytest.mark.parametrize("arch", ZOO)
+def test_presets_on_torchvision_architectures(arch: str) -> None:
+    """The real architecture (tests/zoo.py, torchvision's code), imported as a spec by symshape.from_torch, and
+    every tool run on the real module. One stated exception: MobileNetV2 pools with the functional
+    F.adaptive_avg_pool2d, not a module; the spec has it as a layer, which thop (module hooks only) never
+    sees and ptflops counts once (its functional patch) instead of twice (module hook + functional)."""
+    from symshape.importers import from_torch
+
+    from . import zoo
+
+    torch.manual_seed(0)
+    m = getattr(zoo, arch)().eval()
+    x = torch.randn(2, 3, 64, 64)
+    d = from_torch(m, x).derive()
+    for tool in TOOLS:
+        got = run_tool(tool, m, (x,), False)
+        c = cost(d, batch=2, flops=tool, mode="eval")
+        v = c.evaluate({})
+        want = v.forward_flops
+        if arch == "mobilenet_v2" and tool in ("thop", "ptflops"):
+            pool = next(ly for ly in v.layers if ly["kind"] == "AdaptiveAvgPool2d")
+            want -= pool["forward_flops"] if tool == "thop" else pool["forward_flops"] // 2
+        assert want == got, f"{tool} on {arch}: symshape {want:,} vs tool {got:,}"
