@@ -34,6 +34,7 @@ from .errors import Location, SpecError, did_you_mean
 from .expr import parse_expression
 from .layers import Condition, Ctx, LayerRule, Shape, find_rule
 from .layers.base import checked_integer, prod
+from .layers.norm import TRAINING_BATCH_CHECKS
 from .spec import LIMITS, LayerSpec, Spec, load_spec
 from .symbols import SymbolInfo, SymbolTable, collect_roles
 
@@ -210,6 +211,13 @@ class _Deriver:
             self.tensors[name] = (shape_t,)
             for i, size in enumerate(shape_t):
                 self.add_condition(None, Condition(f"input axis {i}", size, ">=", 1), f"input '{name}'")
+        self.batch = None
+        if spec.batch is not None:
+            try:
+                self.batch = self.parse_value(spec.batch, None, "batch")
+            except SpecError as err:
+                raise err.at(**self.where(("batch",))) from None
+            self.add_condition(None, Condition("batch size", self.batch, ">=", 1), "batch")
         previous = next(iter(spec.inputs))
         for ly in spec.layers:
             previous = self.layer(ly, previous)
@@ -235,7 +243,8 @@ class _Deriver:
                           inputs={k: v[0] for k, v in self.tensors.items() if k in spec.inputs},
                           layers=tuple(self.layers), outputs=tuple(resolved),
                           conditions=tuple(self.conditions), defs=self.defs,
-                          warnings=tuple(dict.fromkeys(self.symbols.warnings)))
+                          warnings=tuple(dict.fromkeys(self.symbols.warnings)), batch=self.batch,
+                          mode=spec.mode or ("train" if spec.batch is not None else None))
 
     def add_condition(self, layer: LayerResult | None, cond: Condition, origin: str) -> None:
         key = (cond.lhs, cond.op, cond.rhs)
@@ -282,6 +291,9 @@ class _Deriver:
             out = rule.apply(args, inputs, ctx)
         except SpecError as err:
             raise err.at(**where) from None
+        batch_check = TRAINING_BATCH_CHECKS.get((rule.framework, rule.name))
+        if batch_check is not None and self.batch is not None and (self.spec.mode or "train") == "train":
+            ctx.extra_conditions.extend(batch_check(inputs[0], self.batch))
         if len(out.outputs) < 1:
             raise RuntimeError(f"{rule.name} produced no output")
         outputs = tuple(self.atoms(name, i, shape) for i, shape in enumerate(out.outputs))
@@ -376,6 +388,8 @@ class Derivation:
     conditions: tuple[NetCondition, ...]
     defs: dict[Dim, Expr] = field(default_factory=dict, repr=False)  # size atom -> its definition
     warnings: tuple[str, ...] = ()  # e.g. a symbol one edit away from a declared one
+    batch: Expr | None = None  # the spec's `batch:` (None: the batch axis is excluded)
+    mode: str | None = None  # the spec's `mode:` ("train" by default when it names its batch)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -11,6 +11,8 @@ bounded, and every later error can name the line it came from, through `Spec.lin
         name: conv1                   # optional
         inputs: [input]               # optional: names of earlier layers or inputs (name:k = k-th output)
     outputs: [conv1]                  # optional: defaults to the last layer
+    batch: B                          # optional: the batch size (a symbol or an integer); default: excluded
+    mode: train                       # optional (with batch): train or eval, where the frameworks differ
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from .limits import current as current_limits
 __all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec", "read_file"]
 
 
-TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description")
+TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description", "batch", "mode")
+MODES = ("train", "eval")
 SYMBOL_KEYS = ("min", "max", "description")
 LAYER_META = ("name", "inputs")
 
@@ -59,6 +62,10 @@ class Spec:
     # the `description:` texts (of the network under "", of each symbol under its name): documentation only,
     # not part of `key` (untrusted text: escape it wherever it is shown)
     descriptions: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+    # the batch size (a symbol name or an int) and the mode: None when not given (the batch axis excluded,
+    # as before); only given ones enter `key`, so existing specs keep theirs
+    batch: int | str | None = None
+    mode: str | None = None
 
     def line(self, path: tuple) -> int | None:
         """The line of the deepest recorded node on `path` (1-based), if the source was YAML/JSON text."""
@@ -78,6 +85,8 @@ class Spec:
             "layers": [{"kind": ly.kind, "name": ly.name, "inputs": list(ly.inputs) if ly.inputs else None,
                         "args": ly.args} for ly in self.layers],
             "outputs": list(self.outputs) if self.outputs else None,
+            **({"batch": self.batch} if self.batch is not None else {}),
+            **({"mode": self.mode} if self.mode is not None else {}),
         }
 
     @property
@@ -424,7 +433,20 @@ def _check(doc: Any, source: str, lines: dict, limits: Limits) -> Spec:
                     if isinstance(decl, dict) and isinstance(decl.get("description"), str)}
     if isinstance(doc.get("description"), str):
         descriptions[""] = doc["description"]
-    return Spec(framework, inputs, symbols, layers, outputs, source, lines, descriptions)
+    batch = doc.get("batch")
+    if batch is not None:
+        if isinstance(batch, bool) or not isinstance(batch, (int, str)) or \
+                (isinstance(batch, str) and not batch.strip().isidentifier()):
+            raise SpecError(f"batch is the batch size: an integer or a symbol name, got {_short(batch)}",
+                            where(("batch",)))
+        if isinstance(batch, int) and batch < 1:
+            raise SpecError(f"batch is at least 1, got {batch}", where(("batch",)))
+        batch = batch.strip() if isinstance(batch, str) else batch
+    mode = doc.get("mode")
+    if mode is not None and mode not in MODES:
+        hint = did_you_mean(mode, MODES) if isinstance(mode, str) else ""
+        raise SpecError(f"mode is 'train' or 'eval', got {_short(mode)}{hint}", where(("mode",)))
+    return Spec(framework, inputs, symbols, layers, outputs, source, lines, descriptions, batch, mode)
 
 
 def _shape_entry(raw: Any, path: tuple, where: Any, limits: Limits) -> list:

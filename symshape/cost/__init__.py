@@ -244,8 +244,8 @@ class Cost:
 
 
 def _batch_expr(d: Derivation, batch: int | str | Expr | None) -> Expr:
-    if batch is None:
-        batch = getattr(d.spec, "batch", None)
+    if batch is None and getattr(d, "batch", None) is not None:
+        return d.batch
     if batch is None:
         name = "B" if "B" not in d.symbols else "N"
         return Symbol(name, integer=True, positive=True)

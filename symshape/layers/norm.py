@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sympy import Integer
+from sympy import Expr, Integer
 
 from ..errors import SpecError
 from .base import (
@@ -98,6 +98,18 @@ def _torch_batchnorm(ranks: tuple[int, ...], instance: bool = False):  # noqa: A
                         buffers=2 * n + 1 if a.track_running_stats else Integer(0), conditions=conds)
 
     return apply
+
+
+def torch_batchnorm_training(shape: Shape, batch: Expr) -> list[Condition]:
+    """torch BatchNorm in training needs more than one value per channel: N * prod(spatial) > 1."""
+    return [Condition("values per channel (batch x spatial)", batch * prod(shape[1:]), ">=", 2,
+                      "torch in training: 'Expected more than 1 value per channel when training'")]
+
+
+# Conditions that depend on the batch size and the mode, by (framework, layer): used when a spec names its
+# batch (`batch:`) in training mode. Only torch's BatchNorm refuses a batch (keras' BatchNormalization,
+# GroupNorm, LayerNorm and InstanceNorm, whose own condition is spatial only, accept any batch).
+TRAINING_BATCH_CHECKS = {("torch", f"BatchNorm{r}d"): torch_batchnorm_training for r in (1, 2, 3)}
 
 
 def _trailing(shape: Shape, normalized: tuple, kind: str) -> list[Condition]:
