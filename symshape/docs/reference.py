@@ -120,8 +120,7 @@ def _condition_rows(conds: Sequence[ConditionFact]) -> tuple[tuple[Line, ...], .
     rows = []
     for c in conds:
         words = c.label + (f": {c.note}" if c.note else "")
-        rows.append((line(Math(tex(c.relation))), line(words), line(Code(c.error)) if c.error else
-                     line("— (symshape's own check: every size at least 1)" if "output" in c.label else "—")))
+        rows.append((line(Math(tex(c.relation))), line(words), line(Code(c.error)) if c.error else line("—")))
     return tuple(rows)
 
 
@@ -232,6 +231,10 @@ def layer_document(rule: LayerRule) -> Document:
     if f.conditions:
         doc.add(Table(("Condition", "In words", "PyTorch says" if fw == "torch" else "keras 3 (torch backend) says"),
                       _condition_rows(f.conditions), nowrap=(0,)))
+        if any(not c.error for c in f.conditions):
+            doc.add(Para(line("—: no message of the framework's own is quoted; it may accept the value (torch "
+                              "returns an empty tensor for some sizes of 0, where symshape requires every size to "
+                              "be at least 1) or refuse it in words not checked here.")))
     else:
         doc.add(Para(line("Always, for every input size at least 1.")))
     if f.variants:
