@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
   SYMSHAPE_TOKEN=... symshape serve --host 0.0.0.0 --token-env SYMSHAPE_TOKEN \\
       --tls-cert server.pem --tls-key server.key    # reachable from other machines: token and TLS
   symshape serve --workers 4 --port 50051           # 4 serving processes sharing the port
+  SYMSHAPE_ID_KEY=... symshape serve --id-key-env SYMSHAPE_ID_KEY   # replicas that take only their fleet's ids
 
 Listening on another interface than loopback (--host 0.0.0.0 or [::]) exposes the service to the
 network: use it with --token-env and TLS. Health checks (grpc.health.v1) are never refused, neither
@@ -170,6 +171,9 @@ exit within --grace seconds (plus one second at most)."""
                    "long, whatever the caller's deadline")
     p.add_argument("--token-env", metavar="VAR", help="require 'authorization: Bearer <token>', the token "
                    "read from this environment variable (health checks are exempt)")
+    p.add_argument("--id-key-env", metavar="VAR", help="sign derivation ids with an HMAC key read from this "
+                   "environment variable; give every replica the same key: they then take only ids of their fleet "
+                   "(without it an id carries a checksum: any replica takes any well-formed id)")
     p.add_argument("--tls-cert", help="PEM certificate chain (enables TLS)")
     p.add_argument("--tls-key", help="PEM private key")
     p.add_argument("--client-ca", help="PEM roots: require client certificates signed by them (mutual TLS)")
@@ -204,6 +208,12 @@ def _serve(args: argparse.Namespace) -> int:
     if args.client_ca and not args.tls_cert:
         raise UsageError("--client-ca needs --tls-cert and --tls-key")
     cert, key = read(args.tls_cert, "--tls-cert"), read(args.tls_key, "--tls-key")
+    id_key = None
+    if args.id_key_env:
+        id_key = os.environ.get(args.id_key_env, "").encode()
+        if len(id_key) < 16:
+            raise UsageError(f"--id-key-env {args.id_key_env}: the variable is not set or shorter than 16 "
+                             "characters (use a random key, e.g. openssl rand -hex 32)")
     for name in ("workers", "derive_workers", "threads", "max_concurrent_rpcs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
@@ -211,7 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError("--grace must be >= 0 and --max-derive-seconds > 0")
     config = ServerConfig(derive_workers=args.derive_workers, threads=args.threads,
                           max_concurrent_rpcs=args.max_concurrent_rpcs, token=token,
-                          max_derive_seconds=args.max_derive_seconds,
+                          max_derive_seconds=args.max_derive_seconds, id_key=id_key,
                           tls=(cert, key) if cert and key else None, client_ca=read(args.client_ca, "--client-ca"))
     if args.host not in ("127.0.0.1", "::1", "[::1]", "localhost") and not (token and config.tls):
         missing = " and ".join(w for w, on in (("--token-env", token), ("TLS (--tls-cert/--tls-key)", config.tls))

@@ -30,7 +30,8 @@ from .errors import BindingError, SymshapeError
 
 __all__ = ["Client", "ServiceError", "value_set"]
 
-_ID = re.compile(r"^[0-9a-f]{64}$")
+# a derivation id (symshape_server.ids): s1.<payload>.<tag>, s1k.<...>, or a 64-hex hash; never a spec text
+_ID = re.compile(r"^(?:s1k?\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+|[0-9a-f]{64})$")
 
 
 class ServiceError(SymshapeError):
@@ -150,9 +151,24 @@ class Client:
 
     # -- calls
 
-    def derive(self, spec: Any, timeout: float | None = None) -> Any:
-        """DeriveResponse: derivation_id, closed_form, counts, layers, constraints (text, latex, graph)."""
-        return self._call(self.stub.Derive, self.pb.DeriveRequest(spec=self.spec(spec)), timeout)
+    def derive(self, spec: Any, timeout: float | None = None, *, closed_forms: bool = False,
+               layer_graphs: bool = False) -> Any:
+        """DeriveResponse: derivation_id (valid on every replica), closed_form, counts, constraints (text, LaTeX,
+        graph), layers (text; with `layer_graphs` LaTeX and graphs too) and, for a deep network fed by many
+        symbols, the named `sizes` its layers are written in (`closed_forms`: closed forms everywhere)."""
+        request = self.pb.DeriveRequest(spec=self.spec(spec), closed_forms=closed_forms, layer_graphs=layer_graphs)
+        return self._call(self.stub.Derive, request, timeout)
+
+    def render_document(self, spec: Any, format: str = "html", *, example: Mapping[str, int] | None = None,
+                        image: str = "", timeout: float | None = None) -> Any:
+        """RenderDocumentResponse: `document` (bytes: HTML, Markdown, LaTeX or PDF), `media_type`, `files`
+        (a Markdown document's figures: name, content), `derivation_id`, `never_valid`."""
+        try:
+            request = self.pb.RenderDocumentRequest(spec=self.spec(spec), format=format, example=dict(example or {}),
+                                                    image=image)
+        except (ValueError, TypeError) as err:
+            raise BindingError(f"example: every value must be an integer in the int64 range ({err})") from None
+        return self._call(self.stub.RenderDocument, request, timeout)
 
     def evaluate(self, spec_or_id: Any, bindings: Mapping[str, int] | None = None, timeout: float | None = None,
                  **kw: int) -> Any:

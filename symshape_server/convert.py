@@ -91,26 +91,74 @@ def spec_field(field: str, err: SpecError) -> str:
 def expression(e: Any, d: Derivation | None = None, graph: bool = True) -> pb.Expression:
     msg = pb.Expression(text=text(e), latex=latex(e))
     if graph:
-        for op, args, val in expression_graph(e, d.defs if d is not None else None):
-            node = msg.graph.add(op=OP_ENUM[op], args=args)
-            if op == "integer":
-                node.integer = val
-            elif op == "symbol":
-                node.symbol = val
+        _graph(msg, e, d.defs if d is not None else None)
     return msg
 
 
-def counts(d: Derivation, trainable: Any, non_trainable: Any, buffers: Any, macs: Any, activations: Any) -> pb.Counts:
-    t, n = d.collapse(trainable), d.collapse(non_trainable)
-    return pb.Counts(trainable=expression(t, d), non_trainable=expression(n, d),
-                     total=expression(sympy.expand(t + n), d), buffers=expression(d.collapse(buffers), d),
-                     macs=expression(d.collapse(macs), d), activations=expression(d.collapse(activations), d))
+def _graph(msg: pb.Expression, e: Any, defs: Any) -> None:
+    for op, args, val in expression_graph(e, defs):
+        node = msg.graph.add(op=OP_ENUM[op], args=args)
+        if op == "integer":
+            node.integer = val
+        elif op == "symbol":
+            node.symbol = val
 
 
-def derive_response(d: Derivation) -> pb.DeriveResponse:
+class _Shown:
+    """How the Derive reply writes expressions (see DeriveRequest): closed forms, or in a deep network fed by
+    many symbols the named sizes x_1, x_2, ... (`symshape.named`), so that the reply stays linear in depth.
+
+    The network's own expressions get text, LaTeX and a self-contained graph (named sizes opened through
+    their definitions: the graph shares them, so it stays linear); per-layer ones text only, unless
+    `layer_graphs` (then LaTeX and a graph whose symbols include the names)."""
+
+    def __init__(self, d: Derivation, closed_forms: bool, layer_graphs: bool) -> None:
+        self.d, self.closed_forms, self.layer_graphs = d, closed_forms, layer_graphs
+        self.names = d.size_names
+        self.defs = {**d.defs, **{name: atom for atom, name in self.names.names.items()}}
+
+    def network(self, e: Any) -> pb.Expression:
+        """A network-level expression already in its shown form (atoms or names kept where named)."""
+        msg = pb.Expression(text=text(e, self.names.names), latex=latex(e, self.names.names))
+        _graph(msg, e, self.defs)
+        return msg
+
+    def layer(self, e: Any, count: bool = False) -> pb.Expression:
+        shown = self.count(e) if count else self.names.form(e, self.closed_forms)
+        msg = pb.Expression(text=text(shown, self.names.names))
+        if self.layer_graphs:
+            named = self.names.named(shown)
+            msg.latex = latex(named)
+            _graph(msg, named, None)
+        return msg
+
+    def count(self, e: Any) -> Any:
+        """A network count's shown form: closed form, multiplied out when small (one printed form), or named."""
+        return self.d.normal_form(e) if self.closed_forms or self.names.closed(e) else e
+
+    def counts(self, msg: pb.Counts, trainable: Any, non_trainable: Any, buffers: Any, macs: Any,
+               activations: Any, network: bool) -> None:
+        if network:
+            t, n = self.count(trainable), self.count(non_trainable)
+            total = self.count(trainable + non_trainable)
+            for name, e in (("trainable", t), ("non_trainable", n), ("total", total),
+                            ("buffers", self.names.form(buffers)), ("macs", self.names.form(macs)),
+                            ("activations", self.names.form(activations))):
+                getattr(msg, name).CopyFrom(self.network(e))
+            return
+        for name, e, count in (("trainable", trainable, True), ("non_trainable", non_trainable, True),
+                               ("total", trainable + non_trainable, True), ("buffers", buffers, False),
+                               ("macs", macs, False), ("activations", activations, False)):
+            getattr(msg, name).CopyFrom(self.layer(e, count))
+
+
+def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
+                    derivation_id: str | None = None) -> pb.DeriveResponse:
+    """The Derive reply (see DeriveRequest for the options); `derivation_id` defaults to the spec's key."""
     from symshape.render import recurrence
 
-    msg = pb.DeriveResponse(derivation_id=d.key, framework=d.framework, free_symbols=list(d.free_symbols))
+    msg = pb.DeriveResponse(derivation_id=d.key if derivation_id is None else derivation_id,
+                            framework=d.framework, free_symbols=list(d.free_symbols))
     for name, info in d.symbols.items():
         sym = msg.symbols.add(name=name)
         if info.min is not None:
@@ -118,26 +166,40 @@ def derive_response(d: Derivation) -> pb.DeriveResponse:
         if info.max is not None:
             sym.max = info.max
     never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
+    shown = _Shown(d, closed_forms, layer_graphs)
     if never:  # no value of the symbols is valid: no sizes or counts (they would describe no network)
         msg.never_valid = True
         msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
     else:
         msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
         msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
-        msg.counts.CopyFrom(counts(d, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations))
+        shown.counts(msg.counts, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations, True)
+        if not closed_forms:
+            for size in shown.names.definitions():
+                item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
+                item.definition.CopyFrom(shown.layer(size.definition) if not layer_graphs else
+                                         _definition(shown, size.definition))
     for ly in d.layers:
         out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
                              recurrence=[text(s) for s in recurrence(ly, d.framework).outputs[0]])
         if never:
             continue
         for shape in ly.outputs:
-            out.outputs.add().dims.extend(expression(d.collapse(s), d) for s in shape)
-        out.counts.CopyFrom(counts(d, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations))
+            out.outputs.add().dims.extend(shown.layer(s) for s in shape)
+        shown.counts(out.counts, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations, False)
     for nc, rel in d.constraints():
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
-                                label=nc.condition.label, relation=expression(rel, d), note=nc.condition.note)
+                                label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
         if nc.layer is not None:
             c.layer = nc.layer.index
+    return msg
+
+
+def _definition(shown: _Shown, definition: Any) -> pb.Expression:
+    """A named size's definition, as written (in the names before it), with LaTeX and a graph over the names."""
+    named = shown.names.named(definition)
+    msg = pb.Expression(text=text(named), latex=latex(named))
+    _graph(msg, named, None)
     return msg
 
 

@@ -11,6 +11,8 @@ against the deadline, or in a worker when the program is too long to hold a serv
 from __future__ import annotations
 
 import hashlib
+import mimetypes
+import shutil
 import threading
 import time
 from collections import OrderedDict
@@ -23,26 +25,30 @@ import grpc
 import numpy as np
 from google.rpc import code_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 
-from symshape.errors import LimitError, Location, SpecError, SymshapeError
+from symshape.errors import BindingError, LimitError, Location, SpecError, SymshapeError
 from symshape.evaluate import check_bindings, evaluate, evaluate_batch
 from symshape.layers import REGISTRY
 from symshape.limits import Limits
 from symshape.limits import current as current_limits
 from symshape.report import layer_info
 
-from . import convert, solving
+from . import convert, reflection, solving
 from .bounds import MAX_BITS, check_bits
 from .gen import shape_algebra_pb2 as pb
 from .gen import shape_algebra_pb2_grpc as pb_grpc
+from .ids import BadId, IdCodec
 from .interceptors import RESERVE_THREADS, ConcurrencyLimit, DecodeErrors, TokenAuth
 from .status import Abort, errors
-from .workers import DeadlineExceeded, Derived, WorkerPool
+from .workers import DeadlineExceeded, Derived, ReplyOptions, WorkerPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].full_name
 BATCH_WORK = 4_000_000  # rows x program steps per slice of a batch chunk (tens of ms) between deadline checks
 FAULTS = ("evaluate", "derive")
+NO_REPLY = ReplyOptions(reply=False)  # a derivation for Evaluate/Solve/EvaluateBatch: no Derive reply built
+DOCUMENT_FORMATS = ("html", "markdown", "latex", "pdf")
+MEDIA_TYPES = {"html": "text/html", "markdown": "text/markdown", "latex": "application/x-latex",
+               "pdf": "application/pdf"}
 
 
 @dataclass
@@ -58,6 +64,7 @@ class ServerConfig:
     max_inline_ops: int = 20_000  # an Evaluate of a larger program runs in a worker, where a deadline can stop it
     max_solve_pieces: int = solving.MAX_PIECES  # pieces in one Solve answer; more is RESOURCE_EXHAUSTED
     cache_size: int = 512
+    id_key: bytes | None = None  # HMAC key of derivation ids, shared by the replicas (symshape_server.ids)
     token: str | None = None  # bearer token; health checks are exempt
     tls: tuple[bytes, bytes] | None = None  # (certificate chain, private key), PEM
     client_ca: bytes | None = None  # PEM roots: require and verify client certificates (mutual TLS)
@@ -103,6 +110,9 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.cache = Cache(config.cache_size)
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
+        self.replies: OrderedDict[tuple[str, bool, bool], bytes] = OrderedDict()  # (id, options) -> Derive reply
+        self.codec = IdCodec(config.id_key, max_bytes=4 * config.max_spec_bytes)
+        self.rebuilding = [threading.Lock() for _ in range(64)]  # one derivation of an unknown id at a time
         self.pool = WorkerPool(config.derive_workers)
 
     # -- helpers
@@ -120,17 +130,31 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         cap = self.config.max_derive_seconds
         return cap if remaining is None else min(remaining, cap)
 
-    def _derived(self, spec: pb.Spec, field: str, context: grpc.ServicerContext) -> Derived:
+    def _reply(self, key: str, options: ReplyOptions) -> bytes | None:
+        with self.cache.lock:
+            hit = self.replies.get((key, options.closed_forms, options.layer_graphs))
+            if hit is not None:
+                self.replies.move_to_end((key, options.closed_forms, options.layer_graphs))
+            return hit
+
+    def _put_reply(self, key: str, options: ReplyOptions, reply: bytes) -> None:
+        with self.cache.lock:
+            self.replies[(key, options.closed_forms, options.layer_graphs)] = reply
+            while len(self.replies) > self.config.cache_size:
+                self.replies.popitem(last=False)
+
+    def _derived(self, spec: pb.Spec, field: str, context: grpc.ServicerContext,
+                 options: ReplyOptions = NO_REPLY) -> Derived:
         raw = hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
         known = self.raw_keys.get(raw)  # the very same request spec as before: no parsing at all
         hit = self.cache.get(known) if known else None
-        if hit is not None:
+        if hit is not None and (not options.reply or self._reply(hit.key, options) is not None):
             return hit
         failed = self.failures.get(raw)  # the very same bad spec again: the same error, no worker needed
         if failed is not None:
             raise type(failed)(failed.message, failed.location)  # a fresh exception: threads share the entry
         try:
-            return self._derive_new(spec, field, raw, context)
+            return self._derive_new(spec, field, raw, context, options)
         except SpecError as err:  # deterministic (LimitError included): remembered
             with self.cache.lock:
                 self.failures[raw] = err
@@ -138,32 +162,66 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                     self.failures.popitem(last=False)
             raise
 
-    def _derive_new(self, spec: pb.Spec, field: str, raw: str, context: grpc.ServicerContext) -> Derived:
+    def _derive_new(self, spec: pb.Spec, field: str, raw: str, context: grpc.ServicerContext,
+                    options: ReplyOptions) -> Derived:
         payload, where = convert.spec_payload(spec, field)
         if isinstance(payload, str) and len(payload) > self.limits.max_bytes:  # before it crosses a pipe
             raise LimitError(f"spec text is {len(payload):,} characters; the limit is {self.limits.max_bytes:,}",
                              Location(source=where))
         # parsed, checked and derived in a worker: the deadline bounds all of it
-        derived = self.pool.derive(payload, where, self.limits, self._timeout(context), self.config.fault_injection)
+        derived = self.pool.derive(payload, where, self.limits, self._timeout(context), self.config.fault_injection,
+                                   options)
+        key = self.codec.encode(derived.canonical)  # the id: any replica rebuilds it on a miss
+        if options.reply:  # the id first, then the worker's reply (protobuf fields concatenate)
+            self._put_reply(key, options, pb.DeriveResponse(derivation_id=key).SerializeToString() + derived.response)
+        derived = replace(derived, key=key, response=b"")
         hit = self.cache.get(derived.key)
         if hit is None:
             self.cache.put(derived.key, derived)
             hit = derived
-        with self.cache.lock:
-            self.raw_keys[raw] = derived.key
-            while len(self.raw_keys) > 4 * self.config.cache_size:
-                self.raw_keys.pop(next(iter(self.raw_keys)))
+        if raw:
+            with self.cache.lock:
+                self.raw_keys[raw] = derived.key
+                while len(self.raw_keys) > 4 * self.config.cache_size:
+                    self.raw_keys.pop(next(iter(self.raw_keys)))
         return hit
+
+    def _by_id(self, key: str, context: grpc.ServicerContext) -> Derived:
+        """The derivation an id names: cached, or derived again from the spec the id carries (any replica,
+        any process, after restarts). A hash-only id (a spec too large to carry) is valid where cached."""
+        hit = self.cache.get(key)
+        if hit is not None:
+            return hit
+        if IdCodec.hash_only(key):
+            raise Abort(code_pb2.NOT_FOUND, f"unknown derivation_id {key[:80]!r}: a spec too large to travel in its "
+                        "id is known only where it was derived (pass the spec itself)", "UNKNOWN_DERIVATION",
+                        [("derivation_id", "not found")])
+        try:
+            doc = self.codec.decode(key)
+        except BadId as err:
+            raise Abort(code_pb2.INVALID_ARGUMENT, f"derivation_id: {err}", "BAD_DERIVATION_ID",
+                        [("derivation_id", str(err))]) from None
+        with self.rebuilding[hash(key) % len(self.rebuilding)]:  # concurrent calls with one new id: one derivation
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+            try:
+                derived = self.pool.derive(doc, "derivation_id", self.limits, self._timeout(context),
+                                           self.config.fault_injection, NO_REPLY)
+            except LimitError as err:
+                raise Abort(code_pb2.RESOURCE_EXHAUSTED, f"derivation_id: the spec it carries is over this server's "
+                            f"limits: {err}", "LIMIT_EXCEEDED", [("derivation_id", str(err))]) from None
+            except SpecError as err:
+                raise Abort(code_pb2.INVALID_ARGUMENT, f"derivation_id: the spec it carries is refused: {err}",
+                            "BAD_SPEC", [("derivation_id", str(err))]) from None
+            derived = replace(derived, key=key)
+            self.cache.put(key, derived)
+            return derived
 
     def _target(self, request: Any, context: grpc.ServicerContext) -> Derived:
         which = request.WhichOneof("target")
         if which == "derivation_id":
-            hit = self.cache.get(request.derivation_id)
-            if hit is None:
-                raise Abort(code_pb2.NOT_FOUND, f"unknown derivation_id {request.derivation_id[:80]!r} (derive the "
-                            "spec again, or pass the spec itself)", "UNKNOWN_DERIVATION",
-                            [("derivation_id", "not found")])
-            return hit
+            return self._by_id(request.derivation_id, context)
         if which == "spec":
             return self._derived(request.spec, "spec", context)
         raise Abort(code_pb2.INVALID_ARGUMENT, "give a spec or a derivation_id", "MISSING_TARGET",
@@ -175,7 +233,13 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         with errors(context):
             if not request.HasField("spec"):
                 raise Abort(code_pb2.INVALID_ARGUMENT, "spec is required", "MISSING_SPEC", [("spec", "missing")])
-            return pb.DeriveResponse.FromString(self._derived(request.spec, "spec", context).response)
+            options = ReplyOptions(request.closed_forms, request.layer_graphs)
+            derived = self._derived(request.spec, "spec", context, options)
+            reply = self._reply(derived.key, options)
+            if reply is None:  # evicted between the two lookups: derive it again (the worker's cache has it)
+                derived = self._derive_new(request.spec, "spec", "", context, options)
+                reply = self._reply(derived.key, options)
+            return reply  # type: ignore[return-value]  # bytes: the handlers pass bytes through (_add_service)
 
     def Evaluate(self, request: pb.EvaluateRequest, context: grpc.ServicerContext) -> pb.EvaluateResponse:  # noqa: N802
         with errors(context):
@@ -287,6 +351,39 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 raise Abort(code_pb2.RESOURCE_EXHAUSTED, str(err), "LIMIT_EXCEEDED", fields) from None
             return pb.SolveResponse.FromString(reply)
 
+    def RenderDocument(self, request: pb.RenderDocumentRequest,  # noqa: N802
+                       context: grpc.ServicerContext) -> pb.RenderDocumentResponse:
+        with errors(context):
+            fmt = request.format or "html"
+            if fmt not in DOCUMENT_FORMATS:
+                raise Abort(code_pb2.INVALID_ARGUMENT, f"unknown document format {fmt[:40]!r}: one of "
+                            f"{', '.join(DOCUMENT_FORMATS)}", "BAD_FORMAT", [("format", fmt[:80])])
+            if not request.HasField("spec"):
+                raise Abort(code_pb2.INVALID_ARGUMENT, "spec is required", "MISSING_SPEC", [("spec", "missing")])
+            image = request.image or "model.svg"
+            if len(image) > 100 or not all(c.isalnum() or c in "._-" for c in image) or image.startswith("."):
+                raise Abort(code_pb2.INVALID_ARGUMENT, "image is a plain file name (letters, digits, '.', '_', "
+                            "'-'; at most 100 characters)", "BAD_IMAGE_NAME", [("image", image[:80])])
+            if fmt == "pdf" and shutil.which("pdflatex") is None:
+                raise Abort(code_pb2.FAILED_PRECONDITION, "this server has no TeX (pdflatex) to make a PDF: ask for "
+                            "'latex' and compile it, or install TeX on the server", "NO_TEX", [("format", "pdf")])
+            payload, where = convert.spec_payload(request.spec, "spec")
+            if isinstance(payload, str) and len(payload) > self.limits.max_bytes:
+                raise LimitError(f"spec text is {len(payload):,} characters; the limit is "
+                                 f"{self.limits.max_bytes:,}", Location(source=where))
+            try:  # in a worker: the deadline (and max_derive_seconds) bounds parsing, analysis and rendering
+                body, files, canonical, never = self.pool.render(payload, where, self.limits, fmt,
+                                                                 dict(request.example), image, self._timeout(context))
+            except BindingError as err:
+                raise Abort(code_pb2.INVALID_ARGUMENT, f"example: {err}", "BAD_BINDINGS",
+                            [("example", str(err))]) from None
+            reply = pb.RenderDocumentResponse(document=body, media_type=MEDIA_TYPES[fmt], never_valid=never,
+                                              derivation_id=self.codec.encode(canonical))
+            for name, content in files.items():
+                reply.files.add(name=name, content=content,
+                                media_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
+            return reply
+
     def ListLayers(self, request: pb.ListLayersRequest, context: grpc.ServicerContext) -> pb.ListLayersResponse:  # noqa: N802
         with errors(context):
             if request.framework not in ("", "keras", "torch"):
@@ -338,12 +435,12 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symshape-rpc"),
                          options=options, interceptors=interceptors)
     servicer = ShapeAlgebraServicer(config)
-    pb_grpc.add_ShapeAlgebraServiceServicer_to_server(servicer, server)
+    _add_service(servicer, server)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    reflection.enable_server_reflection((SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable((SERVICE, health.SERVICE_NAME), server)  # grpc.reflection.v1 and v1alpha
     if config.tls:
         chain, key = config.tls
         creds = grpc.ssl_server_credentials([(key, chain)], root_certificates=config.client_ca,
@@ -354,6 +451,24 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return Running(server, port, servicer, health_servicer, limiter)
+
+
+def _serialize(reply: Any) -> bytes:
+    """A reply message, or a reply already serialized (Derive's replies are cached as bytes)."""
+    return reply if isinstance(reply, bytes) else reply.SerializeToString()
+
+
+def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server) -> None:
+    """The generated registration, with replies that may be bytes already (no parse and re-serialize)."""
+    handlers = {}
+    for method in pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].methods:
+        request = getattr(pb, method.input_type.name)
+        kind = grpc.stream_stream_rpc_method_handler if method.client_streaming else \
+            grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = kind(getattr(servicer, method.name), request_deserializer=request.FromString,
+                                     response_serializer=_serialize)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    server.add_registered_method_handlers(SERVICE, handlers)
 
 
 def not_serving(running: Running) -> None:

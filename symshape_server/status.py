@@ -40,7 +40,19 @@ class Abort(Exception):
         self.metadata = metadata or {}
 
 
+MAX_MESSAGE = 2_000  # characters of a status message or a field violation (the trailer must stay under 16 KiB)
+
+
+def _cut(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[: limit - 40] + f"... ({len(text) - limit + 40:,} more characters)"
+
+
 def to_status(err: Abort) -> grpc.Status:
+    """The status with its details; every text bounded, so that a huge message (1,900 missing symbols)
+    still reaches the caller instead of breaking the trailer's size limit."""
+    err.message = _cut(err.message)
+    err.fields = [(_cut(f, 200), _cut(d)) for f, d in err.fields[:20]]
+    err.metadata = {_cut(k, 100): _cut(v, 200) for k, v in list(err.metadata.items())[:20]}
     info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
     details = [any_pb2.Any()]
     details[0].Pack(info)

@@ -42,38 +42,85 @@ class ShuttingDown(Exception):
 
 @dataclass(frozen=True)
 class Derived:
-    key: str
-    response: bytes  # a serialized DeriveResponse
+    key: str  # the derivation id (symshape_server.ids): carries the canonical spec
+    response: bytes  # a serialized DeriveResponse without its derivation_id (b"" when not asked for)
     compiled: Any  # symshape.evaluate.Compiled
     worst_bits: float  # bounds.max_bits of the program with every symbol at the int64 extreme
     symbols: tuple[tuple[str, int | None, int | None], ...] = ()  # (name, min, max) per symbol, for Solve
+    canonical: str = ""  # the canonical spec (JSON), what the id carries
 
 
-def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
-    from symshape.deep import run_deep
+@dataclass(frozen=True)
+class ReplyOptions:
+    """What a derivation's reply holds (DeriveRequest's options); reply False: no reply (Evaluate by spec)."""
+
+    closed_forms: bool = False
+    layer_graphs: bool = False
+    reply: bool = True
+
+
+def _limited(limits: Limits) -> None:
     from symshape.limits import current, set_limits
 
     if current() != limits:  # the serving process's limits govern the whole derivation (and its clock)
         set_limits(**{f.name: getattr(limits, f.name) for f in fields(limits)})
+
+
+def _derive(payload: Any, source: str, limits: Limits, faults: tuple[str, ...],
+            options: ReplyOptions = ReplyOptions()) -> tuple:
+    from symshape.deep import run_deep
+
+    _limited(limits)
     # one large-stack thread for all of it: the library's deep calls nested inside run directly
-    return run_deep(_derive_deep, payload, source, limits, faults)
+    return run_deep(_derive_deep, payload, source, limits, faults, options)
 
 
-def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, ...]) -> tuple:
+def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, ...], options: ReplyOptions) -> tuple:
     import symshape
     from symshape.spec import load_spec
 
     from .bounds import INT64_BITS, max_bits
     from .convert import derive_response
+    from .ids import canonical_json
 
     if "derive" in faults:
         raise RuntimeError("fault injected in a derivation worker (ServerConfig.fault_injection)")
     spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
-    d = symshape.derive(spec)
-    response = derive_response(d).SerializeToString()
+    d = symshape.derive(spec)  # the worker's own cache: the same spec again costs nothing
+    response = derive_response(d, options.closed_forms, options.layer_graphs, derivation_id="").SerializeToString() \
+        if options.reply else b""
     compiled = d.compiled
     return (d.key, response, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL),
-            max_bits(compiled.program, INT64_BITS), tuple((s.name, s.min, s.max) for s in d.symbols.values()))
+            max_bits(compiled.program, INT64_BITS), tuple((s.name, s.min, s.max) for s in d.symbols.values()),
+            canonical_json(spec))
+
+
+def _render(payload: Any, source: str, limits: Limits, fmt: str, example: dict[str, int] | None,
+            image: str) -> tuple:
+    from symshape.deep import run_deep
+
+    _limited(limits)
+    return run_deep(_render_deep, payload, source, limits, fmt, example, image)
+
+
+def _render_deep(payload: Any, source: str, limits: Limits, fmt: str, example: dict[str, int] | None,
+                 image: str) -> tuple:
+    """(document bytes, {file name: bytes}, canonical spec, never valid) of `symshape.docs.render_document`."""
+    import symshape
+    from symshape.docs import render_document
+    from symshape.spec import load_spec
+
+    from .ids import canonical_json
+
+    spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
+    never = bool(symshape.derive(spec).never_valid)
+    # the payload itself (not the loaded spec): the document shows the spec's `description:` entries
+    rendered = render_document(payload, fmt, example=example or None, image=image or "model.svg", source=source)
+    body = getattr(rendered, "data", None)
+    if body is None:
+        text = rendered.text
+        body = text if isinstance(text, bytes) else text.encode()
+    return body, dict(rendered.files), canonical_json(spec), never
 
 
 def _evaluate(key: str, compiled: bytes, bindings: dict[str, int]) -> bytes:
@@ -97,8 +144,8 @@ def _solve(key: str, compiled: bytes, limits: Limits, args: tuple) -> bytes:
     return solve_reply(key, pickle.loads(compiled), *args)
 
 
-TASKS = {"derive": _derive, "evaluate": _evaluate, "solve": _solve}
-WHAT = {"derive": "derivation", "evaluate": "evaluation", "solve": "solve"}
+TASKS = {"derive": _derive, "evaluate": _evaluate, "solve": _solve, "render": _render}
+WHAT = {"derive": "derivation", "evaluate": "evaluation", "solve": "solve", "render": "document"}
 
 
 WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
@@ -255,10 +302,17 @@ class WorkerPool:
         raise WorkerFailed(result)
 
     def derive(self, payload: Any, source: str, limits: Limits, timeout: float,
-               faults: tuple[str, ...] = ()) -> Derived:
-        """Parse, check and derive in a worker; raises SpecError, DeadlineExceeded, WorkerCrashed, WorkerFailed."""
-        key, response, compiled, worst, symbols = self.run("derive", (payload, source, limits, faults), timeout)
-        return Derived(key, response, pickle.loads(compiled), worst, symbols)
+               faults: tuple[str, ...] = (), options: ReplyOptions = ReplyOptions()) -> Derived:
+        """Parse, check and derive in a worker; raises SpecError, DeadlineExceeded, WorkerCrashed, WorkerFailed.
+        The Derived's key is the spec's hash here: the server makes the id (`symshape_server.ids`)."""
+        key, response, compiled, worst, symbols, canonical = self.run(
+            "derive", (payload, source, limits, faults, options), timeout)
+        return Derived(key, response, pickle.loads(compiled), worst, symbols, canonical)
+
+    def render(self, payload: Any, source: str, limits: Limits, fmt: str, example: dict[str, int] | None,
+               image: str, timeout: float) -> tuple[bytes, dict[str, bytes], str, bool]:
+        """A derivation document rendered in a worker: (bytes, figure files, canonical spec, never valid)."""
+        return self.run("render", (payload, source, limits, fmt, example, image), timeout)
 
     def evaluate(self, key: str, compiled: Any, bindings: dict[str, int], timeout: float) -> bytes:
         """An EvaluateResponse (bytes), computed in a worker that the deadline can stop."""

@@ -23,6 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import symshape
 from symshape.client import Client, ServiceError
 from symshape.portable import evaluate_graph
+from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
 from symshape_server.service import ServerConfig, create_server, shutdown
@@ -63,7 +64,7 @@ def test_derive_matches_library(client: Client) -> None:
     d = symshape.derive(CLASSIC)
     resp = client.derive(CLASSIC)
     lib = d.to_dict()
-    assert resp.derivation_id == d.key
+    assert resp.derivation_id == derivation_id(CLASSIC)
     assert [e.text for e in resp.closed_form.dims] == lib["closed_form"]
     assert resp.counts.total.text == lib["params"]["total"]
     assert [c.relation.text for c in resp.constraints] == [c["relation"] for c in lib["constraints"]]
@@ -75,7 +76,7 @@ def test_derive_matches_library(client: Client) -> None:
 def test_expression_graphs_evaluate_like_the_library(client: Client) -> None:
     for name in ("classic_symbolic.yaml", "unet.yaml", "resnet18.yaml", "transformer_block.yaml"):
         d = symshape.derive(EXAMPLES / name)
-        resp = client.derive(EXAMPLES / name)
+        resp = client.derive(EXAMPLES / name, layer_graphs=True)  # per-layer graphs on request
         binding = {"classic_symbolic.yaml": VALUES, "unet.yaml": {"C": 3, "H": 64, "W": 96, "K": 4},
                    "resnet18.yaml": {"H": 224, "W": 200}, "transformer_block.yaml": {"L": 7, "E": 64, "Hh": 8}}[name]
         e = d.evaluate(binding)
@@ -177,7 +178,7 @@ def test_bad_spec_error_names_line_layer_argument(client: Client) -> None:
 def test_list_layers(client: Client) -> None:
     layers = client.list_layers("torch", "Conv2d")
     assert [ly.name for ly in layers] == ["Conv2d"]
-    assert layers[0].outputs[0].dims[1].text == "floor((Hin - F + 2*P)/S) + 1"
+    assert layers[0].outputs[0].dims[1].text == "floor((H_in + 2*p - d*(k - 1) - 1)/s) + 1"  # the layer reference's
     assert len(client.list_layers()) > 150
     with pytest.raises(ServiceError) as info:
         client.list_layers("torch", "Conv2D")
@@ -264,7 +265,7 @@ def test_round_robin_over_two_servers() -> None:
         with Client(target, options=[("grpc.service_config", config)]) as c:
             for _ in range(12):
                 assert c.evaluate(CLASSIC, VALUES).valid
-        key = symshape.derive(CLASSIC).key
+        key = derivation_id(CLASSIC)
         assert all(s.servicer.cache.get(key) is not None for s in servers), "a server got no call"
     finally:
         for s in servers:
@@ -394,7 +395,7 @@ def test_serving_code_opens_no_files() -> None:
 
 
 def test_client_reads_a_path_only_when_given_a_path(client: Client) -> None:
-    assert client.derive(EXAMPLES / "classic_symbolic.yaml").derivation_id == symshape.derive(CLASSIC).key
+    assert client.derive(EXAMPLES / "classic_symbolic.yaml").derivation_id == derivation_id(CLASSIC)
     with pytest.raises(ServiceError) as info:
         client.derive(str(EXAMPLES / "classic_symbolic.yaml"))  # a str is text, even when it looks like a path
     assert (info.value.code, info.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_SPEC")
@@ -577,7 +578,7 @@ def test_worker_crash_gives_a_clear_error_and_a_new_worker(served, client: Clien
     assert "stopped unexpectedly" in info.value.details() and meta["error_id"] in info.value.details()
     assert _wait(lambda: len(pool.pids()) == 2 and victim not in pool.pids(), 30) is not None
     fresh = CLASSIC.replace("filters: D", "filters: E")  # not cached: a real derivation on the new worker
-    assert client.derive(fresh, timeout=60).derivation_id == symshape.derive(fresh).key
+    assert client.derive(fresh, timeout=60).derivation_id == derivation_id(fresh)
 
 
 def test_unexpected_exception_is_internal_with_an_error_id(caplog) -> None:
@@ -666,7 +667,7 @@ def test_never_valid_reply_has_no_sizes(client: Client) -> None:
     layers = [(ly.index, ly.name, ly.kind, list(ly.inputs)) for ly in reply.layers]
     assert layers == [(0, "conv2d", "Conv2D", ["input"])]
     assert not reply.layers[0].outputs and not reply.layers[0].HasField("counts")
-    assert reply.framework == "keras" and reply.derivation_id == symshape.derive(nv3).key
+    assert reply.framework == "keras" and reply.derivation_id == derivation_id(nv3)
     assert proto_negatives(reply) == []
     fine = client.derive(CLASSIC)  # a valid spec keeps its results, and the walk reaches its graphs' -1 factors
     assert fine.HasField("counts") and fine.layers[0].outputs and proto_negatives(fine)

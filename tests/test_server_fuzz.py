@@ -19,6 +19,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import symshape
+from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
 from symshape_server.service import ServerConfig, create_server, shutdown
@@ -341,5 +342,5 @@ def test_server_is_healthy_after_everything(stub) -> None:
     reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=1.0)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     d = s.Derive(pb.DeriveRequest(spec=pb.Spec(text=CLASSIC)), timeout=CALL_TIMEOUT)
-    assert d.derivation_id == symshape.derive(CLASSIC).key
+    assert d.derivation_id == derivation_id(CLASSIC)
     assert s.Evaluate(pb.EvaluateRequest(derivation_id=d.derivation_id, bindings=VALUES)).counts.total == 140

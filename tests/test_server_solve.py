@@ -21,6 +21,7 @@ from symshape.client import Client, ServiceError, value_set
 from symshape.errors import BindingError
 from symshape.portable import evaluate_graph
 from symshape.solve import solve
+from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.service import ServerConfig, create_server, shutdown
 from tests.test_server import nodes
@@ -87,7 +88,7 @@ def test_unet_valid_set(client: Client) -> None:
     assert (resp.nearest_below, resp.nearest_above) == (568, 576)
     assert resp.method == "closed form" and resp.explanation and "skip" in resp.explanation[0]
     assert as_dict(resp) == answer.to_dict()
-    assert resp.derivation_id == symshape.derive(UNET).key
+    assert resp.derivation_id == derivation_id(UNET)
     assert resp.condition.text == "(H >= 8) & (H % 8 == 0)"
     values = [*range(-20, 600), 2**40, 2**40 + 8, 2**62 - 8, 2**62 - 9]
     assert check_condition(resp, answer, values) == 74 + 2 + 1
@@ -378,11 +379,19 @@ def test_undecodable_solve_requests(served, raw: bytes) -> None:
     assert info.value.details().startswith("the request is not a valid message: ")
 
 
-@pytest.mark.parametrize("did", ["", "x" * 100_000, "\x00" * 64, "é" * 64])
+@pytest.mark.parametrize("did", ["", "x" * 100_000, "\x00" * 64, "é" * 64, "s1.abc.def"])
 def test_bad_derivation_ids(client: Client, did: str) -> None:
     with pytest.raises(grpc.RpcError) as info:
         client.stub.Solve(pb.SolveRequest(derivation_id=did, symbol="H"), timeout=30)
-    assert info.value.code() == grpc.StatusCode.NOT_FOUND and len(info.value.details()) < 1000
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and len(info.value.details()) < 1000
+    assert violations(info.value) == ("BAD_DERIVATION_ID", ["derivation_id"])
+
+
+def test_unknown_hash_only_id_is_not_found(client: Client) -> None:
+    """A 64-hex id (a spec too large to carry) is known only where it was derived."""
+    with pytest.raises(grpc.RpcError) as info:
+        client.stub.Solve(pb.SolveRequest(derivation_id="0" * 64, symbol="H"), timeout=30)
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert violations(info.value) == ("UNKNOWN_DERIVATION", ["derivation_id"])
 
 
