@@ -44,14 +44,17 @@ def saved_bytes(net: torch.nn.Module, xs: tuple) -> int:
 
 @pytest.mark.parametrize(("name", "bindings"), NETS, ids=[n for n, _ in NETS])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_saved_activations_match_torch(name: str, bindings: dict, batch: int) -> None:
+@pytest.mark.parametrize("dtype", ["fp32", "bf16-mixed"])
+def test_saved_activations_match_torch(name: str, bindings: dict, batch: int, dtype: str) -> None:
+    """fp32, and bf16 mixed precision as torch.autocast('cpu', torch.bfloat16) runs it."""
     d = symshape.derive(EXAMPLES / f"{name}.yaml")
     b = {k: v for k, v in bindings.items() if k in d.free_symbols}
     torch.manual_seed(0)
     seq_first = name.startswith("transformer")
     net = build(d, b, seq_first=seq_first).train()
-    got = saved_bytes(net, inputs(d, b, batch))
-    v = cost(d, batch=batch).evaluate(b)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == "bf16-mixed"):
+        got = saved_bytes(net, inputs(d, b, batch))
+    v = cost(d, batch=batch, dtype=dtype).evaluate(b)
     assert v.activations_bytes == got, f"{name} batch {batch}: symshape {v.activations_bytes:,} vs torch {got:,}"
 
 

@@ -24,8 +24,11 @@ parameters). A tensor saved by several layers (a ReLU's output that the next con
 is counted once, at the first layer that keeps it. In eval mode nothing is saved.
 
 Precision (``dtype``): ``fp32``; ``bf16``/``fp16`` (everything in half precision); ``bf16-mixed`` /
-``fp16-mixed`` (fp32 master weights, gradients and optimizer state; activations in half precision;
-normalization statistics stay fp32). Optimizer state per trainable parameter: SGD none, SGD with
+``fp16-mixed`` (torch autocast: fp32 master weights, gradients and optimizer state; activations in half
+precision, normalization statistics in fp32; layer and group norm run in fp32 and keep an fp32 copy of
+their input; each convolution keeps the half copy of its weight, a linear layer (attention's
+projections) where its input needs a gradient -- checked against ``torch.autocast("cpu", torch.bfloat16)``).
+Optimizer state per trainable parameter: SGD none, SGD with
 momentum one buffer, Adam/AdamW two moments plus one ``step`` scalar (4 bytes) per parameter tensor.
 Buffers: running statistics in the parameter dtype, ``num_batches_tracked`` int64 (8 bytes).
 
@@ -119,8 +122,27 @@ _OUTPUT_SAVERS = {"ReLU", "Sigmoid", "Tanh", "ELU"}
 def saved_tensors(f: Facts, p: Precision, needs_input_grad: bool, mode: str, n: Expr) -> list[tuple[str, Expr]]:
     """(tensor key, bytes) a layer keeps for backward at batch `n`. Keys name shared tensors: 'out:<layer>'
     for a layer's output (or a network input), 'own:<layer>:k' for the layer's private ones."""
-    return [(k, b if k.endswith(":stats") and f.kind.startswith(("BatchNorm", "BatchNormalization")) else n * b)
-            for k, b in _per_sample(f, p, needs_input_grad, mode)]
+    out = [(k, b if k.endswith(":stats") and f.kind.startswith(("BatchNorm", "BatchNormalization")) else n * b)
+           for k, b in _per_sample(f, p, needs_input_grad, mode)]
+    if p.activation < p.param and mode == "train" and f.framework == "torch":
+        out += _half_weights(f, p, needs_input_grad)
+    return out
+
+
+def _half_weights(f: Facts, p: Precision, needs_input_grad: bool) -> list[tuple[str, Expr]]:
+    """Under autocast, a convolution keeps the half-precision copy of its weight (always), a linear layer
+    (and attention's projections) only where its input needs a gradient: whatever the batch."""
+    if f.family == "conv":
+        return [(f"own:{f.name}:weight", (f.trainable - (f.out_shape[0] if f.bias else 0)) * p.activation)]
+    if f.family == "linear" and needs_input_grad:
+        return [(f"own:{f.name}:weight", (f.trainable - (f.out_shape[-1] if f.bias else 0)) * p.activation)]
+    if f.family == "attention":
+        e = f.args.embed_dim
+        k = f.in_shapes[1][1] if len(f.in_shapes) > 1 else f.in_shape[1]
+        v = f.in_shapes[2][1] if len(f.in_shapes) > 2 else k
+        proj_in = (e * e + e * k + e * v) if needs_input_grad else 0
+        return [(f"own:{f.name}:weight", (proj_in + e * e) * p.activation)]
+    return []
 
 
 def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> list[tuple[str, Expr]]:
@@ -137,7 +159,9 @@ def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> li
     if fam in ("conv", "linear", "recurrent"):
         return [(x, f.in_elems * act)]
     if fam == "norm":
-        out = [(x, f.in_elems * act)]
+        # under autocast (mixed precision) torch runs layer and group norm in fp32: their own fp32 copy
+        fp32 = p.activation < p.param and kind in ("LayerNorm", "GroupNorm") and f.framework == "torch"
+        out = [(f"{own}:input", f.in_elems * p.param) if fp32 else (x, f.in_elems * act)]
         if kind.startswith(("BatchNorm", "InstanceNorm")) or kind == "BatchNormalization":
             c = f.in_shape[0] if f.framework == "torch" else f.in_shape[-1]
             groups = c * (1 if kind.startswith("BatchNorm") or kind == "BatchNormalization" else Integer(1))
