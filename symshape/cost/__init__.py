@@ -23,8 +23,7 @@ import numpy as np
 import sympy
 from sympy import Expr, Integer, Symbol
 
-from ..errors import BindingError, LimitError, did_you_mean
-from ..limits import current
+from ..errors import BindingError, did_you_mean
 from .conventions import PRESETS, FlopConvention, convention
 from .facts import Facts, facts_of
 from .flops import layer_flops
@@ -39,17 +38,15 @@ from .memory import (
     saved_tensors,
     simplify,
 )
+from .program import LAYER_QUANTITIES, QUANTITIES, CostProgram
 
 if TYPE_CHECKING:
     from ..derive import Derivation
 
-__all__ = ["DTYPES", "OPTIMIZERS", "PRESETS", "Cost", "CostValues", "FlopConvention", "LayerCost", "cost",
-           "parse_bytes"]
+__all__ = ["DTYPES", "OPTIMIZERS", "PRESETS", "QUANTITIES", "Cost", "CostProgram", "CostValues", "FlopConvention",
+           "LayerCost", "cost", "parse_bytes"]
 
 ZERO = Integer(0)
-QUANTITIES = ("forward_flops", "backward_flops", "train_flops", "params_bytes", "grads_bytes", "optimizer_bytes",
-              "buffers_bytes", "activations_bytes", "total_bytes")
-LAYER_QUANTITIES = ("params", "forward_flops", "backward_flops", "saved_bytes")
 
 
 @dataclass(frozen=True)
@@ -113,114 +110,33 @@ class Cost:
         return tuple(names)
 
     @cached_property
-    def compiled(self) -> tuple[Any, dict[str, int], list[dict[str, int]]]:
+    def compiled(self) -> CostProgram:
+        """The cost compiled for evaluation: plain, picklable data (`symshape.cost.program.CostProgram`)."""
         from ..program import ProgramBuilder
 
         b = ProgramBuilder(self.derivation.defs)
         totals = {k: b.add(v) for k, v in self.totals.items()}
-        layers = [{"output_shape": [b.add(s) for s in ly.output_shape],
-                   **{q: b.add(getattr(ly, q)) for q in LAYER_QUANTITIES}} for ly in self.layers]
-        valid = self.derivation.compiled  # validity: the derivation's own program, run alongside
-        return b.build(), totals, layers, valid
-
-    def _values(self, bindings: Mapping[str, Any]) -> dict[str, int]:
-        if not isinstance(bindings, Mapping):
-            raise BindingError(f"bindings map symbol names to integers, not {type(bindings).__name__}")
-        out: dict[str, int] = {}
-        accepted = (*self.derivation.symbols, *self.symbols)
-        for name, v in bindings.items():
-            if name not in accepted:
-                raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), accepted)}; "
-                                   f"this cost depends on {', '.join(self.symbols) or 'no symbol'}")
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise BindingError(f"the value of '{name}' must be an integer, got {v!r}")
-            v = int(v)
-            if v.bit_length() > current().max_bits:
-                raise LimitError(f"the value of '{name}' has more than {current().max_bits} bits")
-            out[name] = v
-        missing = [s for s in self.symbols if s not in out]
-        if missing:
-            raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
-        return out
+        layers = tuple({"index": ly.index, "name": ly.name, "kind": ly.kind,
+                        "output_shape": [b.add(s) for s in ly.output_shape],
+                        **{q: b.add(getattr(ly, q)) for q in LAYER_QUANTITIES}} for ly in self.layers)
+        batch = next(iter(self.batch.free_symbols)).name if self.batch.free_symbols else int(self.batch)
+        options = (("batch", batch), ("dtype", self.dtype.name), ("optimizer", self.optimizer),
+                   ("flops", self.convention.name), ("mode", self.mode), ("checkpoint", self.checkpoint))
+        return CostProgram(b.build(), totals, layers, self.derivation.compiled, self.symbols, batch, options)
 
     def evaluate(self, bindings: Mapping[str, Any] | None = None, **kw: int) -> CostValues:
         """Exact integers for one binding: totals and per-layer values (`valid` and `violations` as
-        `Derivation.evaluate` finds them)."""
-        values = self._values({**(bindings or {}), **kw})
-        program, totals, layers, _ = self.compiled
-        regs = program.run_int(values)
-        spec_values = {k: v for k, v in values.items() if k in self.derivation.symbols}
-        ev = self.derivation.evaluate(spec_values)
-        violations = [v.message for v in ev.violations]
-        violations += self._batch_violations(values)
-        out = {k: regs[r] for k, r in totals.items()}
-        out["valid"] = not violations
-        out["violations"] = violations
-        per_layer = tuple({"index": ly.index, "name": ly.name, "kind": ly.kind,
-                           "output_shape": [regs[r] for r in regs_["output_shape"]],
-                           **{q: regs[regs_[q]] for q in LAYER_QUANTITIES}}
-                          for ly, regs_ in zip(self.layers, layers, strict=True))
-        return CostValues(values, out, per_layer)
-
-    def _batch_violations(self, values: Mapping[str, int]) -> list[str]:
-        if self.batch.free_symbols:
-            n = int(self.batch.xreplace({s: Integer(values[s.name]) for s in self.batch.free_symbols}))
-        else:
-            n = int(self.batch)
-        return [] if n >= 1 else [f"batch size {n} < 1"]
+        `Derivation.evaluate` finds them, and the batch at least 1)."""
+        p = self.compiled
+        values = p.values({**(bindings or {}), **kw})
+        totals, layers = p.run(values)
+        return CostValues(values, totals, tuple(layers))
 
     def evaluate_batch(self, columns: Mapping[str, Any], outputs: Sequence[str] = ("total_bytes",),
                        chunk: int = 1 << 14) -> dict[str, Any]:
         """Columns of values -> int64 columns of totals, `valid` and `overflow` (rows whose exact value
         does not fit in int64 are flagged and read 0, never a wrapped number)."""
-        for o in outputs:
-            if o not in QUANTITIES:
-                raise BindingError(f"unknown cost output '{o}'{did_you_mean(o, QUANTITIES)}")
-        from ..evaluate import _column
-
-        program, totals, _, compiled = self.compiled
-        cols: dict[str, Any] = {}
-        length = None
-        for name, raw in columns.items():
-            if name not in self.symbols and name not in self.derivation.symbols:
-                raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), self.symbols)}")
-            col = _column(name, raw)
-            if isinstance(col, np.ndarray):
-                if length is not None and len(col) != length:
-                    raise BindingError(f"column '{name}' has {len(col)} values, others have {length}")
-                length = len(col)
-            cols[name] = col
-        missing = [s for s in self.symbols if s not in cols]
-        if missing:
-            raise BindingError(f"missing column{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
-        length = 1 if length is None else length
-        if length > current().max_batch:
-            raise LimitError(f"{length} bindings in one batch; the limit is {current().max_batch}")
-        spec_cols = {k: v for k, v in cols.items() if k in compiled.program.symbols}
-        from ..evaluate import evaluate_batch
-
-        base = evaluate_batch(compiled, spec_cols, ("params",), chunk) if compiled.program.symbols else None
-        wanted = [totals[o] for o in outputs]
-        plan = program.plan(wanted)
-        result = {o: np.empty(length, dtype=np.int64) for o in outputs}
-        overflow = np.zeros(length, dtype=bool)
-        for start in range(0, length, chunk):
-            stop = min(start + chunk, length)
-            part = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
-            got = program.run_numpy(part, wanted, stop - start, plan, overflow=overflow[start:stop])
-            for o in outputs:
-                result[o][start:stop] = got[totals[o]]
-        valid = base.valid.copy() if base is not None else np.ones(length, dtype=bool)
-        if base is not None and base.overflow is not None:
-            overflow |= base.overflow
-        if self.batch.free_symbols:
-            (s,) = self.batch.free_symbols
-            bcol = cols[s.name]
-            valid &= np.asarray(bcol) >= 1 if isinstance(bcol, np.ndarray) else bool(bcol >= 1)
-        valid &= ~overflow
-        for arr in result.values():
-            arr[overflow] = 0
-        return {"length": length, **result, "valid": valid, "overflow": overflow}
+        return self.compiled.run_batch(columns, outputs, chunk)
 
     def largest(self, symbol: str, budget: int, bindings: Mapping[str, int] | None = None,
                 quantity: str = "total_bytes", hi: int | None = None) -> int | None:

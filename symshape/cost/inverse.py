@@ -36,8 +36,8 @@ def largest(c: Cost, symbol: str, budget: int, bindings: dict[str, int], quantit
     missing = [s for s in c.symbols if s != symbol and s not in fixed]
     if missing:
         raise BindingError(f"bind {', '.join(missing)} to find the largest {symbol}")
-    program, totals, _, _ = c.compiled
-    reg = totals[quantity]
+    program = c.compiled.program
+    reg = c.compiled.totals[quantity]
 
     def q(v: int) -> int:
         value = program.run_int({**fixed, symbol: v})[reg]
