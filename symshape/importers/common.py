@@ -27,7 +27,8 @@ class UnsupportedOpError(SpecError):
         self.node, self.op, self.where_from = node, op, source
         self.supported = sorted(set(supported), key=str.lower)
         shown = ", ".join(self.supported)
-        near = did_you_mean(op.rsplit(".", 1)[-1], self.supported)
+        short = op.rsplit(".", 1)[-1]
+        near = "" if short in self.supported else did_you_mean(short, self.supported)
         text = (f"cannot import {framework} node '{node}': op {op}{' (' + why + ')' if why else ''}"
                 f"{' at ' + source if source else ''} is not supported{near}. "
                 f"{hint + ' ' if hint else ''}Supported: {shown}. "
