@@ -430,3 +430,37 @@ def test_html_index_in_headless_browser(tmp_path: Path) -> None:
     probe, _ = browse(html, tmp_path, "index")
     assert probe["innerWidth"] == PHONE and probe["fits"], probe
     assert probe["maths"] > 100 and probe["emptyMaths"] == 0, probe
+
+
+# ---------------------------------------------------------------- `symshape layers` reads the same facts
+
+LAYER_GOLDEN = [  # argv, golden file (regenerate: pytest tests/test_reference.py --overwrite -k golden)
+    (["layers", "MaxPool2d"], "layer.MaxPool2d.txt"),
+    (["layers", "LSTM", "--framework", "keras"], "layer.keras.LSTM.txt"),
+    (["layers", "Bidirectional"], "layer.Bidirectional.txt"),
+]
+
+
+@pytest.mark.parametrize(("argv", "golden"), LAYER_GOLDEN)
+def test_layers_golden(argv: list[str], golden: str, request: pytest.FixtureRequest) -> None:
+    code, out = _cli(argv)
+    assert code == 0
+    path = ROOT / "tests" / "golden" / golden
+    if request.config.getoption("--overwrite"):
+        path.write_text(out)
+    assert out == path.read_text(), f"{golden} differs (pytest tests/test_reference.py --overwrite -k golden)"
+
+
+def test_layers_json_has_the_reference_facts() -> None:
+    import json
+
+    code, out = _cli(["layers", "Conv2d", "--format", "json"])
+    info = json.loads(out)
+    assert code == 0 and info["weights"] == "C_out*k**2*floor(C_in/g)" and info["bias"] == "C_out"
+    assert info["equations"][0] == {"symbol": "H_out", "text": "floor((H_in + 2*p - d*(k - 1) - 1)/s) + 1",
+                                    "latex": info["equations"][0]["latex"]}
+    assert {s["symbol"] for s in info["symbols"]} >= {"C_in", "H_in", "k", "s", "p", "d", "g", "C_out"}
+    assert any(m["argument"] == "padding" and m["value"] == "same" for m in info["modes"])
+    errors = {c["label"]: c["framework_error"] for c in info["condition_details"]}
+    assert errors["in_channels % groups"] == "in_channels must be divisible by groups"
+    assert info["reference"] == "docs/layers/torch/Conv2d.md"
