@@ -80,7 +80,9 @@ def _never_valid_report(d: Derivation, reasons: tuple[str, ...], fmt: str) -> st
 
 
 def _tex_escape(s: str) -> str:
-    return "".join("\\" + c if c in "&%$#_{}" else c for c in s)
+    from .docs.latex import escape  # every special and non-ASCII character, as the documents escape them
+
+    return escape(s)
 
 
 def network_rows(d: Derivation) -> list[dict[str, Any]]:
@@ -122,8 +124,14 @@ def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
 
 
 def derivation_report(d: Derivation, fmt: str = "table", width: int | None = None) -> str:
-    """The symbolic summary in 'table', 'markdown' or 'latex' form."""
-    return run_deep(_derivation_report, d, fmt, width)
+    """The symbolic summary in 'table', 'markdown' or 'latex' form (LaTeX: a standalone document)."""
+    out = run_deep(_derivation_report, d, fmt, width)
+    if fmt == "latex":
+        from .docs.latex import standalone
+
+        return standalone(out, f"{d.framework} network, input " + ", ".join(
+            (f"{n} " if n != "input" else "") + _shape([text(s) for s in shape]) for n, shape in d.inputs.items()))
+    return out
 
 
 def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
@@ -158,23 +166,26 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
         if exact is not None:
             lines += ["", f"**Valid inputs, exactly**: {exact}"]
         return "\n".join(lines) + "\n"
-    if fmt == "latex":
-        lines = [r"\begin{tabular}{rlll}", r"\# & Layer & Output shape & Parameters \\ \hline"]
-        for i, r in enumerate(rows):
-            shape = _shape([latex(s) for s in r["shape"]])[1:-1]
-            name = r["name"].replace("_", r"\_")
-            lines.append(rf"{i} & \texttt{{{name}}} ({r['kind']}) & $({shape})$ & ${tex_count(r['params'])}$ \\")
-        lines.append(r"\end{tabular}")
+    if fmt == "latex":  # wrapped in a standalone document by derivation_report
+        from .docs.blocks import Code, Math, line
+        from .docs.blocks import Table as Tabular
+        from .docs.latex import display, longtable
+
+        table = Tabular(("#", "Layer", "Output shape", "Parameters"), tuple(
+            (line(str(i)), line(Code(r["name"]), f" ({r['kind']})"), line(Math(_shape([latex(s) for s in r["shape"]]))),
+             line(Math(tex_count(r["params"])))) for i, r in enumerate(rows)), numeric=(0,))
+        lines = longtable(table)
         if sizes:
             lines += ["", r"\begin{align*}", *sizes, r"\end{align*}"]
-        lines += ["", r"\begin{align*}", r"\text{output} &= " + _shape([latex(s) for s in closed]) + r" \\",
-                  rf"\text{{parameters}} &= {tex_count(total)} \\", rf"\text{{MACs}} &= {tex_count(macs)}"]
-        lines.append(r"\end{align*}")
-        if constraints:
-            lines += [r"\begin{align*}"]
-            lines += [rf"&{latex(rel)} && \text{{{nc.origin.replace('_', chr(92) + '_')}}} \\"
-                      for nc, rel in constraints]
-            lines.append(r"\end{align*}")
+        lines += ["", *display(r"\text{output} = " + _shape([latex(s) for s in closed])),
+                  *display(rf"\text{{parameters}} = {tex_count(total)}"),
+                  *display(rf"\text{{MACs}} = {tex_count(macs)}")]
+        if constraints:  # a table: conditions break across lines and pages
+            lines += ["", *longtable(Tabular(("Valid when", "From"), tuple(
+                (line(Math(latex(rel))), line(f"{nc.origin}: {nc.condition.label}")) for nc, rel in constraints)))]
+        exact = valid_set(d)
+        if exact is not None:
+            lines += ["", rf"\textbf{{Valid inputs, exactly}}: {_tex_escape(exact)}"]
         return "\n".join(lines) + "\n"
     console, buf = _console(width)
     table = Table(title=f"{d.framework} network, input {inputs}", box=box.SIMPLE_HEAVY, title_justify="left")

@@ -420,7 +420,8 @@ NEVER_VALID = ("framework: torch\ninput: [3, H, W]\nlayers:\n  - Conv2d: {out_ch
 @pytest.mark.parametrize(("fmt", "first"), [
     ("table", "never valid: layer 2 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"),
     ("markdown", "**Never valid**: layer 2 'conv2d_1' (Conv2d): in_channels 32 != 16 incoming channels"),
-    ("latex", r"\textbf{Never valid}: layer 2 'conv2d\_1' (Conv2d): in\_channels 32 != 16 incoming channels"),
+    ("latex", r"\textbf{Never valid}: layer 2 \textquotesingle{}conv2d\_\allowbreak{}1\textquotesingle{} (Conv2d): "
+              r"in\_\allowbreak{}channels 32 != 16 incoming channels"),
 ])
 def test_derive_never_valid_says_why_first_and_exits_1(fmt: str, first: str, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
@@ -428,6 +429,9 @@ def test_derive_never_valid_says_why_first_and_exits_1(fmt: str, first: str, tmp
     spec.write_text(NEVER_VALID)
     code, out, err = run(["derive", str(spec), "--format", fmt], capsys)
     assert code == 1, err
+    if fmt == "latex":  # a standalone document: the reasons come first after its title
+        assert out.startswith("\\documentclass") and out.rstrip().endswith("\\end{document}")
+        out = out.split("\\medskip\n", 1)[1]
     assert out.splitlines()[0] == first
     for size in ("Total params", "MACs", "Output", "(16,", "(8,", "floor"):  # no meaningless sizes
         assert size not in out

@@ -19,7 +19,7 @@ from symshape.algebra import Dim, FloorDiv
 from symshape.cli import main
 from symshape.docs import render_document
 from symshape.docs.blocks import Figure
-from symshape.docs.latex import breakable, escape, overfull
+from symshape.docs.latex import breakable, compile_pdf, escape, overfull
 from symshape.docs.model import build
 from symshape.docs.steps import closed_form_steps, holds, lhs, rhs
 
@@ -254,3 +254,38 @@ def test_graph_labels_are_escaped() -> None:
     assert len(re.findall(r"(?m)^  l\d+ \[label=", src)) == 3
     done = subprocess.run([tool("dot", "graphviz"), "-Tsvg"], input=src.encode(), capture_output=True, timeout=60)
     assert done.returncode == 0 and done.stdout.decode().count('class="node"') == 4
+
+
+# ---------------------------------------------------------------- derive --format latex
+
+
+DERIVE_CASES = ["classic_symbolic.yaml", "unet.yaml", "alexnet.yaml", "chain", "never"]
+
+
+@pytest.mark.parametrize("spec", DERIVE_CASES)
+def test_derive_latex_is_a_standalone_document_that_compiles(spec: str, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    tool("pdflatex", "texlive-latex-base texlive-latex-recommended texlive-latex-extra lmodern")
+    import json
+
+    if spec == "chain":
+        path = tmp_path / "chain.json"
+        path.write_text(json.dumps(chain(40)))
+    elif spec == "never":
+        path = tmp_path / "never.yaml"
+        path.write_text("framework: torch\ninput: [3, H, W]\nlayers:\n  - Conv2d: {out_channels: 16, kernel_size: 3}\n"
+                        "  - Conv2d: {in_channels: 32, out_channels: 8, kernel_size: 3, name: a_b&c}\n")
+    else:
+        path = EXAMPLES / spec
+    code = main(["derive", str(path), "--format", "latex"])
+    tex = capsys.readouterr().out
+    assert code == (1 if spec == "never" else 0)
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    pdf, log = compile_pdf(tex, {})
+    bad = [pt for pt in overfull(log) if pt > OVERFULL_PT]
+    assert not bad, f"overfull boxes (pt): {bad}"
+    text = " ".join(" ".join(p.split()) for p in pdf_text(pdf, tmp_path))
+    if spec == "never":
+        assert "Never valid" in text and "in_channels 32 != 16" in text
+    else:
+        assert "output =" in text and "parameters =" in text and "MACs =" in text

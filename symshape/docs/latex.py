@@ -42,6 +42,7 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \setlength{\emergencystretch}{4em}
 \setlength{\LTpre}{0.3\baselineskip}
 \setlength{\LTpost}{0.3\baselineskip}
+\allowdisplaybreaks
 \binoppenalty=200
 \relpenalty=100
 \hbadness=10000
@@ -146,7 +147,10 @@ _DELIMS = [(r"\left\lfloor", r"\lfloor"), (r"\right\rfloor", r"\rfloor"), (r"\le
 
 def width(latex: str) -> float:
     """About how many characters wide a formula is when set (commands and braces do not count)."""
-    return 0.8 * len(re.sub(r"\\(left|right|frac|lfloor|rfloor|allowbreak)|\\[a-zA-Z]+|[{}^_ ]", "", latex))
+    core = len(re.sub(r"\\(left|right|frac|lfloor|rfloor|allowbreak)|\\[a-zA-Z]+|[{}^_ ]", "", latex))
+    operators = len(re.findall(r" [-+=] |\\geq|\\leq", latex))  # with the space around them
+    delimiters = len(re.findall(r"\\left|\\right", latex))
+    return 0.9 * core + 1.5 * operators + 0.8 * delimiters
 
 
 def breakable(latex: str, room: float = LINE, short: int = SHORT_FRAC) -> str:
@@ -244,6 +248,23 @@ def _display(latex: str) -> list[str]:
     if tex == group_digits(latex):  # it fits: one centred line
         return [r"\[", tex, r"\]"]
     return [r"\begin{flushleft}", rf"$\displaystyle {tex}$", r"\end{flushleft}"]
+
+
+def longtable(t: Table) -> list[str]:
+    """A table as a `longtable` of paragraph columns sized from its content (breaks across pages, cells wrap)."""
+    return _table(t)
+
+
+def display(latex: str) -> list[str]:
+    """A display formula: one centred line when it fits, else a displaystyle paragraph TeX may break."""
+    return _display(latex)
+
+
+def standalone(body: str, title: str = "") -> str:
+    """`body` (LaTeX made with this module's helpers) as a standalone document pdflatex compiles."""
+    head = [rf"{{\Large\bfseries {escape(title)}\par}}", r"\medskip"] if title else []
+    return "\n".join([PREAMBLE.rstrip("\n"), r"\begin{document}", r"\raggedright", *head, body.rstrip("\n"),
+                      r"\end{document}", ""])
 
 
 def figure_file(doc_stem: str, fig: Figure) -> str:
