@@ -215,6 +215,34 @@ def test_worked_example_matches_the_framework(rule: object) -> None:
     assert "output shape: `" + "; ".join(str(s) for s in ex.outputs) + "`" in text
 
 
+NOT_COUNTED = {  # torch layers with MACs that torch's FlopCounterMode does not count, and why
+    "Bilinear": "FlopCounterMode has no formula for aten.bilinear / _trilinear",
+    "LSTM": "torch runs LSTM as one fused kernel that FlopCounterMode does not count",
+}
+
+
+@pytest.mark.parametrize("rule", rules("torch"), ids=[r.name for r in rules("torch")])
+def test_worked_example_macs_match_torch_flop_counter(rule: object) -> None:
+    """MACs: torch.utils.flop_counter counts 2 FLOPs per multiply-add; its count of one sample is the page's."""
+    torch = pytest.importorskip("torch")
+    from torch.utils.flop_counter import FlopCounterMode
+
+    ex = facts(rule).example
+    if ex is None or ex.macs == 0 or rule.name in NOT_COUNTED or (rule.framework, rule.name) in NO_FRAMEWORK_OP:
+        return
+    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in ex.args.items()}
+    if rule.name == "MultiheadAttention":
+        kw["batch_first"] = True
+    module = getattr(torch.nn, rule.name)(**kw)
+    unbatched = rule.name in ("RNN", "GRU")
+    xs = [torch.zeros(*s) if unbatched else torch.zeros(1, *s) for s in ex.inputs]
+    if rule.name == "MultiheadAttention":
+        xs = xs * 3
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*xs)
+    assert counter.get_total_flops() == 2 * ex.macs
+
+
 # ---------------------------------------------------------------- the frameworks' own errors
 
 ERROR_CASES = [  # framework, layer, arguments, input (batch excluded); the condition it violates is found by symshape
