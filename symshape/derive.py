@@ -536,11 +536,12 @@ class Derivation:
         return evaluate(self, {**(bindings or {}), **kw})
 
     def evaluate_batch(self, columns: Mapping[str, Any], outputs: tuple[str, ...] = ("output_shape", "params",
-                       "macs"), chunk: int = 1 << 14) -> Any:
-        """Columns of values (one array per symbol) -> columns of results and a validity mask."""
+                       "macs"), chunk: int = 1 << 14, cost: Mapping[str, Any] | None = None) -> Any:
+        """Columns of values (one array per symbol) -> columns of results and a validity mask; cost outputs
+        ("total_bytes", "forward_flops", ...: symshape.cost.QUANTITIES) as `cost` asks (batch, dtype, ...)."""
         from .evaluate import evaluate_batch
 
-        return evaluate_batch(self, columns, outputs, chunk)
+        return evaluate_batch(self, columns, outputs, chunk, cost)
 
     def cost(self, **options: Any) -> Any:
         """The cost of training as formulas (`symshape.cost.cost`: batch, dtype, optimizer, flops, mode,

@@ -392,13 +392,23 @@ def _columns(c: Compiled, columns: Mapping[str, Any]) -> tuple[dict[str, Any], i
 
 
 def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Sequence[str],
-                   chunk: int = 1 << 14) -> BatchResult:
+                   chunk: int = 1 << 14, cost: Mapping[str, Any] | Any | None = None) -> BatchResult:
+    """Columns of values -> columns of results and a validity mask. Cost outputs (symshape.cost.QUANTITIES:
+    "total_bytes", "forward_flops", ...) are computed as `cost` asks ({"batch": "B", "dtype": "bf16-mixed",
+    "optimizer": "adamw", "flops": "fvcore", ...}, or a `symshape.cost.CostProgram`); the batch symbol is
+    then a column too. Their rows overflow like the others: flagged, never valid, 0."""
+    from .cost.program import QUANTITIES as COST_OUTPUTS
+
+    wanted_cost = [o for o in outputs if o in COST_OUTPUTS]
+    if wanted_cost or cost is not None:
+        return _with_cost(d, columns, outputs, chunk, cost, wanted_cost)
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
     from .margins import MARGIN_OUTPUTS
 
     for o in outputs:
         if o not in BATCH_OUTPUTS and o not in MARGIN_OUTPUTS:
-            raise BindingError(f"unknown batch output '{o}'{did_you_mean(o, BATCH_OUTPUTS + MARGIN_OUTPUTS)}")
+            raise BindingError(f"unknown batch output '{o}'"
+                               f"{did_you_mean(o, BATCH_OUTPUTS + MARGIN_OUTPUTS + COST_OUTPUTS)}")
     cols, length = _columns(c, columns)
     extra = [o for o in outputs if o in MARGIN_OUTPUTS]
     if extra:  # signed margins: the results first, then the conditions' sides (symshape.margins)
@@ -449,3 +459,41 @@ def evaluate_batch(d: Derivation | Compiled, columns: Mapping[str, Any], outputs
         out[o] = [results[r] for r in c.output[0]] if o == "output_shape" else results[c.totals[o]]
     return BatchResult(length, out, valid, overflow)
 
+
+
+def _with_cost(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Sequence[str], chunk: int,
+               cost: Mapping[str, Any] | Any | None, wanted: list[str]) -> BatchResult:
+    """evaluate_batch with cost outputs: the derivation's results and the cost program's, on one validity."""
+    from .cost.program import CostProgram
+
+    if isinstance(cost, CostProgram):
+        program = cost
+    elif isinstance(d, Compiled):
+        raise BindingError("cost outputs need the Derivation (or cost= a symshape.cost.CostProgram)")
+    else:
+        if cost is not None and not isinstance(cost, Mapping):
+            raise BindingError(f"cost takes the options of symshape.cost.cost as a mapping, not {type(cost).__name__}")
+        program = d.cost(**dict(cost or {})).compiled
+    if not isinstance(columns, Mapping):
+        raise BindingError(f"columns map symbol names to arrays, not {type(columns).__name__}")
+    plain = [o for o in outputs if o not in wanted]
+    spec_cols = {k: v for k, v in columns.items() if k in program.validity.accepted}
+    base = evaluate_batch(program.validity, spec_cols, plain, chunk)
+    got = program.run_batch(columns, wanted, chunk)
+    length = got["length"]
+    out: dict[str, Any] = {}
+    for o in outputs:
+        if o in wanted:
+            out[o] = got[o]
+        else:
+            v = base.columns[o]
+            out[o] = [np.broadcast_to(a, (length,)).copy() for a in v] if isinstance(v, list) else \
+                np.broadcast_to(v, (length,)).copy()
+    overflow = got["overflow"] | np.broadcast_to(base.overflow if base.overflow is not None else False, (length,))
+    valid = got["valid"] & np.broadcast_to(base.valid, (length,)) & ~overflow
+    for o, v in out.items():
+        if o in ("margins", "first_violation"):
+            continue
+        for arr in v if isinstance(v, list) else [v]:
+            arr[overflow] = 0
+    return BatchResult(length, out, valid, overflow, getattr(base, "condition_names", ()))

@@ -249,3 +249,23 @@ def test_cli_json(capsys: pytest.CaptureFixture) -> None:
 def test_derivation_cost_method() -> None:
     d = symshape.derive(EXAMPLES / "resnet18.yaml")
     assert d.cost(batch=2).evaluate(H=64, W=64).forward_flops == cost(d, batch=2).evaluate(H=64, W=64).forward_flops
+
+
+def test_evaluate_batch_cost_columns() -> None:
+    """Derivation.evaluate_batch: cost columns beside the usual ones, one validity, one overflow mask."""
+    d = symshape.derive(EXAMPLES / "resnet18.yaml")
+    cols = {"H": np.array([224, 0, 224, 224]), "W": np.array([224, 224, 160, 224]),
+            "B": np.array([32, 32, 1, 3 * 10**9])}
+    opts = {"optimizer": "adamw", "dtype": "bf16-mixed", "flops": "flop_counter"}
+    r = d.evaluate_batch(cols, ("output_shape", "params", "total_bytes", "train_flops"), cost=opts)
+    c = d.cost(**opts)
+    assert r.valid.tolist() == [True, False, True, False] and r.overflow.tolist() == [False, False, False, True]
+    for i in (0, 2):
+        v = c.evaluate(H=int(cols["H"][i]), W=int(cols["W"][i]), B=int(cols["B"][i]))
+        assert (r.columns["total_bytes"][i], r.columns["train_flops"][i]) == (v.total_bytes, v.train_flops)
+        assert r.columns["params"][i] == 11_689_512 and r.columns["output_shape"][0][i] == 1000
+    assert r.columns["train_flops"][3] == 0 and r.columns["params"][3] == 0
+    with pytest.raises(BindingError, match="missing column for B"):
+        d.evaluate_batch({"H": cols["H"], "W": cols["W"]}, ("total_bytes",))
+    with pytest.raises(BindingError, match="did you mean 'total_bytes'"):
+        d.evaluate_batch(cols, ("total_byte",))

@@ -14,6 +14,7 @@ Every number is an exact integer; batch columns in int64 flag overflow instead o
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -190,6 +191,27 @@ def cost(d: Derivation, *, batch: int | str | Expr | None = None, dtype: str | P
     """The cost of training `d` (a `Derivation`) as formulas: per layer and in total, FLOPs forward and
     backward under the convention `flops` (a preset name or a `FlopConvention`), and memory in bytes
     at the batch `batch` (an int, a symbol name, default the spec's `batch:` or the symbol B)."""
+    key = (batch if not isinstance(batch, Expr) else str(batch), str(dtype), optimizer, flops, mode, bool(checkpoint))
+    try:
+        per = _CACHE.setdefault(d, {})
+        hit = per.get(key)
+    except TypeError:  # an unhashable option: no caching (the checks below say what is wrong)
+        per, hit = None, None
+    if hit is not None:
+        return hit
+    result = _cost(d, batch, dtype, optimizer, flops, mode, checkpoint)
+    if per is not None:
+        per[key] = result
+        while len(per) > 32:
+            per.pop(next(iter(per)))
+    return result
+
+
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision, optimizer: str,
+          flops: str | FlopConvention | None, mode: str | None, checkpoint: bool) -> Cost:
     conv = convention(flops)
     prec = precision(dtype)
     slots = optimizer_slots(optimizer)
