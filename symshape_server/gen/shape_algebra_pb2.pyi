@@ -275,7 +275,7 @@ class DeriveResponse(_message.Message):
     def __init__(self, derivation_id: _Optional[str] = ..., framework: _Optional[str] = ..., symbols: _Optional[_Iterable[_Union[Symbol, _Mapping]]] = ..., free_symbols: _Optional[_Iterable[str]] = ..., output_shape: _Optional[_Union[Shape, _Mapping]] = ..., closed_form: _Optional[_Union[Shape, _Mapping]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerDerivation, _Mapping]]] = ..., constraints: _Optional[_Iterable[_Union[Constraint, _Mapping]]] = ..., never_valid: _Optional[bool] = ..., never_valid_reasons: _Optional[_Iterable[str]] = ..., sizes: _Optional[_Iterable[_Union[SizeDefinition, _Mapping]]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("spec", "derivation_id", "bindings")
+    __slots__ = ("spec", "derivation_id", "bindings", "cost")
     class BindingsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -286,10 +286,52 @@ class EvaluateRequest(_message.Message):
     SPEC_FIELD_NUMBER: _ClassVar[int]
     DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     BINDINGS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     spec: Spec
     derivation_id: str
     bindings: _containers.ScalarMap[str, int]
-    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., bindings: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    cost: CostOptions
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., bindings: _Optional[_Mapping[str, int]] = ..., cost: _Optional[_Union[CostOptions, _Mapping]] = ...) -> None: ...
+
+class CostOptions(_message.Message):
+    __slots__ = ("batch", "dtype", "optimizer", "flops", "mode", "checkpoint")
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_FIELD_NUMBER: _ClassVar[int]
+    FLOPS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    batch: str
+    dtype: str
+    optimizer: str
+    flops: str
+    mode: str
+    checkpoint: bool
+    def __init__(self, batch: _Optional[str] = ..., dtype: _Optional[str] = ..., optimizer: _Optional[str] = ..., flops: _Optional[str] = ..., mode: _Optional[str] = ..., checkpoint: _Optional[bool] = ...) -> None: ...
+
+class CostValues(_message.Message):
+    __slots__ = ("forward_flops", "backward_flops", "train_flops", "params_bytes", "grads_bytes", "optimizer_bytes", "buffers_bytes", "activations_bytes", "total_bytes", "overflow")
+    FORWARD_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    BACKWARD_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_FLOPS_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GRADS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OPTIMIZER_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BUFFERS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ACTIVATIONS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OVERFLOW_FIELD_NUMBER: _ClassVar[int]
+    forward_flops: int
+    backward_flops: int
+    train_flops: int
+    params_bytes: int
+    grads_bytes: int
+    optimizer_bytes: int
+    buffers_bytes: int
+    activations_bytes: int
+    total_bytes: int
+    overflow: bool
+    def __init__(self, forward_flops: _Optional[int] = ..., backward_flops: _Optional[int] = ..., train_flops: _Optional[int] = ..., params_bytes: _Optional[int] = ..., grads_bytes: _Optional[int] = ..., optimizer_bytes: _Optional[int] = ..., buffers_bytes: _Optional[int] = ..., activations_bytes: _Optional[int] = ..., total_bytes: _Optional[int] = ..., overflow: _Optional[bool] = ...) -> None: ...
 
 class IntCounts(_message.Message):
     __slots__ = ("trainable", "non_trainable", "total", "buffers", "macs", "activations")
@@ -336,20 +378,22 @@ class Violation(_message.Message):
     def __init__(self, layer: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
 
 class EvaluateResponse(_message.Message):
-    __slots__ = ("derivation_id", "output_shape", "counts", "layers", "valid", "violations")
+    __slots__ = ("derivation_id", "output_shape", "counts", "layers", "valid", "violations", "cost")
     DERIVATION_ID_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_SHAPE_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
     LAYERS_FIELD_NUMBER: _ClassVar[int]
     VALID_FIELD_NUMBER: _ClassVar[int]
     VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     derivation_id: str
     output_shape: IntShape
     counts: IntCounts
     layers: _containers.RepeatedCompositeFieldContainer[LayerValues]
     valid: bool
     violations: _containers.RepeatedCompositeFieldContainer[Violation]
-    def __init__(self, derivation_id: _Optional[str] = ..., output_shape: _Optional[_Union[IntShape, _Mapping]] = ..., counts: _Optional[_Union[IntCounts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerValues, _Mapping]]] = ..., valid: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ...) -> None: ...
+    cost: CostValues
+    def __init__(self, derivation_id: _Optional[str] = ..., output_shape: _Optional[_Union[IntShape, _Mapping]] = ..., counts: _Optional[_Union[IntCounts, _Mapping]] = ..., layers: _Optional[_Iterable[_Union[LayerValues, _Mapping]]] = ..., valid: _Optional[bool] = ..., violations: _Optional[_Iterable[_Union[Violation, _Mapping]]] = ..., cost: _Optional[_Union[CostValues, _Mapping]] = ...) -> None: ...
 
 class Int64Column(_message.Message):
     __slots__ = ("values",)
@@ -358,7 +402,7 @@ class Int64Column(_message.Message):
     def __init__(self, values: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class EvaluateBatchRequest(_message.Message):
-    __slots__ = ("spec", "derivation_id", "outputs", "columns", "arrow_columns", "arrow")
+    __slots__ = ("spec", "derivation_id", "outputs", "columns", "arrow_columns", "arrow", "cost")
     class ColumnsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -372,13 +416,15 @@ class EvaluateBatchRequest(_message.Message):
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ARROW_COLUMNS_FIELD_NUMBER: _ClassVar[int]
     ARROW_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
     spec: Spec
     derivation_id: str
     outputs: _containers.RepeatedScalarFieldContainer[str]
     columns: _containers.MessageMap[str, Int64Column]
     arrow_columns: bytes
     arrow: bool
-    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., outputs: _Optional[_Iterable[str]] = ..., columns: _Optional[_Mapping[str, Int64Column]] = ..., arrow_columns: _Optional[bytes] = ..., arrow: _Optional[bool] = ...) -> None: ...
+    cost: CostOptions
+    def __init__(self, spec: _Optional[_Union[Spec, _Mapping]] = ..., derivation_id: _Optional[str] = ..., outputs: _Optional[_Iterable[str]] = ..., columns: _Optional[_Mapping[str, Int64Column]] = ..., arrow_columns: _Optional[bytes] = ..., arrow: _Optional[bool] = ..., cost: _Optional[_Union[CostOptions, _Mapping]] = ...) -> None: ...
 
 class EvaluateBatchResponse(_message.Message):
     __slots__ = ("derivation_id", "offset", "output_shape", "results", "valid", "overflow", "margins", "condition_names", "first_violation", "arrow_results")
