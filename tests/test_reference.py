@@ -215,6 +215,54 @@ def test_worked_example_matches_the_framework(rule: object) -> None:
     assert "output shape: `" + "; ".join(str(s) for s in ex.outputs) + "`" in text
 
 
+def _mode_cases() -> list[tuple[object, str, object]]:
+    out = []
+    for r in ALL:
+        if (r.framework, r.name) in NO_FRAMEWORK_OP:
+            continue
+        for v in facts(r).variants:
+            if not v.refused and not isinstance(v.value, sympy.Symbol):  # not symshape's own extension
+                out.append((r, v.argument, v.value))
+    return out
+
+
+MODE_CASES = _mode_cases()
+
+
+@pytest.mark.parametrize(("rule", "argument", "value"), MODE_CASES,
+                         ids=[f"{r.framework}-{r.name}-{a}={v}" for r, a, v in MODE_CASES])
+def test_every_mode_at_the_example_matches_the_framework(rule: object, argument: str, value: object) -> None:
+    """Each mode a page documents ('same', ceil_mode, channels_first, return_sequences...), at the worked
+    example's numbers: symshape and the framework agree on valid-or-not, the shapes and the parameters."""
+    import symshape
+
+    pytest.importorskip("torch" if rule.framework == "torch" else "keras")
+    ex = facts(rule).example
+    args = {**ex.args, argument: value}
+    inputs = [list(s) for s in ex.inputs]
+    if argument == "data_format":  # the documented input in the other layout
+        inputs = [[s[-1], *s[:-1]] if value == "channels_first" else [*s[1:], s[0]] for s in inputs]
+    names = [f"x{i + 1}" for i in range(len(inputs))]
+    spec = {"framework": rule.framework, "inputs": dict(zip(names, inputs, strict=True)),
+            "layers": [{rule.name: args, "inputs": names}]}
+    e = symshape.derive(spec, cache=False).evaluate()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if rule.framework == "torch":
+                got, params, buffers, _ = _torch_run(rule.name, args, [tuple(s) for s in inputs], batch=1)
+                counts = (params, buffers)
+            else:
+                got, trainable, non_trainable, _ = _keras_run(rule.name, args, [tuple(s) for s in inputs])
+                counts = (trainable, non_trainable)
+    except Exception as err:  # noqa: BLE001 - the framework refuses: symshape must too
+        assert not e.valid, f"{rule.name}({args}) refused by {rule.framework}: {err}"
+        return
+    ly = e.layers[0]
+    ours = (ly.params, ly.buffers) if rule.framework == "torch" else (ly.trainable, ly.non_trainable)
+    assert e.valid and got == [tuple(s) for s in ly.output_shapes] and counts == ours, (got, ly.output_shapes)
+
+
 NOT_COUNTED = {  # torch layers with MACs that torch's FlopCounterMode does not count, and why
     "Bilinear": "FlopCounterMode has no formula for aten.bilinear / _trilinear",
     "LSTM": "torch runs LSTM as one fused kernel that FlopCounterMode does not count",

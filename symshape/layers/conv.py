@@ -199,24 +199,27 @@ def _register_keras() -> None:
         spatial = [Arg("kernel_size", INTS), Arg("strides", INTS, 1), Arg("padding", PaddingKind(*modes), "valid"),
                    Arg("data_format", OptionalKind(DATA_FORMAT), None), Arg("dilation_rate", INTS, 1)]
         common = [Arg("use_bias", BOOL, True), Arg("trainable", BOOL, True), *keras_ignored(*KERAS_COMMON)]
+        # keras 3: only Conv1D takes 'causal'; the transposes take 'valid' or 'same' and nothing else
+        no_causal = [*spatial[:2], Arg("padding", PaddingKind("valid", "same"), "valid"), *spatial[3:]]
+        transpose = [*spatial[:2], Arg("padding", PaddingKind("valid", "same", numbers=False), "valid"), *spatial[3:]]
         doc = dict(rank=rank)
         register("keras", f"Conv{rank}D", [Arg("filters", INT), *spatial, Arg("groups", INT, 1), *common],
                  _keras_conv(rank, "conv"), f"{rank}-D convolution", **doc)
         register("keras", f"Conv{rank}DTranspose",
-                 [Arg("filters", INT), *spatial[:3], Arg("output_padding", OptionalKind(INTS), None),
-                  *spatial[3:], *common],
+                 [Arg("filters", INT), *transpose[:3], Arg("output_padding", OptionalKind(INTS), None),
+                  *transpose[3:], *common],
                  _keras_conv_transpose(rank), f"{rank}-D transposed convolution",
                  rank=rank)
         if rank < 3:
             dw_ignored = keras_ignored("depthwise_initializer", "depthwise_regularizer", "depthwise_constraint",
                                        "pointwise_initializer", "pointwise_regularizer", "pointwise_constraint")
             register("keras", f"DepthwiseConv{rank}D",
-                     [*spatial, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
+                     [*no_causal, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
                      _keras_conv(rank, "depthwise"),
                      f"{rank}-D depthwise convolution (depth_multiplier filters per channel)",
                      rank=rank)
             register("keras", f"SeparableConv{rank}D",
-                     [Arg("filters", INT), *spatial, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
+                     [Arg("filters", INT), *no_causal, Arg("depth_multiplier", INT, 1), *common, *dw_ignored],
                      _keras_conv(rank, "separable"), f"{rank}-D depthwise then pointwise convolution",
                      rank=rank)
 
