@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from .errors import BindingError, SymshapeError
+from .errors import BindingError, SymshapeError, did_you_mean
 
 __all__ = ["Client", "ServiceError", "value_set"]
 
@@ -171,28 +171,45 @@ class Client:
         return self._call(self.stub.RenderDocument, request, timeout)
 
     def evaluate(self, spec_or_id: Any, bindings: Mapping[str, int] | None = None, timeout: float | None = None,
-                 **kw: int) -> Any:
-        """EvaluateResponse at one binding (exact integers, violations)."""
+                 cost: Mapping[str, Any] | None = None, **kw: int) -> Any:
+        """EvaluateResponse at one binding (exact integers, violations); with `cost` ({"batch": "B", "dtype":
+        "bf16-mixed", "optimizer": "adamw", "flops": "fvcore", "mode": ..., "checkpoint": ...}; {} for the
+        defaults) also the cost of training in `.cost` (a CostValues)."""
         values = {**(bindings or {}), **kw}
+        extra = {"cost": self._cost_options(cost)} if cost is not None else {}
         try:
-            request = self.pb.EvaluateRequest(bindings=values, **self._target(spec_or_id))
+            request = self.pb.EvaluateRequest(bindings=values, **self._target(spec_or_id), **extra)
         except (ValueError, TypeError) as err:  # protobuf: not an int, or beyond int64
             raise BindingError(f"bindings: every value must be an integer in the int64 range ({err})") from None
         return self._call(self.stub.Evaluate, request, timeout)
 
+    def _cost_options(self, cost: Mapping[str, Any]) -> Any:
+        if not isinstance(cost, Mapping):
+            raise BindingError(f"cost is a mapping of options (batch, dtype, optimizer, flops, mode, checkpoint), "
+                               f"not {type(cost).__name__}")
+        known = ("batch", "dtype", "optimizer", "flops", "mode", "checkpoint")
+        for key in cost:
+            if key not in known:
+                raise BindingError(f"unknown cost option '{key}'{did_you_mean(str(key), known)}")
+        fields = {k: (str(v) if k != "checkpoint" else bool(v)) for k, v in cost.items() if v is not None}
+        return self.pb.CostOptions(**fields)
+
     def evaluate_batch(self, spec_or_id: Any, columns: Mapping[str, Any],
                        outputs: tuple[str, ...] = ("output_shape", "params"), chunk: int = 65536,
-                       timeout: float | None = None, arrow: bool = False) -> dict[str, Any]:
+                       timeout: float | None = None, arrow: bool = False,
+                       cost: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Columns in, columns out: {"valid": bool array, "overflow": bool array, "output_shape": [int64 arrays],
         "params": ...}; "overflow" flags rows whose exact values do not fit int64 (not valid, numbers 0).
         With "margins" in `outputs`: "margins" (one int64 array per condition) and "condition_names";
-        with "first_violation": an int32 array (-1 for none).
+        with "first_violation": an int32 array (-1 for none). Cost outputs ("total_bytes", "train_flops", ...)
+        are counted as `cost` asks (see `evaluate`); a symbolic batch is then a column.
 
         The bindings are streamed in chunks and the results come back as they are computed. With `arrow`
         (pyarrow), both ways travel as Arrow IPC record batches instead of repeated int64 fields.
         """
+        first_extra = {"cost": self._cost_options(cost)} if cost is not None else {}
         if arrow:
-            return self._evaluate_batch_arrow(spec_or_id, columns, outputs, chunk, timeout)
+            return self._evaluate_batch_arrow(spec_or_id, columns, outputs, chunk, timeout, first_extra)
         arrays: dict[str, np.ndarray] = {}
         for name, column in columns.items():
             try:
@@ -205,7 +222,7 @@ class Client:
             for start in range(0, length, chunk):
                 cols = {k: self.pb.Int64Column(values=(a[start:start + chunk] if a.ndim == 1 else
                                                        a.reshape(1)).tolist()) for k, a in arrays.items()}
-                extra = {**self._target(spec_or_id), "outputs": list(outputs)} if start == 0 else {}
+                extra = {**self._target(spec_or_id), "outputs": list(outputs), **first_extra} if start == 0 else {}
                 yield self.pb.EvaluateBatchRequest(columns=cols, **extra)
 
         parts: dict[str, list] = {"valid": [], "overflow": []}
@@ -244,7 +261,7 @@ class Client:
         return out
 
     def _evaluate_batch_arrow(self, spec_or_id: Any, columns: Mapping[str, Any], outputs: tuple[str, ...],
-                              chunk: int, timeout: float | None) -> dict[str, Any]:
+                              chunk: int, timeout: float | None, first_extra: dict | None = None) -> dict[str, Any]:
         """evaluate_batch with Arrow IPC both ways; the same dictionary back."""
         from .arrow import columns_to_ipc, ipc_to_results
 
@@ -260,7 +277,8 @@ class Client:
             for start in range(0, length, chunk):
                 data = columns_to_ipc({k: a[start:start + chunk] if a.ndim == 1 else a.reshape(1)
                                        for k, a in arrays.items()})
-                extra = {**self._target(spec_or_id), "outputs": list(outputs), "arrow": True} if start == 0 else {}
+                extra = {**self._target(spec_or_id), "outputs": list(outputs), "arrow": True, **(first_extra or {})} \
+                    if start == 0 else {}
                 yield self.pb.EvaluateBatchRequest(arrow_columns=data, **extra)
 
         pieces: list[dict[str, np.ndarray]] = []

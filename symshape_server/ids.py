@@ -72,6 +72,9 @@ def spec_document(canonical: dict[str, Any]) -> dict[str, Any]:
     doc["layers"] = layers
     if canonical.get("outputs"):
         doc["outputs"] = canonical["outputs"]
+    for key in ("batch", "mode"):  # a spec's batch size and mode (symshape.spec), when it names them
+        if canonical.get(key) is not None:
+            doc[key] = canonical[key]
     return doc
 
 

@@ -114,8 +114,25 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.codec = IdCodec(config.id_key, max_bytes=4 * config.max_spec_bytes)
         self.rebuilding = [threading.Lock() for _ in range(64)]  # one derivation of an unknown id at a time
         self.pool = WorkerPool(config.derive_workers)
+        self.costs: OrderedDict[tuple, Any] = OrderedDict()  # (id, cost options) -> symshape.cost.CostProgram
 
     # -- helpers
+
+    def _cost_program(self, derived: Derived, options: pb.CostOptions, context: grpc.ServicerContext) -> Any:
+        """The cost program for these options: cached, else built in a worker (the deadline bounds it)."""
+        opts = _cost_options(options)
+        key = (derived.key, tuple(sorted(opts.items())))
+        with self.cache.lock:
+            hit = self.costs.get(key)
+            if hit is not None:
+                self.costs.move_to_end(key)
+                return hit
+        program = self.pool.cost(derived, self.limits, opts, self._timeout(context))
+        with self.cache.lock:
+            self.costs[key] = program
+            while len(self.costs) > self.config.cache_size:
+                self.costs.popitem(last=False)
+        return program
 
     @property
     def limits(self) -> Limits:
@@ -246,19 +263,30 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             derived = self._target(request, context)
             if "evaluate" in self.config.fault_injection:
                 raise RuntimeError("fault injected in Evaluate (ServerConfig.fault_injection)")
-            values = check_bindings(derived.compiled, dict(request.bindings))
+            bindings = dict(request.bindings)
+            cost = None
+            if request.HasField("cost"):  # the cost program also takes the batch symbol
+                cost = self._cost_program(derived, request.cost, context)
+                cost_values = cost.values(bindings)
+                bindings = {k: v for k, v in bindings.items() if k in derived.compiled.accepted}
+            values = check_bindings(derived.compiled, bindings)
             program = derived.compiled.program
             if len(program.ops) > self.config.max_inline_ops:  # too long to hold a serving thread: a worker
                 reply = self.pool.evaluate(derived.key, derived.compiled, values, self._timeout(context))
-                return pb.EvaluateResponse.FromString(reply)
-            if derived.worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
-                check_bits(program, values)
-            return convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
+                response = pb.EvaluateResponse.FromString(reply)
+            else:
+                if derived.worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
+                    check_bits(program, values)
+                response = convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
+            if cost is not None:
+                response.cost.CopyFrom(_cost_message(cost.run(cost_values)[0]))
+            return response
 
     def EvaluateBatch(self, request_iterator: Iterator[pb.EvaluateBatchRequest],  # noqa: N802
                       context: grpc.ServicerContext) -> Iterator[pb.EvaluateBatchResponse]:
         with errors(context, "spec"):
             derived: Derived | None = None
+            cost: Any = None  # the cost program, when cost outputs are asked for
             outputs: tuple[str, ...] = ("output_shape", "params")
             offset = 0
             arrow = False
@@ -269,6 +297,8 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                     derived = self._target(request, context)
                     outputs = tuple(request.outputs) or outputs
                     arrow = request.arrow
+                    if request.HasField("cost") or any(o in COST_OUTPUTS for o in outputs):
+                        cost = self._cost_program(derived, request.cost, context)
                 elif request.WhichOneof("target"):
                     raise Abort(code_pb2.INVALID_ARGUMENT, "only the first chunk names the derivation",
                                 "TARGET_REPEATED", [("target", "set on a later chunk")])
@@ -282,7 +312,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                                 f"{self.config.max_batch_rows}: send smaller chunks", "LIMIT_EXCEEDED",
                                 [("columns", f"{rows} rows")])
                 columns = {k: (int(v[0]) if len(v) == 1 and rows > 1 else v) for k, v in columns.items()}
-                out = self._batch(derived, columns, rows, outputs, context, arrow, first=offset == 0)
+                out = self._batch(derived, columns, rows, outputs, context, arrow, first=offset == 0, cost=cost)
                 if out is None:
                     return
                 out.offset = offset
@@ -290,7 +320,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 yield out
 
     def _batch(self, derived: Derived, columns: dict[str, Any], rows: int, outputs: tuple[str, ...],
-               context: grpc.ServicerContext, arrow: bool = False, first: bool = True
+               context: grpc.ServicerContext, arrow: bool = False, first: bool = True, cost: Any = None
                ) -> pb.EvaluateBatchResponse | None:
         """One chunk, evaluated in slices of bounded work with the deadline checked between them."""
         remaining = context.time_remaining()
@@ -303,7 +333,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             if not context.is_active():
                 return None
             part = {k: (v[start:start + step] if isinstance(v, np.ndarray) else v) for k, v in columns.items()}
-            parts.append(evaluate_batch(derived.compiled, part, outputs))
+            parts.append(evaluate_batch(derived.compiled, part, outputs, cost=cost))
         if arrow:  # one Arrow IPC stream for the chunk; the repeated fields stay empty
             from symshape.arrow import results_to_ipc
 
@@ -402,6 +432,36 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
 
 
 _LAYER_CACHE: dict[tuple[str, str], pb.LayerInfo] = {}
+
+
+COST_OUTPUTS = ("forward_flops", "backward_flops", "train_flops", "params_bytes", "grads_bytes",
+                "optimizer_bytes", "buffers_bytes", "activations_bytes", "total_bytes")  # symshape.cost.QUANTITIES
+
+
+def _cost_options(options: pb.CostOptions) -> dict[str, Any]:
+    """CostOptions -> the keyword arguments of symshape.cost.cost (unset fields: the defaults)."""
+    out: dict[str, Any] = {}
+    batch = options.batch.strip()
+    if batch:
+        digits = batch.lstrip("+-")
+        if digits.isdigit() and len(digits) > 19:
+            raise BindingError(f"cost.batch: {batch[:30]!r} is beyond int64")
+        out["batch"] = int(batch) if digits.isdigit() else batch
+    for name in ("dtype", "optimizer", "flops", "mode"):
+        value = getattr(options, name)
+        if value:
+            out[name] = value
+    if options.checkpoint:
+        out["checkpoint"] = True
+    return out
+
+
+def _cost_message(totals: dict[str, Any]) -> pb.CostValues:
+    """The cost at one binding; every field 0 and overflow set when a value does not fit in int64."""
+    numbers = {k: totals[k] for k in COST_OUTPUTS}
+    if any(v is None or not -(2**63) <= v < 2**63 for v in numbers.values()):
+        return pb.CostValues(overflow=True)
+    return pb.CostValues(**numbers)
 
 
 def _layer_message(rule: Any) -> pb.LayerInfo:

@@ -144,8 +144,31 @@ def _solve(key: str, compiled: bytes, limits: Limits, args: tuple) -> bytes:
     return solve_reply(key, pickle.loads(compiled), *args)
 
 
-TASKS = {"derive": _derive, "evaluate": _evaluate, "solve": _solve, "render": _render}
-WHAT = {"derive": "derivation", "evaluate": "evaluation", "solve": "solve", "render": "document"}
+def _cost(canonical: str, limits: Limits, options: dict[str, Any]) -> bytes:
+    """The cost program (symshape.cost.CostProgram, pickled) of a derivation for the options asked."""
+
+    from symshape.deep import run_deep
+
+    _limited(limits)
+    return run_deep(_cost_deep, canonical, limits, options)
+
+
+def _cost_deep(canonical: str, limits: Limits, options: dict[str, Any]) -> bytes:
+    import json
+
+    import symshape
+    from symshape.spec import load_spec
+
+    from .ids import spec_document
+
+    spec = load_spec(spec_document(json.loads(canonical)), source="derivation", limits=limits)
+    program = symshape.derive(spec).cost(**options).compiled  # the worker's cache: derived once
+    return pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+TASKS = {"derive": _derive, "evaluate": _evaluate, "solve": _solve, "render": _render, "cost": _cost}
+WHAT = {"derive": "derivation", "evaluate": "evaluation", "solve": "solve", "render": "document",
+        "cost": "cost"}
 
 
 WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
@@ -324,6 +347,10 @@ class WorkerPool:
         solving.solve_reply's after the compiled program."""
         blob = pickle.dumps(derived.compiled, protocol=pickle.HIGHEST_PROTOCOL)
         return self.run("solve", (derived.key, blob, limits, (derived.symbols, *args)), timeout)
+
+    def cost(self, derived: Derived, limits: Limits, options: dict[str, Any], timeout: float) -> Any:
+        """The cost program (symshape.cost.CostProgram) of a derivation, built in a worker."""
+        return pickle.loads(self.run("cost", (derived.canonical, limits, options), timeout))
 
     def close(self) -> None:
         """Kill every worker, busy ones included: their callers get ShuttingDown at once."""

@@ -1,0 +1,82 @@
+"""The cost over gRPC: Evaluate's cost and EvaluateBatch's cost columns, from a real server on port 0,
+equal to the library's; bad options are INVALID_ARGUMENT with a 'did you mean'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("grpc")
+
+import symshape  # noqa: E402
+from symshape.client import Client  # noqa: E402
+from symshape.errors import BindingError, SymshapeError  # noqa: E402
+from symshape_server.service import ServerConfig, create_server, shutdown  # noqa: E402
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+RESNET = (EXAMPLES / "resnet18.yaml").read_text()
+QUANTITIES = ("forward_flops", "backward_flops", "train_flops", "params_bytes", "grads_bytes", "optimizer_bytes",
+              "buffers_bytes", "activations_bytes", "total_bytes")
+
+
+@pytest.fixture(scope="module")
+def client():
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1))
+    running.server.start()
+    with Client(f"127.0.0.1:{running.port}") as c:
+        yield c
+    shutdown(running, 1)
+
+
+OPTIONS = [{}, {"batch": "B", "dtype": "bf16-mixed", "optimizer": "adamw", "flops": "fvcore"},
+           {"batch": 16, "flops": "flop_counter", "mode": "eval"}, {"optimizer": "adam", "checkpoint": True}]
+
+
+@pytest.mark.parametrize("options", OPTIONS)
+def test_evaluate_cost_matches_library(client: Client, options: dict) -> None:
+    d = symshape.derive(RESNET)
+    bindings = {"H": 224, "W": 160} if options.get("batch") == 16 else {"H": 224, "W": 160, "B": 32}
+    reply = client.evaluate(RESNET, bindings, cost=options)
+    want = d.cost(**options).evaluate(bindings)
+    assert reply.valid and not reply.cost.overflow
+    assert {q: getattr(reply.cost, q) for q in QUANTITIES} == {q: want.totals[q] for q in QUANTITIES}
+    assert reply.counts.macs == d.evaluate({"H": 224, "W": 160}).macs
+
+
+def test_evaluate_cost_overflow_is_flagged(client: Client) -> None:
+    reply = client.evaluate(RESNET, {"H": 224, "W": 224, "B": 4 * 10**9}, cost={"flops": "flop_counter"})
+    assert reply.cost.overflow and reply.cost.forward_flops == 0
+
+
+@pytest.mark.parametrize("arrow", [False, True])
+def test_evaluate_batch_cost_columns(client: Client, arrow: bool) -> None:
+    if arrow:
+        pytest.importorskip("pyarrow")
+    d = symshape.derive(RESNET)
+    n = 500
+    r = np.random.default_rng(1)
+    cols = {"H": r.integers(16, 300, n), "W": r.integers(16, 300, n), "B": r.integers(1, 512, n)}
+    opts = {"optimizer": "adamw", "dtype": "bf16-mixed"}
+    got = client.evaluate_batch(RESNET, cols, ("params", "total_bytes", "train_flops"), cost=opts, arrow=arrow)
+    lib = d.evaluate_batch(cols, ("params", "total_bytes", "train_flops"), cost=opts)
+    assert got["valid"].tolist() == lib.valid.tolist()
+    for q in ("params", "total_bytes", "train_flops"):
+        assert got[q].tolist() == lib.columns[q].tolist()
+
+
+ERRORS = [({"flops": "fvcor"}, "did you mean 'fvcore'"), ({"dtype": "fp33"}, "unknown dtype"),
+          ({"batch": "3x"}, "batch is an integer or a symbol name")]
+
+
+@pytest.mark.parametrize(("options", "fragment"), ERRORS)
+def test_bad_cost_options(client: Client, options: dict, fragment: str) -> None:
+    with pytest.raises(SymshapeError, match=fragment) as info:
+        client.evaluate(RESNET, {"H": 224, "W": 224, "B": 1}, cost=options)
+    assert "Traceback" not in str(info.value)
+
+
+def test_unknown_client_option(client: Client) -> None:
+    with pytest.raises(BindingError, match="did you mean 'optimizer'"):
+        client.evaluate(RESNET, {"H": 224, "W": 224, "B": 1}, cost={"optimiser": "adam"})
