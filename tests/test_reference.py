@@ -229,6 +229,28 @@ def _mode_cases() -> list[tuple[object, str, object]]:
 MODE_CASES = _mode_cases()
 
 
+NEGATIVE_PADDING = [  # torch pads crop with negative amounts in every mode (found while documenting them)
+    ("ReflectionPad2d", -1, [1, 4, 4]), ("ReplicationPad2d", [-1, 1, 0, 2], [1, 4, 4]),
+    ("CircularPad2d", -1, [1, 4, 4]), ("CircularPad2d", -2, [1, 4, 4]), ("ReflectionPad1d", -2, [1, 4]),
+    ("ReplicationPad3d", -1, [1, 4, 4, 4]), ("ZeroPad2d", [-1, 0, 2, -3], [1, 4, 4]),
+]
+
+
+@pytest.mark.parametrize(("kind", "padding", "shape"), NEGATIVE_PADDING)
+def test_negative_torch_padding_crops(kind: str, padding: object, shape: list[int]) -> None:
+    import symshape
+
+    pytest.importorskip("torch")
+    e = symshape.derive({"framework": "torch", "input": shape, "layers": [{kind: {"padding": padding}}]},
+                        cache=False).evaluate()
+    try:
+        got, _, _, _ = _torch_run(kind, {"padding": padding}, [tuple(shape)], batch=1)
+    except RuntimeError:  # "input (W: 4) is too small"
+        got = [(0,)]
+    empty = any(d < 1 for s in got for d in s)
+    assert e.valid == (not empty) and (empty or got == [tuple(s) for s in e.layers[0].output_shapes]), (got, e)
+
+
 @pytest.mark.parametrize(("rule", "argument", "value"), MODE_CASES,
                          ids=[f"{r.framework}-{r.name}-{a}={v}" for r, a, v in MODE_CASES])
 def test_every_mode_at_the_example_matches_the_framework(rule: object, argument: str, value: object) -> None:

@@ -187,9 +187,7 @@ def _torch_pad(rank: int, mode: str):  # noqa: ANN202
             elif mode == "circular":
                 conds += [Condition(f"input {n} - padding {n}", x - p, ">=", 0,
                                     "circular padding may wrap around at most once") for p in (lo, hi)]
-            if mode != "constant":
-                conds += [nonnegative(f"padding {n}", lo), nonnegative(f"padding {n}", hi)]
-            elif not (lo.is_nonnegative and hi.is_nonnegative):
+            if not (lo.is_nonnegative and hi.is_nonnegative):  # negative amounts crop, in every mode
                 conds.append(Condition(f"input {n} - cropping {n}", x + smin(lo, 0) + smin(hi, 0), ">=", 0,
                                        "negative padding crops at most the whole input"))
             conds.append(positive(f"output {n}", y))
