@@ -269,3 +269,12 @@ def test_evaluate_batch_cost_columns() -> None:
         d.evaluate_batch({"H": cols["H"], "W": cols["W"]}, ("total_bytes",))
     with pytest.raises(BindingError, match="did you mean 'total_bytes'"):
         d.evaluate_batch(cols, ("total_byte",))
+
+
+def test_readme_largest_batch(capsys: pytest.CaptureFixture) -> None:
+    """The README's sentence about the largest ResNet-50 batch in 24 GiB is the command's last line."""
+    readme = (ROOT / "README.md").read_text()
+    code, out, _ = run(["cost", str(EXAMPLES / "resnet50.yaml"), "--set", "H=224", "--set", "W=224", "--dtype",
+                        "bf16-mixed", "--optimizer", "adamw", "--memory", "24GiB", "--for", "B"], capsys)
+    last = out.rstrip("\n").splitlines()[-1]
+    assert code == 0 and last.endswith("B = 578") and f"`{last}`" in readme.replace("\n  ", " ")
