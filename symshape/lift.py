@@ -6,7 +6,8 @@
     lifted.to_yaml()   # the editable file (its header gives the defaults as --set options)
 
 - ``inputs``: the named input's sizes become symbols (torch, channels first: the last axes; keras, channels
-  last: the axes before the channels; as many names as axes: every axis).
+  last: the axes before the channels; as many names as axes: every axis, ``_`` keeping one as it is, so a
+  sequence (T, E) takes ``input=T,_``).
 - ``hyper``: each layer argument of that name (torch's or keras' spelling: ``stride``/``strides``,
   ``out_channels``/``filters``, ``out_features``/``units``, ``dilation``/``dilation_rate``) becomes a per-layer
   symbol, ``K_layer1_0_conv1`` (K kernel, S stride, P padding, L dilation, C channels, F features); a tuple
@@ -144,7 +145,7 @@ def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | 
             raise SpecError(f"--symbolize {key}=...: no input '{key}'{did_you_mean(key, list(shapes))}; "
                             f"the inputs are {', '.join(shapes)}")
         shape = list(shapes[target])
-        names = [_check_symbol(n) for n in names]
+        names = [n if n == "_" else _check_symbol(n) for n in names]  # '_' keeps that axis as it is
         if len(names) > len(shape):
             raise SpecError(f"input '{target}' has {len(shape)} axes, got {len(names)} names")
         if len(names) == len(shape):
@@ -154,6 +155,8 @@ def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | 
         else:
             axes = list(range(len(shape) - len(names), len(shape)))
         for axis, name in zip(axes, names, strict=True):
+            if name == "_":
+                continue
             if not isinstance(shape[axis], int):
                 raise SpecError(f"input '{target}' axis {axis} is already {shape[axis]!r}, not a number")
             declare(name, shape[axis], f"input '{target}' axis {axis}")

@@ -72,7 +72,7 @@ class _Importer:
 
     def args(self, layer: Any, kind: str) -> dict[str, Any]:
         from ..layers import find_rule
-        from ..layers.base import ActivationKind, AnyKind, OptionalKind
+        from ..layers.base import ActivationKind, AnyKind, IntsKind, OptionalKind
 
         rule = find_rule("keras", kind)
         config = layer.get_config()
@@ -90,6 +90,9 @@ class _Importer:
                 raise self.unsupported(layer.name, f"{kind}.{arg.name}",
                                        f"a serialized object {value.get('class_name')}", _source(layer))
             value = plain(value)
+            if isinstance(inner, IntsKind) and isinstance(value, list) and value and \
+                    all(v == value[0] and isinstance(v, int) for v in value):
+                value = value[0]  # (3, 3) -> 3, as people write it
             if not arg.required and value == plain(arg.default) and type(value) is type(plain(arg.default)):
                 continue
             if arg.name == "data_format" and value == "channels_last":

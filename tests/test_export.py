@@ -1,0 +1,146 @@
+"""Import, lift, bind, export and run: the exported model (torch and keras code written by symshape) built and run
+on real tensors, its output shape and parameter count equal to symshape's evaluation; and the CLI's `import` and
+`export` commands end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import symshape  # noqa: E402
+from symshape.cli import main  # noqa: E402
+from symshape.errors import BindingError, SpecError  # noqa: E402
+from symshape.export import to_torch  # noqa: E402
+from symshape.importers import from_torch  # noqa: E402
+from symshape.lift import defaults_of, symbolize  # noqa: E402
+from tests.test_import_torch import FoldOnly, Mobile, Squeezy, TinyResNet, Tokens, Unet, WithLSTM  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load(code: str, tmp_path: Path, name: str = "exported"):
+    """The code symshape wrote, as a module file imported the ordinary way."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_exported(spec: dict, binding: dict, tmp_path: Path, shape: tuple[int, ...]) -> None:
+    code = to_torch(spec, binding)
+    model = load(code, tmp_path).Model().eval()
+    e = symshape.derive(spec).evaluate({**defaults_of(spec), **binding})
+    assert e.valid
+    with torch.no_grad():
+        out = model(torch.zeros(2, *shape))
+    out = out[0] if isinstance(out, tuple) else out
+    assert tuple(out.shape[1:]) == tuple(e.output_shape)
+    assert sum(p.numel() for p in model.parameters()) == e.params
+    assert sum(b.numel() for b in model.buffers()) == e.buffers
+
+
+CASES = [  # model, example shape, symbolize, tie, binding, the input at that binding
+    (TinyResNet, (3, 64, 64), {"input": ["H", "W"]}, ["kernel_size"], {"out_channels": "width"},
+     {"H": 40, "W": 52, "width": 4, "K_stem": 5}, (3, 40, 52)),
+    (Squeezy, (3, 64, 64), {"input": ["H", "W"]}, ["stride"], {}, {"H": 33, "W": 48, "S_features_0": 1},
+     (3, 33, 48)),
+    (Unet, (3, 32, 32), {"input": ["H", "W"]}, [], {"out_channels": "C"}, {"H": 16, "W": 24, "C": 3}, (3, 16, 24)),
+    (Mobile, (3, 32, 32), {"input": ["H", "W"]}, [], {}, {"H": 16, "W": 16}, (3, 16, 16)),
+    (Tokens, (10, 32), {"input": ["T", "_"]}, ["out_features"], {}, {"T": 5, "F_mlp_0": 16}, (5, 32)),
+    (WithLSTM, (9, 6), {"input": ["T", "_"]}, [], {}, {"T": 4}, (4, 6)),
+]
+
+
+@pytest.mark.parametrize(("factory", "example", "inputs", "hyper", "tie", "binding", "shape"), CASES,
+                         ids=[c[0].__name__ for c in CASES])
+def test_import_lift_bind_export_run(factory, example, inputs, hyper, tie, binding, shape, tmp_path) -> None:
+    imported = from_torch(factory().eval(), torch.zeros(2, *example))
+    lifted = symbolize(imported.spec, inputs=inputs, hyper=hyper, tie=tie)
+    assert defaults_of(lifted.spec) == lifted.defaults  # the defaults live in the spec file itself
+    run_exported(lifted.spec, binding, tmp_path, shape)
+
+
+def test_zoo_resnet18_exported_at_a_picked_width(tmp_path) -> None:
+    zoo = pytest.importorskip("tests.zoo")
+    model = zoo.resnet18().eval()
+    lifted = symbolize(from_torch(model, torch.zeros(1, 3, 64, 64)).spec, inputs={"input": ["H", "W"]},
+                       tie={"out_channels": "width"})
+    assert lifted.defaults["width"] == 64
+    d = symshape.derive(lifted.spec)
+    assert d.evaluate(**lifted.defaults).params == sum(p.numel() for p in model.parameters())
+    run_exported(lifted.spec, {"H": 96, "W": 80, "width": 16}, tmp_path, (3, 96, 80))
+
+
+def test_exported_examples_run(tmp_path) -> None:
+    for name, binding, shape in [("resnet18.yaml", {"H": 64, "W": 64}, (3, 64, 64)),
+                                 ("unet.yaml", {"H": 64, "W": 64, "C": 3, "K": 2}, (3, 64, 64)),
+                                 ("alexnet.yaml", {"H": 70, "W": 90}, (3, 70, 90))]:
+        run_exported(_as_dict((ROOT / "examples" / name).read_text()), binding, tmp_path, shape)
+
+
+def _as_dict(text: str) -> dict:
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def test_export_refuses_what_it_cannot_write() -> None:
+    imported = from_torch(FoldOnly(), torch.zeros(2, 4, 2, 2), allow_opaque=True)
+    with pytest.raises(SpecError, match="cannot export opaque layers.*fold"):
+        to_torch(imported.spec)
+    lifted = symbolize(from_torch(TinyResNet(), torch.zeros(2, 3, 64, 64)).spec, inputs={"input": ["H", "W"]})
+    with pytest.raises(BindingError, match="not valid"):
+        to_torch(lifted.spec, {"H": 0, "W": 5})
+    spec = {"framework": "torch", "input": [3, "H", "W"], "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 3}}]}
+    with pytest.raises(BindingError, match="--set H=...*--set W=..."):
+        to_torch(spec)
+    with pytest.raises(SpecError, match="try --to torch"):
+        symshape.export.to_keras(spec, {"H": 5, "W": 5})
+
+
+def _cli(args: list[str]) -> tuple[int, str]:
+    out = io.StringIO()
+    code = main(args, out)
+    return code, out.getvalue()
+
+
+def test_cli_import_then_export(tmp_path, capsys) -> None:
+    spec_path = tmp_path / "tiny.yaml"
+    code, _ = _cli(["import", "torch", "tests.test_import_torch:TinyResNet", "--input-shape", "3,64,64",
+                    "--symbolize", "input=H,W", "--symbolize", "kernel_size", "--tie", "out_channels=width",
+                    "-o", str(spec_path)])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "imported 22 layers" in err and "symbols: H, W, width" in err
+    text = spec_path.read_text()
+    assert "width: {description: 'out_channels (tied" in text and "default 8" in text
+    assert "K_layer1_0_conv1" in text and "--set H=64" in text.splitlines()[0] + text.splitlines()[1]
+    code, out = _cli(["eval", str(spec_path), *sum((["--set", f"{k}={v}"] for k, v in
+                                                    defaults_of(_as_dict(text)).items()), [])])
+    assert code == 0 and "6,218" in out  # the imported values: torch's parameter count
+    model_path = tmp_path / "model.py"
+    code, _ = _cli(["export", str(spec_path), "--to", "torch", "--set", "H=50", "--set", "W=30", "--set", "width=2",
+                    "-o", str(model_path)])
+    assert code == 0
+    model = load(model_path.read_text(), tmp_path, "cli_model").Model()
+    assert model(torch.zeros(1, 3, 50, 30)).shape == (1, 10)
+
+
+def test_cli_import_errors(capsys) -> None:
+    code, _ = _cli(["import", "torch", "tests.test_import_torch:Odd", "--input-shape", "3,8,8"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "cannot import torch node" in err and "getitem" in err and "Traceback" not in err
+    code, _ = _cli(["import", "torch", "tests.test_import_torch:Nope"])
+    assert code == 2 and "has no attribute 'Nope'" in capsys.readouterr().err
+    code, _ = _cli(["import", "onnx", "missing.onnx"])
+    assert code == 2 and "no such file" in capsys.readouterr().err
+    code, _ = _cli(["import", "torch", "tests.test_import_torch:TinyResNet", "--symbolize", "kernal_size"])
+    assert code == 2 and "did you mean 'kernel_size'" in capsys.readouterr().err
