@@ -278,3 +278,21 @@ def test_readme_largest_batch(capsys: pytest.CaptureFixture) -> None:
                         "bf16-mixed", "--optimizer", "adamw", "--memory", "24GiB", "--for", "B"], capsys)
     last = out.rstrip("\n").splitlines()[-1]
     assert code == 0 and last.endswith("B = 578") and f"`{last}`" in readme.replace("\n  ", " ")
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "html"])
+def test_cost_section_blocks_render(fmt: str) -> None:
+    """The document's cost section (symshape.cost.docs.cost_blocks) renders in every format with the formulas
+    and the numbers at the example."""
+    from symshape.cost.docs import cost_blocks
+    from symshape.docs import html, markdown
+    from symshape.docs.blocks import Document
+
+    d = symshape.derive(EXAMPLES / "transformer_block.yaml")
+    doc = Document("t")
+    doc.add(*cost_blocks(d, {"L": 128, "E": 512, "Hh": 8}, optimizer="adamw"))
+    text = (markdown if fmt == "markdown" else html).render(doc)
+    total = d.cost(optimizer="adamw").evaluate(L=128, E=512, Hh=8, B=32).total_bytes
+    assert "Cost of training" in text and f"{total:,} bytes" in text
+    if fmt == "markdown":
+        assert "$2 B E L^{2} + 12 B L E^{2}$" in text
