@@ -92,6 +92,16 @@ def test_page_symbols_are_in_its_glossary_and_print_as_names(rule: object) -> No
     assert "see its argument" not in rows, f"{page_name(rule)}: a symbol without a meaning"
 
 
+def test_index_symbols_are_in_its_glossary() -> None:
+    text = (DOCS / "index.md").read_text()
+    glossary = _glossary(text)
+    shown = set().union(*(_symbols(m) for m in _math(text.split("## Symbols")[0])))
+    assert shown <= glossary, sorted(shown - glossary)
+    rows = text.split("## Symbols", 1)[1]
+    meanings = [row.split("|")[2].strip() for row in rows.splitlines() if row.startswith("| $")]
+    assert meanings and all(meanings), "a symbol without a meaning"
+
+
 @pytest.mark.parametrize("rule", ALL, ids=IDS)
 def test_no_degenerate_output_or_impossible_condition(rule: object) -> None:
     f = facts(rule)

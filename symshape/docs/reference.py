@@ -292,7 +292,20 @@ def index_markdown(selected: Sequence[LayerRule], link_prefix: str = "") -> str:
         outs = "; ".join(shape_tex(s) for s in f.outputs)
         lines.append(f"| {r.framework} | [`{r.name}`]({link_prefix}{page_name(r)}) | {_inline((Math(ins),))} | "
                      f"{_inline((Math(outs),))} | {_inline((Math(tex(f.params)),))} | {_escape(r.summary)} |")
+    lines += ["", "## Symbols", "", "| Symbol | Meaning |", "|---|---|"]
+    lines += [f"| {_inline((Math(tex(Symbol(n))),))} | {_escape(m)} |" for n, m in index_symbols(selected)]
     return "\n".join(lines) + "\n"
+
+
+def index_symbols(selected: Sequence[LayerRule]) -> list[tuple[str, str]]:
+    """(symbol, meaning) of every symbol the index's table shows."""
+    names: dict[str, dict[str, None]] = {}
+    for r in selected:
+        f = facts(r)
+        for e in [*(s for shape in (*f.inputs, *f.outputs) for s in shape), f.params]:
+            for sym in getattr(e, "free_symbols", ()):
+                names.setdefault(sym.name, {})[meaning(f, sym.name)] = None
+    return sorted(((n, "; ".join(m)) for n, m in names.items()), key=lambda item: (item[0].lower(), item[0]))
 
 
 def _index_html(selected: list[LayerRule]) -> str:
@@ -317,6 +330,9 @@ def _index_html(selected: list[LayerRule]) -> str:
         f"<code>{escape(REGENERATE)}</code>).</p>",
         '<div class="scroll"><table><thead><tr><th>Framework</th><th>Layer</th><th>Input</th><th>Output</th>'
         "<th>Parameters</th><th>Summary</th></tr></thead><tbody>", *rows, "</tbody></table></div>",
+        "<h2>Symbols</h2>", '<div class="scroll"><table><thead><tr><th>Symbol</th><th>Meaning</th></tr></thead><tbody>',
+        *(f'<tr><td><span class="scroll math">{mathml(tex(Symbol(n)))}</span></td><td>{escape(m)}</td></tr>'
+          for n, m in index_symbols(selected)), "</tbody></table></div>",
         "</body>", "</html>"]) + "\n"
 
 

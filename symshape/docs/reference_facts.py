@@ -408,7 +408,10 @@ VOCAB_ORDER = {sym: i for i, (sym, _) in enumerate(VOCAB.values())}
 
 
 def meaning(f: LayerFacts, name: str) -> str:
-    """The glossary's meaning of a symbol on the page of `f`."""
+    """The glossary's meaning of a symbol on the page of `f` (from the argument it fills there, when it fills one)."""
+    role = f.roles.get(name, "").strip("`")
+    if role in VOCAB and VOCAB[role][0] == name:
+        return VOCAB[role][1]
     text = symbol_meaning(name)
     if text:
         return text
