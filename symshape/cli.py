@@ -111,9 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES", help="values of a symbol (repeat)")
     p.add_argument("--where", action="append", default=[], metavar="CONDITION", help="keep rows satisfying it")
-    p.add_argument("--format", choices=("csv", "json"), default="csv")
-    p.add_argument("-o", "--output", help="write the rows to this file instead of standard output")
+    p.add_argument("--format", choices=("csv", "json", "parquet"), default=None,
+                   help="csv (default), json, or parquet (a file: needs -o; with --ray always parquet)")
+    p.add_argument("-o", "--output", help="write the rows to this file instead of standard output "
+                   "(with --ray: a directory of part-*.parquet files)")
     p.add_argument("--all", action="store_true", help="keep invalid combinations too (with valid=0)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on a Ray cluster (symshape[ray]): 'auto', ray://host:10001, or none for a local "
+                   "instance; the grid is split into blocks, each task writes its rows as Parquet to -o DIR")
+    p.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="tasks at once on Ray (default: the cluster's CPUs)")
 
     p = command("solve", "which values of one symbol make the network valid (and hit a target output size)")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
@@ -305,6 +312,9 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
         except SpecError as err:
             raise UsageError(f"--where: {err}") from None
     sweep = Sweep(d, axes, where, keep_invalid=args.all)
+    if args.ray is not None or args.format == "parquet":
+        return _sweep_parquet(args, sweep, where)
+    args.format = args.format or "csv"
     if not args.output:
         with _Progress(sweep.total, out) as progress:
             sweep.write(out, args.format, progress)
@@ -316,6 +326,43 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
     with target, _Progress(sweep.total) as progress:
         kept = sweep.write(target, args.format, progress)
     print(f"{kept:,} of {sweep.total:,} combinations kept -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def _sweep_parquet(args: argparse.Namespace, sweep: Any, where: Any) -> int:
+    """--format parquet (one file, written as rows are found) or --ray (part files in a directory)."""
+    from pathlib import Path
+
+    if args.format not in (None, "parquet"):
+        raise UsageError(f"--ray writes Parquet files, not {args.format}")
+    if not args.output:
+        raise UsageError("Parquet is written to a file: give -o FILE (with --ray: -o DIR)")
+    if args.ray is None:
+        try:
+            with _Progress(sweep.total) as progress:
+                kept = sweep.write_parquet(args.output, progress)
+        except OSError as err:
+            raise UsageError(f"--output {args.output}: {err.strerror or err}") from None
+        print(f"{kept:,} of {sweep.total:,} combinations kept -> {args.output}", file=sys.stderr)
+        return 0
+    if args.spec == "-":
+        raise UsageError("--ray reads the spec from a file, not standard input")
+    if args.ray_workers is not None and args.ray_workers < 1:
+        raise UsageError("--ray-workers takes a positive number")
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise UsageError("--ray needs Ray: pip install 'symshape[ray]'") from None
+    from .integrations.ray import sweep_on_ray
+
+    try:
+        with _Progress(sweep.total) as progress:
+            done = sweep_on_ray(Path(args.spec), sweep.axes, args.output, where=where, keep_invalid=args.all,
+                                address=args.ray, workers=args.ray_workers, progress=progress)
+    except (ConnectionError, TimeoutError) as err:
+        raise UsageError(f"--ray {args.ray}: cannot reach the cluster ({str(err)[:200]})") from None
+    print(f"{done.kept:,} of {done.combinations:,} combinations kept -> {args.output}/ ({len(done.files)} "
+          f"Parquet files, {done.workers} Ray workers, {done.rows_per_second:,.0f} combinations/s)", file=sys.stderr)
     return 0
 
 

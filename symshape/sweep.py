@@ -12,7 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from os import PathLike
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -29,6 +30,7 @@ RESULTS = ("params", "trainable", "non_trainable", "buffers", "macs", "activatio
 CHUNK = 1 << 18
 MIN_RUN = 4096  # a last axis at least this long is swept run by run (the closed-form fast path)
 FORMAT_CHUNK = 1 << 15
+PARQUET_ROWS = 1 << 20  # rows held before a Parquet row group is written
 INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -122,18 +124,22 @@ class Sweep:
             rest //= n
         return {a.name: cols[a.name] for a in self.axes}
 
-    def rows(self, chunk: int | None = None) -> Iterator[tuple[np.ndarray, int]]:
+    def rows(self, chunk: int | None = None, begin: int = 0, end: int | None = None
+             ) -> Iterator[tuple[np.ndarray, int]]:
         """(kept rows as a table, combinations done so far), chunk after chunk. The table is int64,
         or Python ints when a kept row's numbers do not fit in int64 (evaluated exactly).
 
         Without a fixed `chunk`, chunks grow or shrink (up to CHUNK combinations) so that each takes
         about a tenth of a second: progress moves smoothly for small and for deep networks alike.
+        `begin`/`end` restrict the sweep to the combinations numbered begin .. end-1 (one block of a
+        distributed sweep: symshape.integrations.ray); "done" then counts from `begin`.
         """
         size = chunk or 1 << 12
-        start = 0
+        start = max(0, begin)
+        last = self.total if end is None else min(end, self.total)
         run = len(self.axes[-1]) if self.axes else 1  # the last axis varies fastest
-        while start < self.total:
-            stop = min(start + size, self.total)
+        while start < last:
+            stop = min(start + size, last)
             if run >= MIN_RUN:  # chunks within one run of the last axis: the other symbols are constant
                 stop = min(stop, (start // run + 1) * run)
             began = time.perf_counter()
@@ -167,7 +173,7 @@ class Sweep:
                 took = time.perf_counter() - began
                 size = int(min(CHUNK, max(1 << 10, size * 2 if took < 0.05 else size // 2 if took > 0.2 else size)))
             start = stop
-            yield table, stop
+            yield table, stop - max(0, begin)
 
     def exact_row(self, binding: dict[str, int]) -> tuple[bool, list[int | None]]:
         """(whether the row is kept, its values) from the exact evaluation of one combination."""
@@ -202,6 +208,68 @@ class Sweep:
         if fmt == "json":
             out.write(("\n" if kept else "") + f'], "combinations": {self.total}, "kept": {kept}}}\n')
         return kept
+
+
+    def write_parquet(self, path: str | PathLike, progress: Callable[[int, int], None] | None = None,
+                      chunk: int | None = None, begin: int = 0, end: int | None = None) -> int:
+        """Stream the kept rows (of combinations begin .. end-1) to a Parquet file as they are found, in
+        row groups of about PARQUET_ROWS rows; returns the number of rows kept. Schema: `parquet_schema`."""
+        from .arrow import require
+
+        pa = require()
+        import pyarrow.parquet as pq
+
+        schema = self.parquet_schema()
+        kept = 0
+        pending: list[np.ndarray] = []
+        held = 0
+        with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+            def flush() -> None:
+                nonlocal pending, held
+                if pending:
+                    writer.write_table(pa.Table.from_batches([self.record_batch(t) for t in pending], schema))
+                pending, held = [], 0
+
+            for table, done in self.rows(chunk, begin, end):
+                if len(table):
+                    pending.append(table)
+                    held += len(table)
+                    kept += len(table)
+                if held >= PARQUET_ROWS:
+                    flush()
+                if progress is not None:
+                    progress(done, kept)
+            flush()
+        return kept
+
+    def parquet_schema(self) -> Any:
+        """The columns of `header` as int64, `valid` as bool, and `exact` (text): null, except on a row
+        whose numbers do not fit int64, where the int64 columns are null and `exact` holds the row as
+        CSV text, exact (as the CSV and JSON formats write it)."""
+        from .arrow import require
+
+        pa = require()
+        fields = [pa.field(n, pa.int64()) for n in self.header[:-1]]
+        return pa.schema([*fields, pa.field("valid", pa.bool_()), pa.field("exact", pa.string())])
+
+    def record_batch(self, table: np.ndarray) -> Any:
+        """A table of kept rows (from `rows`) as a record batch of `parquet_schema`."""
+        from .arrow import require
+
+        pa = require()
+        schema = self.parquet_schema()
+        k = table.shape[1]
+        if table.dtype != object:
+            arrays = [pa.array(table[:, j]) for j in range(k - 1)]
+            return pa.RecordBatch.from_arrays([*arrays, pa.array(table[:, -1].astype(bool)),
+                                               pa.nulls(len(table), pa.string())], schema=schema)
+        rows = table.tolist()
+        wide = [not all(isinstance(v, int) and INT64[0] <= v <= INT64[1] for v in row) for row in rows]
+        cols = [[None if w else row[j] for row, w in zip(rows, wide, strict=True)] for j in range(k - 1)]
+        exact = [format_rows(table[i:i + 1], "csv").rstrip("\n") if w else None for i, w in enumerate(wide)]
+        return pa.RecordBatch.from_arrays([*(pa.array(c, pa.int64()) for c in cols),
+                                           pa.array([bool(row[-1]) for row in rows], pa.bool_()),
+                                           pa.array(exact, pa.string())], schema=schema)
 
 
 def format_rows(table: np.ndarray, fmt: str) -> str:
