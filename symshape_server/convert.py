@@ -108,19 +108,20 @@ class _Shown:
     """How the Derive reply writes expressions (see DeriveRequest): closed forms, or in a deep network fed by
     many symbols the named sizes x_1, x_2, ... (`symshape.named`), so that the reply stays linear in depth.
 
-    The network's own expressions get text, LaTeX and a self-contained graph (named sizes opened through
-    their definitions: the graph shares them, so it stays linear); per-layer ones text only, unless
-    `layer_graphs` (then LaTeX and a graph whose symbols include the names)."""
+    The network's own expressions get text, LaTeX and a graph; per-layer ones text only, unless
+    `layer_graphs` (then LaTeX and a graph). A graph of a named form has the names as symbols: the
+    reply's `sizes` (always with graphs) define them in order. (Opening the names in every graph would
+    repeat the whole chain in each condition: quadratic again.)"""
 
     def __init__(self, d: Derivation, closed_forms: bool, layer_graphs: bool) -> None:
         self.d, self.closed_forms, self.layer_graphs = d, closed_forms, layer_graphs
         self.names = d.size_names
-        self.defs = {**d.defs, **{name: atom for atom, name in self.names.names.items()}}
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
-        msg = pb.Expression(text=text(e, self.names.names), latex=latex(e, self.names.names))
-        _graph(msg, e, self.defs)
+        named = self.names.named(e)
+        msg = pb.Expression(text=text(named), latex=latex(named))
+        _graph(msg, named, None)
         return msg
 
     def layer(self, e: Any, count: bool = False) -> pb.Expression:
@@ -177,8 +178,7 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
         if not closed_forms:
             for size in shown.names.definitions():
                 item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
-                item.definition.CopyFrom(shown.layer(size.definition) if not layer_graphs else
-                                         _definition(shown, size.definition))
+                item.definition.CopyFrom(_definition(shown, size.definition))
     for ly in d.layers:
         out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
                              recurrence=[text(s) for s in recurrence(ly, d.framework).outputs[0]])
@@ -196,9 +196,10 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
 
 
 def _definition(shown: _Shown, definition: Any) -> pb.Expression:
-    """A named size's definition, as written (in the names before it), with LaTeX and a graph over the names."""
+    """A named size's definition, as written (in the names before it), with a graph over the names (always:
+    the graphs of named forms need them) and LaTeX with layer_graphs."""
     named = shown.names.named(definition)
-    msg = pb.Expression(text=text(named), latex=latex(named))
+    msg = pb.Expression(text=text(named), latex=latex(named) if shown.layer_graphs else "")
     _graph(msg, named, None)
     return msg
 

@@ -113,9 +113,12 @@ def _render_deep(payload: Any, source: str, limits: Limits, fmt: str, example: d
     from .ids import canonical_json
 
     spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
-    never = bool(symshape.derive(spec).never_valid)
-    # the payload itself (not the loaded spec): the document shows the spec's `description:` entries
-    rendered = render_document(payload, fmt, example=example or None, image=image or "model.svg", source=source)
+    symshape.derive(spec)  # errors name the request field ("spec.text")
+    # the document is titled by the spec, not by "spec.text": derived afresh without that source (the
+    # worker's cache holds this network under the request field's name)
+    d = symshape.derive(load_spec(payload, limits=limits), cache=False)
+    never = bool(d.never_valid)
+    rendered = render_document(d, fmt, example=example or None, image=image or "model.svg")
     body = getattr(rendered, "data", None)
     if body is None:
         text = rendered.text
