@@ -36,7 +36,7 @@ __all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec", "read_file"]
 
 TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description", "batch", "mode")
 MODES = ("train", "eval")
-SYMBOL_KEYS = ("min", "max", "description")
+SYMBOL_KEYS = ("min", "max", "step", "log", "description")  # step, log: how a search samples it (optuna)
 LAYER_META = ("name", "inputs")
 
 
@@ -484,11 +484,22 @@ def _symbols(raw: Any, where: Any, limits: Limits) -> dict[str, dict[str, int]]:
                 if not isinstance(value, str):
                     raise SpecError(f"a description is text, got {value!r}", where((*path, key)))
                 continue
+            if key == "log":  # sample on a log scale (a search's hint; the domain is min..max)
+                if not isinstance(value, bool):
+                    raise SpecError(f"'log' is true or false, got {value!r}", where((*path, key)))
+                entry[key] = value
+                continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SpecError(f"'{key}' must be an integer, got {value!r}", where((*path, key)))
+            if key == "step" and value < 1:
+                raise SpecError(f"'step' must be at least 1, got {value}", where((*path, key)))
             entry[key] = value
         if "min" in entry and "max" in entry and entry["min"] > entry["max"]:
             raise SpecError(f"min {entry['min']} is above max {entry['max']}", where(path))
+        if entry.get("log") and entry.get("min", 1) < 1:
+            raise SpecError(f"'log: true' needs min >= 1, got min {entry['min']}", where((*path, "log")))
+        if entry.get("log") and entry.get("step", 1) != 1:
+            raise SpecError("'log: true' samples every integer: it takes no step", where((*path, "step")))
         out[name] = entry
     return out
 
