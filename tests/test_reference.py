@@ -19,7 +19,7 @@ import pytest
 import sympy
 
 from symshape.cli import main
-from symshape.docs.reference import page_name, reference_pages
+from symshape.docs.reference import page_name, reference_pages, runnable
 from symshape.docs.reference_facts import facts, page_symbols
 from symshape.layers import rules
 from symshape.layers.base import REGISTRY
@@ -293,6 +293,25 @@ def test_every_mode_at_the_example_matches_the_framework(rule: object, argument:
     ly = e.layers[0]
     ours = (ly.params, ly.buffers) if rule.framework == "torch" else (ly.trainable, ly.non_trainable)
     assert e.valid and got == [tuple(s) for s in ly.output_shapes] and counts == ours, (got, ly.output_shapes)
+
+
+RUNNABLE = [r for r in ALL if runnable(facts(r)) is not None]
+
+
+@pytest.mark.parametrize("rule", RUNNABLE, ids=[f"{r.framework}-{r.name}" for r in RUNNABLE])
+def test_runnable_example_prints_what_it_says(rule: object) -> None:
+    """The page's program, run as written: it prints what its comments say."""
+    import contextlib
+
+    pytest.importorskip("torch" if rule.framework == "torch" else "keras")
+    code = runnable(facts(rule))
+    expected = [line.split("  # ", 1)[1] for line in code.splitlines() if line.startswith("print(")]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(code, f"<{page_name(rule)}>", "exec"), {})  # noqa: S102 - our own generated program
+    assert out.getvalue().splitlines() == expected
+    assert f"```python\n{code}```" in (DOCS / page_name(rule)).read_text()
 
 
 NOT_COUNTED = {  # torch layers with MACs that torch's FlopCounterMode does not count, and why

@@ -26,7 +26,7 @@ from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, Text, line
 from .reference_facts import ConditionFact, LayerFacts, Variant, equations, facts, meaning, page_symbols
 
-__all__ = ["FORMATS", "index_markdown", "layer_document", "page_name", "reference_pages", "write_reference"]
+__all__ = ["FORMATS", "index_markdown", "layer_document", "runnable", "page_name", "reference_pages", "write_reference"]
 
 FORMATS = ("markdown", "html")
 SUFFIX = {"markdown": ".md", "html": ".html"}
@@ -173,9 +173,8 @@ def _example_blocks(f: LayerFacts) -> list:
         items.append(line(f"buffers: {count_text(ex.buffers)}"))
     items.append(line(f"MACs: {count_text(ex.macs)}"))
     blocks.append(Bullets(tuple(items)))
-    where = "PyTorch" if f.rule.framework == "torch" else "keras 3"
-    blocks.append(Para(line(f"tests/test_reference.py runs this layer in {where} on a tensor of this shape and "
-                            f"checks these numbers ({values}).")))
+    blocks.append(Para(line(f"tests/test_reference.py runs this layer in {_where(f.rule)} on a tensor of this "
+                            f"shape and checks these numbers ({values}).")))
     return blocks
 
 
@@ -336,16 +335,88 @@ def _index_html(selected: list[LayerRule]) -> str:
         "</body>", "</html>"]) + "\n"
 
 
+def _py(value: object, framework: str) -> str:
+    """A Python literal of an argument (lists as tuples; keras' nested layer as its constructor call)."""
+    if isinstance(value, dict) and len(value) == 1 and framework == "keras":
+        (kind, args), = value.items()
+        return f"keras.layers.{kind}(" + ", ".join(f"{k}={_py(v, framework)}" for k, v in args.items()) + ")"
+    if isinstance(value, list):
+        return "(" + ", ".join(_py(v, framework) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return repr(value)
+
+
+KERAS_LIST_INPUT = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate")
+TORCH_FUNCTIONAL = {"add": "torch.add({0}, {1})", "sub": "torch.sub({0}, {1})", "mul": "torch.mul({0}, {1})",
+                    "cat": "torch.cat([{0}, {1}], dim={dim})"}
+
+
+def runnable(f: LayerFacts) -> str | None:
+    """The worked example as a program a reader can run in the framework, its output in comments (the test
+    suite runs every one); None when the layer has no framework call of that shape (an imported op)."""
+    ex, rule = f.example, f.rule
+    if ex is None or rule.name == "Opaque" or (rule.framework == "torch" and rule.name.islower()
+                                               and rule.name not in TORCH_FUNCTIONAL):
+        return None
+    args = ", ".join(f"{k}={_py(v, rule.framework)}" for k, v in ex.args.items())
+    first = ex.outputs[0]
+    params = ex.trainable + ex.non_trainable
+    several = len(ex.outputs) > 1 or (rule.framework == "torch" and rule.name in ("RNN", "LSTM", "GRU",
+                                                                                  "MultiheadAttention"))
+    if rule.framework == "keras":
+        dtype = "int32" if rule.name == "Embedding" else "float32"
+        arrays = [f'np.zeros((1, {", ".join(map(str, s))}), dtype="{dtype}")' for s in ex.inputs]
+        call = (f"[{', '.join(arrays)}]" if rule.name in KERAS_LIST_INPUT else
+                f"{arrays[0]}, {arrays[0]}" if rule.name == "MultiHeadAttention" else arrays[0])
+        return "\n".join([
+            "import numpy as np", "import keras", "",
+            f"layer = keras.layers.{rule.name}({args})",
+            f"y = layer({call})  # a batch of 1", *(["y = y[0]  # the first output"] if several else []),
+            f"print(tuple(y.shape[1:]))  # {first}", f"print(layer.count_params())  # {params}", ""])
+    unbatched = rule.name in ("RNN", "LSTM", "GRU")
+    if rule.name == "Embedding":
+        tensors = [f"torch.zeros(1, {', '.join(map(str, s))}, dtype=torch.long)" for s in ex.inputs]
+    elif unbatched:
+        tensors = [f"torch.zeros({', '.join(map(str, s))})" for s in ex.inputs]
+    else:
+        tensors = [f"torch.zeros(1, {', '.join(map(str, s))})" for s in ex.inputs]
+    if rule.name in TORCH_FUNCTIONAL:
+        expr = TORCH_FUNCTIONAL[rule.name].format(*tensors, dim=ex.args.get("dim", 1))
+        return "\n".join(["import torch", "", f"y = {expr}  # a batch of 1",
+                          f"print(tuple(y.shape[1:]))  # {first}", ""])
+    if rule.name == "MultiheadAttention":
+        args += ", batch_first=True"
+        tensors = [tensors[0]] * 3
+    shape = "y.shape" if unbatched else "y.shape[1:]"
+    return "\n".join([
+        "import torch", "", f"layer = torch.nn.{rule.name}({args})",
+        f"y = layer({', '.join(tensors)})" + ("  # one unbatched sequence" if unbatched else "  # a batch of 1"),
+        *(["y = y[0]  # the first output"] if several else []),
+        f"print(tuple({shape}))  # {first}", f"print(sum(p.numel() for p in layer.parameters()))  # {params}", ""])
+
+
 def _page_text(rule: LayerRule, fmt: str) -> str:
     doc = layer_document(rule)
+    code = runnable(facts(rule))
     if fmt == "markdown":
         from .markdown import render
 
-        return f"[Layer reference](../index.md) › {rule.framework}\n\n" + render(doc)
+        text = f"[Layer reference](../index.md) › {rule.framework}\n\n" + render(doc)
+        if code:
+            text += f"\nThe same in {_where(rule)}, to run:\n\n```python\n{code}```\n"
+        return text
     from .html import render as html
 
     back = '<p><a href="../index.html">Layer reference</a> › ' + escape(rule.framework) + "</p>"
-    return html(doc).replace("<body>\n", "<body>\n" + back + "\n", 1)
+    page = html(doc).replace("<body>\n", "<body>\n" + back + "\n", 1)
+    if code:
+        block = (f"<p>The same in {escape(_where(rule))}, to run:</p>\n"
+                 f'<pre style="overflow-x:auto;max-width:100%"><code>{escape(code)}</code></pre>\n')
+        page = page.replace("</body>", block + "</body>", 1)
+    return page
+
+
+def _where(rule: LayerRule) -> str:
+    return "PyTorch" if rule.framework == "torch" else "keras 3"
 
 
 def reference_pages(fmt: str = "markdown", framework: str | None = None,
