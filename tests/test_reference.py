@@ -20,7 +20,7 @@ import sympy
 
 from symshape.cli import main
 from symshape.docs.reference import page_name, reference_pages, runnable
-from symshape.docs.reference_facts import facts, page_symbols
+from symshape.docs.reference_facts import facts, page_symbols, staircase
 from symshape.layers import rules
 from symshape.layers.base import REGISTRY
 from symshape.layers.docmeta import FRAMEWORK_ERRORS, INFERRED_AXIS, framework_error
@@ -293,6 +293,32 @@ def test_every_mode_at_the_example_matches_the_framework(rule: object, argument:
     ly = e.layers[0]
     ours = (ly.params, ly.buffers) if rule.framework == "torch" else (ly.trainable, ly.non_trainable)
     assert e.valid and got == [tuple(s) for s in ly.output_shapes] and counts == ours, (got, ly.output_shapes)
+
+
+STAIRS = [r for r in ALL if staircase(facts(r)) is not None and (r.framework, r.name) not in NO_FRAMEWORK_OP]
+
+
+@pytest.mark.parametrize("rule", STAIRS, ids=[f"{r.framework}-{r.name}" for r in STAIRS])
+def test_staircase_matches_the_framework(rule: object) -> None:
+    """The page's table of output size against input size: each entry run in the framework."""
+    pytest.importorskip("torch" if rule.framework == "torch" else "keras")
+    f = facts(rule)
+    x, y, rows = staircase(f)
+    axis_in = [s.name for s in f.inputs[0]].index(x)
+    axis_out = list(f.output_names[0]).index(y)
+    for value, size in rows:
+        shape = list(f.example.inputs[0])
+        shape[axis_in] = value
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run = _torch_run if rule.framework == "torch" else _keras_run
+                got = run(rule.name, f.example.args, [tuple(shape), *f.example.inputs[1:]])[0][0][axis_out]
+        except Exception:  # noqa: BLE001 - refused
+            got = None
+        if got is not None and got < 1:
+            got = None  # an empty axis: symshape requires every size to be at least 1
+        assert got == size, f"{x} = {value}: {rule.framework} gives {got}, the page {size}"
 
 
 RUNNABLE = [r for r in ALL if runnable(facts(r)) is not None]

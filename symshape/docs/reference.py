@@ -24,7 +24,16 @@ from ..layers.docmeta import mode_note
 from ..printing import to_latex
 from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, Text, line
-from .reference_facts import ConditionFact, LayerFacts, Variant, equations, facts, meaning, page_symbols
+from .reference_facts import (
+    ConditionFact,
+    LayerFacts,
+    Variant,
+    equations,
+    facts,
+    meaning,
+    page_symbols,
+    staircase,
+)
 
 __all__ = ["FORMATS", "index_markdown", "layer_document", "runnable", "page_name", "reference_pages", "write_reference"]
 
@@ -173,6 +182,15 @@ def _example_blocks(f: LayerFacts) -> list:
         items.append(line(f"buffers: {count_text(ex.buffers)}"))
     items.append(line(f"MACs: {count_text(ex.macs)}"))
     blocks.append(Bullets(tuple(items)))
+    stairs = staircase(f)
+    if stairs is not None:
+        x, y, rows = stairs
+        others = ", ".join(f"{k} = {v}" for k, v in ex.values.items() if k != x)
+        blocks.append(Para(line(Math(tex(Symbol(y))), " against ", Math(tex(Symbol(x))), f" ({others}); — where a "
+                                "condition fails:")))
+        blocks.append(Table((x, *(str(v) for v, _ in rows)),
+                            ((line(y), *(line("—" if out is None else str(out)) for _, out in rows)),),
+                            numeric=tuple(range(1, len(rows) + 1))))
     blocks.append(Para(line(f"tests/test_reference.py runs this layer in {_where(f.rule)} on a tensor of this "
                             f"shape and checks these numbers ({values}).")))
     return blocks

@@ -37,7 +37,8 @@ from ..layers.docmeta import (
 )
 from ..symbols import make_symbol
 
-__all__ = ["ConditionFact", "Example", "LayerFacts", "Variant", "equations", "facts", "meaning", "page_symbols"]
+__all__ = ["ConditionFact", "Example", "LayerFacts", "Variant", "equations", "facts", "meaning", "page_symbols",
+           "staircase"]
 
 NO_VARIANT = {"bias", "use_bias", "trainable", "batch_first"}  # shown by the weight/bias split, or no effect
 
@@ -360,6 +361,39 @@ def _facts(framework: str, name: str, with_other: bool) -> LayerFacts:
                       out.trainable, out.non_trainable, out.buffers, out.macs, weights, bias, conds, variants,
                       domains, _roles(rule, documented, shapes), example, example_error, other,
                       tuple(differences(rule)), fixed, ly.args)
+
+
+STAIRCASE = range(1, 17)  # the input sizes a page tabulates
+
+
+def staircase(f: LayerFacts) -> tuple[str, str, list[tuple[int, int | None]]] | None:
+    """(input symbol, output symbol, [(x, output size or None where invalid)]): the first output axis whose
+    formula depends on one input axis, at the worked example's other values, for x in STAIRCASE; None when
+    no axis has such a formula. Sizes and validity are the rule's own formula and conditions."""
+    ex = f.example
+    if ex is None:
+        return None
+    inputs = {s.name for shape in f.inputs for s in shape if isinstance(s, Symbol)}
+    for name, e in equations(f.outputs, f.output_names):
+        axis = [s for s in e.free_symbols if s.name in inputs]
+        if len(axis) != 1 or not any(s.name not in inputs for s in e.free_symbols):
+            continue
+        x = axis[0]
+        rows: list[tuple[int, int | None]] = []
+        for v in STAIRCASE:
+            values = {**{s: Integer(ex.values[s.name]) for s in _all_symbols(f)}, x: Integer(v)}
+            ok = all(bool(c.relation.xreplace(values)) for c in f.conditions)
+            rows.append((v, int(e.xreplace(values)) if ok else None))
+        return x.name, name, rows
+    return None
+
+
+def _all_symbols(f: LayerFacts) -> set[Symbol]:
+    out: set[Symbol] = set()
+    for e in [*(s for shape in (*f.inputs, *f.outputs) for s in shape), f.trainable, f.macs,
+              *(c.relation for c in f.conditions)]:
+        out |= {s for s in getattr(e, "free_symbols", ()) if isinstance(s, Symbol)}
+    return out
 
 
 def page_symbols(f: LayerFacts) -> list[str]:
