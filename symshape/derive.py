@@ -66,8 +66,8 @@ class LayerResult:
     def params(self) -> Expr:
         return self.trainable + self.non_trainable
 
-    @property
-    def activations(self) -> Expr:
+    @cached_property
+    def activations(self) -> Expr:  # cached: SymPy's product of a layer's sizes costs ~1 ms, asked for thrice
         return sympy.Add(*[prod(shape) for shape in self.outputs])
 
     def describe(self) -> str:

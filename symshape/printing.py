@@ -24,7 +24,7 @@ from .conditions import divisibility
 from .errors import LimitError
 from .limits import current
 
-__all__ = ["to_latex", "to_text"]
+__all__ = ["printer", "to_latex", "to_text"]
 
 P_ADD, P_MOD, P_MUL, P_POW, P_ATOM = 40, 45, 50, 60, 1000
 _REL_TEX = {">=": r"\geq", ">": ">", "<=": r"\leq", "<": "<", "==": "=", "!=": r"\neq"}
@@ -139,6 +139,12 @@ class _Printer:
 
 def _printer(tex: bool) -> Callable[[Expr], str]:
     return _Printer(tex)
+
+
+def printer(tex: bool = False, names: Mapping[Expr, Symbol] | None = None) -> Callable[[Expr], str]:
+    """One printer for many expressions: subexpressions they share are printed once (a whole derivation's
+    reply: every layer's sizes and counts). Call it from a deep thread (`symshape.deep.run_deep`)."""
+    return _Printer(tex, names)
 
 
 def to_text(e: object, names: Mapping[Expr, Symbol] | None = None) -> str:

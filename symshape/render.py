@@ -75,6 +75,26 @@ def recurrence(layer: LayerResult, framework: str) -> LayerOut:
     return layer.rule.apply(layer.args, inputs, ctx)
 
 
+_RECURRENCES: dict[tuple, list[str]] = {}
+
+
+def recurrence_text(layer: LayerResult, framework: str) -> list[str]:
+    """`recurrence`'s first output as text, memoized by what it depends on (the rule, its arguments and
+    the input ranks): ResNet-50's 175 layers have a few dozen distinct ones."""
+    try:
+        key = (framework, layer.rule.framework, layer.rule.name, tuple(len(s) for s in layer.input_shapes),
+               repr(sorted(vars(layer.args).items())))
+    except TypeError:  # pragma: no cover - arguments that do not compare: no memo
+        return [text(s) for s in recurrence(layer, framework).outputs[0]]
+    hit = _RECURRENCES.get(key)
+    if hit is None:
+        hit = [text(s) for s in recurrence(layer, framework).outputs[0]]
+        if len(_RECURRENCES) >= 4096:
+            _RECURRENCES.clear()
+        _RECURRENCES[key] = hit
+    return list(hit)
+
+
 def rule_formulas(rule: LayerRule) -> dict[str, Any]:
     """A rule's documented formulas as text and LaTeX, read from the layer reference's facts (the rule
     applied to its documented instance: arguments as symbols k, s, p, d, g..., inputs C_in, H_in...)."""
@@ -135,12 +155,11 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
 
     layers = []
     for ly in d.layers:
-        rec = recurrence(ly, d.framework)
         layers.append({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
             "output_shape": [show(s) for s in ly.output_shape],
             "output_shapes": [[show(s) for s in shape] for shape in ly.outputs],
-            "recurrence": [text(s) for s in rec.outputs[0]],
+            "recurrence": recurrence_text(ly, d.framework),
             "params": _params(d, ly.trainable, ly.non_trainable, closed_forms),
             "buffers": show(ly.buffers),
             "macs": show(ly.macs),

@@ -6,10 +6,12 @@ from typing import Any
 
 import sympy
 
+from symshape.algebra import as_expr
 from symshape.derive import Derivation
 from symshape.errors import SpecError
 from symshape.evaluate import Evaluation
 from symshape.portable import expression_graph
+from symshape.printing import printer
 from symshape.render import latex, text
 from symshape.solve import ValueSet
 
@@ -116,6 +118,8 @@ class _Shown:
     def __init__(self, d: Derivation, closed_forms: bool, layer_graphs: bool) -> None:
         self.d, self.closed_forms, self.layer_graphs = d, closed_forms, layer_graphs
         self.names = d.size_names
+        self.text = printer(False, self.names.names)  # one memo for the whole reply: shared parts printed once
+        self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
@@ -125,8 +129,14 @@ class _Shown:
         return msg
 
     def layer(self, e: Any, count: bool = False) -> pb.Expression:
+        hit = self.memo.get((e, count))  # layers repeat their sizes and counts (ResNet-50: 1,571 -> ~300)
+        if hit is None:
+            hit = self.memo[(e, count)] = self._layer(e, count)
+        return hit
+
+    def _layer(self, e: Any, count: bool) -> pb.Expression:
         shown = self.count(e) if count else self.names.form(e, self.closed_forms)
-        msg = pb.Expression(text=text(shown, self.names.names))
+        msg = pb.Expression(text=self.text(as_expr(shown)))
         if self.layer_graphs:
             named = self.names.named(shown)
             msg.latex = latex(named)
@@ -156,7 +166,7 @@ class _Shown:
 def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
                     derivation_id: str | None = None) -> pb.DeriveResponse:
     """The Derive reply (see DeriveRequest for the options); `derivation_id` defaults to the spec's key."""
-    from symshape.render import recurrence
+    from symshape.render import recurrence_text
 
     msg = pb.DeriveResponse(derivation_id=d.key if derivation_id is None else derivation_id,
                             framework=d.framework, free_symbols=list(d.free_symbols))
@@ -181,7 +191,7 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
                 item.definition.CopyFrom(_definition(shown, size.definition))
     for ly in d.layers:
         out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
-                             recurrence=[text(s) for s in recurrence(ly, d.framework).outputs[0]])
+                             recurrence=recurrence_text(ly, d.framework))
         if never:
             continue
         for shape in ly.outputs:
