@@ -438,3 +438,8 @@ for _kind, _bad in REFUSED_SCALARS.items():
 # Dropout2d/3d only warn (and drop whole rows) on an input of another rank; the dropouts refuse a p outside [0, 1]
 for _kind in ("Dropout", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"):
     GENERATORS[_kind] = dropout(_kind, (1, 4))
+
+# the rules the importers added (tests/import_cases.py)
+from tests.import_cases import TORCH_GENERATORS  # noqa: E402
+
+GENERATORS.update(TORCH_GENERATORS)

@@ -102,6 +102,8 @@ def _torch_mean(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     shape = inputs[0]
     dims = a.dim if isinstance(a.dim, tuple) else (a.dim,)
     axes = {_axis(d, len(shape), "dim") for d in dims}
+    if len(axes) != len(dims):  # torch: "dim 2 appears multiple times in the list of dims"
+        raise SpecError(f"dim names an axis twice: {[int(d) for d in dims]}")
     if a.keepdim:
         return LayerOut([tuple(Integer(1) if i in axes else s for i, s in enumerate(shape))])
     kept = tuple(s for i, s in enumerate(shape) if i not in axes)
