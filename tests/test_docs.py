@@ -155,12 +155,16 @@ PROBE = """<script>
 (function () {
   var maths = document.querySelectorAll('math'), empty = 0;
   maths.forEach(function (m) { var r = m.getBoundingClientRect(); if (r.width <= 0 || r.height <= 0) empty++; });
-  var svgs = document.querySelectorAll('svg'), paths = 0;
-  svgs.forEach(function (s) { paths += s.querySelectorAll('path').length; });
+  var svgs = document.querySelectorAll('svg'), paths = 0, figures = [];
+  svgs.forEach(function (s) {
+    var r = s.getBoundingClientRect(), n = s.querySelectorAll('path, polygon, ellipse').length;
+    paths += n;
+    figures.push({w: r.width, h: r.height, shapes: n, right: r.right, text: s.textContent.length});
+  });
   var block = document.querySelector('.math-block');
   var out = {fits: document.documentElement.scrollWidth <= window.innerWidth,
              scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth,
-             maths: maths.length, emptyMaths: empty, svgs: svgs.length, paths: paths,
+             maths: maths.length, emptyMaths: empty, svgs: svgs.length, paths: paths, figures: figures,
              closed: block ? block.textContent : '', text: document.body.innerText.length};
   var pre = parent.document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   parent.document.body.appendChild(pre);
@@ -216,7 +220,12 @@ def test_html_in_headless_browser(spec: str, example: dict | None, closed: str, 
     probe, shot = browse(html, tmp_path, spec.removesuffix(".yaml"))
     assert probe["innerWidth"] == PHONE and probe["fits"], f"horizontal overflow at phone width: {probe}"
     assert probe["maths"] > 10 and probe["emptyMaths"] == 0, probe
-    assert probe["svgs"] == 1 and probe["paths"] > 10, probe
+    figures = render_document(EXAMPLES / spec, "markdown", example=example).files  # the same figures, as files
+    assert probe["svgs"] == len(figures) >= 2, probe  # the staircase, the counts' plots (and a graph's drawing)
+    for fig in probe["figures"]:  # each laid out inside the page, with content
+        assert fig["w"] > 100 and fig["h"] > 50 and fig["right"] <= PHONE and fig["shapes"] > 5, fig
+    if spec == "unet.yaml":  # the graph: a node per layer and input, an edge per input reference
+        assert any(f["shapes"] > 3 * 38 for f in probe["figures"]), probe["figures"]
     assert closed in probe["closed"].replace(" ", "").replace("\u2061", ""), probe["closed"]
     assert probe["text"] > 1000
     img = Image.open(shot).convert("L")

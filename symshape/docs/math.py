@@ -8,7 +8,7 @@ from functools import lru_cache
 from .formulas import group_digits
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1 << 16)
 def mathml(latex: str, display: bool = False) -> str:
     """A <math> element; the LaTeX as escaped text inside <code> when latex2mathml is not installed."""
     try:

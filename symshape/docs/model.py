@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +21,7 @@ from ..algebra import Dim, as_expr
 from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
-from ..printing import to_latex
+from ..printing import _Printer, to_latex
 from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, line
 from .conventions import notes
@@ -30,6 +31,28 @@ from .plots import NoPlotting, counts, graph, is_graph, staircase
 from .steps import Steps, closed_form_steps, lhs, rhs
 
 SHORT = 40  # expression nodes: a condition larger than this in the input symbols is shown in named sizes
+
+
+class NamedPrinter(_Printer):
+    """symshape's LaTeX printer, with size atoms printed as their names and symbols' LaTeX cached."""
+
+    def __init__(self, names: dict[Expr, str]) -> None:
+        super().__init__(True)
+        self.names = names
+
+    def paren(self, e: Expr, level: int) -> str:
+        return self.names[e] if e in self.names else super().paren(e, level)  # a name needs no parentheses
+
+    def node(self, e: Expr) -> str:
+        named = self.names.get(e)
+        if named is not None:
+            return named
+        return _symbol_tex(e) if isinstance(e, Symbol) else super().node(e)
+
+
+@lru_cache(maxsize=1 << 16)
+def _symbol_tex(s: Symbol) -> str:
+    return sympy.latex(s)
 
 
 class Namer:
@@ -43,7 +66,8 @@ class Namer:
         self.prefix = prefix
         self.names: dict[Expr, Symbol] = {}
         self.first: dict[Expr, int] = {}  # atom -> the layer that makes it
-        self.back: dict[Expr, Symbol] | None = None  # a size's formula -> its name (built on first use)
+        self.printer: NamedPrinter | None = None
+        self.local_printer: NamedPrinter | None = None
         for ly in d.layers:
             for shape in ly.outputs:
                 for s in shape:
@@ -56,18 +80,22 @@ class Namer:
         return e.xreplace(self.names) if isinstance(e, sympy.Basic) else e  # type: ignore[return-value]
 
     def tex(self, e: object) -> str:
-        return to_latex(self(e))
+        """LaTeX of `e` with its size atoms as their names (printed without rebuilding `e`; one printer per
+        document, so shared parts are printed once)."""
+        if self.printer is None:
+            self.printer = NamedPrinter({a: sympy.latex(n) for a, n in self.names.items()})
+        return self.printer(as_expr(e))
 
-    def local(self, d: Derivation, ly: LayerResult, e: Expr) -> Expr:
-        """`e` in named sizes, with every size's formula written as the name it defines (MACs read x_2^2,
-        not the floor again; a downsampling branch's size as the main branch's name)."""
-        if self.back is None:
-            self.back = {}
-            for a, name in self.names.items():
-                if a in d.defs:
-                    self.back.setdefault(self(d.defs[a]), name)
-        e = self(e)
-        return e.xreplace(self.back) if isinstance(e, sympy.Basic) and not e.is_Atom else e
+    def local(self, d: Derivation, e: object) -> str:
+        """LaTeX of `e` in named sizes, with every size's formula written as the name it defines (MACs read
+        x_2^2, not the floor again; a downsampling branch's size as the main branch's name)."""
+        if self.local_printer is None:
+            names = {a: sympy.latex(n) for a, n in self.names.items()}
+            for a in self.names:
+                if a in d.defs and not d.defs[a].is_Atom:
+                    names.setdefault(d.defs[a], names[a])
+            self.local_printer = NamedPrinter(names)
+        return self.local_printer(as_expr(e))
 
 
 def _shape_tex(items: list[str]) -> str:
@@ -116,12 +144,13 @@ def fills(d: Derivation) -> dict[str, list[str]]:
             for s in as_expr(e).free_symbols:
                 if s.name in out:
                     out[s.name].append(f"input '{name}' axis {k}")
+    known = set(out)
     for ly in d.layers:
         for arg in d.spec.layers[ly.index].args:
             value = getattr(ly.args, arg, None)
             values = value if isinstance(value, (tuple, list)) else (value,)
             names = {s.name for v in values if isinstance(v, sympy.Basic) for s in v.free_symbols}
-            for n in sorted(names & set(out)):
+            for n in sorted(names & known):
                 out[n].append(f"{ly.name}.{arg}")
     return out
 
@@ -172,15 +201,15 @@ def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
     for ly in d.layers:
         shape = _shape_tex([namer.tex(s) for s in ly.output_shape])
         rows.append((line(str(ly.index)), line(Code(ly.name)), line(ly.kind), line(Math(shape)),
-                     _count(ly.params, namer.tex(ly.params)), _count(ly.macs, to_latex(namer.local(d, ly, ly.macs)))))
+                     _count(ly.params, namer.tex(ly.params)), _count(ly.macs, namer.local(d, ly.macs))))
     doc.add(Heading(2, "Summary", "summary"),
             Table(("#", "Layer", "Type", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5)))
     total, trainable, non_trainable = d.normal_form(d.params), d.normal_form(d.trainable), \
         d.normal_form(d.non_trainable)
-    macs = sympy.Add(*[namer.local(d, ly, ly.macs) for ly in d.layers])
+    macs = sympy.Add(*[ly.macs for ly in d.layers])
     items = [line("Parameters: ", *_count(total, to_latex(total)), " (trainable ", *_count(trainable, to_latex(
         trainable)), ", non-trainable ", *_count(non_trainable, to_latex(non_trainable)), ")"),
-             line("MACs (multiply-adds, bias excluded): ", *_count(macs, to_latex(macs)))]
+             line("MACs (multiply-adds, bias excluded): ", *_count(macs, namer.local(d, macs)))]
     if d.buffers != 0:
         buffers = d.normal_form(d.buffers)
         items.append(line("Buffers: ", *_count(buffers, to_latex(buffers))))
@@ -247,7 +276,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
         if ly.non_trainable != 0:
             items.append(line("Non-trainable parameters: ", *_count(ly.non_trainable, namer.tex(ly.non_trainable))))
         if ly.macs != 0:
-            items.append(line("MACs: ", *_count(ly.macs, to_latex(namer.local(d, ly, ly.macs)))))
+            items.append(line("MACs: ", *_count(ly.macs, namer.local(d, ly.macs))))
         doc.add(Bullets(tuple(items)))
 
 
@@ -299,8 +328,8 @@ def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis:
             rel = nc.relation()
             if rel is sympy.true or (isinstance(rel, sympy.Basic) and not rel.free_symbols):
                 continue
-            rel = rel if nc.layer is None else namer.local(d, nc.layer, rel)
-            rows.append((line(Math(to_latex(rel))), line(nc.origin), line(nc.condition.label)))
+            tex = to_latex(rel) if nc.layer is None else namer.local(d, rel)
+            rows.append((line(Math(tex)), line(nc.origin), line(nc.condition.label)))
         doc.add(Para(line(f"Reducing the conditions to the tightest ones gave up ({analysis.why}); the network is "
                           "valid exactly when all of these hold, each in its layer's sizes:")),
                 Table(("Condition", "From", "Meaning"), tuple(rows)))
@@ -339,7 +368,7 @@ def _condition_tex(d: Derivation, namer: Namer, nc: NetCondition, rel: sympy.Bas
     """A condition in the input symbols when that is short, else in the named sizes (linear in depth)."""
     if nc.layer is None or _small(rel):
         return to_latex(rel)
-    return to_latex(namer.local(d, nc.layer, nc.relation()))
+    return namer.local(d, nc.relation())
 
 
 def _small(e: sympy.Basic) -> bool:
