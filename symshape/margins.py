@@ -185,8 +185,8 @@ def batch_margins(c: Compiled, cols: Mapping[str, Any], length: int, want_margin
     checks = c.conditions
     divs = divisors(c)
     wanted: list[int] = []
-    for ck, dv in zip(checks, divs, strict=True):
-        wanted += [ck.truth] if ck.op == "holds" else [ck.lhs, ck.rhs]
+    for ck, dv in zip(checks, divs, strict=True):  # first_violation alone reads the truths, not the sides
+        wanted += [ck.truth] if ck.op == "holds" or not want_margins else [ck.lhs, ck.rhs]
         wanted += dv
     wanted = list(dict.fromkeys(wanted))
     plan = c.program.plan(wanted) if wanted else None
@@ -215,14 +215,21 @@ def batch_margins(c: Compiled, cols: Mapping[str, Any], length: int, want_margin
             for r in dv:
                 zero = np.broadcast_to(np.asarray(got[r]) == 0, (n,))
                 undefined = zero if undefined is None else undefined | zero
-            m = margin_column(ck, got, undefined, n)
             if columns is not None:
+                m = margin_column(ck, got, undefined, n)
                 columns[k][idx[0]:idx[-1] + 1] = m
+                fails = m > 0
+            else:  # the truth, where defined (a condition on a quotient by zero fails, as one by one)
+                fails = ~np.broadcast_to(np.asarray(got[ck.truth], dtype=bool), (n,))
+                if undefined is not None:
+                    fails = fails | undefined
             if todo is not None and first is not None:
-                hit = todo & (m > 0)
+                hit = todo & fails
                 if hit.any():
                     first[idx[hit]] = k
                     todo &= ~hit
+                    if columns is None and not todo.any():
+                        break  # every row of the chunk has its first failing condition
     bad = overflow
     if bad.any():
         if columns is not None:
