@@ -89,3 +89,117 @@ def test_params_grads_optimizer_buffers_match_memtracker(optimizer: str, name: s
     v = cost(d, batch=batch, optimizer=optimizer).evaluate(b)
     assert (v.params_bytes, v.buffers_bytes, v.grads_bytes, v.optimizer_bytes) == \
         (got["PARAM"], got["BUFFER"], got["GRAD"], got["OPT"])
+
+
+def _segment(name: str) -> str:
+    parts = name.split(".")
+    return ".".join(parts[:2]) if len(parts) > 2 else parts[0]
+
+
+@pytest.mark.parametrize(("name", "bindings"), [NETS[0], NETS[2], NETS[3]], ids=["resnet18", "unet", "transformer"])
+def test_checkpointing_parts_match_torch(name: str, bindings: dict) -> None:
+    """Checkpointed segments (the top-level name prefixes): what the forward keeps (torch's reentrant
+    checkpoint saves each segment's inputs, counted with saved_tensors_hooks) and what each segment keeps
+    when it is recomputed alone (its inputs aside) equal symshape's parts; the peak is their stated sum."""
+    from torch.utils.checkpoint import checkpoint
+
+    d = symshape.derive(EXAMPLES / f"{name}.yaml")
+    b = {k: v for k, v in bindings.items() if k in d.free_symbols}
+    batch = 2
+    torch.manual_seed(0)
+    net = build(d, b, seq_first=name.startswith("transformer")).train()
+    xs = inputs(d, b, batch)
+    c = cost(d, batch=batch, checkpoint=True)
+    values = {**b}
+
+    def number(e: object) -> int:
+        e = d.collapse(e)
+        return int(e.xreplace({s: sympy.Integer(values[s.name]) for s in e.free_symbols}))
+
+    import sympy
+
+    segments: dict[str, list[str]] = {}
+    for ly in d.layers:
+        segments.setdefault(_segment(ly.name), []).append(ly.name)
+    with torch.no_grad():  # every tensor of a plain forward: the segments' inputs
+        net_env = _forward_env(net, xs)
+    own = {t.untyped_storage().data_ptr() for t in (*net.parameters(), *net.buffers())}
+    kept_total = 0
+    seen_inputs: set[int] = set()
+    for (seg, kept_e, inner_e), members in zip(c.segments, segments.values(), strict=True):
+        assert seg == _segment(members[0])
+        ext = [r.partition(":")[0] for m in members for r in net.inputs_of[m] if r.partition(":")[0] not in members]
+        ext = list(dict.fromkeys(ext))
+        tensors = [_tensor(net_env[e]) for e in ext]
+        grads = [e not in d.inputs for e in ext]  # after the first layer everything needs a gradient
+        tensors = [t.detach().requires_grad_(g) for t, g in zip(tensors, grads, strict=True)]
+        stored = {t.untyped_storage().data_ptr() for t in tensors}
+        got = {}
+
+        def pack(t: torch.Tensor, got: dict = got, stored: set = stored) -> torch.Tensor:
+            s = t.untyped_storage()
+            if s.data_ptr() not in own and s.data_ptr() not in stored:
+                got[s.data_ptr()] = s.nbytes()
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            _run(net, members, dict(zip(ext, tensors, strict=True)))
+        assert number(inner_e) == sum(got.values()), seg
+        saved: dict[int, int] = {}
+
+        def pack_kept(t: torch.Tensor, saved: dict = saved) -> torch.Tensor:
+            saved[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+
+        if any(grads):
+            with torch.autograd.graph.saved_tensors_hooks(pack_kept, lambda t: t):
+                checkpoint(lambda *ts, members=members, ext=ext: _flat(_run(net, members, dict(zip(ext, ts,
+                           strict=True)))), *tensors, use_reentrant=True)
+        else:  # reentrant checkpoint keeps nothing (and loses the weights' gradients) when no input needs a
+            # gradient; the non-reentrant one keeps its inputs alive, which is what symshape counts
+            saved = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+        assert number(kept_e) == sum(saved.values()), seg
+        kept_total += sum(v for k, v in saved.items() if k not in seen_inputs)
+        seen_inputs |= set(saved)
+    peak = max(number(p[2]) for p in c.segments)
+    assert c.evaluate({**b}).activations_bytes == kept_total + peak
+
+
+def _tensor(v: object) -> torch.Tensor:
+    return v[0] if isinstance(v, tuple) else v
+
+
+def _flat(out: dict) -> tuple:
+    flat = []
+    for v in out.values():
+        flat.extend(v if isinstance(v, tuple) else [v])
+    return tuple(t for t in flat if isinstance(t, torch.Tensor) and t.requires_grad) or (flat[0],)
+
+
+def _forward_env(net: torch.nn.Module, xs: tuple) -> dict:
+    if net.seq_first:
+        xs = tuple(x.transpose(0, 1).contiguous() for x in xs)  # (L, N, E) as a user holds it
+    env = dict(zip(net.input_names, xs, strict=True))
+    env.update(_run(net, net.layer_names, env))
+    return env
+
+
+def _run(net: torch.nn.Module, names: list[str], env: dict) -> dict:
+    from .test_cost_net import Merge, _ref
+
+    env = dict(env)
+    out = {}
+    for name in names:
+        refs = [_ref(env, r) for r in net.inputs_of[name]]
+        mod = net.mods[name.replace(".", "_")]
+        if isinstance(mod, torch.nn.MultiheadAttention):
+            q = refs[0]
+            k = refs[1] if len(refs) > 1 else q
+            v = refs[2] if len(refs) > 2 else k
+            env[name] = mod(q, k, v)
+        elif isinstance(mod, Merge):
+            env[name] = mod(*refs)
+        else:
+            env[name] = mod(refs[0])
+        out[name] = env[name]
+    return out

@@ -60,7 +60,7 @@ class SpecNet(nn.Module):
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         if self.seq_first:
-            xs = tuple(x.transpose(0, 1) for x in xs)
+            xs = tuple(x.transpose(0, 1).contiguous() for x in xs)  # (L, N, E) as a user holds it
         env: dict[str, object] = dict(zip(self.input_names, xs, strict=True))
         for name in self.layer_names:
             refs = [_ref(env, r) for r in self.inputs_of[name]]

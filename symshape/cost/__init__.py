@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -93,7 +93,7 @@ class Cost:
     layers: tuple[LayerCost, ...]
     totals: dict[str, Expr]
     input_bytes: Expr
-    _program: list = field(default_factory=list, repr=False)
+    segments: tuple[tuple[str, Expr, Expr], ...] = ()  # with checkpoint: (segment, inputs kept, recomputed)
 
     def __getattr__(self, name: str) -> Any:
         totals = self.__dict__.get("totals", {})
@@ -220,6 +220,7 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         raise BindingError(f"mode is 'train' or 'eval', got {mode!r}{did_you_mean(str(mode), ('train', 'eval'))}")
     n = _batch_expr(d, batch)
     facts = [facts_of(ly, d.framework) for ly in d.layers]
+    root = _aliases(facts)
     needs_grad: dict[str, bool] = dict.fromkeys(d.inputs, False)
     first_keeper: dict[str, int] = {}
     keeps: dict[int, list[tuple[str, Expr]]] = {}
@@ -231,7 +232,7 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         lf = layer_flops(f, conv, n, mode, g_in)
         mine: list[tuple[str, Expr]] = []
         for key, nbytes in saved_tensors(f, prec, g_in, mode, n):
-            base = key if key.startswith("own:") else "out:" + key[4:].partition(":")[0]
+            base = key if key.startswith("own:") else "out:" + root(key[4:].partition(":")[0])
             if base not in first_keeper:
                 first_keeper[base] = f.index
                 mine.append((key, nbytes))
@@ -248,8 +249,9 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         opt.append(slots * f.trainable * prec.optimizer + (4 * param_tensors(f) if slots == 2 else 0))
         bufs.append(buffer_bytes(f, prec))
     activations = sympy.Add(*[lc.saved_bytes for lc in layer_costs])
+    segments: tuple = ()
     if checkpoint and mode == "train":
-        activations = _checkpointed(d, layer_costs, n, prec)
+        activations, segments = _checkpointed(d, facts, needs_grad, n, prec, mode, root)
     training = mode == "train"
     totals = {
         "forward_flops": simplify(sympy.Add(*flops_f)),
@@ -264,7 +266,7 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
     totals["total_bytes"] = sympy.Add(*[totals[k] for k in ("params_bytes", "grads_bytes", "optimizer_bytes",
                                                             "buffers_bytes", "activations_bytes")])
     inputs = sympy.Add(*[n * sympy.Mul(*shape) * prec.activation for shape in d.inputs.values()])
-    return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs)
+    return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs, segments)
 
 
 def _describe(key: str, f: Facts) -> str:
@@ -274,24 +276,64 @@ def _describe(key: str, f: Facts) -> str:
     return "output" if ref == f.name else "input"
 
 
-def _checkpointed(d: Derivation, layers: Sequence[LayerCost], n: Expr, prec: Precision) -> Expr:
-    """Segments at the top-level name prefixes: their inputs kept, one segment's activations at a time."""
-    segments: dict[str, list[LayerCost]] = {}
-    for lc in layers:
-        segments.setdefault(_segment(lc.name), []).append(lc)
-    names = {lc.name: lc for lc in layers}
-    kept = []
-    inner = []
-    for members in segments.values():
-        inside = {m.name for m in members}
-        first = members[0]
-        ly = d.layers[first.index]
-        ins = [r.partition(":")[0] for r in ly.inputs if r.partition(":")[0] not in inside]
-        for r in dict.fromkeys(ins):
-            shape = d.inputs[r] if r in d.inputs else d.layers[names[r].index].outputs[0]
-            kept.append(n * sympy.Mul(*shape) * prec.activation)
-        inner.append(sympy.Add(*[m.saved_bytes for m in members]))
-    return sympy.Add(*kept) + (sympy.Max(*inner) if len(inner) > 1 else inner[0] if inner else ZERO)
+def _checkpointed(d: Derivation, facts: Sequence[Facts], grads: Mapping[str, bool], n: Expr, prec: Precision,
+                  mode: str, root: Any) -> tuple[Expr, tuple[tuple[str, Expr, Expr], ...]]:
+    """Segments at the top-level name prefixes (``layer1.0.*`` one segment, ``conv1`` another), each run
+    under checkpointing: the forward keeps each segment's inputs only (each tensor once); the backward
+    recomputes one segment at a time, which keeps what its layers keep, its inputs aside. Saved at the
+    peak: Σ inputs kept + max over segments of what one keeps. Returns that and, per segment, (name,
+    inputs kept, recomputed activations)."""
+    segments: dict[str, list[Facts]] = {}
+    for f in facts:
+        segments.setdefault(_segment(f.name), []).append(f)
+    kept_all: dict[str, Expr] = {}
+    parts = []
+    for seg, members in segments.items():
+        inside = {f.name for f in members}
+        kept: dict[str, Expr] = {}
+        for f in members:
+            for ref in f.inputs:
+                base, _, k = ref.partition(":")
+                if base in inside or root(base) in kept:
+                    continue
+                base = root(base)
+                if base in d.inputs:
+                    kept[base] = n * sympy.Mul(*d.inputs[base]) * prec.param  # the caller's tensor, as given
+                else:
+                    ly = next(x for x in d.layers if x.name == base)
+                    kept[base] = n * sympy.Mul(*ly.outputs[int(k or 0)]) * prec.activation
+        seen: dict[str, Expr] = {}
+        for f in members:
+            g_in = any(grads.get(r.partition(":")[0], False) for r in f.inputs)
+            for key, nbytes in saved_tensors(f, prec, g_in, mode, n):
+                base = key if key.startswith("own:") else root(key[4:].partition(":")[0])
+                if base in kept or base in seen:
+                    continue
+                seen[base] = nbytes
+        inner = sympy.Add(*seen.values())
+        parts.append((seg, sympy.Add(*kept.values()), inner))
+        for k, v in kept.items():
+            kept_all.setdefault(k, v)
+    inners = [p[2] for p in parts]
+    peak = sympy.Max(*inners) if len(inners) > 1 else inners[0] if inners else ZERO
+    return sympy.Add(*kept_all.values()) + peak, tuple(parts)
+
+
+VIEWS = {"Flatten", "Unflatten", "Reshape", "reshape", "view", "Identity"}  # outputs that share their input's storage
+
+
+def _aliases(facts: Sequence[Facts]) -> Any:
+    """name -> the layer (or input) whose storage its output is: a view (Flatten...) is its input's."""
+    parent = {f.name: f.inputs[0].partition(":")[0] for f in facts if f.kind in VIEWS and f.inputs}
+
+    def root(name: str) -> str:
+        seen = 0
+        while name in parent and seen < len(parent):
+            name = parent[name]
+            seen += 1
+        return name
+
+    return root
 
 
 def _segment(name: str) -> str:
