@@ -260,8 +260,9 @@ class Sweep:
         schema = self.parquet_schema()
         k = table.shape[1]
         if table.dtype != object:
-            arrays = [pa.array(table[:, j]) for j in range(k - 1)]
-            return pa.RecordBatch.from_arrays([*arrays, pa.array(table[:, -1].astype(bool)),
+            columns = np.ascontiguousarray(table.T)  # one copy; each column then goes to Arrow without one
+            arrays = [pa.array(columns[j]) for j in range(k - 1)]
+            return pa.RecordBatch.from_arrays([*arrays, pa.array(columns[-1].astype(bool)),
                                                pa.nulls(len(table), pa.string())], schema=schema)
         rows = table.tolist()
         wide = [not all(isinstance(v, int) and INT64[0] <= v <= INT64[1] for v in row) for row in rows]

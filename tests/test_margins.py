@@ -175,3 +175,23 @@ def test_margins_agree_with_torch() -> None:
         assert m.valid == ok, (b, m.violated())
         seen.add(ok)
     assert seen == {True, False}
+
+
+def test_readme_margins_sample_runs_and_says_what_it_returns() -> None:
+    import os
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Past one machine"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        scope: dict = {}
+        exec(compile(code, "README.md (margins)", "exec"), scope)  # our own README, not input
+    finally:
+        os.chdir(here)
+    assert scope["m"].violated() == {"layer 1 'max_pooling2d' (MaxPooling2D): output height": 1}
+    first = scope["b"].columns["first_violation"]
+    assert first[:8].tolist() == [4, 4, 4, 4, 4, 4, 6, 6] and (first[8:] == -1).all()
+    assert scope["b"].condition_names[4] == "layer 0 'conv2d' (Conv2D): output height"
