@@ -1,16 +1,24 @@
 """Benchmarks of the gRPC service; prints tables. Run: python benchmarks/bench_server.py [--quick]
 
-Starts `symshape serve` (1, then 2 serving processes) on loopback and measures, from this process:
-Evaluate requests/s with p50 and p99 latency at 1, 8 and 64 calls in flight on a cached derivation
-(asyncio over several connections, so SO_REUSEPORT spreads them); Derive latency cold and cached;
-EvaluateBatch bindings/s end to end through the Python client. The machine has 2 cores: with 2
-serving processes the load generator competes with them for CPU.
+Side by side, in one run, on this machine (loopback; the load generator shares the cores):
+1. by-id Evaluate over replicas: two separately started `symshape serve` behind one round_robin client and
+   `serve --workers 2`, every call on a fresh connection: the success rate (issue 13: 9 of 20 before).
+2. cold Derive through the service against the library in this process (median, a new spec each run):
+   `derive()` alone and `derive()` + `to_dict()` (the same content as the reply).
+3. Evaluate on a cached derivation against a bare grpcio echo server (the same request bytes echoed,
+   same thread pool) at 8 calls in flight: requests/s and the ratio; the same binding each call (a
+   cached reply) and a new binding each call.
+4. An all-symbolic Conv2d chain at 100/200/300 layers: bytes and seconds of `to_dict()` and of the Derive
+   reply (linear in depth: named sizes).
+5. The older tables: Evaluate at 1/8/64 in flight with 1 and 2 serving processes, cached Derive, cold
+   Derive throughput, EvaluateBatch end to end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -187,12 +195,222 @@ def bench_batch(count: int) -> tuple[int, float]:
     return count, count / elapsed
 
 
+# ---------------------------------------------------------------- issue 13 and issue 9 figures
+
+ECHO_METHOD = "/bench.Echo/Echo"
+
+
+def echo_server(port: int) -> None:
+    """A bare grpcio server that echoes request bytes: the reference for Evaluate's requests/s."""
+    from concurrent import futures
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=68))
+    handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)  # bytes in, bytes out
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
+    server.wait_for_termination()
+
+
+def start_echo() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, __file__, "--echo-server", str(port)], cwd=ROOT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+                grpc.channel_ready_future(ch).result(timeout=1)
+                break
+        except grpc.FutureTimeoutError:
+            time.sleep(0.2)
+    return proc, port
+
+
+async def rate(port: int, method: str, requests: list[bytes], in_flight: int, seconds: float) -> float:
+    """Unary calls per second with `in_flight` calls at once over 4 connections; requests taken in turn."""
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.channel_id", i)]) for i in range(4)]
+    calls = [ch.unary_unary(method) for ch in channels]  # bytes in, bytes out: no client-side parsing
+    count = 0
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(k: int) -> None:
+        nonlocal count
+        call = calls[k % len(calls)]
+        i = k
+        while time.perf_counter() < stop_at:
+            await call(requests[i % len(requests)], timeout=30)
+            i += in_flight
+            count += 1
+
+    for call in calls:
+        await call(requests[0], timeout=30)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(k) for k in range(in_flight)))
+    elapsed = time.perf_counter() - t0
+    for ch in channels:
+        await ch.close()
+    return count / elapsed
+
+
+def bench_evaluate_vs_echo(seconds: float) -> list[tuple]:
+    rows = []
+    echo, echo_port = start_echo()
+    proc, port = start(1)
+    try:
+        for label, (name, bindings) in SPECS.items():
+            with Client(f"127.0.0.1:{port}") as c:
+                key = c.derive(ROOT / "examples" / name).derivation_id
+            first = next(iter(bindings))
+            same = [pb.EvaluateRequest(derivation_id=key, bindings=bindings).SerializeToString()]
+            fresh = [pb.EvaluateRequest(derivation_id=key, bindings={**bindings, first: bindings[first] + k})
+                     .SerializeToString() for k in range(200_000)]
+            echo_rate = asyncio.run(rate(echo_port, ECHO_METHOD, same, 8, seconds))
+            same_rate = asyncio.run(rate(port, "/symshape.v1.ShapeAlgebraService/Evaluate", same, 8, seconds))
+            fresh_rate = asyncio.run(rate(port, "/symshape.v1.ShapeAlgebraService/Evaluate", fresh, 8, seconds))
+            rows.append((label, len(same[0]), echo_rate, same_rate, fresh_rate))
+    finally:
+        stop(proc)
+        echo.send_signal(signal.SIGTERM)
+        echo.wait(timeout=10)
+    return rows
+
+
+def serve_replica(port: int, workers: int = 1) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "symshape.cli", "serve", "--host", "127.0.0.1", "--port",
+                             str(port), "--workers", str(workers), "--derive-workers", "1", "--grace", "1"],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    serving, deadline = 0, time.monotonic() + 120
+    while serving < workers and time.monotonic() < deadline:
+        serving += "serving on" in (proc.stderr.readline() or "")
+    return proc
+
+
+def bench_by_id(calls: int) -> list[tuple]:
+    """By-id Evaluate on fresh connections: over 2 replicas (round_robin) and over serve --workers 2."""
+    text = (ROOT / "examples" / "classic_symbolic.yaml").read_text()
+    bindings = SPECS["classic (2 layers)"][1]
+    a, b, both = free_port(), free_port(), free_port()
+    procs = [serve_replica(a), serve_replica(b), serve_replica(both, 2)]
+    rows = []
+    try:
+        with Client(f"127.0.0.1:{a}") as c:
+            key = c.derive(text).derivation_id  # derived on replica a only
+        config = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
+        for label, target, options in (
+                ("2 replicas, round_robin", f"ipv4:127.0.0.1:{a},127.0.0.1:{b}", [("grpc.service_config", config)]),
+                ("serve --workers 2", f"127.0.0.1:{both}", [])):
+            ok = 0
+            t0 = time.perf_counter()
+            for i in range(calls):
+                try:
+                    with Client(target, options=[*options, ("grpc.channel_id", i)]) as c:
+                        ok += c.evaluate(key, bindings).valid
+                except Exception:  # noqa: BLE001 - counted as a failure
+                    pass
+            rows.append((label, ok, calls, (time.perf_counter() - t0) / calls * 1000))
+    finally:
+        for p in procs:
+            stop(p)
+    return rows
+
+
+def bench_cold_derive(runs: int) -> list[tuple]:
+    """Median cold Derive through the service against the library in this process (a new spec each run)."""
+    import symshape
+
+    proc, port = start(1)
+    rows = []
+    try:
+        with Client(f"127.0.0.1:{port}") as c:
+            for label, name, old, tag in (("classic (2 layers)", "classic_symbolic.yaml", "[I, I, 3]", "[I, I, {}]"),
+                                          ("ResNet-50 (175 layers)", "resnet50.yaml", "[3, H, W]", "[3, H{}, W{}]")):
+                text = (ROOT / "examples" / name).read_text()
+
+                def fresh(r: int, text: str = text, old: str = old, tag: str = tag) -> str:
+                    return text.replace(old, tag.format(r, r) if "{}" in tag[4:] else tag.format(r + 3))
+
+                c.derive(fresh(10_000))
+                symshape.derive(fresh(10_001), cache=False).to_dict()
+                lib, lib_dict, svc = [], [], []
+                for r in range(runs):  # interleaved: the machine's noise hits all three alike
+                    t0 = time.perf_counter()
+                    symshape.derive(fresh(3 * r), cache=False)
+                    lib.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    symshape.derive(fresh(3 * r + 1), cache=False).to_dict()
+                    lib_dict.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    c.derive(fresh(3 * r + 2))
+                    svc.append(time.perf_counter() - t0)
+                rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_dict, svc))))
+    finally:
+        stop(proc)
+    return rows
+
+
+def chain_spec(n: int, tag: str) -> str:
+    layers = [{"Conv2d": {"out_channels": f"D{k}{tag}", "kernel_size": f"F{k}{tag}", "stride": f"S{k}{tag}",
+                          "padding": f"P{k}{tag}"}} for k in range(n)]
+    return json.dumps({"framework": "torch", "input": [f"C{tag}", f"H{tag}", f"W{tag}"], "layers": layers})
+
+
+def bench_depth(depths: list[int]) -> list[tuple]:
+    import symshape
+
+    proc, port = start(1)
+    rows = []
+    try:
+        with Client(f"127.0.0.1:{port}", timeout=300) as c:
+            for n in depths:
+                t0 = time.perf_counter()
+                d = symshape.derive(chain_spec(n, f"_l{n}"), cache=False)
+                data = json.dumps(d.to_dict())
+                t1 = time.perf_counter()
+                reply = c.derive(chain_spec(n, f"_s{n}"))
+                t2 = time.perf_counter()
+                rows.append((n, len(data), t1 - t0, reply.ByteSize(), t2 - t1))
+    finally:
+        stop(proc)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the script, not the figures")
+    parser.add_argument("--only-issue13", action="store_true", help="tables 1-4 only")
+    parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.echo_server:
+        echo_server(args.echo_server)
+        return 0
     seconds = 0.5 if args.quick else 4.0
     print(f"Python {sys.version.split()[0]}, grpcio {grpc.__version__}, {os.cpu_count()} cores")
+
+    print("\nA. by-id Evaluate, every call on a fresh connection (the id derived on one replica only)")
+    print(f"{'where':<26} {'OK':>5} {'calls':>6} {'ms/call':>8}")
+    for label, ok, calls, ms in bench_by_id(20 if args.quick else 200):
+        print(f"{label:<26} {ok:>5} {calls:>6} {ms:>8.1f}")
+
+    print("\nB. cold Derive (median; a new spec each run): the service against the library in this process")
+    print(f"{'network':<24} {'derive() ms':>12} {'+to_dict() ms':>14} {'service ms':>11} {'/derive()':>10} "
+          f"{'/+to_dict()':>12}")
+    for label, lib, lib_dict, svc in bench_cold_derive(3 if args.quick else 9):
+        print(f"{label:<24} {lib:>12.1f} {lib_dict:>14.1f} {svc:>11.1f} {svc / lib:>10.2f} {svc / lib_dict:>12.2f}")
+
+    print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s each)")
+    print(f"{'network':<22} {'request B':>9} {'echo req/s':>11} {'same binding':>13} {'ratio':>6} "
+          f"{'new binding':>12} {'ratio':>6}")
+    for label, size, echo, same, fresh in bench_evaluate_vs_echo(seconds):
+        print(f"{label:<22} {size:>9} {echo:>11.0f} {same:>13.0f} {same / echo:>6.2f} {fresh:>12.0f} "
+              f"{fresh / echo:>6.2f}")
+
+    print("\nD. all-symbolic Conv2d chain: to_dict() (library) and the Derive reply (service), linear in depth")
+    print(f"{'layers':>6} {'to_dict bytes':>14} {'to_dict s':>10} {'reply bytes':>12} {'Derive s':>9}")
+    for n, size, secs, reply, rsecs in bench_depth([20, 40] if args.quick else [100, 200, 300]):
+        print(f"{n:>6} {size:>14,} {secs:>10.2f} {reply:>12,} {rsecs:>9.2f}")
+    if args.only_issue13:
+        return 0
 
     print(f"\n1. Evaluate on a cached derivation ({seconds:g} s per row)")
     print(f"{'serving processes':>17} {'network':<22} {'in flight':>9} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7}")

@@ -64,6 +64,7 @@ class ServerConfig:
     max_inline_ops: int = 20_000  # an Evaluate of a larger program runs in a worker, where a deadline can stop it
     max_solve_pieces: int = solving.MAX_PIECES  # pieces in one Solve answer; more is RESOURCE_EXHAUSTED
     cache_size: int = 512
+    evaluation_cache_size: int = 4096  # Evaluate replies kept per serving process (an LRU; a pure function)
     id_key: bytes | None = None  # HMAC key of derivation ids, shared by the replicas (symshape_server.ids)
     token: str | None = None  # bearer token; health checks are exempt
     tls: tuple[bytes, bytes] | None = None  # (certificate chain, private key), PEM
@@ -82,21 +83,22 @@ class ServerConfig:
 
 
 class Cache:
-    """derivation id -> Derived (DeriveResponse bytes, compiled program, size bound), least recently used out."""
+    """derivation id -> Derived (compiled program, size bound), least recently used out; also (id, bindings)
+    -> an Evaluate reply."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.items: OrderedDict[str, Derived] = OrderedDict()
+        self.items: OrderedDict[Any, Any] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: str) -> Derived | None:
+    def get(self, key: Any) -> Any:
         with self.lock:
             hit = self.items.get(key)
             if hit is not None:
                 self.items.move_to_end(key)
             return hit
 
-    def put(self, key: str, value: Derived) -> None:
+    def put(self, key: Any, value: Any) -> None:
         with self.lock:
             self.items[key] = value
             self.items.move_to_end(key)
@@ -111,6 +113,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.raw_keys: dict[str, str] = {}  # hash of a request's spec message -> derivation id
         self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
         self.replies: OrderedDict[tuple[str, bool, bool], bytes] = OrderedDict()  # (id, options) -> Derive reply
+        self.evaluations = Cache(config.evaluation_cache_size)  # (id, bindings) -> Evaluate reply (bytes)
         self.codec = IdCodec(config.id_key, max_bytes=4 * config.max_spec_bytes)
         self.rebuilding = [threading.Lock() for _ in range(64)]  # one derivation of an unknown id at a time
         self.pool = WorkerPool(config.derive_workers)
@@ -264,6 +267,11 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             if "evaluate" in self.config.fault_injection:
                 raise RuntimeError("fault injected in Evaluate (ServerConfig.fault_injection)")
             bindings = dict(request.bindings)
+            memo = None if request.HasField("cost") else (derived.key, tuple(sorted(bindings.items())))
+            if memo is not None:
+                hit = self.evaluations.get(memo)  # the same binding again: the reply as it was sent
+                if hit is not None:
+                    return hit  # type: ignore[return-value]  # bytes: passed through (_add_service)
             cost = None
             if request.HasField("cost"):  # the cost program also takes the batch symbol
                 cost = self._cost_program(derived, request.cost, context)
@@ -280,6 +288,10 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 response = convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
             if cost is not None:
                 response.cost.CopyFrom(_cost_message(cost.run(cost_values)[0]))
+            if memo is not None:
+                reply = response.SerializeToString()
+                self.evaluations.put(memo, reply)
+                return reply  # type: ignore[return-value]
             return response
 
     def EvaluateBatch(self, request_iterator: Iterator[pb.EvaluateBatchRequest],  # noqa: N802
