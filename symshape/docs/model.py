@@ -237,6 +237,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
     """Each layer: its arguments and general formula; with `results`, also its sizes and counts."""
     doc.add(Heading(2, "Layers", "layers"))
     generic: dict[tuple[str, str], tuple[General | None, int]] = {}
+    said: dict[str, int] = {}  # a convention note -> the layer that gave it in full
     for ly in d.layers:
         key = (ly.rule.framework, ly.rule.name)
         doc.add(Heading(3, f"{ly.index}. {ly.name} ({ly.kind})", f"layer-{ly.index}"))
@@ -265,7 +266,10 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
         new = [a for shape in ly.outputs for a in dict.fromkeys(shape) if namer.first.get(a) == ly.index]
         for a in dict.fromkeys(new):
             items.append(line(Math(f"{namer.tex(a)} = {namer.tex(d.defs[a])}")))
-        items += [line("Convention: " + n) for n in notes(ly)]
+        for n in notes(ly):  # in full once; later layers point back to it
+            first = said.setdefault(n, ly.index)
+            again = f"as in layer {first} ({n.split(':')[0]})."
+            items.append(line("Convention: " + (n if first == ly.index else again)))
         split = _split(ly)
         if split is not None:
             w, b = split
