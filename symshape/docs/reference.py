@@ -73,9 +73,10 @@ def _signature(rule: LayerRule) -> str:
 
 
 def _domain(f: LayerFacts, name: str) -> Line:
-    lo, hi = f.domains.get(name, (None, None))
-    if name not in f.domains:
+    domains = f.domains if name in f.domains or f.other is None else f.other.domains
+    if name not in domains:
         return line("")
+    lo, hi = domains[name]
     sym = tex(Symbol(name))
     if lo is not None and hi is not None:
         return line(Math(rf"{lo} \leq {sym} \leq {hi}"))
