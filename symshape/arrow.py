@@ -18,12 +18,13 @@ The schema's metadata ``symshape.conditions`` is the JSON list of the conditions
 from __future__ import annotations
 
 import json
+import struct
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BindingError, LimitError
+from .errors import BindingError, LimitError, SymshapeError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,24 +68,68 @@ def read_bindings(table: pa.RecordBatch | pa.Table, where: str = "arrow columns"
 
 
 def ipc_to_columns(data: bytes, max_rows: int, where: str = "arrow_columns") -> dict[str, np.ndarray]:
-    """The bindings in an Arrow IPC stream (untrusted bytes: validated in full, rows bounded)."""
+    """The bindings in an Arrow IPC stream. The bytes are untrusted: each message's header is read
+    before its body is decoded, so compressed bodies (which could inflate far beyond the message) and
+    dictionary batches are refused and the rows are counted before they exist; batches are validated
+    in full."""
     pa = require()
     try:
-        reader = pa.ipc.open_stream(pa.py_buffer(data))
+        reader = pa.ipc.MessageReader.open_stream(pa.py_buffer(data))
+        schema = None
         batches = []
         rows = 0
-        for batch in reader:
-            batch.validate(full=True)
-            rows += batch.num_rows
+        for message in reader:
+            if schema is None:
+                if message.type != "schema":
+                    raise BindingError(f"{where}: an Arrow IPC stream starts with its schema")
+                schema = pa.ipc.read_schema(message)
+                continue
+            if message.type != "record batch":
+                raise BindingError(f"{where}: only record batches of integer columns are accepted, "
+                                   f"not a {message.type} message")
+            length, compressed = _record_batch_header(message.metadata.to_pybytes())
+            if compressed:
+                raise BindingError(f"{where}: compressed Arrow IPC buffers are not accepted; send them uncompressed")
+            rows += length
             if rows > max_rows:
                 raise LimitError(f"{where}: more than {max_rows:,} rows in one chunk: send smaller chunks")
+            batch = pa.ipc.read_record_batch(message, schema)
+            batch.validate(full=True)
             batches.append(batch)
-        table = pa.Table.from_batches(batches, schema=reader.schema)
-    except LimitError:
+        if schema is None:
+            raise BindingError(f"{where}: an empty Arrow IPC stream")
+        return read_bindings(pa.Table.from_batches(batches, schema=schema), where)
+    except SymshapeError:
         raise
-    except (pa.ArrowException, ValueError, OSError) as err:
+    except (pa.ArrowException, ValueError, OSError, struct.error, IndexError) as err:
         raise BindingError(f"{where}: not an Arrow IPC stream of integer columns ({str(err)[:200]})") from None
-    return read_bindings(table, where)
+
+
+def _record_batch_header(meta: bytes) -> tuple[int, bool]:
+    """(rows, compressed) from a record batch message's flatbuffer (Arrow's Message.fbs: Message fields
+    version, header_type, header, bodyLength; RecordBatch fields length, nodes, buffers, compression)."""
+
+    def field(table: int, index: int) -> int | None:
+        vtable = table - struct.unpack_from("<i", meta, table)[0]
+        size = struct.unpack_from("<H", meta, vtable)[0]
+        if 4 + 2 * index >= size:
+            return None
+        offset = struct.unpack_from("<H", meta, vtable + 4 + 2 * index)[0]
+        return table + offset if offset else None
+
+    root = struct.unpack_from("<I", meta, 0)[0]
+    kind_at = field(root, 1)
+    if kind_at is None or meta[kind_at] != 3:  # MessageHeader.RecordBatch
+        raise BindingError("not a record batch message")
+    header_at = field(root, 2)
+    if header_at is None:
+        raise BindingError("a record batch message without its header")
+    batch = header_at + struct.unpack_from("<I", meta, header_at)[0]
+    length_at = field(batch, 0)
+    rows = struct.unpack_from("<q", meta, length_at)[0] if length_at is not None else 0
+    if rows < 0:
+        raise BindingError("a record batch of negative length")
+    return rows, field(batch, 3) is not None
 
 
 def columns_to_ipc(columns: Mapping[str, Any]) -> bytes:

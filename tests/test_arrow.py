@@ -129,7 +129,20 @@ def _float_stream() -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def _stream(batch: pa.RecordBatch, **options) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema, options=pa.ipc.IpcWriteOptions(**options)) as w:
+        w.write_batch(batch)
+    return sink.getvalue().to_pybytes()
+
+
+ZEROS = pa.record_batch({"I": pa.array(np.zeros(100_000, dtype=np.int64))})
+DICTIONARY = pa.record_batch({"I": pa.array([1, 2, 1]).dictionary_encode()})
+
 BAD = [  # request extras, code
+    ({"arrow_columns": _stream(ZEROS, compression="zstd")}, grpc.StatusCode.INVALID_ARGUMENT),  # could inflate
+    ({"arrow_columns": _stream(DICTIONARY)}, grpc.StatusCode.INVALID_ARGUMENT),
+    ({"arrow_columns": _stream(ZEROS)[:200]}, grpc.StatusCode.INVALID_ARGUMENT),  # cut short
     ({"arrow_columns": b"not arrow at all"}, grpc.StatusCode.INVALID_ARGUMENT),
     ({"arrow_columns": b"\xff\xff\xff\xff\x10\x00\x00\x00" + b"\x00" * 64}, grpc.StatusCode.INVALID_ARGUMENT),
     ({"arrow_columns": _float_stream()}, grpc.StatusCode.INVALID_ARGUMENT),
@@ -167,3 +180,28 @@ def test_results_batch_schema() -> None:
     cols, names = ipc_to_results(sink.getvalue().to_pybytes())
     assert names == list(res.condition_names)
     assert (cols["first_violation"] == res.columns["first_violation"]).all()
+
+
+def test_mutated_arrow_streams_are_refused_cleanly() -> None:
+    """Seeded byte mutations of a valid stream: every outcome is columns or one symshape error."""
+    import random
+
+    from symshape.arrow import ipc_to_columns
+    from symshape.errors import SymshapeError
+
+    good = columns_to_ipc({"I": np.arange(50), "F": np.arange(50) % 7})
+    rng = random.Random(13)
+    outcomes = set()
+    for _ in range(4000):
+        data = bytearray(good)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            data = data[:rng.randrange(len(data))]
+        try:
+            cols = ipc_to_columns(bytes(data), 10_000)
+            assert all(v.dtype == np.int64 for v in cols.values())
+            outcomes.add("ok")
+        except SymshapeError:
+            outcomes.add("refused")
+    assert outcomes == {"ok", "refused"}
