@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("derive", "derive a spec symbolically: shapes, parameters, MACs, closed form, conditions")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--format", choices=("table", "markdown", "latex", "json"), default="table")
+    p.add_argument("--columns", metavar="COL,...", help="cost columns to add, as formulas (table and markdown): "
+                   "flops, backward, saved (see `symshape cost`; with --batch, --flops, --dtype, --optimizer)")
+    p.add_argument("--batch", metavar="N|SYMBOL", help="with --columns: the batch size (default B)")
+    p.add_argument("--flops", default="symshape", metavar="CONVENTION", help="with --columns: the FLOP convention")
+    p.add_argument("--dtype", default="fp32", help="with --columns: the precision of the saved activations")
+    p.add_argument("--optimizer", default="sgd", help=argparse.SUPPRESS)
 
     p = command("eval", "evaluate a spec at integer values of its symbols")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
@@ -284,12 +290,23 @@ def _bindings(pairs: Sequence[str]) -> dict[str, int]:
 def _derive(args: argparse.Namespace, out: TextIO) -> int:
     d = _read_spec(args.spec)
     never = d.never_valid_reason()
+    extra = None
+    if args.columns:
+        if args.format not in ("table", "markdown"):
+            raise UsageError(f"--columns adds cost columns to the table and markdown formats, not {args.format}")
+        if not never:
+            from .cost.table import derive_columns
+
+            batch = _int(args.batch, "--batch") if args.batch and args.batch.strip().lstrip("+-").isdigit() \
+                else args.batch
+            extra = derive_columns(d, [c.strip() for c in args.columns.split(",") if c.strip()], batch=batch,
+                                   flops=args.flops, dtype=args.dtype)
     if args.format == "json":
         out.write(json.dumps(d.to_dict(), indent=2) + "\n")
     else:
         from .report import derivation_report
 
-        out.write(derivation_report(d, args.format, width=_width(out)))
+        out.write(derivation_report(d, args.format, width=_width(out), extra=extra))
     return 1 if never else 0
 
 

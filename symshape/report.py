@@ -123,9 +123,11 @@ def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
     return out
 
 
-def derivation_report(d: Derivation, fmt: str = "table", width: int | None = None) -> str:
-    """The symbolic summary in 'table', 'markdown' or 'latex' form (LaTeX: a standalone document)."""
-    out = run_deep(_derivation_report, d, fmt, width)
+def derivation_report(d: Derivation, fmt: str = "table", width: int | None = None,
+                      extra: dict[str, list[str]] | None = None) -> str:
+    """The symbolic summary in 'table', 'markdown' or 'latex' form (LaTeX: a standalone document); `extra`:
+    more columns for the table and markdown, header -> one text per layer (`symshape derive --columns`)."""
+    out = run_deep(_derivation_report, d, fmt, width, extra or {})
     if fmt == "latex":
         from .docs.latex import standalone
 
@@ -134,7 +136,9 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
     return out
 
 
-def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
+def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[str, list[str]] | None = None
+                       ) -> str:
+    extra = extra or {}
     never = _never_valid(d)
     if never:
         return _never_valid_report(d, never, fmt)
@@ -149,10 +153,12 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
                        for n, shape in d.inputs.items())
     if fmt == "markdown":
         lines = [f"**Input**: {inputs} ({d.framework}, batch axis excluded)", "",
-                 "| # | Layer | Kind | Output shape | Parameters |", "|---|---|---|---|---|"]
+                 "| # | Layer | Kind | Output shape | Parameters |" + "".join(f" {h} |" for h in extra),
+                 "|---|---|---|---|---|" + "---|" * len(extra)]
         for i, r in enumerate(rows):
             shape = _shape([latex(s) for s in r["shape"]])[1:-1]
-            lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${tex_count(r['params'])}$ |")
+            more = "".join(f" `{cells[i]}` |" for cells in extra.values())
+            lines.append(f"| {i} | `{r['name']}` | {r['kind']} | $({shape})$ | ${tex_count(r['params'])}$ |{more}")
         if sizes:
             lines += ["", "**Sizes** (each layer's, in terms of the sizes before it):", "", *sizes]
         lines += ["", "**Output size (closed form)**: $" + _shape([latex(s) for s in closed]) + "$", "",
@@ -189,10 +195,12 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None) -> str:
         return "\n".join(lines) + "\n"
     console, buf = _console(width)
     table = Table(title=f"{d.framework} network, input {inputs}", box=box.SIMPLE_HEAVY, title_justify="left")
-    for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right")):
+    for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
+                      *((h, "right") for h in extra)):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for i, r in enumerate(rows):
-        table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), count(r["params"]))
+        table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), count(r["params"]),
+                      *(cells[i] for cells in extra.values()))
     console.print(table, markup=False)
     return _text(buf) + "".join(line + "\n" for line in totals_lines(d))  # never wrapped: formulas stay whole
 

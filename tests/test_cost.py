@@ -45,6 +45,10 @@ GOLDEN_CASES = [
     (["cost", "resnet18.yaml", "--set", "H=224", "--set", "W=224", "--optimizer", "adam", "--dtype", "bf16-mixed",
       "--memory", "8GiB", "--for", "B", "--depth", "2", "--columns", "output_shape,params,flops,backward,saved"],
      "cost.resnet18.largest.txt"),
+    (["derive", "classic_symbolic.yaml", "--columns", "flops,backward,saved", "--batch", "8"],
+     "derive.classic_symbolic.cost.txt"),
+    (["derive", "transformer_block.yaml", "--columns", "flops,saved", "--format", "markdown"],
+     "derive.transformer_block.cost.md"),
 ]
 
 
@@ -223,6 +227,13 @@ def test_human_bytes() -> None:
     assert human_bytes(87_100_000) == "87.1 MB" and human_bytes(12) == "12 B"
 
 
+def test_derive_columns_refused_for_latex_and_unknown(capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run(["derive", str(EXAMPLES / "classic.yaml"), "--columns", "flops", "--format", "latex"], capsys)
+    assert code == 2 and "table and markdown" in err
+    code, _, err = run(["derive", str(EXAMPLES / "classic.yaml"), "--columns", "flps"], capsys)
+    assert code == 2 and "did you mean 'flops'" in err
+
+
 CLI_ERRORS = [
     (["--memory", "8GiB"], "--memory and --for go together"),
     (["--memory", "8GiB", "--for", "Q", "--set", "H=224", "--set", "W=224"], "not a symbol of this cost"),
@@ -296,3 +307,12 @@ def test_cost_section_blocks_render(fmt: str) -> None:
     assert "Cost of training" in text and f"{total:,} bytes" in text
     if fmt == "markdown":
         assert "$2 B E L^{2} + 12 B L E^{2}$" in text
+
+
+def test_cli_choices_are_the_librarys() -> None:
+    from symshape.commands import cost as command
+    from symshape.cost import DTYPES, OPTIMIZERS, PRESETS
+    from symshape.cost.table import COLUMNS
+
+    assert (command.PRESETS, command.DTYPES, command.OPTIMIZERS, command.COLUMNS) == \
+        (tuple(PRESETS), tuple(DTYPES), tuple(OPTIMIZERS), COLUMNS)

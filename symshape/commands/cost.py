@@ -24,11 +24,15 @@ FLOP conventions (--flops): symshape (MACs, the default), fvcore, flop_counter (
 thop, torchinfo, ptflops -- each reproduces its tool exactly; see symshape.cost.conventions."""
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cost.conventions import PRESETS  # light: no sympy work at import
-    from ..cost.memory import DTYPES, OPTIMIZERS
-    from ..cost.table import COLUMNS
+# the library's names (symshape.cost: PRESETS, DTYPES, OPTIMIZERS, table.COLUMNS), written here so that
+# `symshape --help` imports neither sympy nor numpy; tests/test_cost.py checks they agree
+PRESETS = ("symshape", "fvcore", "flop_counter", "thop", "torchinfo", "ptflops")
+DTYPES = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
+OPTIMIZERS = ("none", "sgd", "sgd-momentum", "adam", "adamw")
+COLUMNS = ("kind", "output_shape", "params", "params_pct", "flops", "backward", "saved")
 
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a symbol's value (repeat)")
     p.add_argument("--batch", metavar="N|SYMBOL",

@@ -42,7 +42,7 @@ def cost_blocks(d: Derivation, example: Mapping[str, int] | None = None, *, batc
              "params_bytes": "Parameters (bytes)", "grads_bytes": "Gradients (bytes)",
              "optimizer_bytes": "Optimizer state (bytes)", "buffers_bytes": "Buffers (bytes)",
              "activations_bytes": "Activations kept for backward (bytes)", "total_bytes": "Memory to train (bytes)"}
-    blocks.append(Bullets(tuple(line(f"{label}: ", Math(to_latex(d.collapse(c.totals[key]))))
+    blocks.append(Bullets(tuple(line(f"{label}: ", Math(to_latex(d.normal_form(c.totals[key]))))
                                 for key, label in names.items())))
     if example is not None:
         values = {k: v for k, v in example.items() if k in c.symbols}

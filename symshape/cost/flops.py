@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy
 from sympy import Expr, Integer
 
 from ..algebra import FloorDiv
@@ -102,7 +101,7 @@ def layer_flops(f: Facts, conv: FlopConvention, n: Expr, mode: str, needs_input_
         n = Integer(1)
     fwd = _forward(f, conv, mode)
     bwd = _backward(f, conv, needs_input_grad)
-    return LayerFlops(sympy.expand(n * fwd) if fwd != 0 else ZERO, sympy.expand(n * bwd) if bwd != 0 else ZERO)
+    return LayerFlops(n * fwd if fwd != 0 else ZERO, n * bwd if bwd != 0 else ZERO)
 
 
 def _mac_ops(f: Facts, conv: FlopConvention) -> Expr:

@@ -17,7 +17,7 @@ from ..errors import BindingError, did_you_mean
 if TYPE_CHECKING:
     from . import Cost, CostValues
 
-__all__ = ["COLUMNS", "cost_dict", "cost_table", "human", "human_bytes"]
+__all__ = ["COLUMNS", "cost_dict", "cost_table", "derive_columns", "human", "human_bytes"]
 
 COLUMNS = ("kind", "output_shape", "params", "params_pct", "flops", "backward", "saved")
 DEFAULT_COLUMNS = ("kind", "output_shape", "params", "params_pct", "flops", "saved")
@@ -88,10 +88,12 @@ def _fold(c: Cost, values: CostValues | None, depth: int | None) -> list[dict[st
     return list(rows.values())
 
 
-def _text(e: Any, c: Cost, width: int = FORMULA_WIDTH) -> str:
+def _text(e: Any, c: Cost, width: int = FORMULA_WIDTH, total: bool = False) -> str:
+    """A formula in closed form (a total multiplied out when small: like terms merged)."""
     from ..render import text
 
-    s = text(c.derivation.collapse(e)) if not isinstance(e, int) else str(e)
+    d = c.derivation
+    s = str(e) if isinstance(e, int) else text(d.normal_form(e) if total else d.collapse(e))
     return s if len(s) <= width else s[: width - 3] + "..."
 
 
@@ -151,10 +153,10 @@ def _summary(c: Cost, values: CostValues | None, _: Any) -> list[str]:
            ("total_bytes", "Total to train" if c.mode == "train" else "Total (eval)")]
     if values is None:
         for key, label in labels:
-            lines.append(f"{label}: {_text(c.totals[key], c, SUMMARY_WIDTH)}")
+            lines.append(f"{label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True)}")
         lines.append(f"Memory in bytes at batch {c.batch} ({c.mode}):")
         for key, label in mem:
-            lines.append(f"  {label}: {_text(c.totals[key], c, SUMMARY_WIDTH)}")
+            lines.append(f"  {label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True)}")
         return lines
     t = values.totals
     for key, label in labels:
@@ -178,7 +180,7 @@ def cost_dict(c: Cost) -> dict[str, Any]:
         "batch": text(c.batch), "mode": c.mode, "dtype": c.dtype.name, "optimizer": c.optimizer,
         "flops": {"convention": c.convention.name, "description": c.convention.describe()},
         "checkpoint": c.checkpoint,
-        "totals": {k: text(c.derivation.collapse(v)) for k, v in c.totals.items()},
+        "totals": {k: text(c.derivation.normal_form(v)) for k, v in c.totals.items()},
         "layers": [{"index": ly.index, "name": ly.name, "kind": ly.kind,
                     "output_shape": [text(c.derivation.collapse(s)) for s in ly.output_shape],
                     "params": text(c.derivation.collapse(ly.params)),
@@ -187,3 +189,24 @@ def cost_dict(c: Cost) -> dict[str, Any]:
                     "saved_bytes": text(c.derivation.collapse(ly.saved_bytes)), "keeps": list(ly.keeps)}
                    for ly in c.layers],
     }
+
+
+DERIVE_COLUMNS = {"flops": ("FLOPs", "forward_flops"), "backward": ("Backward FLOPs", "backward_flops"),
+                  "saved": ("Saved bytes", "saved_bytes")}
+
+
+def derive_columns(d: Any, columns: Sequence[str], **options: Any) -> dict[str, list[str]]:
+    """`symshape derive --columns flops,saved`: header -> each layer's cost formula (closed form, as text)."""
+    from ..render import text
+
+    for col in columns:
+        if col not in DERIVE_COLUMNS:
+            raise BindingError(f"unknown column '{col}'{did_you_mean(col, DERIVE_COLUMNS)}; derive adds "
+                               f"{', '.join(DERIVE_COLUMNS)}")
+    c = d.cost(**{k: v for k, v in options.items() if v is not None})
+    show = d.size_names.show if hasattr(d, "size_names") else d.collapse
+    out: dict[str, list[str]] = {}
+    for col in columns:
+        header, attr = DERIVE_COLUMNS[col]
+        out[header] = [text(show(getattr(ly, attr))) for ly in c.layers]
+    return out
