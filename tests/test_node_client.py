@@ -1,9 +1,12 @@
 """A Node.js client (@grpc/grpc-js) calls Derive, Evaluate, EvaluateBatch and Solve on a real server and
-evaluates the portable expression graphs in JavaScript: the numbers must be symshape's own."""
+evaluates the portable expression graphs in JavaScript: the numbers must be symshape's own. It loads the protos
+that `python -m symshape_server.protos DIR` writes (google/rpc/status.proto and error_details.proto included),
+decodes refused calls' ErrorInfo and BadRequest, and treats a zero divisor as undefined."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,6 +36,15 @@ def node_ready() -> Path:
 
 
 @pytest.fixture(scope="module")
+def proto_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from symshape_server.protos import write
+
+    target = tmp_path_factory.mktemp("protos")
+    write(target)
+    return target
+
+
+@pytest.fixture(scope="module")
 def port():
     running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1))
     running.server.start()
@@ -40,21 +52,22 @@ def port():
     shutdown(running, 0.5)
 
 
-CASES = [  # spec, bindings, the symbol Solve is asked for (the others bound), Solve's targets
-    ("classic_symbolic.yaml", {"I": 32, "F": 3, "S": 1, "P": 0, "D": 5}, "I", {}),
-    ("classic_symbolic.yaml", {"I": 32, "F": 5, "S": 2, "P": 0, "D": 3}, "I", {0: 7}),  # finite: 31..34
-    ("unet.yaml", {"C": 3, "H": 570, "W": 72, "K": 2}, "H", {}),  # H = 0 (mod 8): 568 or 576
-    ("transformer_block.yaml", {"L": 9, "E": 96, "Hh": 4}, "E", {}),
-    ("resnet18.yaml", {"H": 224, "W": 160}, "W", {}),
+CASES = [  # spec, bindings, the symbol Solve is asked for (the others bound), Solve's targets, a divisor to zero
+    ("classic_symbolic.yaml", {"I": 32, "F": 3, "S": 1, "P": 0, "D": 5}, "I", {}, "S"),
+    ("classic_symbolic.yaml", {"I": 32, "F": 5, "S": 2, "P": 0, "D": 3}, "I", {0: 7}, None),  # finite: 31..34
+    ("unet.yaml", {"C": 3, "H": 570, "W": 72, "K": 2}, "H", {}, None),  # H = 0 (mod 8): 568 or 576
+    ("transformer_block.yaml", {"L": 9, "E": 96, "Hh": 4}, "E", {}, None),
+    ("resnet18.yaml", {"H": 224, "W": 160}, "W", {}, None),
 ]
 
 
-@pytest.mark.parametrize(("name", "bindings", "symbol", "targets"), CASES)
-def test_node_client(node_ready: Path, port: int, name: str, bindings: dict[str, int], symbol: str,
-                     targets: dict[int, int]) -> None:
+@pytest.mark.parametrize(("name", "bindings", "symbol", "targets", "zero"), CASES)
+def test_node_client(node_ready: Path, proto_dir: Path, port: int, name: str, bindings: dict[str, int], symbol: str,
+                     targets: dict[int, int], zero: str | None) -> None:
+    env = {**os.environ, "SYMSHAPE_PROTO_DIR": str(proto_dir), **({"ZERO_SYMBOL": zero} if zero else {})}
     done = subprocess.run(["node", str(node_ready / "client.js"), f"127.0.0.1:{port}", str(EXAMPLES / name),
                            json.dumps(bindings), symbol, json.dumps(targets)], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     got = json.loads(done.stdout)
     d = symshape.derive(EXAMPLES / name)
@@ -85,3 +98,16 @@ def test_node_client(node_ready: Path, port: int, name: str, bindings: dict[str,
     assert [None if v is None else int(v) for v in got_solve["nearest"]] == list(answer.nearest(bindings[symbol]))
     members = [answer.contains(int(v)) for v in got_solve["probe"]]
     assert got_solve["condition"] == members and got_solve["pieces_contain"] == members
+    # refused calls, decoded in JavaScript from the google.rpc.Status details
+    missing, bad_spec = got["errors"]
+    assert (missing["code"], missing["reason"], missing["domain"]) == (3, "BAD_BINDINGS", "symshape.dev")
+    assert missing["fields"][0][0] == "bindings" and "missing" in missing["fields"][0][1]
+    assert (bad_spec["code"], bad_spec["reason"]) == (3, "BAD_SPEC")
+    assert bad_spec["fields"][0][0] == "spec.text" and "did you mean 'kernel_size'" in bad_spec["fields"][0][1]
+    assert bad_spec["metadata"] == {"line": "4", "layer_index": "0", "layer_name": "conv1d", "argument": "kernel"}
+    if zero:  # a zero divisor: undefined in JavaScript (BigInt throws; the client says null), not valid here
+        e0 = d.evaluate({**bindings, zero: 0})
+        assert got["zero_divisor"]["closed_form"] == [None if v is None else str(v) for v in e0.output_shape]
+        assert None in got["zero_divisor"]["closed_form"]
+        assert got["zero_divisor"]["valid"] is False and got["zero_divisor"]["valid_is_present"]
+        assert got["zero_divisor"]["violations"] == [v.message for v in e0.violations]

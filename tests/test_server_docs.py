@@ -173,3 +173,35 @@ def test_reflection_v1_lists_and_describes_the_service(client: Client) -> None:
     assert "RenderDocument" in [m.name for m in service.method]
     v1 = descriptor_pb2.FileDescriptorProto.FromString(replies[2].file_descriptor_response.file_descriptor_proto[0])
     assert v1.package == "grpc.reflection.v1" and v1.service[0].name == "ServerReflection"
+
+
+# ---------------------------------------------------------------- the proto's reference page and protos
+
+
+def test_proto_reference_page_is_current() -> None:
+    """docs/proto.md is generated from the proto and its comments: stale means a test failure."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "symshape_server.proto_doc", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = (ROOT / "docs" / "proto.md").read_text()
+    for needle in ("| `RenderDocument` |", "### DeriveResponse", "| `valid` | 5 | bool | optional (explicit presence)",
+                   "int64 (JSON: string)", "A zero divisor makes the value undefined", "Cin, Hin, Win",
+                   "grpc.reflection.v1"):
+        assert needle in page, needle
+
+
+def test_protos_for_other_languages(tmp_path: Path) -> None:
+    """The set a client needs compiles as one: ours, google/rpc's error details, the well-known types."""
+    from grpc_tools import protoc
+
+    from symshape_server.protos import write
+
+    written = {p.relative_to(tmp_path).as_posix() for p in write(tmp_path)}
+    assert {"symshape/v1/shape_algebra.proto", "google/rpc/status.proto", "google/rpc/error_details.proto"} <= written
+    out = tmp_path / "set.pb"
+    assert protoc.main(["protoc", f"-I{tmp_path}", f"--descriptor_set_out={out}", "--include_imports",
+                        str(tmp_path / "symshape/v1/shape_algebra.proto"), str(tmp_path / "google/rpc/status.proto"),
+                        str(tmp_path / "google/rpc/error_details.proto")]) == 0

@@ -1,20 +1,55 @@
 // A Node.js client of the symshape gRPC service: proof that other languages can use it.
 // Usage: node client.js HOST:PORT SPEC_FILE BINDINGS_JSON [SOLVE_SYMBOL [TARGETS_JSON]]
 // Calls Derive, Evaluate, EvaluateBatch and Solve (for SOLVE_SYMBOL, default the first free symbol,
-// the others bound; TARGETS_JSON maps output axes to sizes), evaluates the portable expression graphs here in JavaScript (BigInt, exact),
-// and prints one JSON object for the Python test to check.
+// the others bound; TARGETS_JSON maps output axes to sizes), evaluates the portable expression graphs here in
+// JavaScript (BigInt, exact; a zero divisor makes a value undefined, as the proto says), decodes the
+// google.rpc.Status details of refused calls (ErrorInfo, BadRequest), and prints one JSON object for the Python
+// test to check. The protos come from SYMSHAPE_PROTO_DIR, written by `python -m symshape_server.protos DIR`
+// (shape_algebra.proto and google/rpc/status.proto, error_details.proto).
 "use strict";
 const fs = require("fs");
 const path = require("path");
 const grpc = require("@grpc/grpc-js");
 const loader = require("@grpc/proto-loader");
+const protobuf = require("protobufjs"); // (proto-loader's own dependency) decodes the error details
 
-const PROTO = path.join(__dirname, "..", "..", "proto", "symshape", "v1", "shape_algebra.proto");
-const pkg = loader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+const PROTO_DIR = process.env.SYMSHAPE_PROTO_DIR || path.join(__dirname, "..", "..", "proto");
+const pkg = loader.loadSync("symshape/v1/shape_algebra.proto",
+  { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] });
 const { ShapeAlgebraService } = grpc.loadPackageDefinition(pkg).symshape.v1;
+
+// google.rpc.Status from the "grpc-status-details-bin" trailer: ErrorInfo and BadRequest inside Any.
+const rpc = new protobuf.Root();
+rpc.resolvePath = (origin, target) => path.join(PROTO_DIR, target);
+rpc.loadSync(["google/rpc/status.proto", "google/rpc/error_details.proto"], { keepCase: true });
+function decodeError(err) {
+  const raw = err.metadata ? err.metadata.get("grpc-status-details-bin") : [];
+  const out = { code: err.code, message: err.details, reason: null, domain: null, metadata: {}, fields: [] };
+  if (!raw.length) return out;
+  const status = rpc.lookupType("google.rpc.Status").decode(raw[0]);
+  for (const any of status.details) {
+    const name = any.type_url.slice(any.type_url.lastIndexOf("/") + 1);
+    const detail = rpc.lookupType(name).decode(any.value);
+    if (name === "google.rpc.ErrorInfo") Object.assign(out, { reason: detail.reason, domain: detail.domain,
+                                                            metadata: detail.metadata });
+    if (name === "google.rpc.BadRequest") out.fields = detail.field_violations.map((v) => [v.field, v.description]);
+  }
+  return out;
+}
 
 const floorDiv = (a, b) => { const q = a / b; return (a % b !== 0n && (a < 0n) !== (b < 0n)) ? q - 1n : q; };
 const mod = (a, b) => a - b * floorDiv(a, b);
+
+// A graph's value, or null when it is undefined (a zero divisor of OP_FLOOR_DIV, OP_CEIL_DIV or OP_MOD: BigInt
+// throws RangeError; the proto says the value, and all computed from it, is undefined, not an error).
+function evaluateOrUndefined(nodes, values) {
+  try {
+    return evaluateGraph(nodes, values);
+  } catch (err) {
+    if (err instanceof RangeError) return null;
+    throw err;
+  }
+}
 
 function evaluateGraph(nodes, values) {
   const out = [];
@@ -106,7 +141,35 @@ async function main() {
     pieces_contain: probe.map(inPieces),
   };
 
+  // Refused calls, decoded: a missing binding, a bad spec (its line and layer in ErrorInfo's metadata).
+  const errors = [];
+  for (const [method, request] of [
+    ["Evaluate", { derivation_id: derived.derivation_id, bindings: {} }],
+    ["Derive", { spec: { text: "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {kernel: 3}\n" } }],
+  ]) {
+    try {
+      await call(client, method, request);
+      errors.push(null);
+    } catch (err) {
+      errors.push(decodeError(err));
+    }
+  }
+
+  // A zero divisor (ZERO_SYMBOL at 0): the graphs say undefined (null here); the server says not valid.
+  const zeroSymbol = process.env.ZERO_SYMBOL;
+  let zeroDivisor = null;
+  if (zeroSymbol) {
+    const zero = { ...bindings, [zeroSymbol]: "0" };
+    const zeroEvaluated = await call(client, "Evaluate", { derivation_id: derived.derivation_id, bindings: zero });
+    zeroDivisor = { closed_form: derived.closed_form.dims.map((d) => {
+      const v = evaluateOrUndefined(d.graph, zero);
+      return v === null ? null : v.toString();
+    }), valid: zeroEvaluated.valid, valid_is_present: zeroEvaluated._valid === "valid",
+    violations: zeroEvaluated.violations.map((v) => v.message) };
+  }
+
   console.log(JSON.stringify({
+    errors, zero_divisor: zeroDivisor,
     solve,
     derivation_id: derived.derivation_id,
     closed_form_text: derived.closed_form.dims.map((d) => d.text),
