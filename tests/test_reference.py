@@ -66,6 +66,7 @@ def _math(text: str) -> list[str]:
 
 
 def _symbols(tex: str) -> set[str]:
+    tex = re.sub(r"_\{\\mathrm\{([A-Za-z0-9]+)\}\}", r"_{\1}", tex)  # C_{\mathrm{in}}: an upright word
     tex = re.sub(r"\\text\{[^}]*\}", " ", tex)
     tex = _COMMANDS.sub(" ", tex)
     return set(_SYMBOL.findall(tex))

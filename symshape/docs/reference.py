@@ -13,6 +13,7 @@ as Markdown or HTML by the same renderers as a network's document.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -47,8 +48,12 @@ def page_name(rule: LayerRule, fmt: str = "markdown") -> str:
     return f"{rule.framework}/{rule.name}{SUFFIX[fmt]}"
 
 
+_WORD_SUBSCRIPT = re.compile(r"_\{([A-Za-z]{2,}\d*)\}")
+
+
 def tex(e: object) -> str:
-    return to_latex(e)
+    """LaTeX with word subscripts upright, as in C_{\\mathrm{in}} (a word, not the product i·n)."""
+    return _WORD_SUBSCRIPT.sub(r"_{\\mathrm{\1}}", to_latex(e))
 
 
 def shape_tex(shape: Sequence[object]) -> str:
