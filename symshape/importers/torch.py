@@ -468,8 +468,16 @@ def _record(gm: Any, example: Sequence[Any]) -> dict[str, Any]:
             return out
 
     try:
-        with torch.no_grad():
-            Recorder(gm).run(*example)
+        try:  # shapes only: on the meta device (no arithmetic), the parameters swapped for meta ones meanwhile
+            from torch.nn.utils.stateless import _reparametrize_module
+
+            state = {k: v.to("meta") for k, v in [*gm.named_parameters(), *gm.named_buffers()]}
+            with torch.no_grad(), _reparametrize_module(gm, state):
+                Recorder(gm).run(*[t.to("meta") for t in example])
+        except Exception:  # noqa: BLE001 - an op the meta device lacks: run it for real
+            values.clear()
+            with torch.no_grad():
+                Recorder(gm).run(*example)
     except Exception as err:  # noqa: BLE001 - the model's own failure, reported as such
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         shapes = ", ".join(str(tuple(t.shape)) for t in example)
