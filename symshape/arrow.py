@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from .evaluate import BatchResult
 
-__all__ = ["CONDITIONS_KEY", "columns_to_ipc", "ipc_to_columns", "ipc_to_results", "read_bindings",
+__all__ = ["CONDITIONS_KEY", "columns_to_ipc", "ipc_to_columns", "ipc_to_results", "numpy_array", "read_bindings",
            "require", "results_batch", "results_to_ipc"]
 
 CONDITIONS_KEY = b"symshape.conditions"
@@ -45,6 +45,18 @@ def require() -> Any:
     except ImportError:  # pragma: no cover - pyarrow is in the test extra
         raise BindingError("Arrow columns need pyarrow: pip install 'symshape[arrow]'") from None
     return pyarrow
+
+
+def numpy_array(values: np.ndarray, dtype: str = "int64") -> Any:
+    """A numpy column as an Arrow array (int64, int32 or bool), from its buffer: no copy for contiguous
+    integers, and no pandas import (pyarrow.array imports pandas on its first call, seconds per process)."""
+    pa = require()
+    if dtype == "bool":
+        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
+    arr = np.ascontiguousarray(values, dtype=np.int64 if dtype == "int64" else np.int32)
+    return pa.Array.from_buffers(pa.int64() if dtype == "int64" else pa.int32(), len(arr),
+                                 [None, pa.py_buffer(arr)])
 
 
 def read_bindings(table: pa.RecordBatch | pa.Table, where: str = "arrow columns") -> dict[str, np.ndarray]:
@@ -138,7 +150,7 @@ def columns_to_ipc(columns: Mapping[str, Any]) -> bytes:
     arrays = {k: np.asarray(v, dtype=np.int64) for k, v in columns.items()}
     n = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
     arrays = {k: np.broadcast_to(a, (n,)) if a.ndim == 0 or a.size == 1 else a for k, a in arrays.items()}
-    batch = pa.RecordBatch.from_arrays([pa.array(a) for a in arrays.values()], names=list(arrays))
+    batch = pa.RecordBatch.from_arrays([numpy_array(a) for a in arrays.values()], names=list(arrays))
     return _ipc(batch)
 
 
@@ -161,22 +173,22 @@ def results_batch(result: BatchResult, outputs: Sequence[str] | None = None) -> 
         if o == "output_shape":
             for k, axis in enumerate(value):
                 names.append(f"out{k}")
-                arrays.append(pa.array(np.broadcast_to(axis, (n,)), type=pa.int64()))
+                arrays.append(numpy_array(np.broadcast_to(axis, (n,))))
         elif o in ("margins", "first_violation"):
             continue
         else:
             names.append(o)
-            arrays.append(pa.array(np.broadcast_to(value, (n,)), type=pa.int64()))
+            arrays.append(numpy_array(np.broadcast_to(value, (n,))))
     names += ["valid", "overflow"]
     overflow = result.overflow if result.overflow is not None else np.zeros(n, dtype=bool)
-    arrays += [pa.array(result.valid, type=pa.bool_()), pa.array(overflow, type=pa.bool_())]
+    arrays += [numpy_array(result.valid, "bool"), numpy_array(overflow, "bool")]
     if "first_violation" in result.columns:
         names.append("first_violation")
-        arrays.append(pa.array(result.columns["first_violation"], type=pa.int32()))
+        arrays.append(numpy_array(result.columns["first_violation"], "int32"))
     if "margins" in result.columns:
         for k, col in enumerate(result.columns["margins"]):
             names.append(f"margin_{k}")
-            arrays.append(pa.array(col, type=pa.int64()))
+            arrays.append(numpy_array(col))
     schema = pa.schema([pa.field(nm, a.type) for nm, a in zip(names, arrays, strict=True)],
                        metadata={CONDITIONS_KEY: json.dumps(list(result.condition_names)).encode()})
     return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -254,15 +254,15 @@ class Sweep:
 
     def record_batch(self, table: np.ndarray) -> Any:
         """A table of kept rows (from `rows`) as a record batch of `parquet_schema`."""
-        from .arrow import require
+        from .arrow import numpy_array, require
 
         pa = require()
         schema = self.parquet_schema()
         k = table.shape[1]
         if table.dtype != object:
             columns = np.ascontiguousarray(table.T)  # one copy; each column then goes to Arrow without one
-            arrays = [pa.array(columns[j]) for j in range(k - 1)]
-            return pa.RecordBatch.from_arrays([*arrays, pa.array(columns[-1].astype(bool)),
+            arrays = [numpy_array(columns[j]) for j in range(k - 1)]
+            return pa.RecordBatch.from_arrays([*arrays, numpy_array(columns[-1], "bool"),
                                                pa.nulls(len(table), pa.string())], schema=schema)
         rows = table.tolist()
         wide = [not all(isinstance(v, int) and INT64[0] <= v <= INT64[1] for v in row) for row in rows]
