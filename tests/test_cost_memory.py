@@ -203,3 +203,32 @@ def _run(net: torch.nn.Module, names: list[str], env: dict) -> dict:
             env[name] = mod(refs[0])
         out[name] = env[name]
     return out
+
+
+KERAS_SPEC = {"framework": "keras", "input": [32, 32, 3], "layers": [
+    {"Conv2D": {"filters": 5, "kernel_size": 3}}, {"BatchNormalization": {}}, {"MaxPooling2D": {"pool_size": 2}},
+    {"Flatten": {}}, {"Dense": {"units": 10}}]}
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "sgd-momentum", "adam", "adamw"])
+def test_keras_optimizer_variables(optimizer: str) -> None:
+    """keras: parameters (trainable and not), gradients and the optimizer's variables, as keras builds them."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(5, 3), keras.layers.BatchNormalization(),
+                              keras.layers.MaxPooling2D(2), keras.layers.Flatten(), keras.layers.Dense(10)])
+    opt = {"sgd": lambda: keras.optimizers.SGD(), "sgd-momentum": lambda: keras.optimizers.SGD(momentum=0.9),
+           "adam": lambda: keras.optimizers.Adam(), "adamw": lambda: keras.optimizers.AdamW()}[optimizer]()
+    opt.build(model.trainable_variables)
+
+    def nbytes(vs: list) -> int:
+        return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in vs)
+
+    v = cost(symshape.derive(KERAS_SPEC), batch=4, optimizer=optimizer).evaluate({})
+    assert v.params_bytes == nbytes(model.weights)
+    assert v.grads_bytes == nbytes(model.trainable_variables)
+    assert v.optimizer_bytes == nbytes(opt.variables)

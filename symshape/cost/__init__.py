@@ -246,7 +246,8 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         flops_b.append(lf.backward)
         params_bytes.append(f.params * prec.param)
         grads.append(f.trainable * prec.grad)
-        opt.append(slots * f.trainable * prec.optimizer + (4 * param_tensors(f) if slots == 2 else 0))
+        opt.append(slots * f.trainable * prec.optimizer + (4 * param_tensors(f) if slots == 2 and f.framework == "torch"
+                                                           else 0))
         bufs.append(buffer_bytes(f, prec))
     activations = sympy.Add(*[lc.saved_bytes for lc in layer_costs])
     segments: tuple = ()
@@ -258,7 +259,9 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         "backward_flops": simplify(sympy.Add(*flops_b)) if training else ZERO,
         "params_bytes": simplify(sympy.Add(*params_bytes)),
         "grads_bytes": simplify(sympy.Add(*grads)) if training else ZERO,
-        "optimizer_bytes": simplify(sympy.Add(*opt)) if training else ZERO,
+        # keras' optimizers also hold `iteration` (int32) and `learning_rate` (float32): 8 bytes
+        "optimizer_bytes": simplify(sympy.Add(*opt) + (8 if d.framework == "keras" and optimizer != "none" else 0))
+        if training else ZERO,
         "buffers_bytes": simplify(sympy.Add(*bufs)),
         "activations_bytes": activations,
     }

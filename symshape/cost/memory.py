@@ -29,7 +29,9 @@ precision, normalization statistics in fp32; layer and group norm run in fp32 an
 their input; each convolution keeps the half copy of its weight, a linear layer (attention's
 projections) where its input needs a gradient -- checked against ``torch.autocast("cpu", torch.bfloat16)``).
 Optimizer state per trainable parameter: SGD none, SGD with
-momentum one buffer, Adam/AdamW two moments plus one ``step`` scalar (4 bytes) per parameter tensor.
+momentum one buffer, Adam/AdamW two moments; torch adds one ``step`` scalar (4 bytes) per parameter tensor
+for Adam/AdamW, keras an ``iteration`` and a ``learning_rate`` (8 bytes) for every optimizer (its summary's
+"Optimizer params": 2·trainable + 2 for Adam).
 Buffers: running statistics in the parameter dtype, ``num_batches_tracked`` int64 (8 bytes).
 
 Activation checkpointing (``checkpoint=True``): the network is cut into segments at its top-level name
