@@ -35,11 +35,15 @@ __all__ = [
     "clear_cache",
     "derive",
     "document",
+    "from_keras",
+    "from_onnx",
+    "from_torch",
 ]
 
 _HOME = {  # public name -> the submodule defining it
     "Derivation": "derive", "LayerResult": "derive", "NetCondition": "derive", "clear_cache": "derive",
     "derive": "derive", "document": "docs",
+    "from_keras": "importers", "from_onnx": "importers", "from_torch": "importers",
     "BindingError": "errors", "ExpressionError": "errors", "LimitError": "errors", "SpecError": "errors",
     "SymshapeError": "errors",
     "BatchResult": "evaluate", "Evaluation": "evaluate", "LayerValues": "evaluate", "Violation": "evaluate",
@@ -50,6 +54,7 @@ if _typing.TYPE_CHECKING:
     from .docs import document
     from .errors import BindingError, ExpressionError, LimitError, SpecError, SymshapeError
     from .evaluate import BatchResult, Evaluation, LayerValues, Violation
+    from .importers import from_keras, from_onnx, from_torch
 
 
 def __getattr__(name: str) -> object:
