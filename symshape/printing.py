@@ -27,6 +27,7 @@ from .limits import current
 __all__ = ["printer", "to_latex", "to_text"]
 
 P_ADD, P_MOD, P_MUL, P_POW, P_ATOM = 40, 45, 50, 60, 1000
+_SYMBOL_TEX: dict[str, str] = {}  # a symbol's name -> its LaTeX (x_{1}, F_{0}...)
 _REL_TEX = {">=": r"\geq", ">": ">", "<=": r"\leq", "<": "<", "==": "=", "!=": r"\neq"}
 
 
@@ -89,7 +90,14 @@ class _Printer:
             return str(e.p)
         if isinstance(e, Symbol):
             e = self.names.get(e, e)
-            return sympy.latex(e) if tex else e.name
+            if not tex:
+                return e.name
+            hit = _SYMBOL_TEX.get(e.name)  # SymPy's latex() of a name costs ~0.3 ms: once per name
+            if hit is None:
+                if len(_SYMBOL_TEX) > 100_000:
+                    _SYMBOL_TEX.clear()
+                hit = _SYMBOL_TEX[e.name] = sympy.latex(sympy.Symbol(e.name))
+            return hit
         if isinstance(e, Add):
             out = []
             for i, t in enumerate(_terms(e)):

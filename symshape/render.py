@@ -126,8 +126,8 @@ def rule_formulas(rule: LayerRule) -> dict[str, Any]:
 def _params(d: Derivation, trainable: Expr, non_trainable: Expr, closed_forms: bool = False) -> dict[str, str]:
     names = d.size_names
     if not (closed_forms or names.closed(trainable + non_trainable)):
-        return {"trainable": text(trainable, names.names), "non_trainable": text(non_trainable, names.names),
-                "total": text(trainable + non_trainable, names.names)}
+        return {"trainable": text(names.named(trainable)), "non_trainable": text(names.named(non_trainable)),
+                "total": text(names.named(trainable + non_trainable))}
     t, n = d.normal_form(trainable), d.normal_form(non_trainable)
     return {"trainable": text(t), "non_trainable": text(n), "total": text(d.normal_form(trainable + non_trainable))}
 
@@ -136,7 +136,7 @@ def sizes_list(d: Derivation) -> list[dict[str, Any]]:
     """The named sizes of a deep network (x_1, x_2, ... each defined on the names before it); empty when
     every view shows closed forms (see `symshape.named`)."""
     return [{"name": s.name.name, "layer": s.layer, "output": s.output, "axis": s.axis,
-             "definition": text(s.definition, d.size_names.names)} for s in d.size_names.definitions()]
+             "definition": text(d.size_names.named(s.definition))} for s in d.size_names.definitions()]
 
 
 def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]:
@@ -151,7 +151,7 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
     names = d.size_names
 
     def show(e: Expr) -> str:
-        return text(names.form(e, closed_forms), names.names)
+        return text(names.show(e, closed_forms))
 
     layers = []
     for ly in d.layers:

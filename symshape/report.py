@@ -114,12 +114,13 @@ def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
     for s in names.definitions():
         ly = d.layers[s.layer]
         where = f"layer {ly.index} '{ly.name}' ({ly.kind}) output {s.output} axis {s.axis}"
+        definition = names.named(s.definition)
         if fmt == "markdown":
-            out.append(f"- ${latex(s.name)} = {latex(s.definition, names.names)}$ ({where})")
+            out.append(f"- ${latex(s.name)} = {latex(definition)}$ ({where})")
         elif fmt == "latex":
-            out.append(rf"{latex(s.name)} &= {latex(s.definition, names.names)} \\")
+            out.append(rf"{latex(s.name)} &= {latex(definition)} \\")
         else:
-            out.append(f"  {s.name} = {text(s.definition, names.names)}    [{where}]")
+            out.append(f"  {s.name} = {text(definition)}    [{where}]")
     return out
 
 
