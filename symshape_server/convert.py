@@ -136,9 +136,9 @@ class _Shown:
 
     def _layer(self, e: Any, count: bool) -> pb.Expression:
         shown = self.count(e) if count else self.names.form(e, self.closed_forms)
-        msg = pb.Expression(text=self.text(as_expr(shown)))
+        named = self.names.named(shown) if self.names.deep else as_expr(shown)  # to_dict's text, term for term
+        msg = pb.Expression(text=self.text(named))
         if self.layer_graphs:
-            named = self.names.named(shown)
             msg.latex = latex(named)
             _graph(msg, named, None)
         return msg

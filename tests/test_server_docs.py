@@ -205,3 +205,14 @@ def test_protos_for_other_languages(tmp_path: Path) -> None:
     assert protoc.main(["protoc", f"-I{tmp_path}", f"--descriptor_set_out={out}", "--include_imports",
                         str(tmp_path / "symshape/v1/shape_algebra.proto"), str(tmp_path / "google/rpc/status.proto"),
                         str(tmp_path / "google/rpc/error_details.proto")]) == 0
+
+
+def test_deep_reply_reads_like_to_dict(client: Client) -> None:
+    spec = chain(24)
+    reply, lib = client.derive(spec), symshape.derive(spec).to_dict()
+    assert [s.definition.text for s in reply.sizes] == [s["definition"] for s in lib["sizes"]]
+    for layer, want in zip(reply.layers, lib["layers"], strict=True):
+        assert [d.text for d in layer.outputs[0].dims] == want["output_shape"]
+        assert layer.counts.macs.text == want["macs"] and layer.counts.total.text == want["params"]["total"]
+    assert [c.relation.text for c in reply.constraints] == [c["relation"] for c in lib["constraints"]]
+    assert reply.counts.macs.text == lib["macs"]
