@@ -479,7 +479,7 @@ def _with_cost(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Se
     plain = [o for o in outputs if o not in wanted]
     spec_cols = {k: v for k, v in columns.items() if k in program.validity.accepted}
     base = evaluate_batch(program.validity, spec_cols, plain, chunk)
-    got = program.run_batch(columns, wanted, chunk)
+    got = program.run_batch(columns, wanted, chunk, validity=False)  # the validity is base's
     length = got["length"]
     out: dict[str, Any] = {}
     for o in outputs:

@@ -73,8 +73,9 @@ class CostProgram:
         return totals, layers
 
     def run_batch(self, columns: Mapping[str, Any], outputs: Sequence[str] = ("total_bytes",),
-                  chunk: int = 1 << 14) -> dict[str, Any]:
-        """Columns of values -> {"length", one int64 column per output, "valid", "overflow"}."""
+                  chunk: int = 1 << 14, validity: bool = True) -> dict[str, Any]:
+        """Columns of values -> {"length", one int64 column per output, "valid", "overflow"} (`validity`
+        False: the network's conditions are left to the caller, "valid" says only batch >= 1)."""
         from ..evaluate import _column, evaluate_batch
 
         for o in outputs:
@@ -99,12 +100,14 @@ class CostProgram:
         length = 1 if length is None else length
         if length > current().max_batch:
             raise LimitError(f"{length} bindings in one batch; the limit is {current().max_batch}")
-        spec_cols = {k: v for k, v in cols.items() if k in self.validity.program.symbols}
-        base = evaluate_batch(self.validity, spec_cols, (), chunk)
-        valid = np.broadcast_to(base.valid, (length,)).copy()
+        valid = np.ones(length, dtype=bool)
         overflow = np.zeros(length, dtype=bool)
-        if base.overflow is not None:
-            overflow |= np.broadcast_to(base.overflow, (length,))
+        if validity:
+            spec_cols = {k: v for k, v in cols.items() if k in self.validity.program.symbols}
+            base = evaluate_batch(self.validity, spec_cols, (), chunk)
+            valid &= np.broadcast_to(base.valid, (length,))
+            if base.overflow is not None:
+                overflow |= np.broadcast_to(base.overflow, (length,))
         wanted = [self.totals[o] for o in outputs]
         result = {o: np.zeros(length, dtype=np.int64) for o in outputs}
         if wanted:
