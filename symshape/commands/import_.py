@@ -102,7 +102,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     imported = _import(args)
     spec, text = imported.spec, None
     inputs, hyper, tie = parse_symbolize(args.symbolize, args.tie)
-    header = [f"symshape import {args.framework} {args.model}"]
     if inputs or hyper or tie:
         lifted = symbolize(spec, inputs=inputs, hyper=hyper, tie=tie)
         spec = lifted.spec
@@ -122,7 +121,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(text)
     opaque = f", {len(imported.opaque)} OPAQUE ({', '.join(imported.opaque)})" if imported.opaque else ""
     symbols = f"; symbols: {', '.join(d.free_symbols)}" if d.free_symbols else ""
-    print(f"symshape: imported {len(d.layers)} layers from {args.model}{opaque}{symbols}"
+    count = f"{len(d.layers)} layer{'s' if len(d.layers) != 1 else ''}"
+    print(f"symshape: imported {count} from {args.model}{opaque}{symbols}"
           f"{' -> ' + args.output if args.output else ''}", file=sys.stderr)
-    del header
     return 0

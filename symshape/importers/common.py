@@ -23,12 +23,16 @@ class UnsupportedOpError(SpecError):
     """An op the importer cannot map: names the node, its op, where it comes from, and what is supported."""
 
     def __init__(self, framework: str, node: str, op: str, source: str | None, supported: Iterable[str],
-                 why: str = "", hint: str = "") -> None:
+                 why: str = "", hint: str = "", functions: Iterable[str] = ()) -> None:
         self.node, self.op, self.where_from = node, op, source
         self.supported = sorted(set(supported), key=str.lower)
+        self.functions = sorted(set(functions), key=str.lower)
         shown = ", ".join(self.supported)
+        if self.functions:
+            shown = f"the layers {shown}; the functions and tensor methods {', '.join(self.functions)}"
         short = op.rsplit(".", 1)[-1]
-        near = "" if short in self.supported else did_you_mean(short, self.supported)
+        known = [*self.supported, *self.functions]
+        near = "" if short in known else did_you_mean(short, known)
         text = (f"cannot import {framework} node '{node}': op {op}{' (' + why + ')' if why else ''}"
                 f"{' at ' + source if source else ''} is not supported{near}. "
                 f"{hint + ' ' if hint else ''}Supported: {shown}. "

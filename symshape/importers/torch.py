@@ -148,7 +148,7 @@ class _Importer:
         trace = node.meta.get("stack_trace") if hasattr(node, "meta") else None
         if trace:
             frames = [line.strip() for line in trace.splitlines() if line.strip().startswith("File ")]
-            user = [f for f in frames if "/torch/" not in f] or frames
+            user = [f for f in frames if "/torch/" not in f]  # the model's own code, not torch's
             if user:
                 parts = user[-1].split(",")
                 file = parts[0].removeprefix("File ").strip().strip('"')
@@ -165,8 +165,8 @@ class _Importer:
         return None
 
     def unsupported(self, node: Any, op: str, why: str = "", hint: str = "") -> UnsupportedOpError:
-        return UnsupportedOpError("torch", self.node_name(node), op, self.source(node),
-                                  supported_kinds("torch", _FUNCTIONAL_OPS), why, hint)
+        return UnsupportedOpError("torch", self.node_name(node), op, self.source(node), supported_kinds("torch"),
+                                  why, hint, _FUNCTIONAL_OPS)
 
     def node_name(self, node: Any) -> str:
         return str(node.target) if node.op == "call_module" else node.name
@@ -498,6 +498,10 @@ def from_torch(module: Any, example_input: Any, *, allow_opaque: bool = False) -
     example = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not example or not all(isinstance(t, torch.Tensor) for t in example):
         raise SpecError("the example input is a tensor (batch axis first) or a tuple of tensors")
+    from ..layers.base import REGISTRY
+
+    if ("torch", type(module).__name__) in REGISTRY and type(module).__module__.startswith("torch.nn"):
+        module = _single(module)  # a layer on its own, nn.Conv2d(...): one module holding it
     was_training = module.training
     module.eval()
     try:
@@ -513,6 +517,25 @@ def from_torch(module: Any, example_input: Any, *, allow_opaque: bool = False) -
         return _Importer(gm, gm.graph, example, allow_opaque, values).run()
     finally:
         module.train(was_training)
+
+
+def _single(layer: Any) -> Any:
+    """A module that holds one layer (named like keras would: conv2d) and calls it."""
+    torch = _torch()
+    from ..derive import snake_case
+
+    name = snake_case(type(layer).__name__)
+
+    class Single(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.add_module(name, layer)
+
+        def forward(self, x: Any) -> Any:  # one input: torch.fx traces it (several: torch.export does)
+            return getattr(self, name)(x)
+
+    Single.__name__ = Single.__qualname__ = type(layer).__name__
+    return Single()
 
 
 def load_factory(target: str, args: Sequence[str] = ()) -> Any:
