@@ -226,14 +226,14 @@ def test_worked_example_matches_the_framework(rule: object) -> None:
     assert "output shape: `" + "; ".join(str(s) for s in ex.outputs) + "`" in text
 
 
-def _mode_cases() -> list[tuple[object, str, object]]:
+def _mode_cases() -> list[tuple[object, object]]:
     out = []
     for r in ALL:
         if (r.framework, r.name) in NO_FRAMEWORK_OP:
             continue
         for v in facts(r).variants:
-            if not v.refused and not isinstance(v.value, sympy.Symbol):  # not symshape's own extension
-                out.append((r, v.argument, v.value))
+            if not v.refused and not (v.argument == "padding" and isinstance(v.value, sympy.Symbol)):
+                out.append((r, v))  # (keras padding=p is symshape's own extension: nothing to compare)
     return out
 
 
@@ -262,16 +262,18 @@ def test_negative_torch_padding_crops(kind: str, padding: object, shape: list[in
     assert e.valid == (not empty) and (empty or got == [tuple(s) for s in e.layers[0].output_shapes]), (got, e)
 
 
-@pytest.mark.parametrize(("rule", "argument", "value"), MODE_CASES,
-                         ids=[f"{r.framework}-{r.name}-{a}={v}" for r, a, v in MODE_CASES])
-def test_every_mode_at_the_example_matches_the_framework(rule: object, argument: str, value: object) -> None:
+@pytest.mark.parametrize(("rule", "variant"), MODE_CASES,
+                         ids=[f"{r.framework}-{r.name}-{v.title}" for r, v in MODE_CASES])
+def test_every_mode_at_the_example_matches_the_framework(rule: object, variant: object) -> None:
     """Each mode a page documents ('same', ceil_mode, channels_first, return_sequences...), at the worked
     example's numbers: symshape and the framework agree on valid-or-not, the shapes and the parameters."""
     import symshape
 
     pytest.importorskip("torch" if rule.framework == "torch" else "keras")
     ex = facts(rule).example
-    args = {**ex.args, argument: value}
+    args = {**ex.args, **variant.example_changes(rule.framework)}
+    args = {k: v for k, v in args.items() if v is not None}  # None: the framework's default
+    argument, value = variant.argument, variant.value
     inputs = [list(s) for s in ex.inputs]
     if argument == "data_format":  # the documented input in the other layout
         inputs = [[s[-1], *s[:-1]] if value == "channels_first" else [*s[1:], s[0]] for s in inputs]
@@ -411,6 +413,8 @@ ERROR_CASES = [  # framework, layer, arguments, input (batch excluded); the cond
     ("torch", "MultiheadAttention", {"embed_dim": 4, "num_heads": 0}, [3, 4]),
     ("torch", "LSTM", {"hidden_size": 0}, [3, 4]),
     ("torch", "GRU", {"hidden_size": 3, "num_layers": 0}, [3, 4]),
+    ("torch", "LSTM", {"hidden_size": 3, "proj_size": 3}, [3, 4]),
+    ("torch", "LSTM", {"hidden_size": 3, "proj_size": -1}, [3, 4]),
     ("torch", "Embedding", {"num_embeddings": 0, "embedding_dim": 4}, [3]),
     ("torch", "Bilinear", {"out_features": 2}, [[3, 4], [2, 4]]),
     ("torch", "PixelShuffle", {"upscale_factor": 0}, [4, 2, 2]),

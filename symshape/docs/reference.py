@@ -150,7 +150,9 @@ def _variant_blocks(f: LayerFacts, v: Variant) -> list:
     blocks: list = [Para((*head, Text("output" + (" (the input in this layout)" if v.inputs else ""))))]
     blocks += _output_blocks(v.outputs, v.output_names, v.inputs or f.inputs)
     items = []
-    note = mode_note(f.rule.framework, v.argument, "p" if isinstance(v.value, Symbol) else v.value)
+    value = v.value.name if isinstance(v.value, Symbol) else \
+        [x.name if isinstance(x, Symbol) else x for x in v.value] if isinstance(v.value, list) else v.value
+    note = mode_note(f.rule.framework, v.argument, value, f.rule.name)
     if note:
         items.append(line(note))
     if v.params is not None:

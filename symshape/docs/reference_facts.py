@@ -31,6 +31,7 @@ from ..layers.docmeta import (
     differences,
     documented_arguments,
     example_value,
+    extra_variants,
     framework_error,
     input_names,
     symbol_meaning,
@@ -63,11 +64,18 @@ class Variant:
     conditions: tuple[ConditionFact, ...] = ()  # conditions the base does not have
     refused: str = ""  # the framework refuses this value with the documented arguments
     output_names: tuple[tuple[str | None, ...], ...] = ()
+    changes: dict[str, Any] = field(default_factory=dict, compare=False)  # the arguments it sets, as a spec does
+
+    def example_changes(self, framework: str) -> dict[str, Any]:
+        """The changed arguments at the worked example's numbers."""
+        values = {name: v for name in _names(self.changes) if (v := example_value(framework, name)) is not None}
+        return {k: _numbers(v, values) for k, v in self.changes.items()}
 
     @property
     def title(self) -> str:
-        return f"{self.argument}={self.value!r}" if not isinstance(self.value, Symbol) else \
-            f"{self.argument}={self.value}"
+        if len(self.changes) > 1:
+            return ", ".join(f"{k}={_show(v)}" for k, v in self.changes.items())
+        return f"{self.argument}={_show(self.value)}"
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,7 @@ def _output_names(rule: LayerRule, inputs: list[list[str]], outputs: list[tuple[
 
 
 def _variant_values(rule: LayerRule, documented: dict[str, Any]) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
+    out: list[tuple[str, object]] = [(name, changes) for name, changes in extra_variants(rule)]
     for arg in rule.args:
         if arg.name in NO_VARIANT or isinstance(arg.kind, AnyKind):
             continue
@@ -221,6 +229,27 @@ def _relayout(rule: LayerRule, shapes: list[list[str]], data_format: object) -> 
     return out
 
 
+def _names(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return [n for v in value for n in _names(v)]
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _names(v)]
+    return []
+
+
+def _show(value: object) -> str:
+    """An argument's value as a reader writes it: symbols bare (p, [o, o]), everything else as Python."""
+    if isinstance(value, Symbol):
+        return value.name
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z](_\w+)?", value):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    return repr(value)
+
+
 def _same(a: LayerOut, b: LayerOut) -> bool:
     return (a.outputs == b.outputs and a.trainable == b.trainable and a.non_trainable == b.non_trainable
             and a.buffers == b.buffers and a.macs == b.macs)
@@ -231,13 +260,16 @@ def _variants(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str
     known = {str(c.relation) for c in base_conds}
     out = []
     for name, value in _variant_values(rule, documented):
-        args = {**documented, name: value}
-        shown: object = Symbol("p") if value == "p" and name == "padding" else value
+        changes = value if isinstance(value, dict) else {name: value}
+        args = {**documented, **changes}
+        shown: object = Symbol("p") if value == "p" and name == "padding" else \
+            _shown(changes[name]) if isinstance(value, dict) and name in changes else value
         layout = _relayout(rule, shapes, value) if name == "data_format" else None
         try:
             vo, vd, _ = _apply(rule, _spec(rule, args, layout or shapes))
         except SymshapeError as err:
-            out.append(Variant(name, shown, refused=err.message if hasattr(err, "message") else str(err)))
+            out.append(Variant(name, shown, refused=err.message if hasattr(err, "message") else str(err),
+                               changes=changes))
             continue
         conds = _conditions(rule, vo)
         extra = tuple(c for c in conds if str(c.relation) not in known)
@@ -249,8 +281,18 @@ def _variants(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str
         out.append(Variant(name, shown, ins, tuple(tuple(s) for s in vo.outputs),
                            params if params != base.trainable + base.non_trainable else None,
                            vo.buffers if vo.buffers != base.buffers else None,
-                           vo.macs if vo.macs != base.macs else None, extra, output_names=names))
+                           vo.macs if vo.macs != base.macs else None, extra, output_names=names,
+                           changes=changes))
     return tuple(out)
+
+
+def _shown(value: object) -> object:
+    """A documented value as the page shows it: a symbol's name as a symbol, a list of them as a list."""
+    if isinstance(value, str) and re.fullmatch(r"[A-Za-z](_\w+)?", value):
+        return Symbol(value)
+    if isinstance(value, list):
+        return [_shown(v) for v in value]
+    return value
 
 
 def _numbers(value: object, values: dict[str, int]) -> object:

@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .base import LayerRule
 
-__all__ = ["AXES", "COUNTERPART", "DEFAULT", "DIFFERENCES", "EXAMPLE", "FRAMEWORK_ERRORS", "INFERRED",
-           "INFERRED_AXIS", "VOCAB",
-           "counterpart", "documented_arguments", "mode_note", "example_value", "framework_error", "input_names",
-           "symbol_meaning"]
+__all__ = ["AXES", "COUNTERPART", "DEFAULT", "DIFFERENCES", "EXAMPLE", "EXTRA_VARIANTS", "FRAMEWORK_ERRORS", "INFERRED",
+           "INFERRED_AXIS", "MODE_NOTES", "SYMBOLS", "VOCAB", "counterpart", "documented_arguments", "example_value",
+           "extra_variants", "framework_error", "input_names", "mode_note", "symbol_meaning"]
 
 
 class _Default:
@@ -93,7 +92,7 @@ EXAMPLE: dict[str, int] = {  # the worked example's value of each symbol
     "C_in": 4, "H_in": 8, "W_in": 6, "D_in": 5, "L_in": 10, "T_in": 5, "N_in": 4, "M_in": 3,
     "M_1": 3, "N_1": 4, "M_2": 3, "N_2": 4, "T_1": 5, "N_1q": 4,
     "C_out": 6, "k": 3, "s": 2, "p": 1, "c": 1, "d": 2, "g": 2, "p_out": 1, "m": 2, "U": 5, "N_out": 7, "n": 2,
-    "V": 10, "E": 8, "h": 2, "d_k": 4, "u": 2, "r": 2, "o": 2, "t": 2,
+    "V": 10, "E": 8, "h": 2, "d_k": 4, "u": 2, "r": 2, "o": 2, "t": 2, "q": 3, "d_v": 3, "i": 1,
 }
 EXAMPLE_BY_FRAMEWORK: dict[str, dict[str, int]] = {
     "keras": {"d": 1},  # keras refuses strides > 1 with dilation_rate > 1 (its own page says so)
@@ -113,6 +112,8 @@ def symbol_meaning(name: str) -> str:
     if m and m.group(1) in AXES:
         which = {"in": "input", "out": "output"}.get(m.group(2), f"input {m.group(2)}")
         return f"{which} {AXES[m.group(1)]}"
+    if name in SYMBOLS:
+        return SYMBOLS[name]
     return {"t": "a target size (the other is inferred)"}.get(name, "")
 
 
@@ -207,6 +208,8 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("torch", r"MultiheadAttention", r"^num_heads$", "embed_dim and num_heads must be greater than 0"),
     ("torch", r"^(RNN|LSTM|GRU)$", r"^hidden_size$", "hidden_size must be greater than zero"),
     ("torch", r"^(RNN|LSTM|GRU)$", r"^num_layers$", "num_layers must be greater than zero"),
+    ("torch", r"^LSTM$", r"^hidden_size - proj_size$", "proj_size has to be smaller than hidden_size"),
+    ("torch", r"^LSTM$", r"^proj_size$", "proj_size should be a positive integer or zero"),
     ("torch", r"^Embedding$", r"^num_embeddings$", "self indexing axis dim should be positive"),
     ("torch", r"^Bilinear$", r"leading axis", "input batch dimensions do not match"),
     ("torch", r"^Pixel(Un)?[Ss]huffle$", r"^factor$", "expects a positive"),
@@ -329,26 +332,62 @@ DIFFERENCES: list[tuple[str, str]] = [
 
 
 # (framework, argument, value) -> what the mode means, in words
-MODE_NOTES: dict[tuple[str, str, object], str] = {
-    ("keras", "padding", "same"): "keras 'same': each output size is ceil(x/s) = floor((x − 1)/s) + 1, whatever the "
-    "kernel; the padding needed is split with the extra row at the end.",
-    ("keras", "padding", "causal"): "keras 'causal': (k − 1)·d zeros on the left only; the output length is ceil(x/s).",
-    ("keras", "padding", "p"): "symshape's extension for keras convolutions: p zeros on each side, written as in "
-    "torch (keras itself takes only 'valid', 'same' and 'causal').",
-    ("torch", "padding", "same"): "torch 'same': the output keeps the input's size; torch accepts it only with "
-    "stride 1 and pads d·(k − 1) in total, the extra row at the end.",
-    ("torch", "ceil_mode", True): "torch ceil_mode: the size rounds up, floor((x + 2p − E + s − 1)/s) + 1 with "
-    "E = d·(k − 1) + 1, except that the last window must start inside the input or the left padding: one fewer "
-    "when (out − 1)·s ≥ x + p. Both cases are the single floor above.",
-    ("keras", "return_sequences", True): "every time step's output, not only the last.",
-    ("keras", "return_state", True): "the final states too (LSTM: h and c; GRU, SimpleRNN: h).",
-    ("torch", "bidirectional", True): "a forward and a backward pass: output features and state rows double.",
-    ("keras", "keepdims", True): "the pooled axes stay, each of size 1.",
+MODE_NOTES: list[tuple[str, str, str, object, str]] = [  # (framework, rule pattern, argument, value, the note)
+    ("keras", r"Transpose", "padding", "same", "keras 'same' for a transposed convolution: x·s without "
+     "output_padding, else (x − 1)·s + (E mod 2) + output_padding with E = d·(k − 1) + 1."),
+    ("keras", r"", "padding", "same", "keras 'same': each output size is ceil(x/s) = floor((x − 1)/s) + 1, whatever "
+     "the kernel; the padding needed is split with the extra row at the end."),
+    ("keras", r"", "padding", "causal", "keras 'causal': (k − 1)·d zeros on the left only; the output length is "
+     "ceil(x/s)."),
+    ("keras", r"", "padding", "p", "symshape's extension for keras convolutions: p zeros on each side, written as in "
+     "torch (keras itself takes only 'valid', 'same' and 'causal')."),
+    ("torch", r"", "padding", "same", "torch 'same': the output keeps the input's size; torch accepts it only with "
+     "stride 1 and pads d·(k − 1) in total, the extra row at the end."),
+    ("torch", r"", "ceil_mode", True, "torch ceil_mode: the size rounds up, floor((x + 2p − E + s − 1)/s) + 1 with "
+     "E = d·(k − 1) + 1, except that the last window must start inside the input or the left padding: one fewer "
+     "when (out − 1)·s ≥ x + p. Both cases are the single floor above."),
+    ("keras", r"", "return_sequences", True, "every time step's output, not only the last."),
+    ("keras", r"", "return_state", True, "the final states too (LSTM: h and c; GRU, SimpleRNN: h)."),
+    ("torch", r"", "bidirectional", True, "a forward and a backward pass: output features and state rows double."),
+    ("keras", r"", "keepdims", True, "the pooled axes stay, each of size 1."),
+    ("keras", r"", "output_padding", None, "keras' default: no output_padding, and then 'valid' gives "
+     "(x − 1)·s + max(E, s) with E = d·(k − 1) + 1, 'same' gives x·s."),
+    ("torch", r"", "proj_size", "q", "LSTM with projections (q ≥ 1; 0, the default, is the formula above): "
+     "the hidden state (and the output's features) have q "
+     "entries, the cell state U; q < U."),
+    ("torch", r"", "size", "o", "an output size instead of a scale factor: each spatial axis becomes o."),
+]
+
+
+# (framework, rule-name pattern, title argument, the arguments it sets): modes beyond the switches and choices
+# (those are found from the rules' argument kinds): an optional argument given, another way to say a size
+EXTRA_VARIANTS: list[tuple[str, str, str, dict[str, object]]] = [
+    ("keras", r"^Conv\dDTranspose$", "output_padding", {"output_padding": None}),
+    ("torch", r"^LSTM$", "proj_size", {"proj_size": "q"}),
+    ("keras", r"^MultiHeadAttention$", "value_dim", {"value_dim": "d_v"}),
+    ("keras", r"^MultiHeadAttention$", "output_shape", {"output_shape": "N_out"}),
+    ("torch", r"^Embedding$", "padding_idx", {"padding_idx": "i"}),
+    ("torch", r"^Upsample$", "size", {"size": ["o", "o"], "scale_factor": None}),
+]
+SYMBOLS = {  # the symbols only a mode uses: what they stand for
+    "q": "projection size of the hidden state (proj_size)", "d_v": "features per head of value (value_dim)",
+    "i": "the padding row's index (padding_idx)",
 }
 
 
-def mode_note(framework: str, argument: str, value: object) -> str:
-    return MODE_NOTES.get((framework, argument, value), "")
+def extra_variants(rule: LayerRule) -> list[tuple[str, dict[str, object]]]:
+    return [(title, changes) for fw, pat, title, changes in EXTRA_VARIANTS
+            if fw == rule.framework and re.search(pat, rule.name)]
+
+
+def mode_note(framework: str, argument: str, value: object, rule_name: str = "") -> str:
+    if isinstance(value, list):
+        value = value[0] if value else None
+    for fw, pat, arg, val, text in MODE_NOTES:
+        if fw == framework and arg == argument and val == value and type(val) is type(value) and \
+                re.search(pat, rule_name):
+            return text
+    return ""
 
 
 def differences(rule: LayerRule) -> list[str]:
