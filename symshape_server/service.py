@@ -40,6 +40,7 @@ from .gen import shape_algebra_pb2_grpc as pb_grpc
 from .ids import BadId, IdCodec
 from .interceptors import RESERVE_THREADS, ConcurrencyLimit, DecodeErrors, TokenAuth
 from .status import Abort, errors
+from .wire import EvaluateEncoder
 from .workers import DeadlineExceeded, Derived, ReplyOptions, WorkerPool
 
 SERVICE = pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].full_name
@@ -114,6 +115,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         self.failures: OrderedDict[str, SpecError] = OrderedDict()  # hash of a request's spec -> its error
         self.replies: OrderedDict[tuple[str, bool, bool], bytes] = OrderedDict()  # (id, options) -> Derive reply
         self.evaluations = Cache(config.evaluation_cache_size)  # (id, bindings) -> Evaluate reply (bytes)
+        self.encoders = Cache(config.cache_size)  # id -> wire.EvaluateEncoder (each layer's fixed bytes)
         self.codec = IdCodec(config.id_key, max_bytes=4 * config.max_spec_bytes)
         self.rebuilding = [threading.Lock() for _ in range(64)]  # one derivation of an unknown id at a time
         self.pool = WorkerPool(config.derive_workers)
@@ -238,6 +240,13 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             self.cache.put(key, derived)
             return derived
 
+    def _encoder(self, derived: Derived) -> EvaluateEncoder:
+        encoder = self.encoders.get(derived.key)
+        if encoder is None or encoder.c is not derived.compiled:
+            encoder = EvaluateEncoder(derived.compiled, derived.key)
+            self.encoders.put(derived.key, encoder)
+        return encoder
+
     def _target(self, request: Any, context: grpc.ServicerContext) -> Derived:
         which = request.WhichOneof("target")
         if which == "derivation_id":
@@ -285,6 +294,11 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             else:
                 if derived.worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
                     check_bits(program, values)
+                if memo is not None:  # a valid binding: the reply's bytes straight from the registers
+                    reply = self._encoder(derived).valid_reply(values)
+                    if reply is not None:
+                        self.evaluations.put(memo, reply)
+                        return reply  # type: ignore[return-value]
                 response = convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
             if cost is not None:
                 response.cost.CopyFrom(_cost_message(cost.run(cost_values)[0]))
