@@ -323,6 +323,25 @@ def _steps(doc: Document, namer: Namer, steps: Steps) -> None:
     doc.add(Bullets(tuple(items)))
 
 
+_OP_WORDS = {">=": "at least", ">": "more than", "<=": "at most", "<": "less than", "==": "equal to",
+             "!=": "different from"}
+
+
+def in_words(nc: NetCondition) -> str:
+    """The condition as its layer states it: 'the output height is at least 1', 'axis 1 of the concatenated
+    inputs is equal on both sides (all axes but the concatenation axis must agree)'."""
+    c = nc.condition
+    op = _OP_WORDS.get(c.op, c.op)
+    rhs = as_expr(c.rhs)
+    if isinstance(rhs, Integer):
+        said = f"the {c.label} is {op} {count_text(int(rhs))}"
+    elif c.op == "==":
+        said = f"{c.label}: the two sides are equal"
+    else:
+        said = f"the {c.label} is {op} its bound"
+    return said + (f" ({c.note})" if c.note else "")
+
+
 def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis: Analysis) -> None:
     doc.add(Heading(2, "Valid inputs", "validity"))
     shown = analysis.shown
@@ -333,15 +352,15 @@ def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis:
             if rel is sympy.true or (isinstance(rel, sympy.Basic) and not rel.free_symbols):
                 continue
             tex = to_latex(rel) if nc.layer is None else namer.local(d, rel)
-            rows.append((line(Math(tex)), line(nc.origin), line(nc.condition.label)))
+            rows.append((line(Math(tex)), line(nc.origin), line(in_words(nc))))
         doc.add(Para(line(f"Reducing the conditions to the tightest ones gave up ({analysis.why}); the network is "
                           "valid exactly when all of these hold, each in its layer's sizes:")),
-                Table(("Condition", "From", "Meaning"), tuple(rows)))
+                Table(("Condition", "From", "In words"), tuple(rows)))
     elif shown:
         doc.add(Para(line("The network is valid exactly when all of these hold (the tightest conditions, "
                           "each with the layer it comes from):")),
-                Table(("Condition", "From", "Meaning"),
-                      tuple((line(Math(_condition_tex(d, namer, nc, rel))), line(nc.origin), line(nc.condition.label))
+                Table(("Condition", "From", "In words"),
+                      tuple((line(Math(_condition_tex(d, namer, nc, rel))), line(nc.origin), line(in_words(nc)))
                             for nc, rel in shown)))
     else:
         doc.add(Para(line("Valid for every value of the symbols." if d.symbols else "Valid.")))
