@@ -33,10 +33,14 @@ EXAMPLES = {
   symshape sweep examples/classic_symbolic.yaml --grid I=32:257:32 --grid F=1,3,5 --grid S=1,2 \\
       --grid P=0,1 --grid D=16,32,64 --where "params <= 2000"
   symshape sweep examples/automl_space.yaml --grid I=64,128 --grid F1=3,5,7 ... --format json -o out.json
+  symshape sweep examples/classic_symbolic.yaml --grid I=1:10001 --grid F=1:11 ... --format parquet -o rows.parquet
+  symshape sweep examples/classic_symbolic.yaml --grid I=1:10001 --grid F=1:11 ... --ray auto -o rows/
 
 grid values: a list (16,32,64), a range start:stop[:step] (stop excluded, as in Python), or one value.
-The grid is never held in memory: rows are written as they are found (CSV lines, or a JSON object
-whose "rows" array is streamed), with a progress bar on stderr when it is a terminal.
+The grid is never held in memory: rows are written as they are found (CSV lines, a JSON object
+whose "rows" array is streamed, or Parquet row groups), with a progress bar on stderr when it is a
+terminal. --ray splits the grid's numbers into blocks run as Ray tasks (symshape[ray]; no ADDRESS:
+a local Ray), each writing DIR/part-NNNNN.parquet; in file order the rows are a local sweep's.
 --where: comparisons (<, <=, >, >=, ==, !=) of integer expressions of the symbols and results, joined
 by 'and', 'or', 'not' and parentheses, e.g. "params <= 2000 and (out0 >= 4 or not S == 1)";
 result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
