@@ -384,14 +384,20 @@ def test_spec_text_is_never_read_as_a_path(tmp_path: Path, client: Client) -> No
                 assert leak not in message, (text, message)
 
 
+DEVELOPER_TOOLS = ("gen_proto.py", "proto_doc.py", "protos.py")  # command-line tools the server never imports
+
+
 def test_serving_code_opens_no_files() -> None:
-    """The serving code (all of symshape_server but the developer tool gen_proto) never opens a file or builds
-    a path: request text can only ever be content."""
+    """The serving code (all of symshape_server but the developer tools) never opens a file or builds a path:
+    request text can only ever be content."""
     for source in sorted((ROOT / "symshape_server").glob("*.py")):
-        if source.name != "gen_proto.py":
-            text = source.read_text()
-            for call in ("open(", "Path(", "read_text", "read_bytes", "os.path", "pathlib"):
-                assert call not in text, f"{source.name} uses {call}"
+        text = source.read_text()
+        if source.name in DEVELOPER_TOOLS:
+            continue
+        for tool in DEVELOPER_TOOLS:
+            assert f"import {tool[:-3]}" not in text and f".{tool[:-3]} import" not in text, (source.name, tool)
+        for call in ("open(", "Path(", "read_text", "read_bytes", "os.path", "pathlib"):
+            assert call not in text, f"{source.name} uses {call}"
 
 
 def test_client_reads_a_path_only_when_given_a_path(client: Client) -> None:
