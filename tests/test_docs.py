@@ -306,3 +306,18 @@ def test_convention_notes(framework: str, shape: list, layer: dict, note: str) -
     assert f"- Convention: {note}" in md
     plain = {"framework": framework, "input": shape, "layers": [{"ReLU": {}}]}
     assert "Convention:" not in symshape.document(plain, format="markdown")
+
+
+def test_worked_example_names_dropped_rows_and_the_nearest_lossless_size() -> None:
+    """cs231n's remark on AlexNet: 11x11 stride-4 windows over 224 rows leave one unread; 227 reads them all."""
+    torch = pytest.importorskip("torch", reason="torch is not installed: the sizes are checked against torch")
+    spec = {"framework": "torch", "input": [3, "H", "W"],
+            "layers": [{"Conv2d": {"out_channels": 96, "kernel_size": 11, "stride": 4}},
+                       {"MaxPool2d": {"kernel_size": 3, "stride": 2}}]}
+    md = symshape.document(spec, format="markdown", example={"H": 224, "W": 224})
+    assert "- layer 0 'conv2d' (Conv2d): 1 height row(s) never read" in md
+    assert "Nearest H where no layer drops a row along it (the others as here): H = 219 or H = 227." in md
+    for h in (219, 227):  # every window grid ends at its input's end: (x - k) divisible by the stride
+        conv = torch.nn.Conv2d(3, 96, 11, stride=4)(torch.zeros(1, 3, h, h)).shape[-1]
+        assert (h - 11) % 4 == 0 and (conv - 3) % 2 == 0
+    assert "never read" not in symshape.document(spec, format="markdown", example={"H": 227, "W": 227})

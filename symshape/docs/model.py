@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import sympy
 from sympy import Expr, Integer, Symbol
 
@@ -424,6 +425,54 @@ def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
                      line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
                      line("Valid." if e.valid else f"Invalid: {len(e.violations)} violated condition(s)"),
                      *(line(v.message) for v in e.violations))))
+    if e.valid:
+        _dropped(doc, d, ex)
+
+
+def _dropped(doc: Document, d: Derivation, ex: Example) -> None:
+    """The rows the windows never read at the example (a stride grid that does not end at the input's end:
+    AlexNet's 11x11/4 convolution at 224, where 227 reads every row) and the nearest sizes that read all."""
+    from ..solve import dropped_at
+
+    try:
+        dropped = dropped_at(d, ex.bindings)
+    except SymshapeError:
+        return
+    if not dropped:
+        return
+    items = [line(x.text()) for x in dropped]
+    for sym in [s for s, _ in ex.solved]:
+        near = _nearest_lossless(d, ex.bindings, sym)
+        if near:
+            items.append(line(f"Nearest {sym} where no layer drops a row along it (the others as here): "
+                              + " or ".join(f"{sym} = {v}" for v in near) + "."))
+    doc.add(Para(line("At these sizes some windows stop before the end of their input, so rows are never read:")),
+            Bullets(tuple(items)))
+
+
+def _nearest_lossless(d: Derivation, bindings: Mapping[str, int], sym: str, span: int = 256) -> list[int]:
+    """The valid values of `sym` nearest its example value (others as bound), below and above, where no
+    layer leaves a row unread along the axes `sym` reaches (exact int64 evaluation of the rows each layer
+    drops, over a window of 2·span values)."""
+    from ..program import ProgramBuilder
+
+    b = ProgramBuilder(d.defs)
+    regs = [b.add(as_expr(rows)) for ly in d.layers for _, rows in ly.dropped if sym in reached(d, [rows])]
+    if not regs:
+        return []
+    program = b.build()
+    v = bindings[sym]
+    lo = d.symbols[sym].min if d.symbols[sym].min is not None else 1
+    xs = np.arange(max(lo, v - span), v + span + 1, dtype=np.int64)
+    cols = {**{k: x for k, x in bindings.items() if k != sym}, sym: xs}
+    valid = np.asarray(d.evaluate_batch(cols, outputs=("output_shape",)).valid, dtype=bool)
+    overflow = np.zeros(len(xs), dtype=bool)
+    got = program.run_numpy({k: cols[k] for k in program.symbols}, regs, len(xs), overflow=overflow)
+    whole = valid & ~overflow
+    for r in regs:
+        whole &= np.asarray(got[r]) == 0
+    below, above = xs[whole & (xs < v)], xs[whole & (xs > v)]
+    return [int(x) for x in (below[-1:].tolist() + above[:1].tolist())]
 
 
 def _joined(parts: list[Math]) -> Line:
