@@ -65,6 +65,7 @@ class Variant:
     refused: str = ""  # the framework refuses this value with the documented arguments
     output_names: tuple[tuple[str | None, ...], ...] = ()
     changes: dict[str, Any] = field(default_factory=dict, compare=False)  # the arguments it sets, as a spec does
+    domains: dict[str, tuple[int | None, int | None]] = field(default_factory=dict, compare=False)
 
     def example_changes(self, framework: str) -> dict[str, Any]:
         """The changed arguments at the worked example's numbers."""
@@ -282,7 +283,7 @@ def _variants(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str
                            params if params != base.trainable + base.non_trainable else None,
                            vo.buffers if vo.buffers != base.buffers else None,
                            vo.macs if vo.macs != base.macs else None, extra, output_names=names,
-                           changes=changes))
+                           changes=changes, domains={n: (s.min, s.max) for n, s in vd.symbols.items()}))
     return tuple(out)
 
 
@@ -387,9 +388,15 @@ def _facts(framework: str, name: str, with_other: bool) -> LayerFacts:
         bias = sympy.expand(out.trainable + out.non_trainable - weights)
     variants = _variants(rule, documented, shapes, out, conds)
     domains = {n: (s.min, s.max) for n, s in d.symbols.items()}
+    roles = _roles(rule, documented, shapes)
+    for v in variants:  # a symbol only a mode uses: its argument and domain from that mode
+        for name, rng in v.domains.items():
+            domains.setdefault(name, rng)
+        for name, role in _roles(rule, v.changes, []).items():
+            roles.setdefault(name, role)
     example, example_error = None, ""
     try:
-        example = _example(rule, documented, shapes, sorted(domains), switch)
+        example = _example(rule, documented, shapes, sorted(n for n, _ in d.symbols.items()), switch)
     except SymshapeError as err:
         example_error = str(err)
     other = None
@@ -401,7 +408,7 @@ def _facts(framework: str, name: str, with_other: bool) -> LayerFacts:
     return LayerFacts(rule, documented, tuple(tuple(s) for s in d.layers[0].input_shapes),
                       tuple(tuple(s) for s in out.outputs), _output_names(rule, shapes, out.outputs),
                       out.trainable, out.non_trainable, out.buffers, out.macs, weights, bias, conds, variants,
-                      domains, _roles(rule, documented, shapes), example, example_error, other,
+                      domains, roles, example, example_error, other,
                       tuple(differences(rule)), fixed, ly.args)
 
 
