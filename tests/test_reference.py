@@ -91,6 +91,10 @@ def test_page_symbols_are_in_its_glossary_and_print_as_names(rule: object) -> No
         assert re.fullmatch(r"[A-Za-z](_[A-Za-z0-9]+)?", name), name
     rows = text.split("## Symbols", 1)[1].split("\n## ", 1)[0]
     assert "see its argument" not in rows, f"{page_name(rule)}: a symbol without a meaning"
+    for row in rows.splitlines():  # every symbol but an output axis: the argument it fills and its domain
+        cells = [c.strip() for c in row.split("|")[1:-1]]
+        if row.startswith("| $") and "{out}" not in cells[0]:
+            assert cells[2] and cells[3], f"{page_name(rule)}: {cells}"
 
 
 def test_index_symbols_are_in_its_glossary() -> None:
