@@ -23,6 +23,7 @@ GOLDEN = Path(__file__).parent / "golden" / "docs"
 GOLDEN_CASES = [  # spec, example bindings (None: chosen by the document), golden file
     ("classic_symbolic.yaml", {"I": 32, "F": 5, "S": 2, "P": 1, "D": 8}, "classic_symbolic.md"),
     ("unet.yaml", None, "unet.md"),
+    ("alexnet.yaml", {"H": 227, "W": 227}, "alexnet.md"),  # the closed form of the last spatial size, its steps
 ]
 
 

@@ -316,7 +316,7 @@ def _steps(doc: Document, namer: Namer, steps: Steps) -> None:
                       "); each line is the identity with its x, a, c, b:")))
     items: list[Line] = []
     for atom, m in steps.merges:
-        where = [Math(namer.tex(atom)), ": "] if atom is not None and atom in namer.names else []
+        where = [Math(namer.tex(atom)), f" (layer {namer.first[atom]}): "] if atom in namer.names else []
         items.append(line(*where, Math(f"{to_latex(lhs(m, namer))} = {to_latex(rhs(m, namer))}")))
     if steps.total > len(steps.merges):
         items.append(line(f"... and {steps.total - len(steps.merges)} more merges by the same identity (not shown: "
