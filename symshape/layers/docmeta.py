@@ -310,7 +310,7 @@ DIFFERENCES: list[tuple[str, str]] = [
     (r"ConvTranspose|Conv\dDTranspose", "Output size: torch (x − 1)·s − 2p + d·(k − 1) + p_out + 1; keras "
      "computes its own padding from 'valid'/'same' and, without output_padding, 'valid' gives "
      "(x − 1)·s + max(k, s)."),
-    (r"MaxPool|AvgPool|MaxPooling|AveragePooling", "Strides default to the window in both frameworks; torch "
+    (r"^(MaxPool|AvgPool|MaxPooling|AveragePooling)\d", "Strides default to the window in both frameworks; torch "
      "adds explicit padding (at most half the window), dilation (max pooling) and ceil_mode, keras 'same' "
      "padding (ceil(x/s))."),
     (r"^(LSTM|GRU|RNN|SimpleRNN)$", "Biases: torch has two bias vectors per gate (b_ih and b_hh), keras one "
