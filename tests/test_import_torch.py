@@ -180,16 +180,32 @@ class Odd(nn.Module):  # a tensor slice
         return self.conv(x)[:, :2]
 
 
-def _zoo_models() -> list:
+def _zoo() -> object | None:
     """tests/zoo.py (torchvision's architectures written in torch), when it has landed."""
     if importlib.util.find_spec("tests.zoo") is None:
-        return []
+        return None
     from tests import zoo
 
-    names = ["resnet18", "resnet50", "vgg16", "alexnet", "squeezenet1_0", "mobilenet_v2", "mobilenet_v3_small",
-             "densenet121", "efficientnet_b0"]
-    return [pytest.param(getattr(zoo, n), (3, 128, 128), (3, 97, 131), id=f"zoo.{n}")
-            for n in names if hasattr(zoo, n)]
+    return zoo
+
+
+def _zoo_models() -> list:
+    zoo = _zoo()
+    if zoo is None:
+        return []
+    other = {"transformer_block": (20, 512), "unet": (3, 64, 96)}
+    return [pytest.param(factory, (3, 128, 128) if len(shape) == 3 else shape, other.get(name, (3, 97, 131)),
+                         id=f"zoo.{name}") for name, (factory, shape) in zoo.MODELS.items()]
+
+
+def _zoo_symbolic() -> list:
+    zoo = _zoo()
+    if zoo is None:
+        return []
+    some_invalid = {"vgg16", "alexnet", "densenet121", "unet", "squeezenet1_1"}
+    sizes = {"unet": range(8, 140, 4)}  # valid at multiples of 8 only: sizes where both axes are, and others
+    return [pytest.param(factory, (3, 128, 128), ["H", "W"], sizes.get(name, range(1, 140, 9)), name in some_invalid,
+                         id=f"zoo.{name}") for name, (factory, shape) in zoo.MODELS.items() if len(shape) == 3]
 
 
 MODELS = [  # factory, example shape, a second size (batch axis excluded)
@@ -289,6 +305,7 @@ SYMBOLIC = [  # factory, example, input symbols, sizes swept for each symbol, so
     pytest.param(Unet, (3, 32, 48), ["H", "W"], range(1, 40), True, id="unet"),
     pytest.param(Tokens, (10, 32), ["T", "E"], range(1, 40), True, id="transformer-block"),
     pytest.param(Mobile, (3, 32, 32), ["H", "W"], range(1, 40, 2), False, id="mobilenet-se-permute"),
+    *_zoo_symbolic(),
 ]
 
 
