@@ -380,6 +380,38 @@ def test_worked_example_macs_match_torch_flop_counter(rule: object) -> None:
     assert counter.get_total_flops() == 2 * ex.macs
 
 
+WEIGHT_SHAPES = [  # a layer, its input, the kernel's shape a "Differences" section states (the 2-D case)
+    ("torch", "Conv2d", {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 2}, (6, 2, 3, 3),
+     "torch's weight (C_out, C_in/g, k, …)"),
+    ("keras", "Conv2D", {"filters": 6, "kernel_size": 3, "groups": 2}, (3, 3, 2, 6),
+     "keras' kernel has the shape (k, …, C_in/g, C_out)"),
+    ("torch", "ConvTranspose2d", {"in_channels": 4, "out_channels": 6, "kernel_size": 3, "groups": 2}, (4, 3, 3, 3),
+     "torch's weight is (C_in, C_out/g, k, …)"),
+    ("keras", "Conv2DTranspose", {"filters": 6, "kernel_size": 3}, (3, 3, 6, 4),
+     "keras' kernel has the shape (k, …, C_out, C_in)"),
+    ("torch", "Linear", {"in_features": 4, "out_features": 7}, (7, 4), "torch's weight (N_out, N_in)"),
+    ("keras", "Dense", {"units": 7}, (4, 7), "keras' kernel has the shape (N_in, N_out)"),
+]
+
+
+@pytest.mark.parametrize(("framework", "kind", "args", "shape", "statement"), WEIGHT_SHAPES)
+def test_stated_weight_shapes(framework: str, kind: str, args: dict, shape: tuple, statement: str) -> None:
+    """What a page's "Differences" says of the weights' layout is what the framework builds."""
+    if framework == "torch":
+        torch = pytest.importorskip("torch")
+        got = tuple(getattr(torch.nn, kind)(**args).weight.shape)
+    else:
+        keras = pytest.importorskip("keras")
+        import numpy as np
+
+        layer = getattr(keras.layers, kind)(**args)
+        layer(np.zeros((1, 8, 8, 4) if kind.startswith("Conv") else (1, 4), dtype="float32"))
+        got = tuple(layer.kernel.shape)
+    assert got == shape
+    page = (DOCS / page_name(REGISTRY[(framework, kind)])).read_text()
+    assert statement in page.replace("\\_", "_")
+
+
 # ---------------------------------------------------------------- the frameworks' own errors
 
 ERROR_CASES = [  # framework, layer, arguments, input (batch excluded); the condition it violates is found by symshape

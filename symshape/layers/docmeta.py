@@ -305,8 +305,12 @@ DIFFERENCES: list[tuple[str, str]] = [
      "ceil(x/s) at any stride; torch takes explicit zeros p per side, or 'same' (stride 1 only) and 'valid'."),
     (r"^Conv\d[Dd]$", "Dilation with stride: keras refuses strides > 1 together with dilation_rate > 1; "
      "torch accepts both."),
-    (r"^Conv\d[Dd]$|ConvTranspose|Conv\dDTranspose|^Dense$|^Linear$", "Parameters: the same count; keras "
-     "stores the kernel as (k, C_in/g, C_out), torch its weight as (C_out, C_in/g, k)."),
+    (r"^Conv\d[Dd]$", "Parameters: the same count; keras' kernel has the shape (k, …, C_in/g, C_out), torch's "
+     "weight (C_out, C_in/g, k, …)."),
+    (r"ConvTranspose|Conv\dDTranspose", "Parameters: keras' kernel has the shape (k, …, C_out, C_in) and keras has no "
+     "groups for transposed convolutions; torch's weight is (C_in, C_out/g, k, …)."),
+    (r"^(Dense|Linear)$", "Parameters: the same count; keras' kernel has the shape (N_in, N_out), torch's weight "
+     "(N_out, N_in)."),
     (r"ConvTranspose|Conv\dDTranspose", "Output size: torch (x − 1)·s − 2p + d·(k − 1) + p_out + 1; keras "
      "computes its own padding from 'valid'/'same' and, without output_padding, 'valid' gives "
      "(x − 1)·s + max(k, s)."),
