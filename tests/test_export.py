@@ -144,3 +144,51 @@ def test_cli_import_errors(capsys) -> None:
     assert code == 2 and "no such file" in capsys.readouterr().err
     code, _ = _cli(["import", "torch", "tests.test_import_torch:TinyResNet", "--symbolize", "kernal_size"])
     assert code == 2 and "did you mean 'kernel_size'" in capsys.readouterr().err
+
+
+class TwoInputs(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.b = torch.nn.Conv2d(5, 4, 1)
+
+    def forward(self, image, mask):
+        return torch.cat([self.a(image), self.b(mask)], dim=1)
+
+
+def test_two_inputs_round_trip_and_export(tmp_path) -> None:
+    imported = from_torch(TwoInputs(), (torch.zeros(2, 3, 8, 8), torch.zeros(2, 5, 8, 8)))
+    assert imported.spec["inputs"] == {"image": [3, 8, 8], "mask": [5, 8, 8]}
+    lifted = symbolize(imported.spec, inputs={"image": ["H", "W"], "mask": ["H", "W"]})
+    d = symshape.derive(lifted.spec)
+    assert not d.evaluate(H=8, W=8).violations and tuple(d.evaluate(H=5, W=7).output_shape) == (8, 5, 7)
+    code = to_torch(lifted.spec, {"H": 6, "W": 9})
+    model = load(code, tmp_path, "two").Model()
+    assert model(torch.zeros(1, 3, 6, 9), torch.zeros(1, 5, 6, 9)).shape == (1, 8, 6, 9)
+
+
+def test_cli_import_keras_and_onnx(tmp_path, capsys) -> None:
+    keras = pytest.importorskip("keras")
+    onnx = pytest.importorskip("onnx")
+    inputs = keras.Input(shape=(16, 16, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, name="c")(inputs)
+    model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="g")(x))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    code, out = _cli(["import", "keras", str(path), "--symbolize", "input=H,W", "--format", "json"])
+    assert code == 0
+    import json
+
+    spec = json.loads(out)
+    assert spec["input"] == ["H", "W", 3] and spec["layers"][0]["name"] == "c"
+    assert symshape.derive(spec).evaluate(H=16, W=16).output_shape == (4,)
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, "H", "W"])])
+    onnx_path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph), str(onnx_path))
+    code, out = _cli(["import", "onnx", str(onnx_path)])
+    assert code == 0 and "input: [3, H, W]" in out and "ReLU" in out
+    assert "symbols: H, W" in capsys.readouterr().err
