@@ -210,6 +210,7 @@ BROWSER_CASES = [  # spec, example, a piece of the closed form as the browser re
     ("classic_symbolic.yaml", None, "I+S−F+2P2S"),
     ("unet.yaml", {"H": 64, "W": 64, "C": 3, "K": 2}, "(K,8⌊H8⌋,8⌊W8⌋)"),
     ("resnet50.yaml", {"H": 224, "W": 224}, "1000"),
+    ("chain40", None, "S38b(−F39b+2P39b+1)"),  # a 40-layer all-symbolic chain: its long closed form scrolls in its own box
 ]
 
 
@@ -217,11 +218,12 @@ BROWSER_CASES = [  # spec, example, a piece of the closed form as the browser re
 def test_html_in_headless_browser(spec: str, example: dict | None, closed: str, tmp_path: Path) -> None:
     from PIL import Image
 
-    html = symshape.document(EXAMPLES / spec, format="html", example=example)
+    source = chain(40, "_b") if spec == "chain40" else EXAMPLES / spec
+    html = symshape.document(source, format="html", example=example)
     probe, shot = browse(html, tmp_path, spec.removesuffix(".yaml"))
     assert probe["innerWidth"] == PHONE and probe["fits"], f"horizontal overflow at phone width: {probe}"
     assert probe["maths"] > 10 and probe["emptyMaths"] == 0, probe
-    figures = render_document(EXAMPLES / spec, "markdown", example=example).files  # the same figures, as files
+    figures = render_document(source, "markdown", example=example).files  # the same figures, as files
     assert probe["svgs"] == len(figures) >= 2, probe  # the staircase, the counts' plots (and a graph's drawing)
     for fig in probe["figures"]:  # each laid out inside the page, with content
         assert fig["w"] > 100 and fig["h"] > 50 and fig["right"] <= PHONE and fig["shapes"] > 5, fig
