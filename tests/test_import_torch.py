@@ -189,12 +189,22 @@ def _zoo() -> object | None:
     return zoo
 
 
+def _on_meta(factory):
+    """The zoo's models built on the meta device: shapes and counts without the weights' memory and init time
+    (torch's meta kernels are the shape functions its CPU kernels check too)."""
+    def build():
+        with torch.device("meta"):
+            return factory()
+    build.__name__ = factory.__name__
+    return build
+
+
 def _zoo_models() -> list:
     zoo = _zoo()
     if zoo is None:
         return []
     other = {"transformer_block": (20, 512), "unet": (3, 64, 96)}
-    return [pytest.param(factory, (3, 128, 128) if len(shape) == 3 else shape, other.get(name, (3, 97, 131)),
+    return [pytest.param(_on_meta(factory), (3, 224, 224) if len(shape) == 3 else shape, other.get(name, (3, 97, 131)),
                          id=f"zoo.{name}") for name, (factory, shape) in zoo.MODELS.items()]
 
 
@@ -204,7 +214,8 @@ def _zoo_symbolic() -> list:
         return []
     some_invalid = {"vgg16", "alexnet", "densenet121", "unet", "squeezenet1_1"}
     sizes = {"unet": range(8, 140, 4)}  # valid at multiples of 8 only: sizes where both axes are, and others
-    return [pytest.param(factory, (3, 128, 128), ["H", "W"], sizes.get(name, range(1, 140, 9)), name in some_invalid,
+    return [pytest.param(_on_meta(factory), (3, 224, 224), ["H", "W"], sizes.get(name, range(1, 140, 9)),
+                         name in some_invalid,
                          id=f"zoo.{name}") for name, (factory, shape) in zoo.MODELS.items() if len(shape) == 3]
 
 
@@ -243,11 +254,15 @@ def torch_record(model: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, li
             hooks.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
-            out = model(torch.zeros(2, *shape))
+            out = model(torch.zeros(2, *shape, device=_device(model)))
     finally:
         for h in hooks:
             h.remove()
     return seen, tuple(flat(out)[0].shape[1:])
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.zeros(0)).device
 
 
 def check_round_trip(model: nn.Module, imported, shape: tuple[int, ...]) -> None:
@@ -281,7 +296,7 @@ def check_round_trip(model: nn.Module, imported, shape: tuple[int, ...]) -> None
 def test_round_trip_at_two_sizes(factory, shape, other) -> None:
     torch.manual_seed(0)
     model = factory().eval()
-    imported = from_torch(model, torch.zeros(2, *shape))
+    imported = from_torch(model, torch.zeros(2, *shape, device=_device(model)))
     check_round_trip(model, imported, shape)
     check_round_trip(model, imported, other)  # the same spec with the input changed
 
@@ -312,10 +327,11 @@ SYMBOLIC = [  # factory, example, input symbols, sizes swept for each symbol, so
 @pytest.mark.parametrize(("factory", "shape", "names", "sizes", "some_invalid"), SYMBOLIC)
 def test_symbolic_input_agrees_with_torch_at_many_sizes(factory, shape, names, sizes, some_invalid) -> None:
     model = factory().eval()
-    lifted = symbolize(from_torch(model, torch.zeros(2, *shape)).spec, inputs={"input": names})
+    lifted = symbolize(from_torch(model, torch.zeros(2, *shape, device=_device(model))).spec,
+                       inputs={"input": names})
     d = symshape.derive(lifted.spec)
     assert set(names) <= set(d.free_symbols)
-    meta = copy.deepcopy(model).to("meta")
+    meta = model if _device(model).type == "meta" else copy.deepcopy(model).to("meta")
     verdicts = {True: 0, False: 0}
     for i, a in enumerate(sizes):
         b = list(sizes)[(i * 7) % len(sizes)]
