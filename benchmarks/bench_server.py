@@ -324,11 +324,11 @@ def bench_cold_derive(runs: int) -> list[tuple]:
     try:
         with Client(f"127.0.0.1:{port}") as c:
             for label, name, old, tag in (("classic (2 layers)", "classic_symbolic.yaml", "[I, I, 3]", "[I, I, {}]"),
-                                          ("ResNet-50 (175 layers)", "resnet50.yaml", "[3, H, W]", "[3, H{}, W{}]")):
+                                          ("ResNet-50 (175 layers)", "resnet50.yaml", "[3, H, W]", "[3, H{}, W]")):
                 text = (ROOT / "examples" / name).read_text()
 
                 def fresh(r: int, text: str = text, old: str = old, tag: str = tag) -> str:
-                    return text.replace(old, tag.format(r, r) if "{}" in tag[4:] else tag.format(r + 3))
+                    return text.replace(old, tag.format(r + 3))  # a new canonical spec: nothing cached
 
                 c.derive(fresh(10_000))
                 symshape.derive(fresh(10_001), cache=False).to_dict()
@@ -378,7 +378,8 @@ def bench_depth(depths: list[int]) -> list[tuple]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the script, not the figures")
-    parser.add_argument("--only-issue13", action="store_true", help="tables 1-4 only")
+    parser.add_argument("--only-issue13", action="store_true", help="tables A-D only")
+    parser.add_argument("--tables", default="ABCD", help="which of tables A-D to run (default all)")
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
@@ -387,28 +388,34 @@ def main(argv: list[str] | None = None) -> int:
     seconds = 0.5 if args.quick else 4.0
     print(f"Python {sys.version.split()[0]}, grpcio {grpc.__version__}, {os.cpu_count()} cores")
 
-    print("\nA. by-id Evaluate, every call on a fresh connection (the id derived on one replica only)")
-    print(f"{'where':<26} {'OK':>5} {'calls':>6} {'ms/call':>8}")
-    for label, ok, calls, ms in bench_by_id(20 if args.quick else 200):
-        print(f"{label:<26} {ok:>5} {calls:>6} {ms:>8.1f}")
+    if "A" in args.tables:
+        print("\nA. by-id Evaluate, every call on a fresh connection (the id derived on one replica only)")
+        print(f"{'where':<26} {'OK':>5} {'calls':>6} {'ms/call':>8}")
+        for label, ok, calls, ms in bench_by_id(20 if args.quick else 200):
+            print(f"{label:<26} {ok:>5} {calls:>6} {ms:>8.1f}")
 
-    print("\nB. cold Derive (median; a new spec each run): the service against the library in this process")
-    print(f"{'network':<24} {'derive() ms':>12} {'+to_dict() ms':>14} {'service ms':>11} {'/derive()':>10} "
-          f"{'/+to_dict()':>12}")
-    for label, lib, lib_dict, svc in bench_cold_derive(3 if args.quick else 9):
-        print(f"{label:<24} {lib:>12.1f} {lib_dict:>14.1f} {svc:>11.1f} {svc / lib:>10.2f} {svc / lib_dict:>12.2f}")
+    if "B" in args.tables:
+        print("\nB. cold Derive (median; a new spec each run): the service against the library in this process")
+        print(f"{'network':<24} {'derive() ms':>12} {'+to_dict() ms':>14} {'service ms':>11} {'/derive()':>10} "
+              f"{'/+to_dict()':>12}")
+        for label, lib, lib_dict, svc in bench_cold_derive(3 if args.quick else 15):
+            print(f"{label:<24} {lib:>12.1f} {lib_dict:>14.1f} {svc:>11.1f} {svc / lib:>10.2f} "
+                  f"{svc / lib_dict:>12.2f}")
 
-    print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s each)")
-    print(f"{'network':<22} {'request B':>9} {'echo req/s':>11} {'same binding':>13} {'ratio':>6} "
-          f"{'new binding':>12} {'ratio':>6}")
-    for label, size, echo, same, fresh in bench_evaluate_vs_echo(seconds):
-        print(f"{label:<22} {size:>9} {echo:>11.0f} {same:>13.0f} {same / echo:>6.2f} {fresh:>12.0f} "
-              f"{fresh / echo:>6.2f}")
+    if "C" in args.tables:
+        print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s "
+              "each)")
+        print(f"{'network':<22} {'request B':>9} {'echo req/s':>11} {'same binding':>13} {'ratio':>6} "
+              f"{'new binding':>12} {'ratio':>6}")
+        for label, size, echo, same, fresh in bench_evaluate_vs_echo(seconds):
+            print(f"{label:<22} {size:>9} {echo:>11.0f} {same:>13.0f} {same / echo:>6.2f} {fresh:>12.0f} "
+                  f"{fresh / echo:>6.2f}")
 
-    print("\nD. all-symbolic Conv2d chain: to_dict() (library) and the Derive reply (service), linear in depth")
-    print(f"{'layers':>6} {'to_dict bytes':>14} {'to_dict s':>10} {'reply bytes':>12} {'Derive s':>9}")
-    for n, size, secs, reply, rsecs in bench_depth([20, 40] if args.quick else [100, 200, 300]):
-        print(f"{n:>6} {size:>14,} {secs:>10.2f} {reply:>12,} {rsecs:>9.2f}")
+    if "D" in args.tables:
+        print("\nD. all-symbolic Conv2d chain: to_dict() (library) and the Derive reply (service), linear in depth")
+        print(f"{'layers':>6} {'to_dict bytes':>14} {'to_dict s':>10} {'reply bytes':>12} {'Derive s':>9}")
+        for n, size, secs, reply, rsecs in bench_depth([20, 40] if args.quick else [100, 200, 300]):
+            print(f"{n:>6} {size:>14,} {secs:>10.2f} {reply:>12,} {rsecs:>9.2f}")
     if args.only_issue13:
         return 0
 

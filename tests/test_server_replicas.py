@@ -222,3 +222,14 @@ def test_a_huge_error_message_still_reaches_the_caller(served_port: int) -> None
             c.evaluate(spec, {"N": 3}, timeout=120)
     assert (info.value.code, info.value.reason) == (grpc.StatusCode.INVALID_ARGUMENT, "BAD_BINDINGS")
     assert len(info.value.message) <= 2_000 and "more characters" in info.value.message
+
+
+@pytest.mark.parametrize("value", [None, "short"])
+def test_serve_refuses_a_missing_or_short_id_key(value: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "SYMSHAPE_TEST_ID_KEY"}
+    if value is not None:
+        env["SYMSHAPE_TEST_ID_KEY"] = value
+    done = subprocess.run([sys.executable, "-m", "symshape.cli", "serve", "--port", "0", "--id-key-env",
+                           "SYMSHAPE_TEST_ID_KEY"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "--id-key-env SYMSHAPE_TEST_ID_KEY: the variable is not set or shorter than 16 characters" in done.stderr
