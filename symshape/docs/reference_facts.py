@@ -173,7 +173,15 @@ def _conditions(rule: LayerRule, out: LayerOut) -> tuple[ConditionFact, ...]:
         key = str(rel)
         if key not in seen:
             seen[key] = ConditionFact(c.label, rel, c.note, framework_error(rule.framework, rule.name, c.label))
+        elif seen[key].label != c.label and not seen[key].label.endswith("(every axis)"):
+            # one symbol on every axis: the same condition for each, said once
+            first = seen[key]
+            seen[key] = ConditionFact(_AXIS_WORDS.sub("", first.label).strip() + " (every axis)", first.relation,
+                                      first.note, first.error)
     return tuple(seen.values())
+
+
+_AXIS_WORDS = re.compile(r"\b(height|width|depth|length)\b")
 
 
 def _bias_switch(rule: LayerRule) -> str | None:
