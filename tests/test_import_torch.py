@@ -156,6 +156,17 @@ class Unet(nn.Module):
         return self.dec(torch.cat([self.up(m), e], dim=1))
 
 
+class Padded(nn.Module):  # F.pad in its modes: the padding layers
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        x = F.pad(x, (1, 2, 0, 1))
+        x = F.pad(self.conv(x), (1, 1, 1, 1), mode="reflect")
+        return F.pad(x, (1, 1), value=2.0)
+
+
 class ShapeBranch(nn.Module):  # control flow on a size: torch.fx cannot trace it, torch.export can
     def __init__(self) -> None:
         super().__init__()
@@ -227,6 +238,7 @@ MODELS = [  # factory, example shape, a second size (batch axis excluded)
     pytest.param(WithLSTM, (9, 6), (4, 6), id="lstm"),
     pytest.param(Unet, (3, 32, 48), (3, 16, 8), id="unet"),
     pytest.param(ShapeBranch, (3, 32, 32), (3, 32, 20), id="torch.export-fallback"),
+    pytest.param(Padded, (3, 8, 8), (3, 5, 9), id="functional-pad"),
     *_zoo_models(),
 ]
 
@@ -320,6 +332,7 @@ SYMBOLIC = [  # factory, example, input symbols, sizes swept for each symbol, so
     pytest.param(Unet, (3, 32, 48), ["H", "W"], range(1, 40), True, id="unet"),
     pytest.param(Tokens, (10, 32), ["T", "E"], range(1, 40), True, id="transformer-block"),
     pytest.param(Mobile, (3, 32, 32), ["H", "W"], range(1, 40, 2), False, id="mobilenet-se-permute"),
+    pytest.param(Padded, (3, 8, 8), ["H", "W"], range(1, 12), True, id="functional-pad"),
     *_zoo_symbolic(),
 ]
 

@@ -105,7 +105,7 @@ _POOLS = {"adaptive_avg_pool1d": "AdaptiveAvgPool1d", "adaptive_avg_pool2d": "Ad
           "max_pool1d": "MaxPool1d", "max_pool2d": "MaxPool2d", "max_pool3d": "MaxPool3d",
           "avg_pool1d": "AvgPool1d", "avg_pool2d": "AvgPool2d", "avg_pool3d": "AvgPool3d"}
 _FUNCTIONAL_OPS = sorted({*_ACTIVATIONS, *_MERGES, *_POOLS, "cat", "concat", "flatten", "view", "reshape",
-                          "permute", "transpose", "mean", "softmax", "log_softmax", "interpolate", "getitem",
+                          "permute", "transpose", "mean", "softmax", "log_softmax", "interpolate", "getitem", "pad",
                           "size", *(_NO_OPS - {"to"})})
 
 
@@ -412,6 +412,19 @@ class _Importer:
                 if v != defaults[name]:
                     pool[name] = v
             return kind, pool, refs[:1]
+        if op == "pad":  # F.pad(x, (left, right, top, bottom, ...), mode, value): the padding layers' order
+            pads = arg(1, "pad")
+            mode = arg(2, "mode", "constant")
+            value = arg(3, "value", None)
+            rank = len(pads) // 2 if isinstance(pads, list) else 0
+            family = {"constant": "ConstantPad", "reflect": "ReflectionPad", "replicate": "ReplicationPad",
+                      "circular": "CircularPad"}.get(mode)
+            if family is None or rank not in (1, 2, 3) or len(pads) != 2 * rank:
+                return None, {}, refs
+            if family == "ConstantPad" and not value:
+                return f"ZeroPad{rank}d", {"padding": pads}, refs[:1]
+            return f"{family}{rank}d", {"padding": pads, **({"value": value} if family == "ConstantPad" else {})}, \
+                refs[:1]
         if op == "interpolate":
             mode = arg(3, "mode", "nearest")
             up: dict[str, Any] = {"mode": mode} if mode != "nearest" else {}
