@@ -238,3 +238,43 @@ def test_keras_optimizer_variables(optimizer: str) -> None:
     assert v.params_bytes == nbytes(model.weights)
     assert v.grads_bytes == nbytes(model.trainable_variables)
     assert v.optimizer_bytes == nbytes(opt.variables)
+
+
+SINGLE = [  # a layer after a 1x1 convolution (so its input needs a gradient): spec arguments, the torch module
+    ("GELU", {}, lambda nn: nn.GELU()), ("SiLU", {}, lambda nn: nn.SiLU()), ("Sigmoid", {}, lambda nn: nn.Sigmoid()),
+    ("Tanh", {}, lambda nn: nn.Tanh()), ("LeakyReLU", {}, lambda nn: nn.LeakyReLU()), ("ELU", {}, lambda nn: nn.ELU()),
+    ("Hardswish", {}, lambda nn: nn.Hardswish()), ("ReLU6", {}, lambda nn: nn.ReLU6()),
+    ("Softmax", {"dim": 1}, lambda nn: nn.Softmax(dim=1)), ("PReLU", {}, lambda nn: nn.PReLU()),
+    ("Dropout", {"p": 0.2}, lambda nn: nn.Dropout(0.2)), ("Dropout2d", {"p": 0.2}, lambda nn: nn.Dropout2d(0.2)),
+    ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, lambda nn: nn.AvgPool2d(3, 2, 1)),
+    ("MaxPool2d", {"kernel_size": 2}, lambda nn: nn.MaxPool2d(2)),
+    ("AdaptiveAvgPool2d", {"output_size": [2, 3]}, lambda nn: nn.AdaptiveAvgPool2d((2, 3))),
+    ("AdaptiveAvgPool2d", {"output_size": 1}, lambda nn: nn.AdaptiveAvgPool2d(1)),
+    ("AdaptiveMaxPool2d", {"output_size": [2, 3]}, lambda nn: nn.AdaptiveMaxPool2d((2, 3))),
+    ("GroupNorm", {"num_groups": 2, "num_channels": 4}, lambda nn: nn.GroupNorm(2, 4)),
+    ("InstanceNorm2d", {"num_features": 4}, lambda nn: nn.InstanceNorm2d(4)),
+    ("InstanceNorm2d", {"num_features": 4, "affine": True}, lambda nn: nn.InstanceNorm2d(4, affine=True)),
+    ("BatchNorm2d", {}, lambda nn: nn.BatchNorm2d(4)), ("LayerNorm", {"normalized_shape": [6]},
+                                                        lambda nn: nn.LayerNorm(6)),
+    ("Upsample", {"scale_factor": 2}, lambda nn: nn.Upsample(scale_factor=2)),
+    ("Upsample", {"scale_factor": 2, "mode": "bilinear"}, lambda nn: nn.Upsample(scale_factor=2, mode="bilinear")),
+    ("ZeroPad2d", {"padding": 1}, lambda nn: nn.ZeroPad2d(1)),
+    ("ReflectionPad2d", {"padding": 1}, lambda nn: nn.ReflectionPad2d(1)),
+    ("ReplicationPad2d", {"padding": 1}, lambda nn: nn.ReplicationPad2d(1)),
+    ("PixelShuffle", {"upscale_factor": 2}, lambda nn: nn.PixelShuffle(2)), ("Flatten", {}, lambda nn: nn.Flatten()),
+    ("ConvTranspose2d", {"out_channels": 3, "kernel_size": 2, "stride": 2},
+     lambda nn: nn.ConvTranspose2d(4, 3, 2, stride=2)),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "module"), SINGLE, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(SINGLE)])
+def test_what_each_layer_keeps(kind: str, args: dict, module: object) -> None:
+    from torch import nn
+
+    spec = {"framework": "torch", "input": [4, 6, 6],
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args}]}
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 4, 1), module(nn)).train()
+    for batch in (1, 3):
+        got = saved_bytes(net, (torch.randn(batch, 4, 6, 6),))
+        assert cost(symshape.derive(spec), batch=batch).evaluate({}).activations_bytes == got, (kind, batch)

@@ -11,9 +11,11 @@ BatchNorm (train)    its input, and the batch mean and inverse std per channel (
 LayerNorm/GroupNorm  its input, and mean and rstd per normalized group (fp32)
 ReLU, Sigmoid, Tanh  its output (ELU too); other activations (ReLU6, GELU, ...) their input
 MaxPool              its input and the int64 indices (one per output element)
+Reflection/ReplicationPad  its input; other pads, Upsample, PixelShuffle nothing
 AvgPool              its input; AdaptiveAvgPool to size 1 (1-d, 2-d) nothing (torch takes the mean),
                      to other sizes its input
-Dropout (train)      the mask, one per element, in the activation dtype (torch on CPU)
+Dropout (train)      the mask, one per element, in the activation dtype (torch on CPU); Dropout1d/2d/3d
+                     one per channel
 MultiheadAttention   its input, the q/k/v projection (3·L·E), q scaled (L·E), the attention weights
                      (heads·L·S), their dropout mask if any, and the heads' output (L·E)
 add, cat, Flatten    nothing
@@ -165,8 +167,9 @@ def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> li
         out = [(f"{own}:input", f.in_elems * p.param) if fp32 else (x, f.in_elems * act)]
         if kind.startswith(("BatchNorm", "InstanceNorm")) or kind == "BatchNormalization":
             c = f.in_shape[0] if f.framework == "torch" else f.in_shape[-1]
-            groups = c * (1 if kind.startswith("BatchNorm") or kind == "BatchNormalization" else Integer(1))
-            out.append((f"{own}:stats", 2 * groups * p.stats))
+            out.append((f"{own}:stats", 2 * c * p.stats))
+            if kind.startswith("InstanceNorm") and f.affine:  # torch repeats the weight once per sample
+                out.append((f"{own}:weight", c * p.param))
         elif kind in ("LayerNorm", "RMSNorm"):
             k = len(f.args.normalized_shape)
             rows = prod(f.in_shape[: len(f.in_shape) - k])
@@ -191,7 +194,11 @@ def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> li
         rate = getattr(f.args, "p", None) if f.framework == "torch" else getattr(f.args, "rate", None)
         if rate == 0:
             return []
+        if kind in ("Dropout1d", "Dropout2d", "Dropout3d", "FeatureAlphaDropout"):
+            return [(f"{own}:mask", f.in_shape[0] * act)]  # one draw per channel: an (N, C, 1, ...) mask
         return [(f"{own}:mask", f.in_elems * act)]
+    if kind.startswith(("ReflectionPad", "ReplicationPad")) and f.framework == "torch":
+        return [(x, f.in_elems * act)]
     if fam == "attention" and f.framework == "torch":
         a = f.args
         lq, e = f.in_shape[0], a.embed_dim
