@@ -253,7 +253,12 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any], margins: boo
     margin (<= 0: it holds; symshape.margins), in the order of `Compiled.conditions`."""
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
     values = check_bindings(c, bindings)
-    regs = c.program.run_int(values)
+    return evaluation_from(c, values, c.program.run_int(values), margins)
+
+
+def evaluation_from(c: Compiled, values: dict[str, int], regs: list, margins: bool = False) -> Evaluation:
+    """The Evaluation of checked bindings from the program's registers (run_int), for callers that
+    looked at the registers first (symshape.integrations.optuna prunes without building it)."""
     signed = None
     if margins:
         from .margins import Margins, condition_names, margin_int

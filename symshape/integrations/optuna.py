@@ -122,52 +122,76 @@ class Search:
         return values
 
     def budget_values(self, e: Any) -> dict[str, int | None]:
+        """The budgeted quantities of an Evaluation (None: undefined)."""
+        return self._budgets(e.params, e.trainable, e.macs, e.activations, e.buffers)
+
+    def _budgets(self, params: int | None, trainable: int | None, macs: int | None, activations: int | None,
+                 buffers: int | None) -> dict[str, int | None]:
         memory = None
-        if e.params is not None and e.buffers is not None and e.activations is not None:
-            memory = self.bytes_per_value * (e.params + e.buffers + e.activations)
-        values = {"params": e.params, "trainable": e.trainable, "macs": e.macs, "activations": e.activations,
+        if params is not None and buffers is not None and activations is not None:
+            memory = self.bytes_per_value * (params + buffers + activations)
+        values = {"params": params, "trainable": trainable, "macs": macs, "activations": activations,
                   "memory": memory}
         return {k: values[k] for k in self.budgets}
 
-    def evaluate(self, trial: Any, bindings: Mapping[str, int] | None = None) -> Any:
-        """The exact evaluation at the trial's values (suggested unless given), with margins; records the
-        constraints (condition margins, then value - budget per budget) on the trial."""
-        from ..evaluate import evaluate
+    def _measure(self, trial: Any, bindings: Mapping[str, int] | None) -> tuple[dict[str, int], list, list[int],
+                                                                                dict[str, int | None]]:
+        """Suggest (unless given), run the program once, record the constraints on the trial:
+        (checked values, registers, condition margins, budgeted quantities)."""
+        from ..evaluate import check_bindings
+        from ..margins import margin_int
 
+        c = self.derivation.compiled
         values = self.suggest(trial) if bindings is None else dict(bindings)
         began = time.perf_counter()
-        e = evaluate(self.derivation, values, margins=True)
-        over = []
-        for name, value in self.budget_values(e).items():
-            over.append(1 if value is None else value - self.budgets[name])
+        values = check_bindings(c, values)
+        regs = c.program.run_int(values)
+        margins = [margin_int(ck, regs) for ck in c.conditions]
+        t = c.totals
+        quantities = self._budgets(regs[t["params"]], regs[t["trainable"]], regs[t["macs"]],
+                                   regs[t["activations"]], regs[t["buffers"]])
+        over = [1 if v is None else v - self.budgets[k] for k, v in quantities.items()]
         self.last_seconds = time.perf_counter() - began  # symshape's own part of a check (no sampling)
-        constraints = [_float(m) for m in (*e.margins.values, *over)]
+        constraints = [_float(m) for m in (*margins, *over)]
         trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
-        trial.set_user_attr("symshape_valid", e.valid)
+        trial.set_user_attr("symshape_valid", all(m <= 0 for m in margins))
         if hasattr(trial, "set_constraint"):  # Optuna >= 5: the samplers read these (constraints_func is deprecated)
             for k, (name, value) in enumerate(zip(self.constraint_names, constraints, strict=True)):
                 trial.set_constraint(f"{self.prefix}{k}: {name}", value)
-        return e
+        return values, regs, margins, quantities
+
+    def evaluate(self, trial: Any, bindings: Mapping[str, int] | None = None) -> Any:
+        """The exact Evaluation at the trial's values (suggested unless given), with margins; records the
+        constraints (condition margins, then value - budget per budget) on the trial."""
+        from ..evaluate import evaluation_from
+
+        values, regs, _, _ = self._measure(trial, bindings)
+        return evaluation_from(self.derivation.compiled, values, regs, margins=True)
 
     def feasible(self, e: Any) -> bool:
         return e.valid and all(v is not None and v <= self.budgets[k] for k, v in self.budget_values(e).items())
 
     def check(self, trial: Any, bindings: Mapping[str, int] | None = None) -> Any:
-        """`evaluate`, then optuna.TrialPruned when the candidate is invalid or over a budget (the reason
-        is the trial's user attribute 'symshape_pruned'); the Evaluation otherwise."""
+        """Suggest and check; optuna.TrialPruned when the candidate is invalid or over a budget (the reason
+        is the trial's user attribute 'symshape_pruned'), decided from one run of the program, before any
+        Evaluation is built; the Evaluation (with margins) otherwise."""
         import optuna
 
-        e = self.evaluate(trial, bindings)
-        if not e.valid:
-            reason = e.violations[0].message
+        from ..evaluate import _violation, evaluation_from
+
+        values, regs, margins, quantities = self._measure(trial, bindings)
+        c = self.derivation.compiled
+        failing = next((k for k, m in enumerate(margins) if m > 0), None)
+        if failing is not None:
+            reason = _violation(c, c.conditions[failing], regs, values).message
         else:
-            over = [f"{k} {v:,} > {self.budgets[k]:,}" for k, v in self.budget_values(e).items()
+            over = [f"{k} {v:,} > {self.budgets[k]:,}" for k, v in quantities.items()
                     if v is None or v > self.budgets[k]]
             reason = "over budget: " + ", ".join(over) if over else ""
         if reason:
             trial.set_user_attr("symshape_pruned", reason)
             raise optuna.TrialPruned(reason)
-        return e
+        return evaluation_from(c, values, regs, margins=True)
 
     def constraints(self, trial: Any) -> list[float]:
         """For constraints_func: the recorded margins (<= 0 feasible); a trial never evaluated gets 1.0
