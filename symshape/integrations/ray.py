@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BindingError
+from ..errors import BindingError, SymshapeError
 
 __all__ = ["EvaluateColumns", "SweepSummary", "spec_source", "sweep_on_ray"]
 
@@ -263,7 +263,16 @@ def _collect(ray: Any, pending: list[Any], kept: int, done: int, total: int, blo
              progress: Callable[[int, int], None] | None) -> tuple[int, int]:
     ready, rest = ray.wait(pending, num_returns=1)
     pending[:] = rest
-    begin, n, _ = ray.get(ready[0])
+    try:
+        begin, n, _ = ray.get(ready[0])
+    except ray.exceptions.RayTaskError as err:  # a block failed (a full disk...): stop the others, say why
+        for ref in pending:
+            ray.cancel(ref)
+        pending.clear()
+        cause = getattr(err, "cause", None)
+        if isinstance(cause, (SymshapeError, OSError)):
+            raise cause from None
+        raise
     kept += n
     done += min(block, total - begin)
     if progress is not None:
