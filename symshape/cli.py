@@ -105,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("derive", "derive a spec symbolically: shapes, parameters, MACs, closed form, conditions")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--format", choices=("table", "markdown", "latex", "json"), default="table")
+    p.add_argument("--closed-forms", action="store_true", help="every layer in closed form in the inputs, also "
+                   "in a deep network fed by many symbols (by default named sizes x_1, x_2, ... keep the output "
+                   "linear in depth)")
     p.add_argument("--columns", metavar="COL,...", help="cost columns to add, as formulas (table and markdown): "
                    "flops, backward, saved (see `symshape cost`; with --batch, --flops, --dtype, --optimizer)")
     p.add_argument("--batch", metavar="N|SYMBOL", help="with --columns: the batch size (default B)")
@@ -306,11 +309,11 @@ def _derive(args: argparse.Namespace, out: TextIO) -> int:
             extra = derive_columns(d, [c.strip() for c in args.columns.split(",") if c.strip()], batch=batch,
                                    flops=args.flops, dtype=args.dtype)
     if args.format == "json":
-        out.write(json.dumps(d.to_dict(), indent=2) + "\n")
+        out.write(json.dumps(d.to_dict(closed_forms=args.closed_forms), indent=2) + "\n")
     else:
         from .report import derivation_report
 
-        out.write(derivation_report(d, args.format, width=_width(out), extra=extra))
+        out.write(derivation_report(d, args.format, width=_width(out), extra=extra, closed_forms=args.closed_forms))
     return 1 if never else 0
 
 

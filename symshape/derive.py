@@ -502,7 +502,7 @@ class Derivation:
 
         return SizeNames(self)
 
-    def constraints(self) -> list[tuple[NetCondition, sympy.Basic]]:
+    def constraints(self, closed_forms: bool = False) -> list[tuple[NetCondition, sympy.Basic]]:
         """The validity conditions to show, as SymPy relations in closed form (floors solved where linear).
 
         A short list that says the same as all conditions: each once (a condition that collapses to
@@ -510,11 +510,18 @@ class Derivation:
         (``H >= 8``, not ``H >= 1, 2, 4, 8``), none implied by the symbols' domains and the bounds on
         single symbols, divisibility as ``x % k == 0``. Never-valid conditions are not listed here
         (see `never_valid`). Evaluation checks every original condition regardless. In a deep network whose
-        sizes are fed by many symbols, a condition on them is written in named sizes (`size_names`).
+        sizes are fed by many symbols, a condition on them is written in named sizes (`size_names`), or with
+        `closed_forms` in closed form (quadratic in depth there).
         """
         names = self.size_names
         if not names.deep:
             return list(self._verdicts.shown)
+        if closed_forms:
+            from .algebra import normalize_relation
+
+            return [(nc, normalize_relation(type(rel)(self.collapse(rel.lhs), self.collapse(rel.rhs), evaluate=False))
+                     if isinstance(rel, sympy.core.relational.Relational) and not names.closed(rel) else rel)
+                    for nc, rel in self._verdicts.shown]
         return [(nc, names.named(rel)) for nc, rel in self._verdicts.shown]
 
     @cached_property

@@ -177,10 +177,10 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
         "macs": show(d.macs),
         "activations": show(d.activations),
         "layers": layers,
-        "constraints": _constraints(d),
+        "constraints": _constraints(d, closed_forms),
         "warnings": list(d.warnings),
     }
-    sizes = sizes_list(d)
+    sizes = [] if closed_forms else sizes_list(d)
     if sizes:  # a deep network: the names its layers are written in
         out["sizes"] = sizes
     return out
@@ -220,9 +220,9 @@ def _spec_facts(d: Derivation) -> dict[str, Any]:
     }
 
 
-def _constraints(d: Derivation) -> list[dict[str, Any]]:
+def _constraints(d: Derivation, closed_forms: bool = False) -> list[dict[str, Any]]:
     out = []
-    for nc, rel in d.constraints():
+    for nc, rel in d.constraints(closed_forms):
         ly = nc.layer
         out.append({
             "layer": None if ly is None else ly.index, "name": None if ly is None else ly.name,

@@ -85,10 +85,12 @@ def _tex_escape(s: str) -> str:
     return escape(s)
 
 
-def network_rows(d: Derivation) -> list[dict[str, Any]]:
+def network_rows(d: Derivation, closed_forms: bool = False) -> list[dict[str, Any]]:
     """Each layer's name, kind, output shape, parameters and MACs in closed form."""
     out = []
-    show = d.size_names.show  # closed forms; named sizes in a deep network fed by many symbols (linear)
+    def show(e: object) -> object:  # closed forms; named sizes in a deep network fed by many symbols (linear)
+        return d.size_names.show(e, closed_forms)
+
     for ly in d.layers:
         params = show(ly.params)
         out.append({
@@ -99,11 +101,11 @@ def network_rows(d: Derivation) -> list[dict[str, Any]]:
     return out
 
 
-def _normal(d: Derivation, e: object) -> object:
+def _normal(d: Derivation, e: object, closed_forms: bool = False) -> object:
     """A count's one printed form: multiplied out when small (`Derivation.normal_form`); in named sizes
     in a deep network fed by many symbols."""
     names = d.size_names
-    return d.normal_form(e) if names.closed(e) else names.named(e)
+    return d.normal_form(e) if closed_forms or names.closed(e) else names.named(e)
 
 
 def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
@@ -125,10 +127,11 @@ def sizes_lines(d: Derivation, fmt: str = "table") -> list[str]:
 
 
 def derivation_report(d: Derivation, fmt: str = "table", width: int | None = None,
-                      extra: dict[str, list[str]] | None = None) -> str:
+                      extra: dict[str, list[str]] | None = None, closed_forms: bool = False) -> str:
     """The symbolic summary in 'table', 'markdown' or 'latex' form (LaTeX: a standalone document); `extra`:
-    more columns for the table and markdown, header -> one text per layer (`symshape derive --columns`)."""
-    out = run_deep(_derivation_report, d, fmt, width, extra or {})
+    more columns for the table and markdown, header -> one text per layer (`symshape derive --columns`).
+    `closed_forms`: every layer in closed form, also in a deep network (quadratic in depth there)."""
+    out = run_deep(_derivation_report, d, fmt, width, extra or {}, closed_forms)
     if fmt == "latex":
         from .docs.latex import standalone
 
@@ -137,19 +140,19 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
     return out
 
 
-def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[str, list[str]] | None = None
-                       ) -> str:
+def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[str, list[str]] | None = None,
+                       closed_forms: bool = False) -> str:
     extra = extra or {}
     never = _never_valid(d)
     if never:
         return _never_valid_report(d, never, fmt)
-    rows = network_rows(d)
-    constraints = d.constraints()
+    rows = network_rows(d, closed_forms)
+    constraints = d.constraints(closed_forms)
     closed = list(d.closed_form)
-    total = _normal(d, d.params)  # one printed form for the three counts
-    trainable, non_trainable = _normal(d, d.trainable), _normal(d, d.non_trainable)
-    buffers, macs = d.size_names.show(d.buffers), d.size_names.show(d.macs)
-    sizes = sizes_lines(d, fmt)
+    total = _normal(d, d.params, closed_forms)  # one printed form for the three counts
+    trainable, non_trainable = _normal(d, d.trainable, closed_forms), _normal(d, d.non_trainable, closed_forms)
+    buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
+    sizes = [] if closed_forms else sizes_lines(d, fmt)
     inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in shape])
                        for n, shape in d.inputs.items())
     if fmt == "markdown":
@@ -203,19 +206,19 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[s
         table.add_row(str(i), f"{r['name']} ({r['kind']})", _shape([text(s) for s in r["shape"]]), count(r["params"]),
                       *(cells[i] for cells in extra.values()))
     console.print(table, markup=False)
-    return _text(buf) + "".join(line + "\n" for line in totals_lines(d))  # never wrapped: formulas stay whole
+    return _text(buf) + "".join(line + "\n" for line in totals_lines(d, closed_forms))  # never wrapped
 
 
-def totals_lines(d: Derivation) -> list[str]:
+def totals_lines(d: Derivation, closed_forms: bool = False) -> list[str]:
     """The lines under the table: closed form, counts and the conditions, as text."""
-    total, trainable, non_trainable = _normal(d, d.params), _normal(d, d.trainable), _normal(d, d.non_trainable)
-    buffers, macs = d.size_names.show(d.buffers), d.size_names.show(d.macs)
-    sizes = sizes_lines(d)
+    total, trainable, non_trainable = (_normal(d, e, closed_forms) for e in (d.params, d.trainable, d.non_trainable))
+    buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
+    sizes = [] if closed_forms else sizes_lines(d)
     lines = [*(["Sizes (each layer's, in terms of the sizes before it):", *sizes] if sizes else []),
              f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
              f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",
              *([f"Buffers: {count(buffers)}"] if buffers != 0 else []), f"MACs: {count(macs)}"]
-    constraints = d.constraints()
+    constraints = d.constraints(closed_forms)
     if constraints:
         lines += ["Valid when:", *(f"  {text(rel)}    [{nc.origin}: {nc.condition.label}]" for nc, rel in constraints)]
     else:

@@ -107,3 +107,26 @@ def test_views_show_the_sizes() -> None:
     md = derivation_report(d, "markdown")
     assert "**Sizes**" in md and "- $x_{19} = " in md
     assert "x_{19} &= " in derivation_report(d, "latex")
+
+
+def test_closed_forms_on_request_everywhere(tmp_path: Path) -> None:
+    """to_dict(closed_forms=True), derivation_report(closed_forms=True) and `derive --closed-forms`: no names."""
+    import subprocess
+    import sys
+
+    spec = chain(9, "_f")
+    d = symshape.derive(spec)
+    out = d.to_dict(closed_forms=True)
+    assert "sizes" not in out and "x_" not in json.dumps(out)
+    assert "x_" not in derivation_report(d, "table", closed_forms=True)
+    e = d.evaluate(values(9, random.Random(3), "_f"))
+    env = dict(e.bindings)
+    rels = [rel for _, rel in d.constraints(closed_forms=True)]
+    assert all(evaluate_graph(expression_graph(r), env) == 1 for r in rels) == e.valid
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(spec))
+    named = subprocess.run([sys.executable, "-m", "symshape", "derive", str(path)], capture_output=True, text=True)
+    closed = subprocess.run([sys.executable, "-m", "symshape", "derive", str(path), "--closed-forms"],
+                            capture_output=True, text=True)
+    assert named.returncode == closed.returncode == 0
+    assert "Sizes (each layer's" in named.stdout and "x_" not in closed.stdout
