@@ -259,3 +259,25 @@ def test_not_an_onnx_file(tmp_path) -> None:
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(symshape.SpecError, match="not an ONNX model"):
         from_onnx(bad)
+
+
+def test_torch_dynamo_exported_file(tmp_path) -> None:
+    """torch.onnx.export's torch.export-based exporter (onnxscript): module names from its name scopes, shapes
+    from the file, the initializers' count (it folds each BatchNorm into the convolution before it)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    from tests.test_import_torch import TinyResNet
+
+    model = TinyResNet().eval()
+    path = tmp_path / "tiny.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3, 48, 40),), str(path), dynamo=True, verbose=False)
+    loaded = onnx.load(str(path))
+    imported = from_onnx(path)
+    names = [layer["name"] for layer in imported.spec["layers"]]
+    assert names[:3] == ["stem", "relu", "pool"] and "layer1.0.add" in names and names[-1] == "fc"
+    e = imported.derive().evaluate()
+    assert tuple(e.output_shape) == run_ort(loaded, [(3, 48, 40)], tmp_path)[0] == (10,)
+    assert e.params + e.buffers - sum(ly.kind.startswith("BatchNorm") for ly in e.layers) == \
+        initializer_count(loaded)

@@ -115,20 +115,21 @@ class _Importer:
         return f"graph '{self.graph.name}' node #{index}"
 
     def name(self, node: Any, index: int) -> str:
+        """torch's exporters name a node by its module scopes: '/layer1/layer1.0/conv1/Conv' (TorchScript) or the
+        name_scopes ['', 'layer1', 'layer1.0', 'bn1', '_native_batch_norm...'] (torch.export): a module's op is named
+        like the module (layer1.0.conv1), a function inside one after it (layer1.0.add)."""
         meta = {p.key: p.value for p in getattr(node, "metadata_props", [])}
         scopes = meta.get("pkg.torch.onnx.name_scopes")
         if scopes:
             parts = re.findall(r"'([^']*)'", scopes)
-            name = _qualified(parts)
-            if name:
-                return name
-        if node.name.startswith("/"):  # torch's exporter: /layer1/layer1.0/conv1/Conv
+        elif node.name.startswith("/"):
             parts = node.name.strip("/").split("/")
-            scope = _qualified(parts[:-1])
-            if node.op_type in _MODULE_OPS and scope:
-                return scope
-            return f"{scope}.{node.op_type.lower()}" if scope else node.op_type.lower()
-        return node.name or f"{node.op_type.lower()}_{index}"
+        else:
+            return node.name or f"{node.op_type.lower()}_{index}"
+        scope = _qualified(parts[:-1])
+        if node.op_type in _MODULE_OPS and scope:
+            return scope
+        return f"{scope}.{node.op_type.lower()}" if scope else node.op_type.lower()
 
     def unsupported(self, node: Any, index: int, why: str = "") -> UnsupportedOpError:
         return UnsupportedOpError("onnx", node.name or f"#{index}", node.op_type, self.source(node, index),
