@@ -55,8 +55,8 @@ def _output(name: str = "y", rank: int = 2, dtype=TensorProto.FLOAT):
 
 
 def cnn() -> onnx.ModelProto:
-    """Conv (asymmetric pads, SAME_UPPER, groups), BN, pools (ceil_mode, pads), Concat, Resize, Transpose,
-    GlobalAveragePool, Flatten, Gemm, MatMul + Add (one Linear)."""
+    """Conv (asymmetric pads, auto_pad SAME_UPPER with an even kernel, groups), BN, pools (ceil_mode, pads),
+    Concat, Resize, Transpose, GlobalAveragePool, Flatten, Gemm, MatMul + Add (one Linear)."""
     nodes = [
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], kernel_shape=[3, 3], pads=[0, 0, 1, 1], strides=[2, 2]),
         helper.make_node("BatchNormalization", ["c1", "s", "bb", "m", "v"], ["n1"], epsilon=1e-5),
@@ -67,7 +67,8 @@ def cnn() -> onnx.ModelProto:
         helper.make_node("Concat", ["c2", "a1"], ["cat"], axis=1),
         helper.make_node("Resize", ["cat", "", "scales"], ["up"], mode="nearest"),
         helper.make_node("Conv", ["up", "w3"], ["c3"], kernel_shape=[1, 1]),
-        helper.make_node("HardSwish", ["c3"], ["h"]),
+        helper.make_node("Conv", ["c3", "w4"], ["c4"], kernel_shape=[4, 4], auto_pad="SAME_UPPER"),
+        helper.make_node("HardSwish", ["c4"], ["h"]),
         helper.make_node("Transpose", ["h"], ["t"], perm=[0, 1, 3, 2]),
         helper.make_node("GlobalAveragePool", ["t"], ["g"]),
         helper.make_node("Flatten", ["g"], ["f"], axis=1),
@@ -77,7 +78,8 @@ def cnn() -> onnx.ModelProto:
     ]
     inits = [_init("w1", 8, 3, 3, 3), _init("b1", 8), _init("s", 8), _init("bb", 8), _init("m", 8),
              numpy_helper.from_array(np.ones(8, np.float32), "v"), _init("w2", 8, 4, 3, 3),
-             _floats("scales", [1, 1, 2, 2]), _init("w3", 6, 16, 1, 1), _init("wg", 12, 6), _init("bg", 12),
+             _floats("scales", [1, 1, 2, 2]), _init("w3", 6, 16, 1, 1), _init("w4", 6, 6, 4, 4),
+             _init("wg", 12, 6), _init("bg", 12),
              _init("wm", 12, 5), _init("bm", 5)]
     return _model(nodes, inits, [_input()], [_output()])
 

@@ -296,11 +296,14 @@ class _Importer:
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             dims = self.shape(node.input[0])
-            if dims is None or not all(isinstance(d, int) for d in dims[2:]):
-                raise _Refuse(f"auto_pad {auto} on an input of unknown size")
+            if all(s == 1 for s in strides):  # stride 1: (k - 1) * d rows in all, whatever the input size
+                dims = [None, None, *[0] * rank]
+            elif dims is None or not all(isinstance(d, int) for d in dims[2:]):
+                raise _Refuse(f"auto_pad {auto} with stride > 1 on an input of unknown size (its padding depends "
+                              "on the size; torch's vocabulary has no such padding)")
             pads_b, pads_e = [], []
             for x, k, s, d in zip(dims[2:], kernel, strides, dilations, strict=True):
-                total = max((math.ceil(x / s) - 1) * s + (k - 1) * d + 1 - x, 0)
+                total = (k - 1) * d if s == 1 else max((math.ceil(x / s) - 1) * s + (k - 1) * d + 1 - x, 0)
                 small, big = total // 2, total - total // 2
                 pads_b.append(big if auto == "SAME_LOWER" else small)
                 pads_e.append(small if auto == "SAME_LOWER" else big)
