@@ -199,3 +199,46 @@ def test_presets_on_torchvision_architectures(arch: str) -> None:
             pool = next(ly for ly in v.layers if ly["kind"] == "AdaptiveAvgPool2d")
             want -= pool["forward_flops"] if tool == "thop" else pool["forward_flops"] // 2
         assert want == got, f"{tool} on {arch}: symshape {want:,} vs tool {got:,}"
+
+
+# ---------------------------------------------------------------- layer by layer (after a 1x1 convolution)
+
+SINGLE = [
+    ("GELU", {}, lambda nn: nn.GELU()), ("SiLU", {}, lambda nn: nn.SiLU()), ("Sigmoid", {}, lambda nn: nn.Sigmoid()),
+    ("Tanh", {}, lambda nn: nn.Tanh()), ("LeakyReLU", {}, lambda nn: nn.LeakyReLU()), ("ELU", {}, lambda nn: nn.ELU()),
+    ("Hardswish", {}, lambda nn: nn.Hardswish()), ("ReLU6", {}, lambda nn: nn.ReLU6()),
+    ("ReLU", {}, lambda nn: nn.ReLU()),
+    ("Softmax", {"dim": 1}, lambda nn: nn.Softmax(dim=1)), ("PReLU", {}, lambda nn: nn.PReLU()),
+    ("Dropout2d", {"p": 0.2}, lambda nn: nn.Dropout2d(0.2)),
+    ("AvgPool2d", {"kernel_size": 3, "stride": 2, "padding": 1}, lambda nn: nn.AvgPool2d(3, 2, 1)),
+    ("MaxPool2d", {"kernel_size": 2}, lambda nn: nn.MaxPool2d(2)),
+    ("AdaptiveAvgPool2d", {"output_size": [2, 3]}, lambda nn: nn.AdaptiveAvgPool2d((2, 3))),
+    ("AdaptiveMaxPool2d", {"output_size": [2, 3]}, lambda nn: nn.AdaptiveMaxPool2d((2, 3))),
+    ("GroupNorm", {"num_groups": 2, "num_channels": 4}, lambda nn: nn.GroupNorm(2, 4)),
+    ("InstanceNorm2d", {"num_features": 4}, lambda nn: nn.InstanceNorm2d(4)),
+    ("InstanceNorm2d", {"num_features": 4, "affine": True}, lambda nn: nn.InstanceNorm2d(4, affine=True)),
+    ("BatchNorm2d", {"affine": False}, lambda nn: nn.BatchNorm2d(4, affine=False)),
+    ("LayerNorm", {"normalized_shape": [6]}, lambda nn: nn.LayerNorm(6)),
+    ("Upsample", {"scale_factor": 2}, lambda nn: nn.Upsample(scale_factor=2)),
+    ("Upsample", {"scale_factor": 2, "mode": "bilinear"}, lambda nn: nn.Upsample(scale_factor=2, mode="bilinear")),
+    ("ZeroPad2d", {"padding": 1}, lambda nn: nn.ZeroPad2d(1)),
+    ("ConvTranspose2d", {"out_channels": 4, "kernel_size": 3, "stride": 2, "groups": 2},
+     lambda nn: nn.ConvTranspose2d(4, 4, 3, stride=2, groups=2)),
+    ("Conv2d", {"out_channels": 6, "kernel_size": 3, "groups": 2, "padding": 1, "dilation": 1},
+     lambda nn: nn.Conv2d(4, 6, 3, groups=2, padding=1)),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "module"), SINGLE, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(SINGLE)])
+def test_each_layer_as_each_tool_counts_it(kind: str, args: dict, module: object) -> None:
+    from torch import nn
+
+    spec = {"framework": "torch", "input": [4, 6, 6],
+            "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 1}}, {kind: args}]}
+    d = symshape.derive(spec)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 4, 1), module(nn))
+    x = torch.randn(2, 4, 6, 6)
+    for tool in TOOLS:
+        want = cost(d, batch=2, flops=tool, mode="eval").evaluate({}).forward_flops
+        assert run_tool(tool, net, (x,), False) == want, (kind, args, tool)

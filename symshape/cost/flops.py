@@ -182,9 +182,20 @@ def _fvcore(f: Facts, mode: str) -> Expr:
         return ZERO
     if f.kind == "AdaptiveAvgPool2d":
         return f.in_elems
-    if f.kind in ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d") and len(f.out_shape) == 3:
-        return f.out_elems
+    if f.kind in UPSAMPLE and len(f.out_shape) == 3:  # aten::upsample_nearest2d 1, upsample_bilinear2d 4
+        return f.out_elems * (4 if _upsample_mode(f) == "bilinear" else 1 if _upsample_mode(f) == "nearest" else 0)
     return ZERO
+
+
+UPSAMPLE = ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d")
+
+
+def _upsample_mode(f: Facts) -> str:
+    if f.kind == "UpsamplingBilinear2d":
+        return "bilinear"
+    if f.kind == "UpsamplingNearest2d":
+        return "nearest"
+    return str(getattr(f.args, "mode", None) or "nearest")
 
 
 def _flop_counter(f: Facts, mode: str) -> Expr:
@@ -199,8 +210,15 @@ def _thop(f: Facts, mode: str) -> Expr:
         return _conv_output_macs(f) if f.transposed else f.macs
     if kind == "Linear":
         return f.macs
-    if fam == "norm" and kind != "RMSNorm":
+    if fam == "norm" and kind.startswith(("BatchNorm", "InstanceNorm", "LayerNorm")):  # no GroupNorm hook
         return f.in_elems * (4 if f.affine else 2)
+    if kind == "PReLU":
+        return f.in_elems
+    if kind == "Softmax":  # exp, add and divide along dim: (3·n - 1) per row of n
+        axis = _dim_axis(f)
+        return 3 * f.in_elems - prod([s for i, s in enumerate(f.in_shape) if i != axis])
+    if kind in UPSAMPLE:
+        return f.out_elems * _THOP_UPSAMPLE.get(_upsample_mode(f), 0)
     if kind.startswith("AvgPool"):
         return f.out_elems
     if kind.startswith("AdaptiveAvgPool"):
@@ -213,14 +231,20 @@ def _torchinfo(f: Facts, mode: str) -> Expr:
     fam = f.family
     if fam == "conv":
         return _torchinfo_conv(f)
-    if fam == "attention":
-        return ZERO  # its parameters are not named weight/bias and its out_proj never runs as a module
-    if f.trainable != 0 and fam in ("linear", "norm"):
-        return f.trainable  # weight + bias, once per sample (a sequence's length is missed)
-    return ZERO
+    if fam in ("attention", "recurrent"):
+        return ZERO  # attention: its parameters are not named weight/bias and its out_proj never runs as a module
+    return f.trainable  # weight + bias of any other module, once per sample (a sequence's length is missed)
 
 
-_PTFLOPS_ACT = {"ReLU": 2, "ELU": 2, "PReLU": 2, "ReLU6": 1, "LeakyReLU": 1}
+_THOP_UPSAMPLE = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}
+# ptflops: modules it hooks and functionals it patches both count (nn.ReLU calls the patched F.relu: twice)
+_PTFLOPS_ACT = {"ReLU": 2, "ELU": 2, "PReLU": 2, "GELU": 2, "ReLU6": 1, "LeakyReLU": 1, "SiLU": 1, "Softmax": 1}
+
+
+def _dim_axis(f: Facts) -> int:
+    """A torch `dim` (counting the batch axis) as an axis of the shape without it."""
+    dim = int(getattr(f.args, "dim", -1) if getattr(f.args, "dim", None) is not None else -1)
+    return dim - 1 if dim > 0 else len(f.in_shape) + dim
 
 
 def _ptflops(f: Facts, mode: str) -> Expr:
@@ -234,8 +258,10 @@ def _ptflops(f: Facts, mode: str) -> Expr:
     if fam == "norm" and kind != "RMSNorm":
         doubled = f.affine and kind != "LayerNorm"  # its hook reads `module.affine` (LayerNorm has none)
         return f.in_elems * (2 if doubled else 1)
-    if fam == "activation":
+    if fam in ("activation", "softmax"):
         return _PTFLOPS_ACT.get(kind, 0) * f.in_elems
+    if kind in UPSAMPLE:
+        return 2 * f.out_elems  # its Upsample hook and the patched F.interpolate
     if kind.startswith(("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool")):
         return 2 * f.in_elems  # the module hook and the patched functional both count the input
     return ZERO
