@@ -24,17 +24,23 @@ The presets carry a ``tool`` whose per-layer rules were read from the tool's sou
 - ``flop_counter``: ``FlopCounterMode``: 2 per multiply-add (convolutions, matmuls, attention), nothing else;
   backward: the input gradient and the weight gradient of each such op, none for an input that needs no
   gradient;
-- ``thop``: ``thop.profile``: multiply-adds without bias, transposed convolutions by their *output*; norms
-  2 per element (4 with affine); average pooling 1 per output element, adaptive average pooling
-  (kernel + 1) per output element; attention not counted (0);
+- ``thop``: ``thop.profile``: multiply-adds without bias, transposed convolutions by their *output*; batch,
+  instance and layer norms 2 per element (4 with affine), group norm not counted; PReLU 1 per element;
+  softmax 3·n − 1 per row of n; upsampling per output element (nearest 1, bilinear 11); average pooling 1
+  per output element, adaptive average pooling (kernel + 1) per output element; attention not counted (0);
+  only modules count (a functional pooling is invisible to it);
 - ``torchinfo``: ``summary(...).total_mult_adds``: for each parameter tensor of a module, its size times the
   batch and (convolutions only) the output positions: transposed convolutions by their output, a linear
   layer on a sequence counted once per sample (the sequence length is missed), norms 2·C per sample,
   attention 0;
-- ``ptflops``: ``get_model_complexity_info`` (pytorch backend, one sample): multiply-adds plus biases,
-  ReLU and pooling counted twice (its module hook and its patched functional both fire), ReLU6 once, norms
-  1 per element (2 with affine for batch norm), attention by its own formula (scaling, projections, bias,
-  and the heads' matmuls and softmax counted twice).
+- ``ptflops``: ``get_model_complexity_info`` (pytorch backend, one sample): multiply-adds plus biases;
+  where both its module hook and its patched functional fire, twice: ReLU, ELU, PReLU, GELU, pooling (input
+  elements) and upsampling (output elements); once: ReLU6, LeakyReLU, SiLU, softmax; norms 1 per element
+  (2 with affine, except layer norm); attention by its own formula (scaling, projections, bias, and the
+  heads' matmuls and softmax counted twice).
+
+Each rule is tested layer by layer and on whole networks in ``tests/test_cost_flops.py``. Presets apply to
+torch specs; on a keras spec they count by their knobs (MACs; ``flop_counter`` twice that).
 """
 
 from __future__ import annotations
