@@ -147,7 +147,9 @@ _DELIMS = [(r"\left\lfloor", r"\lfloor"), (r"\right\rfloor", r"\rfloor"), (r"\le
 
 def width(latex: str) -> float:
     """About how many characters wide a formula is when set (commands and braces do not count)."""
-    core = len(re.sub(r"\\(left|right|frac|lfloor|rfloor|allowbreak)|\\[a-zA-Z]+|[{}^_ ]", "", latex))
+    core = re.sub(r"\\(left|right|frac|allowbreak)(?![a-zA-Z])", "", latex)
+    core = re.sub(r"\\bmod", "mod   ", core)  # a word with space around it
+    core = len(re.sub(r"[{}^_ ]", "", re.sub(r"\\[a-zA-Z]+", "x", core)))  # any other command: one symbol
     operators = len(re.findall(r" [-+=] |\\geq|\\leq", latex))  # with the space around them
     delimiters = len(re.findall(r"\\left|\\right", latex))
     return 0.9 * core + 1.5 * operators + 0.8 * delimiters
@@ -209,7 +211,7 @@ def _unbreakable(cell: Line) -> float:
     longest = 0.0
     for p in cell:
         if isinstance(p, Math):
-            pieces = re.split(r" [+=-] |, |\\geq|\\leq", p.latex) if width(p.latex) > 6 else [p.latex]
+            pieces = re.split(r" [+=-] |, |\\geq|\\leq", p.latex) if width(p.latex) > 24 else [p.latex]
             longest = max([longest] + [1.35 * width(x) for x in pieces])
         else:
             longest = max([longest] + [len(w) for w in re.split(r"[\s_.,=/:]", p.text)])
