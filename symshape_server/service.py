@@ -467,6 +467,9 @@ COST_OUTPUTS = ("forward_flops", "backward_flops", "train_flops", "params_bytes"
 def _cost_options(options: pb.CostOptions) -> dict[str, Any]:
     """CostOptions -> the keyword arguments of symshape.cost.cost (unset fields: the defaults)."""
     out: dict[str, Any] = {}
+    for name in ("batch", "dtype", "optimizer", "flops", "mode"):
+        if len(getattr(options, name)) > 64:
+            raise BindingError(f"cost.{name}: {len(getattr(options, name)):,} characters; names are short")
     batch = options.batch.strip()
     if batch:
         digits = batch.lstrip("+-")

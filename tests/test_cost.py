@@ -316,3 +316,8 @@ def test_cli_choices_are_the_librarys() -> None:
 
     assert (command.PRESETS, command.DTYPES, command.OPTIMIZERS, command.COLUMNS) == \
         (tuple(PRESETS), tuple(DTYPES), tuple(OPTIMIZERS), COLUMNS)
+
+
+def test_batch_cannot_be_a_spec_symbol() -> None:
+    with pytest.raises(BindingError, match="already a symbol of the spec"):
+        symshape.derive(EXAMPLES / "resnet18.yaml").cost(batch="H")

@@ -67,7 +67,8 @@ def test_evaluate_batch_cost_columns(client: Client, arrow: bool) -> None:
 
 
 ERRORS = [({"flops": "fvcor"}, "did you mean 'fvcore'"), ({"dtype": "fp33"}, "unknown dtype"),
-          ({"batch": "3x"}, "batch is an integer or a symbol name")]
+          ({"batch": "3x"}, "batch is an integer or a symbol name"), ({"optimizer": "x" * 10_000}, "names are short"),
+          ({"batch": "H"}, "already a symbol of the spec"), ({"batch": "9" * 30}, "beyond int64")]
 
 
 @pytest.mark.parametrize(("options", "fragment"), ERRORS)

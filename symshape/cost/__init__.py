@@ -179,6 +179,9 @@ def _batch_expr(d: Derivation, batch: int | str | Expr | None) -> Expr:
         if not text.isidentifier():
             raise BindingError(f"batch is an integer or a symbol name, got {batch!r}")
         info = d.symbols.get(text)
+        if info is not None and (d.batch is None or str(d.batch) != text):
+            raise BindingError(f"batch '{text}' is already a symbol of the spec (it fills {info.why or 'a size'}); "
+                               "name the batch with another symbol, or give the spec `batch: " + text + "`")
         return info.symbol if info is not None else Symbol(text, integer=True, positive=True)
     if isinstance(batch, Expr):
         return batch
