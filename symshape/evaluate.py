@@ -331,6 +331,8 @@ class BatchResult:
                                             else np.zeros(self.length, dtype=bool)).tolist()}
         for k, v in self.columns.items():
             out[k] = [a.tolist() for a in v] if isinstance(v, list) else v.tolist()
+        if self.condition_names:
+            out["condition_names"] = list(self.condition_names)
         return out
 
 
