@@ -3,6 +3,7 @@ gradients, optimizer state and buffers counted on the real module and optimizer 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,26 @@ def test_what_each_layer_keeps(kind: str, args: dict, module: object) -> None:
     for batch in (1, 3):
         got = saved_bytes(net, (torch.randn(batch, 4, 6, 6),))
         assert cost(symshape.derive(spec), batch=batch).evaluate({}).activations_bytes == got, (kind, batch)
+
+
+ZOO = ["mobilenet_v2", "resnet18"] + (["alexnet", "vgg16", "resnet50"] if os.environ.get("SYMSHAPE_LONG") == "1"
+                                       else [])
+
+
+@pytest.mark.parametrize("arch", ZOO)
+@pytest.mark.parametrize("dtype", ["fp32", "bf16-mixed"])
+def test_saved_activations_on_torchvision_architectures(arch: str, dtype: str) -> None:
+    """torchvision's real architectures (tests/zoo.py: in-place ReLUs, MobileNetV2's inverted residuals),
+    imported by symshape.from_torch: the bytes they keep for backward, fp32 and bf16 autocast."""
+    from symshape.importers import from_torch
+
+    from . import zoo
+
+    torch.manual_seed(0)
+    m = getattr(zoo, arch)()
+    x = torch.randn(2, 3, 64, 64)
+    d = from_torch(m, x).derive()
+    m.train()
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype != "fp32"):
+        got = saved_bytes(m, (x,))
+    assert cost(d, batch=2, dtype=dtype).evaluate({}).activations_bytes == got
