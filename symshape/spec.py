@@ -93,6 +93,9 @@ class Spec:
     def key(self) -> str:
         """A hash of the canonical form: the same network written twice gets the same key."""
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)
+        order = list(self.inputs)
+        if order != sorted(order):  # the first input feeds a first layer without `inputs`: the order is the network
+            text += json.dumps(order)  # (appended only here, so every other spec keeps its key)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -48,8 +48,10 @@ class BadId(Exception):
 
 
 def canonical_json(spec: Any) -> str:
-    """The canonical form of a loaded `symshape.spec.Spec` as the text its key hashes."""
-    return json.dumps(spec.canonical(), sort_keys=True, separators=(",", ":"), default=str)
+    """The canonical form of a loaded `symshape.spec.Spec` as JSON, in the spec's own order: the order of the
+    inputs is part of the network (the first feeds a first layer without `inputs`), and the order of the
+    symbols is the order of `free_symbols` and of the messages."""
+    return json.dumps(spec.canonical(), separators=(",", ":"), default=str)
 
 
 def spec_document(canonical: dict[str, Any]) -> dict[str, Any]:

@@ -233,3 +233,22 @@ def test_serve_refuses_a_missing_or_short_id_key(value: str | None) -> None:
                            "SYMSHAPE_TEST_ID_KEY"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60)
     assert done.returncode == 2
     assert "--id-key-env SYMSHAPE_TEST_ID_KEY: the variable is not set or shorter than 16 characters" in done.stderr
+
+
+def test_an_id_keeps_the_order_of_inputs_and_symbols() -> None:
+    """Inputs {x, a}: a first layer without `inputs` reads x; sorted, it would read a (another network)."""
+    spec = {"framework": "torch", "inputs": {"x": [3, "H"], "a": [5, "H"]}, "symbols": {"H": {}, "B": {"min": 2}},
+            "layers": [{"Conv1d": {"out_channels": "B", "kernel_size": 1}}]}
+    swapped = {**spec, "inputs": {"a": [5, "H"], "x": [3, "H"]}}
+    assert load_spec(spec).key != load_spec(swapped).key  # two networks, two keys
+    doc = IdCodec().decode(derivation_id(spec))
+    assert list(doc["inputs"]) == ["x", "a"] and list(doc["symbols"]) == ["H", "B"]
+    d = symshape.derive(doc)
+    assert d.layers[0].trainable == symshape.derive(spec).layers[0].trainable == 4 * sympy_symbol("B")
+    assert list(d.free_symbols) == ["H", "B"]
+
+
+def sympy_symbol(name: str) -> object:
+    import sympy
+
+    return sympy.Symbol(name, integer=True, positive=True)
