@@ -172,3 +172,20 @@ def test_export_keras_runs() -> None:
     e = symshape.derive(lifted.spec).evaluate({**lifted.defaults, **binding})
     assert tuple(out.shape[1:]) == tuple(e.output_shape)
     assert built.count_params() == e.params
+
+
+class Subclassed(keras.Model):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dense = layers.Dense(3)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_subclassed_model_is_refused_clearly() -> None:
+    model = Subclassed()
+    model(np.zeros((1, 4), np.float32))
+    with pytest.raises(symshape.SpecError) as info:
+        from_keras(model)
+    assert "is a subclassed keras Model (class Subclassed)" in str(info.value)

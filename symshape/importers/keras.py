@@ -221,6 +221,14 @@ def from_keras(model: Any, *, allow_opaque: bool = False) -> Imported:
     if not isinstance(model, keras.Model):
         raise SpecError(f"from_keras takes a keras Model (or a .keras/.json path), got {type(model).__name__}")
     try:
+        from keras.src.models.functional import Functional
+    except ImportError:  # pragma: no cover - another keras layout: the checks below still apply
+        Functional = keras.Model  # noqa: N806
+    if not isinstance(model, (Functional, keras.Sequential)):
+        raise SpecError(f"model '{model.name}' is a subclassed keras Model (class {type(model).__name__}): symshape "
+                        "reads functional and Sequential models (their get_config() graph); build it with "
+                        "keras.Input and layer calls, or import its ONNX export")
+    try:
         model_inputs = list(model.inputs)
     except (AttributeError, ValueError):
         model_inputs = []

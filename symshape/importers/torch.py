@@ -587,4 +587,11 @@ def load_factory(target: str, args: Sequence[str] = ()) -> Any:
             values.append(value)
         else:
             target_dict[key] = value
-    return obj(*values, **kwargs) if callable(obj) else obj
+    if not callable(obj):
+        return obj
+    try:
+        return obj(*values, **kwargs)
+    except Exception as err:  # noqa: BLE001 - the factory's own failure, in one line
+        shown = ", ".join([*map(repr, values), *(f"{k}={v!r}" for k, v in kwargs.items())])
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        raise SpecError(f"{target}({shown}) raised {type(err).__name__}: {first}") from None
