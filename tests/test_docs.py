@@ -273,6 +273,12 @@ def test_every_example_renders(spec: str) -> None:
         assert "## Output size against input size\n\n" in md and ".svg)" in md, spec
     html = symshape.document(EXAMPLES / spec, format="html")
     assert html.count('<h3 id="layer-') == len(d.layers)
+    links = re.findall(r'href="#([^"]+)"', html)
+    assert links and all(f'id="{a}"' in html for a in links)  # the contents' links reach their sections
+    from symshape.docs.markdown import slug
+
+    headings = {slug(h) for h in re.findall(r"(?m)^## (.+)$", md)}
+    assert set(re.findall(r"\]\(#([^)]+)\)", md)) <= headings
     assert not re.findall(r"https?://(?!www\.w3\.org/)", html)  # no URL but XML namespace names
 
 

@@ -26,7 +26,15 @@ class Math:
     latex: str
 
 
-Inline = Text | Code | Math
+@dataclass(frozen=True)
+class Link:
+    """A link to a heading of the same document: its text is the heading's text, `anchor` its anchor."""
+
+    text: str
+    anchor: str
+
+
+Inline = Text | Code | Math | Link
 Line = tuple[Inline, ...]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
-from .blocks import Bullets, Code, Document, Figure, Heading, Line, Math, MathBlock, Para, Table, Text
+from .blocks import Bullets, Code, Document, Figure, Heading, Line, Link, Math, MathBlock, Para, Table, Text
 from .math import mathml
 
 CSS = """
@@ -25,6 +25,7 @@ th, td { border: 1px solid #ccc; padding: .25rem .5rem; text-align: left; vertic
 td code { white-space: nowrap; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.w { white-space: nowrap; }
+a { color: #1f5fbf; }
 code { font: .9em ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; background: #f4f4f4;
        padding: 0 .2em; }
 ul { padding-left: 1.2rem; }
@@ -43,6 +44,8 @@ def _inline(content: Line) -> str:
             parts.append(f'<span class="scroll math">{mathml(p.latex)}</span>')
         elif isinstance(p, Code):
             parts.append(f"<code>{escape(p.text)}</code>")
+        elif isinstance(p, Link):
+            parts.append(f'<a href="#{escape(p.anchor)}">{escape(p.text)}</a>')
         elif isinstance(p, Text):
             parts.append(escape(p.text))
     return "".join(parts)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import SymshapeError
-from .blocks import Bullets, Code, Document, Figure, Heading, Line, Math, MathBlock, Para, Table, Text
+from .blocks import Bullets, Code, Document, Figure, Heading, Line, Link, Math, MathBlock, Para, Table, Text
 from .formulas import group_digits
 
 PDFLATEX_TIMEOUT = 300  # seconds for one pdflatex run (a 300-layer document takes a few)
@@ -46,6 +46,7 @@ PREAMBLE = r"""\documentclass[11pt]{article}
 \binoppenalty=200
 \relpenalty=100
 \hbadness=10000
+\usepackage[hidelinks,bookmarksopen,bookmarksdepth=2]{hyperref}
 \newcolumntype{L}[1]{>{\raggedright\arraybackslash}p{\dimexpr#1\linewidth-2\tabcolsep\relax}}
 \newcolumntype{R}[1]{>{\raggedleft\arraybackslash}p{\dimexpr#1\linewidth-2\tabcolsep\relax}}
 """
@@ -196,9 +197,16 @@ def _inline(content: Line, room: float = LINE) -> str:
             parts.append(f"${breakable(p.latex, room)}$")
         elif isinstance(p, Code):
             parts.append(_code(p.text))
+        elif isinstance(p, Link):
+            parts.append(rf"\hyperref[{_label(p.anchor)}]{{{escape(p.text)}}}")
         elif isinstance(p, Text):
             parts.append(escape(p.text))
     return "".join(parts)
+
+
+def _label(anchor: str) -> str:
+    """A heading's anchor as a LaTeX label (our own anchors: letters, digits and hyphens)."""
+    return re.sub(r"[^A-Za-z0-9-]", "-", anchor)
 
 
 def _visible(cell: Line) -> float:
@@ -283,8 +291,12 @@ def render(doc: Document, stem: str = "model") -> tuple[str, dict[str, bytes]]:
         if isinstance(b, Heading):
             if b.level == 1:
                 out += [rf"{{\LARGE\bfseries {escape(b.text)}\par}}", r"\medskip"]
-            else:
-                out.append(rf"\{levels.get(b.level, 'subsubsection')}*{{{escape(b.text)}}}")
+            else:  # unnumbered, in the PDF's bookmarks, a target for the contents' links
+                kind = levels.get(b.level, "subsubsection")
+                out.append(rf"\{kind}*{{{escape(b.text)}}}")
+                out.append(rf"\addcontentsline{{toc}}{{{kind}}}{{{escape(b.text)}}}")
+                if b.anchor:
+                    out.append(rf"\label{{{_label(b.anchor)}}}")
         elif isinstance(b, Para):
             out += [_inline(b.content), ""]
         elif isinstance(b, Bullets):

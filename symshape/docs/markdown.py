@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .blocks import Bullets, Code, Document, Figure, Heading, Line, Math, MathBlock, Para, Table, Text
+from .blocks import Bullets, Code, Document, Figure, Heading, Line, Link, Math, MathBlock, Para, Table, Text
 from .formulas import group_digits
 
 
@@ -34,9 +34,16 @@ def _inline(content: Line) -> str:
             parts.append(f"${group_digits(p.latex).replace('|', chr(92) + 'vert ')}$")
         elif isinstance(p, Code):
             parts.append(_code(p.text))
+        elif isinstance(p, Link):
+            parts.append(f"[{_escape(p.text)}](#{slug(p.text)})")
         elif isinstance(p, Text):
             parts.append(_escape(p.text))
     return "".join(parts)
+
+
+def slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
 
 
 def _block_start(s: str) -> str:

@@ -24,7 +24,7 @@ from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
 from ..printing import _Printer, to_latex
 from ..views import count_text
-from .blocks import Bullets, Code, Document, Heading, Line, Math, MathBlock, Para, Table, line
+from .blocks import Bullets, Code, Document, Heading, Line, Link, Math, MathBlock, Para, Table, line
 from .conventions import notes
 from .example import SEARCH_HI, Example, choose_example
 from .formulas import General, general
@@ -194,7 +194,20 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     _plot(doc, d, ex, image)
     _count_plots(doc, d, ex, image)
     _graph(doc, d, namer, image)
+    _contents(doc)
     return doc
+
+
+def _contents(doc: Document) -> None:
+    """A line of links to the sections, after the introduction."""
+    heads = [b for b in doc.blocks if isinstance(b, Heading) and b.level == 2 and b.anchor]
+    if len(heads) < 3:
+        return
+    parts: list[Link | str] = ["Contents: "]
+    for k, h in enumerate(heads):
+        parts += ([" · "] if k else []) + [Link(h.text, h.anchor)]
+    at = doc.blocks.index(heads[0])
+    doc.blocks.insert(at, Para(line(*parts)))
 
 
 def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
