@@ -91,7 +91,7 @@ def test_never_valid_spec_is_documented() -> None:
 NV3 = "framework: keras\ninput: [0, 32, 3]\nlayers:\n  - Conv2D: {filters: 5, kernel_size: 3}\n"
 
 
-@pytest.mark.parametrize("suffix", [".md", ".html"])
+@pytest.mark.parametrize("suffix", [".md", ".html", ".tex"])
 def test_cli_documents_a_never_valid_spec_without_sizes_and_exits_1(suffix: str, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture) -> None:
     spec = tmp_path / "nv3.yaml"
@@ -106,6 +106,10 @@ def test_cli_documents_a_never_valid_spec_without_sizes_and_exits_1(suffix: str,
     assert not re.search(r"(?<!\w)-\d", text[summary:]), "a negative number among the results"  # not id="layer-0"
     assert "conv2d" in text[summary:] and "Conv2D" in text[summary:]  # the spec's facts stay
     assert list(tmp_path.iterdir()) == [spec, target] or set(tmp_path.iterdir()) == {spec, target}  # no plot
+    if suffix == ".tex" and shutil.which("pdflatex"):  # compiles as it is (checked fully in test_docs_latex.py)
+        from symshape.docs.latex import compile_pdf
+
+        assert compile_pdf(text, {})[0].startswith(b"%PDF-")
 
 
 HOSTILE = "<script>alert(1)</script> & <img src=x onerror=alert(2)> | $x$ `tick`"
