@@ -214,7 +214,7 @@ BROWSER_CASES = [  # spec, example, a piece of the closed form as the browser re
     ("classic_symbolic.yaml", None, "I+S−F+2P2S"),
     ("unet.yaml", {"H": 64, "W": 64, "C": 3, "K": 2}, "(K,8⌊H8⌋,8⌊W8⌋)"),
     ("resnet50.yaml", {"H": 224, "W": 224}, "1000"),
-    ("chain40", None, "S38b(−F39b+2P39b+1)"),  # a 40-layer all-symbolic chain: its long closed form scrolls in its own box
+    ("chain40", None, "S38b(−F39b+2P39b+1)"),  # 40 all-symbolic layers: the long closed form scrolls in its box
 ]
 
 
