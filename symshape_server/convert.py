@@ -120,6 +120,7 @@ class _Shown:
         self.names = d.size_names
         self.text = printer(False, self.names.names)  # one memo for the whole reply: shared parts printed once
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
+        self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
@@ -157,10 +158,15 @@ class _Shown:
                             ("activations", self.names.form(activations))):
                 getattr(msg, name).CopyFrom(self.network(e))
             return
-        for name, e, count in (("trainable", trainable, True), ("non_trainable", non_trainable, True),
-                               ("total", trainable + non_trainable, True), ("buffers", buffers, False),
-                               ("macs", macs, False), ("activations", activations, False)):
-            getattr(msg, name).CopyFrom(self.layer(e, count))
+        key = (trainable, non_trainable, buffers, macs, activations)
+        done = self.layer_counts.get(key)  # layers repeat their counts: one message, copied at once
+        if done is None:
+            done = self.layer_counts[key] = pb.Counts()
+            for name, e, count in (("trainable", trainable, True), ("non_trainable", non_trainable, True),
+                                   ("total", trainable + non_trainable, True), ("buffers", buffers, False),
+                                   ("macs", macs, False), ("activations", activations, False)):
+                getattr(done, name).CopyFrom(self.layer(e, count))
+        msg.CopyFrom(done)
 
 
 def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
