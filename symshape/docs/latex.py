@@ -308,8 +308,9 @@ def render(doc: Document, stem: str = "model") -> tuple[str, dict[str, bytes]]:
         elif isinstance(b, Figure):
             name = figure_file(stem, b)
             files[name] = b.data("pdf")
+            tall = 0.88 if b.key == "graph" else 0.8  # a graph is tall: the page's height is its limit
             out += [r"\begin{center}",
-                    rf"\includegraphics[width=\linewidth,height=0.8\textheight,keepaspectratio]{{{name}}}\par",
+                    rf"\includegraphics[width=\linewidth,height={tall}\textheight,keepaspectratio]{{{name}}}\par",
                     rf"{{\small {escape(b.caption)}\par}}", r"\end{center}"]
     out += [r"\end{document}", ""]
     return "\n".join(out), files

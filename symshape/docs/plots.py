@@ -159,9 +159,10 @@ def counts(d: Derivation, symbol: str, bindings: Mapping[str, int], name: str, l
     def make(plt):  # type: ignore[no-untyped-def]  # noqa: ANN001, ANN202
         fig, axes = plt.subplots(1, len(varying), figsize=(5.6 if len(varying) == 1 else 7.2, 3.0), squeeze=False)
         for ax, k in zip(axes[0], varying, strict=True):
-            ys = np.where(valid, series[k].astype(float), np.nan)
-            style = "-o" if len(xs) <= 60 else "-"  # many points: a line (markers would merge into a band)
-            ax.plot(xs, ys, style, color="#1f5fbf" if k == "params" else "#b35900", markersize=2.5, linewidth=1.4)
+            # the valid values joined (the shading shows what lies between); markers while they stay apart
+            style = "-o" if valid.sum() <= 60 else "-"
+            ax.plot(xs[valid], series[k][valid].astype(float), style, color="#1f5fbf" if k == "params" else "#b35900",
+                    markersize=2.5, linewidth=1.4)
             _shade_invalid(ax, xs, valid)
             ax.axvline(at, color="#555", linestyle=":", linewidth=1)
             ax.set_xlabel(symbol)
