@@ -289,3 +289,15 @@ def test_derive_latex_is_a_standalone_document_that_compiles(spec: str, tmp_path
         assert "Never valid" in text and "in_channels 32 != 16" in text
     else:
         assert "output =" in text and "parameters =" in text and "MACs =" in text
+
+
+@pytest.mark.parametrize("image", ["../x.svg", "a/b.svg", "x y.svg", "{x}.svg", "", ".svg"])
+def test_figure_names_are_plain_file_names(image: str) -> None:
+    with pytest.raises(symshape.SymshapeError, match="plain file name"):
+        render_document(EXAMPLES / "classic_symbolic.yaml", "latex", image=image)
+
+
+def test_cli_names_figures_from_any_output_name(tmp_path: Path) -> None:
+    target = tmp_path / "my model%.tex"
+    assert main(["docs", str(EXAMPLES / "classic_symbolic.yaml"), "-o", str(target)], out=io.StringIO()) == 0
+    assert r"\includegraphics" in target.read_text() and (tmp_path / "my_model_-size.pdf").exists()

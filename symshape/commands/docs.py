@@ -34,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    import re
     from pathlib import Path
 
     from ..cli import UsageError, _bindings, _read_spec
@@ -54,7 +55,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     example = _bindings([p for item in args.example for p in item.split(",") if p.strip()])
     d = _read_spec(args.spec)
     try:
-        doc = render_document(d, fmt, example=example, image=target.with_suffix(".svg").name)
+        image = re.sub(r"[^A-Za-z0-9._-]", "_", target.with_suffix(".svg").name).lstrip("._-") or "figure.svg"
+        doc = render_document(d, fmt, example=example, image=image)
     except (SpecError, BindingError):
         raise
     except SymshapeError as err:

@@ -9,6 +9,7 @@ standalone LaTeX or PDF.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from .blocks import Figure
 __all__ = ["FORMATS", "Rendered", "document", "render_document"]
 
 FORMATS = ("html", "markdown", "latex", "pdf")
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # figure files beside a document: never a path
 SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown", ".tex": "latex",
             ".pdf": "pdf"}
 
@@ -59,6 +61,9 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
 
         raise SymshapeError(f"unknown document format '{format}': one of {', '.join(FORMATS)}"
                             f"{did_you_mean(format, FORMATS)}")
+    if not isinstance(image, str) or not _FILE_NAME.fullmatch(image) or len(image) > 200:
+        raise SymshapeError(f"image {str(image)[:80]!r}: figures are named from a plain file name (letters, digits, "
+                            "'.', '_', '-'; no directory), e.g. 'model.svg'")
     if format == "pdf":
         from .latex import pdflatex
 
