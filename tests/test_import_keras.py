@@ -189,3 +189,27 @@ def test_subclassed_model_is_refused_clearly() -> None:
     with pytest.raises(symshape.SpecError) as info:
         from_keras(model)
     assert "is a subclassed keras Model (class Subclassed)" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["MobileNetV2", "EfficientNetB0"])
+def test_application_with_free_sizes_agrees_with_keras(name) -> None:
+    """An application built for any input size (input_shape=(None, None, 3)): its keras sizes are symbols of the
+    imported spec, and symshape is valid exactly where keras runs, with the same output shape."""
+    kwargs = {"alpha": 0.35} if name == "MobileNetV2" else {}
+    model = getattr(keras.applications, name)(weights=None, include_top=False, input_shape=(None, None, 3),
+                                              **kwargs)
+    d = symshape.derive(from_keras(model).spec)
+    assert d.free_symbols == ("N0", "N1")
+    seen = {True: 0, False: 0}
+    for h, w in [(1, 1), (2, 5), (7, 9), (16, 16), (31, 17), (33, 64), (40, 3), (64, 48)]:
+        try:
+            out = model(np.zeros((1, h, w, 3), np.float32))
+            expected = tuple(out.shape[1:]) if 0 not in out.shape else None
+        except Exception:  # noqa: BLE001 - keras' refusal
+            expected = None
+        e = d.evaluate(N0=h, N1=w)
+        assert e.valid is (expected is not None), (h, w, expected, e.violations[:2])
+        if expected is not None:
+            assert tuple(e.output_shape) == expected
+        seen[e.valid] += 1
+    assert seen[True]
