@@ -48,19 +48,31 @@ class BadId(Exception):
 
 
 def canonical_json(spec: Any) -> str:
-    """The canonical form of a loaded `symshape.spec.Spec` as JSON, in the spec's own order: the order of the
-    inputs is part of the network (the first feeds a first layer without `inputs`), and the order of the
-    symbols is the order of `free_symbols` and of the messages."""
-    return json.dumps(spec.canonical(), separators=(",", ":"), default=str)
+    """The canonical form of a loaded `symshape.spec.Spec` as JSON: keys sorted (the same network written as
+    text or as structured messages gives the same id), but the inputs and the symbols as lists of [name,
+    value] pairs in the spec's order: the order of the inputs is part of the network (the first feeds a first
+    layer without `inputs`), and the order of the symbols is the order of `free_symbols` and of messages."""
+    c = dict(spec.canonical())
+    for name in ("inputs", "symbols"):
+        if isinstance(c.get(name), dict):
+            c[name] = [[k, v] for k, v in c[name].items()]
+    return json.dumps(c, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _ordered(value: Any) -> Any:
+    """[[name, value], ...] (canonical_json's form) -> a dict in that order; anything else as it is."""
+    if isinstance(value, list) and all(isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in value):
+        return {k: v for k, v in value}
+    return value
 
 
 def spec_document(canonical: dict[str, Any]) -> dict[str, Any]:
     """A spec document (what `symshape.derive` takes) from a canonical form: loading it gives the same key."""
     if not isinstance(canonical, dict) or not isinstance(canonical.get("layers"), list):
         raise BadId("the derivation_id does not hold a spec")
-    doc: dict[str, Any] = {"framework": canonical.get("framework"), "inputs": canonical.get("inputs")}
+    doc: dict[str, Any] = {"framework": canonical.get("framework"), "inputs": _ordered(canonical.get("inputs"))}
     if canonical.get("symbols"):
-        doc["symbols"] = canonical["symbols"]
+        doc["symbols"] = _ordered(canonical["symbols"])
     layers = []
     for ly in canonical["layers"]:
         if not isinstance(ly, dict) or not isinstance(ly.get("kind"), str):

@@ -148,6 +148,16 @@ def test_an_id_rebuilds_the_same_canonical_spec(name: str) -> None:
         assert load_spec(codec.decode(key)).key == spec.key  # the same network, the same compiled program
 
 
+def test_an_id_carries_the_training_setting_and_search_hints() -> None:
+    spec = {"framework": "torch", "input": [3, "H"], "batch": "B", "mode": "train",
+            "symbols": {"H": {"min": 8, "max": 512, "step": 8}, "D": {"min": 1, "max": 64, "log": True}},
+            "layers": [{"Conv1d": {"out_channels": "D", "kernel_size": 3}}, {"BatchNorm1d": {}}]}
+    doc = IdCodec().decode(derivation_id(spec))
+    assert load_spec(doc).key == load_spec(spec).key
+    assert (doc["batch"], doc["mode"], doc["symbols"]["H"]["step"], doc["symbols"]["D"]["log"]) == ("B", "train", 8,
+                                                                                                 True)
+
+
 def _forge(payload: bytes) -> str:
     """An unkeyed id around any payload (its checksum right): what a hostile client can send."""
     import hashlib
