@@ -301,3 +301,19 @@ def test_cli_names_figures_from_any_output_name(tmp_path: Path) -> None:
     target = tmp_path / "my model%.tex"
     assert main(["docs", str(EXAMPLES / "classic_symbolic.yaml"), "-o", str(target)], out=io.StringIO()) == 0
     assert r"\includegraphics" in target.read_text() and (tmp_path / "my_model_-size.pdf").exists()
+
+
+def test_huge_example_values(tmp_path: Path) -> None:
+    """Values past int64: evaluated exactly, shown whole (breakable in LaTeX), no plot (plots sweep in int64)."""
+    tool("pdflatex", "texlive-latex-base texlive-latex-recommended texlive-latex-extra lmodern")
+    spec = {"framework": "torch", "input": [3, "H", "W"],
+            "layers": [{"Conv2d": {"out_channels": 96, "kernel_size": 11, "stride": 4}},
+                       {"MaxPool2d": {"kernel_size": 3, "stride": 2}}]}
+    example = {"H": 10 ** 30 + 1, "W": 10 ** 20}
+    md = symshape.document(spec, format="markdown", example=example)
+    h = (10 ** 30 + 1 - 11) // 4 + 1
+    assert f"x_{{1}} = {h:,}".replace(",", "{,}") in md  # exact, not a float
+    assert "No plot: the example's H, W does not fit in int64, which plots sweep in." in md.replace("\\", "")
+    r = render_document(spec, "pdf", example=example)
+    bad = [pt for pt in overfull(r.log) if pt > OVERFULL_PT]
+    assert not bad, f"overfull boxes (pt): {bad}"

@@ -168,7 +168,8 @@ def breakable(latex: str, room: float = LINE, short: int = SHORT_FRAC) -> str:
         return latex
     for a, b in _DELIMS:
         latex = latex.replace(a, b)
-    return _products(latex.replace(", ", r",\allowbreak ").replace("; ", r";\allowbreak "))
+    latex = latex.replace(", ", r",\allowbreak ").replace("; ", r";\allowbreak ").replace("{,}", r"{,}\allowbreak ")
+    return _products(latex)
 
 
 _OPERATORS = {"+", "-", "=", "/", r"\geq", r"\leq", r"\neq", r"\bmod", r"\cdot", r"\allowbreak", ",", ";"}
@@ -185,7 +186,7 @@ def _products(latex: str) -> str:
     out = [tokens[0]]
     for prev, tok in zip(tokens, tokens[1:], strict=False):
         factor = _factor(prev) and _factor(tok) and not tok.startswith((")", "]", r"\rfloor", r"\rceil", r"\right"))
-        factor = factor and not prev.endswith(("(", "[", ",")) and not prev.replace("{,}", "").isdigit()
+        factor = factor and not prev.endswith(("(", "[", ",", "allowbreak")) and not prev.replace("{,}", "").isdigit()
         out.append(r"\allowbreak " + tok if factor else tok)
     return " ".join(out)
 
@@ -200,8 +201,13 @@ def _inline(content: Line, room: float = LINE) -> str:
         elif isinstance(p, Link):
             parts.append(rf"\hyperref[{_label(p.anchor)}]{{{escape(p.text)}}}")
         elif isinstance(p, Text):
-            parts.append(escape(p.text))
+            text = _DIGIT_GROUP.sub(r",\\allowbreak{}", escape(p.text))  # 10^30 may break between groups
+            parts.append(_LONG_DIGITS.sub(lambda m: r"\allowbreak{}".join(re.findall(r"\d{1,6}", m.group(0))), text))
     return "".join(parts)
+
+
+_DIGIT_GROUP = re.compile(r"(?<=\d),(?=\d{3})")
+_LONG_DIGITS = re.compile(r"\d{13,}")  # a number without separators (a shape's size): breakable every 6 digits
 
 
 def _label(anchor: str) -> str:
@@ -232,12 +238,15 @@ def _shares(t: Table, chars: float) -> list[float]:
     for k, h in enumerate(t.header):
         longest = max([len(h)] + [_visible(row[k]) for row in t.rows])
         widths.append(max(4.0, min(longest, 70.0)) ** 0.85)
-        word = max([max(len(w) for w in h.split()) * 1.15] + [_unbreakable(row[k]) for row in t.rows])
-        least.append((min(word, 40.0) + 1.5) / (LINE * chars))
-    total = sum(widths)
-    shares = [max(w / total, low) for w, low in zip(widths, least, strict=True)]
-    scale = sum(shares) / 0.995  # rounding never makes the table wider than the line
-    return [int(s / scale * 1000) / 1000 for s in shares]
+        word = max([max(len(w) for w in h.split()) * 1.3] + [_unbreakable(row[k]) for row in t.rows])
+        least.append((min(word, 40.0) + 3.5) / (LINE * chars))  # and the padding (2 tabcolsep)
+    floor = sum(least)
+    if floor >= 0.995:  # the longest words alone fill the line: share it by them
+        shares = [x / floor * 0.995 for x in least]
+    else:  # every column gets its longest word, the rest of the line goes by content
+        total = sum(widths)
+        shares = [low + (0.995 - floor) * w / total for w, low in zip(widths, least, strict=True)]
+    return [int(s * 1000) / 1000 for s in shares]
 
 
 def _table(t: Table) -> list[str]:

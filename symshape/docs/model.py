@@ -475,6 +475,8 @@ def _nearest_lossless(d: Derivation, bindings: Mapping[str, int], sym: str, span
         return []
     program = b.build()
     v = bindings[sym]
+    if abs(v) > 1 << 40 or any(abs(x) > 1 << 40 for x in bindings.values()):
+        return []  # beyond int64 sweeps (the example itself is evaluated exactly)
     lo = d.symbols[sym].min if d.symbols[sym].min is not None else 1
     xs = np.arange(max(lo, v - span), v + span + 1, dtype=np.int64)
     cols = {**{k: x for k, x in bindings.items() if k != sym}, sym: xs}

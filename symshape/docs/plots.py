@@ -88,6 +88,13 @@ def _layer_sizes(d: Derivation, cols: Mapping[str, object], layer: int, axis: in
     return np.asarray(got[reg]), np.asarray(got[c.valid], dtype=bool) & ~overflow
 
 
+def _sweepable(bindings: Mapping[str, int]) -> None:
+    """Plots sweep in int64 (the compiled program's batches): an example value beyond it cannot be plotted."""
+    big = [k for k, v in bindings.items() if abs(v) >= 1 << 62]
+    if big:
+        raise NoPlotting(f"the example's {', '.join(big)} does not fit in int64, which plots sweep in")
+
+
 def _axis_range(d: Derivation, symbol: str, at: int, limit: int, span: int = 40) -> np.ndarray:
     info = d.symbols[symbol]
     lo = info.min if info.min is not None else 1
@@ -109,6 +116,7 @@ def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int]
     """Output axis `axis` (of the network, or of layer `layer`) against `symbol` (others bound) as a
     staircase, invalid values shaded."""
     _pyplot()  # fails now, with its reason, when matplotlib is missing
+    _sweepable(bindings)
     at = bindings.get(symbol, d.symbols[symbol].min or 1)
     xs = _axis_range(d, symbol, at, limit)
     cols = {**{k: v for k, v in bindings.items() if k != symbol}, symbol: xs}
@@ -143,6 +151,7 @@ def counts(d: Derivation, symbol: str, bindings: Mapping[str, int], name: str, l
     """Parameters and MACs against `symbol` (the others bound), over the valid values near the example;
     None when neither count depends on it."""
     _pyplot()
+    _sweepable(bindings)
     at = bindings.get(symbol, d.symbols[symbol].min or 1)
     xs = _axis_range(d, symbol, at, limit, span=16)
     cols = {**{k: v for k, v in bindings.items() if k != symbol}, symbol: xs}
