@@ -77,18 +77,19 @@ def run_tool(tool: str, net: torch.nn.Module, xs: tuple, train: bool) -> int:
 
             return int(torchinfo.summary(net, input_data=list(xs), verbose=0,
                                          mode="train" if train else "eval").total_mult_adds)
-        if tool == "ptflops":
+        if tool in ("ptflops", "ptflops_aten"):
             from ptflops import get_model_complexity_info
 
             one = xs[0][:1]  # ptflops counts one sample (all the example networks take one input)
             flops, _ = get_model_complexity_info(net, tuple(xs[0].shape[1:]), as_strings=False,
-                                                 print_per_layer_stat=False, backend="pytorch",
+                                                 print_per_layer_stat=False,
+                                                 backend="pytorch" if tool == "ptflops" else "aten",
                                                  input_constructor=lambda _: one)
             return int(flops)
     raise AssertionError(tool)
 
 
-TOOLS = ["fvcore", "flop_counter", "thop", "torchinfo", "ptflops"]
+TOOLS = ["fvcore", "flop_counter", "thop", "torchinfo", "ptflops", "ptflops_aten"]
 _NETS: dict = {}
 
 

@@ -21,12 +21,12 @@ EPILOG = """examples:
   symshape cost examples/transformer_block.yaml                 # formulas in B, L, E and Hh
 
 FLOP conventions (--flops): symshape (MACs, the default), fvcore, flop_counter (torch FlopCounterMode),
-thop, torchinfo, ptflops -- each reproduces its tool exactly; see symshape.cost.conventions."""
+thop, torchinfo, ptflops, ptflops_aten -- each reproduces its tool exactly; see symshape.cost.conventions."""
 
 
 # the library's names (symshape.cost: PRESETS, DTYPES, OPTIMIZERS, table.COLUMNS), written here so that
 # `symshape --help` imports neither sympy nor numpy; tests/test_cost.py checks they agree
-PRESETS = ("symshape", "fvcore", "flop_counter", "thop", "torchinfo", "ptflops")
+PRESETS = ("symshape", "fvcore", "flop_counter", "thop", "torchinfo", "ptflops", "ptflops_aten")
 DTYPES = ("fp32", "bf16", "fp16", "bf16-mixed", "fp16-mixed")
 OPTIMIZERS = ("none", "sgd", "sgd-momentum", "adam", "adamw")
 COLUMNS = ("kind", "output_shape", "params", "params_pct", "flops", "backward", "saved")

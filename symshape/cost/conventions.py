@@ -37,7 +37,9 @@ The presets carry a ``tool`` whose per-layer rules were read from the tool's sou
   where both its module hook and its patched functional fire, twice: ReLU, ELU, PReLU, GELU, pooling (input
   elements) and upsampling (output elements); once: ReLU6, LeakyReLU, SiLU, softmax; norms 1 per element
   (2 with affine, except layer norm); attention by its own formula (scaling, projections, bias, and the
-  heads' matmuls and softmax counted twice).
+  heads' matmuls and softmax counted twice);
+- ``ptflops_aten``: ptflops' aten backend (one sample): multiply-adds of convolutions and matmuls plus one per
+  bias addition (the knobs ``bias=1, per_sample=True``), nothing else.
 
 Each rule is tested layer by layer and on whole networks in ``tests/test_cost_flops.py``. Presets apply to
 torch specs; on a keras spec they count by their knobs (MACs; ``flop_counter`` twice that).
@@ -110,6 +112,9 @@ PRESETS: dict[str, FlopConvention] = {
                                 "positions for convolutions); attention not counted"),
     "ptflops": FlopConvention("ptflops", bias=1, per_sample=True, tool="ptflops",
                               description="ptflops get_model_complexity_info (pytorch backend, one sample)"),
+    "ptflops_aten": FlopConvention("ptflops_aten", bias=1, per_sample=True,
+                                   description="ptflops get_model_complexity_info(backend='aten'), one sample: "
+                                   "MACs of convolutions and matmuls plus their bias additions"),
 }
 
 
