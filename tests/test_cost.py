@@ -321,3 +321,11 @@ def test_cli_choices_are_the_librarys() -> None:
 def test_batch_cannot_be_a_spec_symbol() -> None:
     with pytest.raises(BindingError, match="already a symbol of the spec"):
         symshape.derive(EXAMPLES / "resnet18.yaml").cost(batch="H")
+
+
+def test_never_valid_spec(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    spec = tmp_path / "never.yaml"
+    spec.write_text("framework: torch\ninput: [3, 4]\nlayers:\n  - Conv1d: {in_channels: 5, out_channels: 2, "
+                    "kernel_size: 1}\n")
+    code, out, err = run(["cost", str(spec)], capsys)
+    assert code == 1 and "never valid" in err and out == ""

@@ -57,8 +57,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     bindings = _bindings(args.set)
     d = _read_spec(args.spec)
     never = d.never_valid_reason()
-    if never:
-        raise UsageError(never)
+    if never:  # no size, so no cost: the reason, and exit 1 as `derive` does
+        import sys
+
+        print(f"symshape: {never}", file=sys.stderr)
+        return 1
     batch: int | str | None = args.batch
     if isinstance(batch, str) and batch.strip().lstrip("+-").isdigit():
         batch = _int(batch, "--batch")
