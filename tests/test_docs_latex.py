@@ -317,3 +317,10 @@ def test_huge_example_values(tmp_path: Path) -> None:
     r = render_document(spec, "pdf", example=example)
     bad = [pt for pt in overfull(r.log) if pt > OVERFULL_PT]
     assert not bad, f"overfull boxes (pt): {bad}"
+
+
+def test_without_graphviz_the_graph_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # as if Graphviz were not installed
+    md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
+    assert "No drawing: drawing the graph needs Graphviz's dot: apt-get install graphviz." in md
+    assert "-graph.svg" not in md and "## The graph" in md
