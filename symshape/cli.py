@@ -118,6 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("eval", "evaluate a spec at integer values of its symbols")
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a symbol's value (repeat)")
+    p.add_argument("--defaults", action="store_true",
+                   help="symbols not set take the defaults a lifted spec records ('...; default 64', symshape import)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = command("sweep", "evaluate every combination of a grid, vectorized; keep the valid ones")
@@ -576,7 +578,13 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         return _derive(args, out)
     if args.command == "eval":
         d = _read_spec(args.spec)
-        e = d.evaluate(_bindings(args.set))
+        bindings = _bindings(args.set)
+        if args.defaults:
+            from .lift import defaults_of
+
+            described = {k: {"description": v} for k, v in d.spec.descriptions.items() if k}
+            bindings = {**defaults_of({"symbols": described}), **bindings}
+        e = d.evaluate(bindings)
         if args.format == "json":
             out.write(json.dumps(e.to_dict(), indent=2) + "\n")
         else:

@@ -125,6 +125,9 @@ def test_cli_import_then_export(tmp_path, capsys) -> None:
     code, out = _cli(["eval", str(spec_path), *sum((["--set", f"{k}={v}"] for k, v in
                                                     defaults_of(_as_dict(text)).items()), [])])
     assert code == 0 and "6,218" in out  # the imported values: torch's parameter count
+    assert _cli(["eval", str(spec_path), "--defaults"]) == (code, out)  # the same, from the recorded defaults
+    code, small = _cli(["eval", str(spec_path), "--defaults", "--set", "width=2"])
+    assert code == 0 and "6,218" not in small
     model_path = tmp_path / "model.py"
     code, _ = _cli(["export", str(spec_path), "--to", "torch", "--set", "H=50", "--set", "W=30", "--set", "width=2",
                     "-o", str(model_path)])
