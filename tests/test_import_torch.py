@@ -419,3 +419,20 @@ def test_the_example_must_match_the_inputs() -> None:
         from_torch(TinyResNet(), (torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8)))
     with pytest.raises(SpecError, match="torch.nn.Module"):
         from_torch("resnet", torch.zeros(1))
+
+
+class Tied(nn.Module):  # one Linear called twice: its weights are shared
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.fc(x)))
+
+
+def test_a_module_called_twice_with_weights_is_not_counted_twice() -> None:
+    with pytest.raises(UnsupportedOpError, match="a second call of 'fc', which shares its weights"):
+        from_torch(Tied(), torch.zeros(2, 8))
+    imported = from_torch(Tied(), torch.zeros(2, 8), allow_opaque=True)
+    assert imported.opaque == ["fc_1"]
+    assert imported.derive().evaluate().params == sum(p.numel() for p in Tied().parameters()) == 72

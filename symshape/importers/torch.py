@@ -289,6 +289,11 @@ class _Importer:
             self.opaque(node, f"{type(module).__module__}.{kind}", "a module class symshape has no rule for",
                         params, buffers)
             return
+        if self.calls.get(str(node.target), 0) and any(True for _ in module.parameters()):
+            # a module with weights called again shares them: a second layer would count them twice
+            self.opaque(node, f"{type(module).__module__}.{kind}", f"a second call of '{node.target}', which shares "
+                        "its weights with the first (a spec layer owns its weights)")
+            return
         self.add(node, kind, _module_args(module, kind), inputs)
 
     def call_function(self, node: Any) -> None:
