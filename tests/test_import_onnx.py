@@ -283,3 +283,17 @@ def test_torch_dynamo_exported_file(tmp_path) -> None:
     assert tuple(e.output_shape) == run_ort(loaded, [(3, 48, 40)], tmp_path)[0] == (10,)
     assert e.params + e.buffers - sum(ly.kind.startswith("BatchNorm") for ly in e.layers) == \
         initializer_count(loaded)
+
+
+def test_opset_9_upsample(tmp_path) -> None:
+    nodes = [helper.make_node("Upsample", ["x", "scales"], ["u"], mode="nearest"),
+             helper.make_node("AveragePool", ["u"], ["y"], kernel_shape=[3, 3], strides=[2, 2])]
+    model = _model(nodes, [_floats("scales", [1, 1, 2, 3])], [_input()], [_output(rank=4)], opset=9)
+    d = symshape.derive(from_onnx(model).spec)
+    # sizes where the window fits: below that (a 2-row input to a 3-row window) onnxruntime truncates toward zero
+    # and answers 1 row where ONNX's formula floor((2 - 3) / 2) + 1 gives 0 (symshape: invalid, as torch)
+    sizes = [(h, w) for h in (2, 3, 5, 8) for w in (1, 4, 7)]
+    for (h, w), expected in zip(sizes, run_ort(model, [(3, h, w) for h, w in sizes], tmp_path), strict=True):
+        e = d.evaluate(H=h, W=w)
+        assert e.valid and tuple(e.output_shape) == expected, (h, w)
+    assert not d.evaluate(H=1, W=1).valid
