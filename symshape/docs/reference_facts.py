@@ -472,6 +472,9 @@ def page_symbols(f: LayerFacts) -> list[str]:
     rest: set[str] = set()
     for e in exprs:
         rest |= _free(e)
+    for name in _names(f.args):  # the arguments' symbols in the order the layer takes them
+        if name in rest:
+            found.setdefault(name)
     for name in sorted(rest, key=lambda n: (n not in VOCAB_ORDER, VOCAB_ORDER.get(n, 0), n)):
         found.setdefault(name)
     named = equations(f.outputs, f.output_names)
