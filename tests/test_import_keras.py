@@ -213,3 +213,19 @@ def test_application_with_free_sizes_agrees_with_keras(name) -> None:
             assert tuple(e.output_shape) == expected
         seen[e.valid] += 1
     assert seen[True]
+
+
+def test_export_keras_spec_with_numeric_padding() -> None:
+    """symshape's `padding: P` for keras convolutions is written as keras' ZeroPadding2D, then 'valid'."""
+    from pathlib import Path
+
+    from symshape.export import to_keras
+
+    spec = Path(__file__).resolve().parent.parent / "examples" / "classic_symbolic.yaml"
+    binding = {"I": 33, "F": 5, "S": 2, "P": 2, "D": 6}
+    namespace: dict = {}
+    exec(compile(to_keras(spec, binding), "classic.py", "exec"), namespace)  # the code symshape wrote
+    built = namespace["build_model"]()
+    e = symshape.derive(spec).evaluate(binding)
+    assert tuple(built(np.zeros((1, 33, 33, 3), np.float32)).shape[1:]) == tuple(e.output_shape)
+    assert built.count_params() == e.params
