@@ -299,7 +299,7 @@ def test_without_matplotlib_the_plot_says_why(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed: import raises ImportError
     md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
     assert "No plot: plots need matplotlib: pip install 'symshape\\[docs\\]'." in md
-    assert "(model.svg)" not in md and "counts" not in md  # no matplotlib figure; the graph is Graphviz's
+    assert "(model.svg)" not in md and "-counts-" not in md  # no matplotlib figure; the graph is Graphviz's
 
 
 CONVENTION_CASES = [  # a layer whose arguments make a framework convention matter, and the note it gets

@@ -549,8 +549,9 @@ def _count_plots(doc: Document, d: Derivation, ex: Example, image: str) -> None:
         return
     doc.add(Heading(2, "Parameters and MACs against each symbol", "count-plots"))
     shown = symbols[:MAX_COUNT_PLOTS]
-    if len(symbols) > len(shown):
-        doc.add(Para(line(f"The first {len(shown)} of the {len(symbols)} symbols the counts depend on.")))
+    first = f"the first {len(shown)} of the {len(symbols)} symbols" if len(symbols) > len(shown) else "each symbol"
+    doc.add(Para(line(f"The counts against {first} they depend on, the other symbols as in the worked example; "
+                      "values where the network is invalid shaded.")))
     for sym in shown:
         try:
             fig = counts(d, sym, ex.bindings, f"{stem}-counts-{sym}.svg", SEARCH_HI)
@@ -561,8 +562,7 @@ def _count_plots(doc: Document, d: Derivation, ex: Example, image: str) -> None:
             doc.add(Para(line(f"{sym}: fewer than two valid values near the example, or neither count changes "
                               "with it there; no plot.")))
             continue
-        doc.add(Para(line(f"{fig.caption}, the other symbols as in the worked example; invalid values shaded.")),
-                fig)
+        doc.add(fig)
 
 
 def _graph(doc: Document, d: Derivation, namer: Namer, image: str) -> None:
