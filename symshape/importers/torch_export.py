@@ -41,9 +41,6 @@ class _ExportImporter(_Importer):
                     self.leaf_of[node.name] = (key, path)
                     break
 
-    def source(self, node: Any) -> str | None:
-        return super().source(node)
-
     def run(self) -> Imported:
         nodes = list(self.graph.nodes)
         single = len(self.user_inputs) == 1
@@ -58,7 +55,7 @@ class _ExportImporter(_Importer):
                 else:
                     self.ref[node.name] = None  # a parameter or buffer
             elif node.op == "output":
-                outputs = self.tensor_refs(node.args[0][:1] if False else node.args[0])
+                outputs = self.tensor_refs(node.args[0])
             elif node.op == "call_function" and node.name in self.leaf_of:
                 key, path = self.leaf_of[node.name]
                 group = [node]
