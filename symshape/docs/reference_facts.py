@@ -176,8 +176,8 @@ def _conditions(rule: LayerRule, out: LayerOut) -> tuple[ConditionFact, ...]:
         elif seen[key].label != c.label and not seen[key].label.endswith("(every axis)"):
             # one symbol on every axis: the same condition for each, said once
             first = seen[key]
-            seen[key] = ConditionFact(_AXIS_WORDS.sub("", first.label).strip() + " (every axis)", first.relation,
-                                      first.note, first.error)
+            label = " ".join(_AXIS_WORDS.sub("", first.label).split())
+            seen[key] = ConditionFact(label + " (every axis)", first.relation, first.note, first.error)
     return tuple(seen.values())
 
 
