@@ -494,6 +494,8 @@ ERROR_CASES = [  # framework, layer, arguments, input (batch excluded); the cond
     ("keras", "GroupNormalization", {"groups": 3}, [3, 4]),
     ("keras", "MultiHeadAttention", {"num_heads": 0, "key_dim": 4}, [3, 4]),
     ("keras", "Cropping2D", {"cropping": -1}, [3, 3, 1]),
+    ("keras", "ZeroPadding2D", {"padding": [-1, -1]}, [4, 4, 1]),
+    ("keras", "ZeroPadding1D", {"padding": -1}, [4, 1]),
     ("keras", "UpSampling2D", {"size": 0}, [3, 3, 1]),
     ("keras", "RepeatVector", {"n": 0}, [3]),
     ("keras", "LSTM", {"units": 0}, [3, 4]),

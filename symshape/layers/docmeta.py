@@ -257,6 +257,7 @@ FRAMEWORK_ERRORS: list[tuple[str, str, str, str]] = [
     ("keras", r"Pooling\dD", r"^strides ", "The `strides` argument must be a tuple of"),
     ("keras", r"MultiHeadAttention", r"num_heads", "Received an invalid value for argument `num_heads`"),
     ("keras", r"Cropping", r"\(before\)|\(after\)", "`cropping` cannot be negative"),
+    ("keras", r"ZeroPadding", r"\(before\)|\(after\)", "that do not satisfy `value >= 0`"),  # (a 2-D/3-D int: crops)
     ("keras", r"UpSampling", r"size", "The `size` argument must be a tuple of"),
     ("keras", r"RepeatVector", r"", "Argument `n` should be a positive integer"),
     ("keras", r"LSTM|GRU|SimpleRNN|Bidirectional", r"units", "expected a positive integer, got"),
