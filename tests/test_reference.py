@@ -597,6 +597,17 @@ def test_cli_writes_the_reference(tmp_path: Path) -> None:
     assert "<math" in html and 'href="../index.html"' in html and not re.findall(r"https?://(?!www\.w3\.org/)", html)
 
 
+def test_rewriting_removes_only_its_own_stale_pages(tmp_path: Path) -> None:
+    from symshape.docs.reference import write_reference
+
+    (tmp_path / "torch").mkdir()
+    (tmp_path / "torch" / "Gone.md").write_text("[Layer reference](../index.md) › torch\n\n# torch Gone\n")
+    (tmp_path / "torch" / "notes.md").write_text("# my own notes\n")
+    write_reference(tmp_path, "markdown", "torch")
+    assert not (tmp_path / "torch" / "Gone.md").exists() and (tmp_path / "torch" / "notes.md").exists()
+    assert (tmp_path / "torch" / "Conv2d.md").exists() and not (tmp_path / "keras").exists()
+
+
 def test_cli_reference_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "file").write_text("x")
     for argv in (["docs", "--layers", "-o", str(tmp_path / "file")],

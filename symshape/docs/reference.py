@@ -441,6 +441,15 @@ def _page_text(rule: LayerRule, fmt: str) -> str:
     return page
 
 
+def _generated(path: Path, fmt: str) -> bool:
+    try:
+        head = path.read_text(encoding="utf-8")[:400]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return head.startswith("[Layer reference](../index.md)") if fmt == "markdown" else \
+        '<a href="../index.html">Layer reference</a>' in head
+
+
 def _where(rule: LayerRule) -> str:
     return "PyTorch" if rule.framework == "torch" else "keras 3"
 
@@ -460,7 +469,8 @@ def reference_pages(fmt: str = "markdown", framework: str | None = None,
 
 
 def write_reference(directory: Path, fmt: str = "markdown", framework: str | None = None) -> list[Path]:
-    """Write the reference under `directory` (pages of rules that no longer exist are removed)."""
+    """Write the reference under `directory`. A page of a rule that no longer exists is removed (only a file this
+    function wrote: one that starts with the reference's back link); other files are left alone."""
     pages = reference_pages(fmt, framework)
     written = []
     for rel, text in pages.items():
@@ -473,6 +483,6 @@ def write_reference(directory: Path, fmt: str = "markdown", framework: str | Non
         if framework not in (None, fw):
             continue
         for stale in (directory / fw).glob("*" + SUFFIX[fmt]):
-            if stale not in written:
+            if stale not in written and _generated(stale, fmt):
                 stale.unlink()
     return written
