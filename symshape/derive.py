@@ -164,7 +164,8 @@ def snake_case(name: str) -> str:
 class _Deriver:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
-        self.symbols = SymbolTable(spec.symbols, collect_roles(spec.inputs, [ly.args for ly in spec.layers]))
+        self.symbols = SymbolTable(spec.symbols, collect_roles(spec.inputs, [ly.args for ly in spec.layers]),
+                                   spec.where)
         self.tensors: dict[str, tuple[Shape, ...]] = {}
         self.layers: list[LayerResult] = []
         self.conditions: list[NetCondition] = []
@@ -395,6 +396,10 @@ class Derivation:
     @property
     def framework(self) -> str:
         return self.spec.framework
+
+    def defaults(self) -> dict[str, int]:
+        """The declared defaults (`symbols: {H: {default: 224}}`), symbol -> value, in declaration order."""
+        return {name: info.default for name, info in self.symbols.items() if info.default is not None}
 
     @cached_property
     def output_shape(self) -> Shape:

@@ -216,7 +216,8 @@ def _spec_facts(d: Derivation) -> dict[str, Any]:
     return {
         "key": d.key,
         "framework": d.framework,
-        "symbols": {n: {"min": s.min, "max": s.max} for n, s in d.symbols.items()},
+        "symbols": {n: {"min": s.min, "max": s.max, **({"default": s.default} if s.default is not None else {})}
+                    for n, s in d.symbols.items()},
         "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},
     }
 

@@ -5,7 +5,7 @@ bounded, and every later error can name the line it came from, through `Spec.lin
 
     framework: torch                  # or keras
     input: [3, H, W]                  # batch axis excluded; or inputs: {name: shape, ...}
-    symbols: {P: {min: 0}, S: {min: 1, max: 4}}
+    symbols: {P: {min: 0}, S: {min: 1, max: 4, default: 2}}   # default: an example value (docs, eval --defaults)
     layers:
       - Conv2d: {out_channels: D, kernel_size: F, stride: S, padding: P}
         name: conv1                   # optional
@@ -36,7 +36,9 @@ __all__ = ["LIMITS", "LayerSpec", "Limits", "Spec", "load_spec", "read_file"]
 
 TOP_KEYS = ("framework", "input", "inputs", "symbols", "layers", "outputs", "name", "description", "batch", "mode")
 MODES = ("train", "eval")
-SYMBOL_KEYS = ("min", "max", "step", "log", "description")  # step, log: how a search samples it (optuna)
+SYMBOL_KEYS = ("min", "max", "default", "step", "log", "description")  # step, log: how a search samples it (optuna)
+# default: the symbol's example value (an imported model's original one): the documents' worked example and
+# `symshape eval --defaults` take it; it is no bound and no search's hint
 LAYER_META = ("name", "inputs")
 
 
@@ -481,8 +483,8 @@ def _symbols(raw: Any, where: Any, limits: Limits) -> dict[str, dict[str, int]]:
         entry: dict[str, int] = {}
         for key, value in decl.items():
             if key not in SYMBOL_KEYS:
-                raise SpecError(f"unknown symbol property '{key}'{did_you_mean(str(key), SYMBOL_KEYS)}",
-                                where((*path, key)))
+                raise SpecError(f"symbol '{name}': unknown symbol property '{key}'"
+                                f"{did_you_mean(str(key), SYMBOL_KEYS)}", where((*path, key)))
             if key == "description":
                 if not isinstance(value, str):
                     raise SpecError(f"a description is text, got {value!r}", where((*path, key)))
@@ -493,18 +495,35 @@ def _symbols(raw: Any, where: Any, limits: Limits) -> dict[str, dict[str, int]]:
                 entry[key] = value
                 continue
             if isinstance(value, bool) or not isinstance(value, int):
-                raise SpecError(f"'{key}' must be an integer, got {value!r}", where((*path, key)))
+                of = f"symbol '{name}': " if key == "default" else ""
+                raise SpecError(f"{of}'{key}' must be an integer, got {_short(value)}", where((*path, key)))
             if key == "step" and value < 1:
                 raise SpecError(f"'step' must be at least 1, got {value}", where((*path, key)))
             entry[key] = value
         if "min" in entry and "max" in entry and entry["min"] > entry["max"]:
             raise SpecError(f"min {entry['min']} is above max {entry['max']}", where(path))
+        _check_default(name, entry, where, limits)
         if entry.get("log") and entry.get("min", 1) < 1:
             raise SpecError(f"'log: true' needs min >= 1, got min {entry['min']}", where((*path, "log")))
         if entry.get("log") and entry.get("step", 1) != 1:
             raise SpecError("'log: true' samples every integer: it takes no step", where((*path, "step")))
         out[name] = entry
     return out
+
+
+def _check_default(name: str, entry: Mapping[str, Any], where: Any, limits: Limits) -> None:
+    """A declared default lies in the declared domain (the domain the symbol's roles give is checked where the
+    roles are known, symshape.symbols.SymbolTable) and is a bounded integer."""
+    if "default" not in entry:
+        return
+    value = entry["default"]
+    at = where(("symbols", name, "default"))
+    if abs(value) >= 10 ** limits.max_digits:
+        raise LimitError(f"symbol '{name}': default has more than {limits.max_digits} digits (the limit)", at)
+    if "min" in entry and value < entry["min"]:
+        raise SpecError(f"symbol '{name}': default {value} is below its min {entry['min']}", at)
+    if "max" in entry and value > entry["max"]:
+        raise SpecError(f"symbol '{name}': default {value} is above its max {entry['max']}", at)
 
 
 def _layer(index: int, entry: Any, where: Any) -> LayerSpec:

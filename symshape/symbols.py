@@ -4,7 +4,8 @@ All symbols are integers. A symbol's domain comes from its declaration under ``s
 it gives bounds, else from the arguments the symbol fills (its roles): padding amounts
 (``padding``, ``output_padding``, ``cropping``, ``proj_size``) may be 0, every other size
 (input sizes, kernels, strides, dilations, filters, units...) is at least 1; a symbol in several
-roles takes the stricter minimum. A declared ``min`` overrides the roles. ``symbols:`` may
+roles takes the stricter minimum. A declared ``min`` overrides the roles. A declared ``default`` (an
+example value: the worked example's, ``symshape eval --defaults``') lies in the domain. ``symbols:`` may
 declare some symbols and not others; a used name one edit away from a declared one gets a
 warning with "did you mean".
 
@@ -15,14 +16,14 @@ form's simplifications rely on them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sympy
 from sympy import Symbol
 
-from .errors import SpecError
+from .errors import Location, SpecError
 
 __all__ = ["ZERO_ROLES", "SymbolInfo", "SymbolTable", "collect_roles", "make_symbol"]
 
@@ -37,6 +38,7 @@ class SymbolInfo:
     max: int | None
     symbol: Symbol
     why: str = ""  # where the minimum comes from: "declared", "as padding", "as kernel_size"...
+    default: int | None = None  # the declared example value (`default:`), inside the domain
 
     @property
     def domain(self) -> str:
@@ -122,8 +124,11 @@ def looks_like(used: str, declared: str) -> bool:
 
 
 class SymbolTable:
-    def __init__(self, declared: Mapping[str, Mapping[str, int]], roles: Mapping[str, Role] | None = None) -> None:
+    def __init__(self, declared: Mapping[str, Mapping[str, int]], roles: Mapping[str, Role] | None = None,
+                 where: Callable[[tuple], Location] | None = None) -> None:
+        """`where(path)`: the location of a path in the spec (for the error of a default outside the domain)."""
         self.declared = declared
+        self.where = where
         self.roles = dict(roles or {})
         self.table: dict[str, SymbolInfo] = {}
         self.warnings: list[str] = []
@@ -138,7 +143,14 @@ class SymbolTable:
             lo, why = role.min, role.argument
         else:
             lo, why = 1, ""
-        info = SymbolInfo(name, lo, decl.get("max"), make_symbol(name, lo), why)
+        default = decl.get("default")
+        if default is not None and lo is not None and default < lo:  # a declared min was checked with the spec
+            because = f"as {why}: the domain of a symbol comes from the arguments it fills" if why else \
+                "symbols are at least 1 unless declared or used as padding"
+            raise SpecError(f"symbol '{name}': default {default} is below its minimum {lo} ({because}; declare a "
+                            f"min to change it)",
+                            self.where(("symbols", name, "default")) if self.where else None)
+        info = SymbolInfo(name, lo, decl.get("max"), make_symbol(name, lo), why, default)
         self.table[name] = info
         return info
 

@@ -51,7 +51,9 @@ def structured_to_dict(s: pb.StructuredSpec) -> dict[str, Any]:
         doc["inputs"] = {i.name: [value(v) for v in i.shape] for i in s.inputs}
     if s.symbols:
         doc["symbols"] = {d.name: {**({"min": d.min} if d.HasField("min") else {}),
-                                   **({"max": d.max} if d.HasField("max") else {})} for d in s.symbols}
+                                   **({"max": d.max} if d.HasField("max") else {}),
+                                   **({"default": d.default_value} if d.HasField("default_value") else {})}
+                          for d in s.symbols}
     doc["layers"] = [layer(ly) for ly in s.layers]
     if s.outputs:
         doc["outputs"] = list(s.outputs)
@@ -182,6 +184,8 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
             sym.min = info.min
         if info.max is not None:
             sym.max = info.max
+        if info.default is not None and -INT64_MAX - 1 <= info.default <= INT64_MAX:  # an example: none past int64
+            sym.default_value = info.default
     never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
     shown = _Shown(d, closed_forms, layer_graphs)
     if never:  # no value of the symbols is valid: no sizes or counts (they would describe no network)

@@ -82,14 +82,16 @@ class Input(_message.Message):
     def __init__(self, name: _Optional[str] = ..., shape: _Optional[_Iterable[_Union[Value, _Mapping]]] = ...) -> None: ...
 
 class SymbolDeclaration(_message.Message):
-    __slots__ = ("name", "min", "max")
+    __slots__ = ("name", "min", "max", "default_value")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     min: int
     max: int
-    def __init__(self, name: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+    default_value: int
+    def __init__(self, name: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., default_value: _Optional[int] = ...) -> None: ...
 
 class Layer(_message.Message):
     __slots__ = ("kind", "name", "inputs", "args")
@@ -213,14 +215,16 @@ class Constraint(_message.Message):
     def __init__(self, layer: _Optional[int] = ..., layer_name: _Optional[str] = ..., origin: _Optional[str] = ..., label: _Optional[str] = ..., relation: _Optional[_Union[Expression, _Mapping]] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Symbol(_message.Message):
-    __slots__ = ("name", "min", "max")
+    __slots__ = ("name", "min", "max", "default_value")
     NAME_FIELD_NUMBER: _ClassVar[int]
     MIN_FIELD_NUMBER: _ClassVar[int]
     MAX_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     min: int
     max: int
-    def __init__(self, name: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ...) -> None: ...
+    default_value: int
+    def __init__(self, name: _Optional[str] = ..., min: _Optional[int] = ..., max: _Optional[int] = ..., default_value: _Optional[int] = ...) -> None: ...
 
 class DeriveRequest(_message.Message):
     __slots__ = ("spec", "closed_forms", "layer_graphs")
