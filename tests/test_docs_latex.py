@@ -5,6 +5,7 @@ against each symbol, the graph drawn by Graphviz), and the CLI's .tex/.pdf outpu
 from __future__ import annotations
 
 import io
+import os
 import random
 import re
 import shutil
@@ -324,3 +325,18 @@ def test_without_graphviz_the_graph_says_why(monkeypatch: pytest.MonkeyPatch) ->
     md = symshape.document(EXAMPLES / "unet.yaml", format="markdown")
     assert "No drawing: drawing the graph needs Graphviz's dot: apt-get install graphviz." in md
     assert "-graph.svg" not in md and "## The graph" in md
+
+
+ALL_EXAMPLES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+COMPILED = {case[0] for case in PDF_CASES}
+LONG = os.environ.get("SYMSHAPE_LONG") == "1"
+
+
+@pytest.mark.parametrize("spec", [s for s in ALL_EXAMPLES if LONG or s not in COMPILED])
+def test_every_example_compiles(spec: str) -> None:
+    """Every example's document compiles with no overfull box (the four above are read back as well)."""
+    tool("pdflatex", "texlive-latex-base texlive-latex-recommended texlive-latex-extra lmodern")
+    r = render_document(EXAMPLES / spec, "pdf")
+    assert r.data.startswith(b"%PDF-")
+    bad = [pt for pt in overfull(r.log) if pt > OVERFULL_PT]
+    assert not bad, f"overfull boxes (pt): {bad}"
