@@ -2,7 +2,8 @@
 
 Deep networks stay linear in size: each layer's new sizes get a name (x_1, x_2, ...) and layer k
 is written in terms of the sizes before it, from the derivation's size atoms (`Derivation.defs`).
-Only the network's output is shown in closed form.
+Only the network's output (and, when it is a constant, the last size the inputs reach) is shown in
+closed form, with the merges of its floors (:mod:`symshape.docs.steps`), the first few of them.
 """
 
 from __future__ import annotations
