@@ -341,3 +341,20 @@ def test_every_example_compiles(spec: str) -> None:
     assert r.data.startswith(b"%PDF-")
     bad = [pt for pt in overfull(r.log) if pt > OVERFULL_PT]
     assert not bad, f"overfull boxes (pt): {bad}"
+
+
+def test_a_failing_drawing_leaves_the_document_standing() -> None:
+    """A drawing that fails when drawn (Graphviz past its time limit) becomes a line saying why."""
+    from symshape.docs import _draw
+    from symshape.docs.blocks import Document, Para
+    from symshape.docs.plots import NoPlotting
+
+    def draw(fmt: str) -> bytes:
+        raise NoPlotting("Graphviz's dot took more than 60 s to lay out the graph")
+
+    ok = Figure("a.svg", "A", "a", lambda fmt: b"<svg><path/></svg>")
+    doc = Document("t", [ok, Figure("g.svg", "The graph", "graph", draw)])
+    _draw(doc, "svg")
+    assert doc.blocks[0] is ok and isinstance(doc.blocks[1], Para)
+    assert doc.blocks[1].content[0].text == "No drawing (The graph): Graphviz's dot took more than 60 s to lay out " \
+        "the graph."

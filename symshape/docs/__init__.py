@@ -77,6 +77,7 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
 
     analysis = Analysis.of(d)  # the derivation's own analysis, under its own time limit
     doc = run_deep(build, d, descriptions, example, image, analysis)
+    _draw(doc, "svg" if format in ("html", "markdown") else "pdf")
     if format == "html":
         from .html import render as html
 
@@ -94,6 +95,19 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
         return Rendered(tex, files, "latex")
     pdf, log = compile_pdf(tex, files)
     return Rendered(tex, {}, "pdf", pdf, log)
+
+
+def _draw(doc: Any, fmt: str) -> None:
+    """Draw every figure now, in the format the renderer needs; a drawing that fails (Graphviz past its
+    time limit) becomes a line saying why, and the rest of the document stands."""
+    from .blocks import Para, line
+
+    for k, b in enumerate(doc.blocks):
+        if isinstance(b, Figure):
+            try:
+                b.data(fmt)
+            except SymshapeError as err:
+                doc.blocks[k] = Para(line(f"No drawing ({b.caption}): {err}."))
 
 
 def document(spec: Any, format: str = "html", *, example: Mapping[str, int] | None = None,

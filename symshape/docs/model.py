@@ -566,10 +566,17 @@ def _count_plots(doc: Document, d: Derivation, ex: Example, image: str) -> None:
         doc.add(fig)
 
 
+MAX_GRAPH = 400  # layers drawn in a graph: past this a drawing is not legible (and Graphviz is slow)
+
+
 def _graph(doc: Document, d: Derivation, namer: Namer, image: str) -> None:
     if not is_graph(d):
         return
     doc.add(Heading(2, "The graph", "graph"))
+    if len(d.layers) > MAX_GRAPH:
+        doc.add(Para(line(f"No drawing: {len(d.layers):,} layers are more than a drawing shows legibly "
+                          f"(at most {MAX_GRAPH}); the layers above name each one's inputs.")))
+        return
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     named = re.compile(rf"\b{namer.prefix}_(\d+)")
 
