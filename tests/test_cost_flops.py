@@ -246,3 +246,39 @@ def test_each_layer_as_each_tool_counts_it(kind: str, args: dict, module: object
     for tool in TOOLS:
         want = cost(d, batch=2, flops=tool, mode="eval").evaluate({}).forward_flops
         assert run_tool(tool, net, (x,), False) == want, (kind, args, tool)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_layers_where_the_tools_are_known(kind: str) -> None:
+    """fvcore counts no recurrent op; FlopCounterMode and ptflops' aten backend count CPU's GRU (its matmuls)
+    but not the fused LSTM; the other presets refuse rather than guess."""
+    from torch import nn
+
+    from symshape.errors import BindingError
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(5, 6)
+            self.rnn = getattr(nn, kind)(6, 7, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.rnn(self.lin(x))[0]
+
+    rnn = {kind: {"input_size": 6, "hidden_size": 7, "batch_first": True}}
+    spec = {"framework": "torch", "input": [4, 5], "layers": [{"Linear": {"out_features": 6}}, rnn]}
+    d = symshape.derive(spec)
+    torch.manual_seed(0)
+    net = Net()
+    x = torch.randn(2, 4, 5)
+    for tool in ("fvcore", "flop_counter", "ptflops_aten"):
+        assert cost(d, batch=2, flops=tool, mode="eval").evaluate({}).forward_flops == run_tool(tool, net, (x,), False)
+    if kind == "LSTM":
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as m:
+            net.train()(x).sum().backward()
+        assert cost(d, batch=2, flops="flop_counter").evaluate({}).train_flops == m.get_total_flops()
+    for tool in ("thop", "torchinfo", "ptflops"):
+        with pytest.raises(BindingError, match=f"does not reproduce {tool}"):
+            cost(d, batch=2, flops=tool)

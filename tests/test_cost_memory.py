@@ -302,3 +302,34 @@ def test_saved_activations_on_torchvision_architectures(arch: str, dtype: str) -
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype != "fp32"):
         got = saved_bytes(m, (x,))
     assert cost(d, batch=2, dtype=dtype).evaluate({}).activations_bytes == got
+
+
+def test_embedding_keeps_its_indices() -> None:
+    spec = {"framework": "torch", "input": ["T"], "layers": [{"Embedding": {"num_embeddings": 50, "embedding_dim": 8}},
+                                                              {"Linear": {"out_features": 3}}]}
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Embedding(50, 8), torch.nn.Linear(8, 3)).train()
+    for batch, t in ((3, 7), (2, 11)):
+        got = saved_bytes(net, (torch.randint(0, 50, (batch, t)),))
+        assert cost(symshape.derive(spec), batch=batch).evaluate(T=t).activations_bytes == got
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_recurrent_layers_are_stated_lower_bounds(kind: str) -> None:
+    spec = {"framework": "torch", "input": [4, 5], "layers": [{"Linear": {"out_features": 6}},
+                                                          {kind: {"input_size": 6, "hidden_size": 7}}]}
+    d = symshape.derive(spec)
+    c = cost(d, batch=2)
+    assert any("lower bounds" in n for n in c.notes) and "lower bounds" in c.table()
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = torch.nn.Linear(5, 6)
+            self.rnn = getattr(torch.nn, kind)(6, 7)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.rnn(self.lin(x).transpose(0, 1))[0]
+
+    got = saved_bytes(Net().train(), (torch.randn(2, 4, 5),))
+    assert c.evaluate({}).activations_bytes <= got  # a lower bound indeed

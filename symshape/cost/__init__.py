@@ -94,6 +94,7 @@ class Cost:
     totals: dict[str, Expr]
     input_bytes: Expr
     segments: tuple[tuple[str, Expr, Expr], ...] = ()  # with checkpoint: (segment, inputs kept, recomputed)
+    notes: tuple[str, ...] = ()  # what the numbers do not model (recurrent layers' saved gates and workspaces)
 
     def __getattr__(self, name: str) -> Any:
         totals = self.__dict__.get("totals", {})
@@ -272,7 +273,14 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
     totals["total_bytes"] = sympy.Add(*[totals[k] for k in ("params_bytes", "grads_bytes", "optimizer_bytes",
                                                             "buffers_bytes", "activations_bytes")])
     inputs = sympy.Add(*[n * sympy.Mul(*shape) * prec.activation for shape in d.inputs.values()])
-    return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs, segments)
+    notes = tuple(f"layer {f.index} '{f.name}' ({f.kind}): what it keeps for backward is not modelled beyond its "
+                  "input (torch keeps its gates, and a workspace for LSTM): activations and memory are lower bounds"
+                  for f in facts if f.family == "recurrent" and mode == "train")
+    if d.framework == "keras" and mode == "train":
+        notes += ("keras: what each layer keeps for backward is modelled as its torch counterpart keeps it (keras on "
+                  "the torch backend); parameters, gradients and optimizer variables are keras' own",)
+    return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs, segments,
+                notes)
 
 
 def _describe(key: str, f: Facts) -> str:

@@ -41,6 +41,10 @@ The presets carry a ``tool`` whose per-layer rules were read from the tool's sou
 - ``ptflops_aten``: ptflops' aten backend (one sample): multiply-adds of convolutions and matmuls plus one per
   bias addition (the knobs ``bias=1, per_sample=True``), nothing else.
 
+Recurrent layers: fvcore counts none; FlopCounterMode and ptflops' aten backend count CPU's GRU (it runs as
+matmuls) but not its fused LSTM; for the other tools (and FlopCounterMode's GRU backward) the presets refuse
+with a clear error rather than guess.
+
 Each rule is tested layer by layer and on whole networks in ``tests/test_cost_flops.py``. Presets apply to
 torch specs; on a keras spec they count by their knobs (MACs; ``flop_counter`` twice that).
 """
@@ -112,7 +116,7 @@ PRESETS: dict[str, FlopConvention] = {
                                 "positions for convolutions); attention not counted"),
     "ptflops": FlopConvention("ptflops", bias=1, per_sample=True, tool="ptflops",
                               description="ptflops get_model_complexity_info (pytorch backend, one sample)"),
-    "ptflops_aten": FlopConvention("ptflops_aten", bias=1, per_sample=True,
+    "ptflops_aten": FlopConvention("ptflops_aten", bias=1, per_sample=True, tool="ptflops_aten",
                                    description="ptflops get_model_complexity_info(backend='aten'), one sample: "
                                    "MACs of convolutions and matmuls plus their bias additions"),
 }

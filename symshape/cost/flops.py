@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sympy import Expr, Integer
 
 from ..algebra import FloorDiv
+from ..errors import BindingError
 from ..layers.base import prod
 from .conventions import FlopConvention
 from .facts import Facts
@@ -96,11 +97,12 @@ def _attention_inputs(f: Facts) -> list[tuple[Expr, Expr]]:
 
 
 def layer_flops(f: Facts, conv: FlopConvention, n: Expr, mode: str, needs_input_grad: bool) -> LayerFlops:
-    """Forward and backward FLOPs of one layer for a batch of `n` (1 for a per-sample convention)."""
+    """Forward and backward FLOPs of one layer for a batch of `n` (1 for a per-sample convention); no
+    backward in eval mode."""
     if conv.per_sample:
         n = Integer(1)
     fwd = _forward(f, conv, mode)
-    bwd = _backward(f, conv, needs_input_grad)
+    bwd = _backward(f, conv, needs_input_grad) if mode == "train" else ZERO
     return LayerFlops(n * fwd if fwd != 0 else ZERO, n * bwd if bwd != 0 else ZERO)
 
 
@@ -114,8 +116,30 @@ def _mac_ops(f: Facts, conv: FlopConvention) -> Expr:
     return f.macs
 
 
+def _recurrent_rule(f: Facts, c: FlopConvention, backward: bool) -> Expr:
+    """What a tool counts for a recurrent layer, where it is known (tested); otherwise a clear refusal."""
+    if c.tool == "fvcore" and not backward:
+        return ZERO  # no handle for aten::lstm / gru / rnn
+    if c.tool == "flop_counter":
+        if f.kind == "LSTM":
+            return ZERO  # CPU's fused aten::lstm is not counted, forward or backward
+        if f.kind == "GRU" and not backward:
+            return 2 * f.macs  # CPU runs GRU as matmuls: all counted
+    if c.tool == "ptflops_aten" and not backward:
+        if f.kind == "LSTM":
+            return ZERO
+        if f.kind == "GRU":  # its matmuls and their bias additions (input and hidden: 3 gates each)
+            steps = f.in_shape[0]
+            return f.macs + (6 * f.args.hidden_size * steps if getattr(f.args, "bias", True) else 0)
+    what = "backward" if backward else "forward"
+    raise BindingError(f"the {c.name} preset does not reproduce {c.tool}'s {what} count of {f.kind} layers "
+                       f"(layer {f.index} '{f.name}'); use flops='symshape' (MACs) or a FlopConvention")
+
+
 def _forward(f: Facts, c: FlopConvention, mode: str) -> Expr:
     if c.tool is not None and f.framework == "torch":
+        if f.family == "recurrent":
+            return _recurrent_rule(f, c, backward=False)
         return _TOOLS[c.tool](f, mode)
     fam = f.family
     total = c.multiply_add * _mac_ops(f, c)
@@ -148,6 +172,9 @@ def _backward(f: Facts, c: FlopConvention, needs_input_grad: bool) -> Expr:
         work = p["proj_in"] + p["proj_out"] + 2 * p["attn"] + p["proj_out"] + (p["proj_in"] if needs_input_grad
                                                                                else 0)
         return ma * work
+    if fam == "recurrent" and c.tool is not None and f.framework == "torch":
+        return c.multiply_add * _recurrent_rule(f, c, backward=True) if c.tool == "flop_counter" else \
+            ma * ((f.macs if has_weights else 0) + (f.macs if needs_input_grad else 0))
     if fam in ("conv", "linear", "recurrent", "attention"):
         macs = _mac_ops(f, c) if c.tool is None else f.macs
         work = (macs if has_weights else 0) + (macs if needs_input_grad else 0)
@@ -268,5 +295,12 @@ def _ptflops(f: Facts, mode: str) -> Expr:
 
 
 _EXACT = FlopConvention("exact")
+def _ptflops_aten(f: Facts, mode: str) -> Expr:
+    """ptflops' aten backend: convolutions and matmuls (with their bias additions), nothing else."""
+    if f.family in ("conv", "linear", "attention"):
+        return _mac_ops(f, _EXACT) + _bias_elems(f)
+    return ZERO
+
+
 _TOOLS = {"fvcore": _fvcore, "flop_counter": _flop_counter, "thop": _thop, "torchinfo": _torchinfo,
-          "ptflops": _ptflops}
+          "ptflops": _ptflops, "ptflops_aten": _ptflops_aten}

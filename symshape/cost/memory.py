@@ -6,7 +6,7 @@ What a torch layer keeps for backward (training mode; checked against ``saved_te
 
 ==================  ============================================================================
 Conv, ConvTranspose  its input (the weight is a parameter, not counted here)
-Linear               its input
+Linear               its input; Embedding its int64 indices
 BatchNorm (train)    its input, and the batch mean and inverse std per channel (2·C, fp32)
 LayerNorm/GroupNorm  its input, and mean and rstd per normalized group (fp32)
 ReLU, Sigmoid, Tanh  its output (ELU too); other activations (ReLU6, GELU, ...) their input
@@ -161,6 +161,8 @@ def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> li
         return []
     if fam in ("conv", "linear", "recurrent"):
         return [(x, f.in_elems * act)]
+    if kind == "Embedding":
+        return [(x, f.in_elems * 8)]  # the int64 indices
     if fam == "norm":
         # under autocast (mixed precision) torch runs layer and group norm in fp32: their own fp32 copy
         fp32 = p.activation < p.param and kind in ("LayerNorm", "GroupNorm") and f.framework == "torch"

@@ -143,6 +143,7 @@ def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None =
 def _summary(c: Cost, values: CostValues | None, _: Any) -> list[str]:
     conv = c.convention
     lines = [f"FLOPs: {conv.name} ({conv.describe()})"]
+    lines += [f"Note: {note}" for note in c.notes]
     if conv.per_sample:
         lines.append("  (per sample: the batch does not enter this convention)")
     labels = [("forward_flops", "Forward FLOPs"), ("backward_flops", "Backward FLOPs"),
@@ -179,7 +180,7 @@ def cost_dict(c: Cost) -> dict[str, Any]:
     return {
         "batch": text(c.batch), "mode": c.mode, "dtype": c.dtype.name, "optimizer": c.optimizer,
         "flops": {"convention": c.convention.name, "description": c.convention.describe()},
-        "checkpoint": c.checkpoint,
+        "checkpoint": c.checkpoint, "notes": list(c.notes),
         "totals": {k: text(c.derivation.normal_form(v)) for k, v in c.totals.items()},
         "layers": [{"index": ly.index, "name": ly.name, "kind": ly.kind,
                     "output_shape": [text(c.derivation.collapse(s)) for s in ly.output_shape],
