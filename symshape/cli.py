@@ -119,7 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="a YAML or JSON spec file, or - for standard input")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a symbol's value (repeat)")
     p.add_argument("--defaults", action="store_true",
-                   help="symbols not set take the defaults a lifted spec records ('...; default 64', symshape import)")
+                   help="symbols not set take their declared defaults (symbols: {H: {default: 224}}; a lifted "
+                   "spec's are the imported values)")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
     p = command("sweep", "evaluate every combination of a grid, vectorized; keep the valid ones")
@@ -580,10 +581,7 @@ def run(argv: Sequence[str] | None, out: TextIO) -> int:
         d = _read_spec(args.spec)
         bindings = _bindings(args.set)
         if args.defaults:
-            from .lift import defaults_of
-
-            described = {k: {"description": v} for k, v in d.spec.descriptions.items() if k}
-            bindings = {**defaults_of({"symbols": described}), **bindings}
+            bindings = {**d.defaults(), **bindings}  # values given with --set win
         e = d.evaluate(bindings)
         if args.format == "json":
             out.write(json.dumps(e.to_dict(), indent=2) + "\n")

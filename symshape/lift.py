@@ -1,9 +1,9 @@
 """Lift numbers to symbols: turn an imported (concrete) spec into a family.
 
     lifted = symbolize(spec, inputs={"input": ["H", "W"]}, hyper=["kernel_size", "stride"], tie={"out_channels": "C"})
-    lifted.spec        # an ordinary spec dict, `symbols:` declared, each with its original value as default
+    lifted.spec        # an ordinary spec dict, `symbols:` declared, each with its original value as `default:`
     lifted.defaults    # {"H": 224, "W": 224, "K_layer1_0_conv1": 3, ..., "C": 64}
-    lifted.to_yaml()   # the editable file (its header gives the defaults as --set options)
+    lifted.to_yaml()   # the editable file: `symshape eval FILE --defaults` evaluates it at the original values
 
 - ``inputs``: the named input's sizes become symbols (torch, channels first: the last axes; keras, channels
   last: the axes before the channels; as many names as axes: every axis, ``_`` keeping one as it is, so a
@@ -51,7 +51,6 @@ _SPELLING.update({"strides": "stride", "filters": "out_channels", "units": "out_
 _CHANNELS = {"out_channels", "out_features"}
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels", "input_size")
 _AXES = ("h", "w", "d")
-_DEFAULT = re.compile(r"default (-?\d+)\s*$")
 
 
 @dataclass
@@ -62,18 +61,19 @@ class Lifted:
     def to_yaml(self, header: Sequence[str] = ()) -> str:
         from .importers.common import spec_yaml
 
-        sets = " ".join(f"--set {k}={v}" for k, v in self.defaults.items())
-        return spec_yaml(self.spec, [*header, f"defaults (the imported values): {sets}" if sets else ""])
+        note = "the symbols' defaults are the imported values: symshape eval FILE --defaults evaluates them"
+        return spec_yaml(self.spec, [*header, note if self.defaults else ""])
 
 
-def defaults_of(spec: Mapping[str, Any]) -> dict[str, int]:
-    """The default values a lifted spec records in its symbols' descriptions ('...; default 64')."""
+def defaults_of(spec: Any) -> dict[str, int]:
+    """The declared defaults of a spec, symbol -> value: a spec dict (``symbols: {H: {default: 224}}``) or a
+    loaded :class:`~symshape.spec.Spec` (a description is documentation only: never read for values)."""
+    declared = spec.symbols if hasattr(spec, "symbols") and hasattr(spec, "layers") else spec.get("symbols") or {}
     out: dict[str, int] = {}
-    for name, decl in (spec.get("symbols") or {}).items():
-        text = decl.get("description") if isinstance(decl, Mapping) else None
-        match = _DEFAULT.search(text) if isinstance(text, str) else None
-        if match:
-            out[name] = int(match.group(1))
+    for name, decl in declared.items():
+        value = decl.get("default") if isinstance(decl, Mapping) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[name] = value
     return out
 
 
@@ -133,7 +133,7 @@ def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | 
         if name in defaults and defaults[name] != value:
             raise SpecError(f"symbol '{name}' would stand for both {defaults[name]} and {value}")
         defaults[name] = value
-        symbols[name] = {"description": f"{what}; default {value}"}
+        symbols[name] = {"default": value, "description": what}
 
     # input sizes
     shapes = out.get("inputs") if "inputs" in out else {"input": out.get("input")}

@@ -120,8 +120,8 @@ def test_cli_import_then_export(tmp_path, capsys) -> None:
     err = capsys.readouterr().err
     assert "imported 22 layers" in err and "symbols: H, W, width" in err
     text = spec_path.read_text()
-    assert "width: {description: 'out_channels (tied" in text and "default 8" in text
-    assert "K_layer1_0_conv1" in text and "--set H=64" in text.splitlines()[0] + text.splitlines()[1]
+    assert "width: {default: 8, description: 'out_channels (tied" in text  # a first-class default: the imported value
+    assert "K_layer1_0_conv1: {default: 3," in text and "--defaults" in text.splitlines()[1]
     code, out = _cli(["eval", str(spec_path), *sum((["--set", f"{k}={v}"] for k, v in
                                                     defaults_of(_as_dict(text)).items()), [])])
     assert code == 0 and "6,218" in out  # the imported values: torch's parameter count

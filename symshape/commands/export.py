@@ -10,8 +10,8 @@ NAME = "export"
 ORDER = 75
 HELP = "write a spec as PyTorch or Keras model code for one binding"
 DESCRIPTION = ("write a spec back as model code for one binding of its symbols: an nn.Module (--to torch) or a "
-               "function building a keras functional model (--to keras). Symbols not set take the defaults an "
-               "imported spec records; the binding must make the network valid.")
+               "function building a keras functional model (--to keras). Symbols not set take their declared "
+               "defaults (default:, an imported spec's original values); the binding must make the network valid.")
 EPILOG = """examples:
   symshape export lifted.yaml --to torch --set H=64 --set W=64 --set width=32 -o model.py
   symshape export examples/resnet18.yaml --to torch --set H=224 --set W=224

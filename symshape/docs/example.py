@@ -1,8 +1,9 @@
 """The worked example's binding, its evaluation, the exact valid sets and the plotted axis.
 
-Given values (`--example H=224,W=224`) win; missing ones come from the symbols' minimums, and the
-input sizes, when not given, are the smallest value (the same for every input symbol) that makes
-the network valid.
+Given values (`--example H=224,W=224`) win; missing ones come from the symbols' declared defaults
+(`symbols: {H: {default: 224}}`, an imported model's original values), else their minimums, and the
+input sizes, when neither given nor defaulted, are the smallest value (the same for every input
+symbol) that makes the network valid.
 """
 
 from __future__ import annotations
@@ -44,19 +45,31 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
         ex.why = "No worked example: the network is never valid."
         ex.plot_why = "No plot: the network is never valid."
         return ex
-    bindings = {s: given.get(s, d.symbols[s].min if d.symbols[s].min is not None else 1) for s in free}
+    defaults = {s: v for s, v in d.defaults().items() if s in free and s not in given}
+    bindings = {s: given.get(s, defaults.get(s, d.symbols[s].min if d.symbols[s].min is not None else 1))
+                for s in free}
     closed = d.closed_form
     sizes = {x.name for e in closed for x in e.free_symbols} & set(inputs)  # input symbols reaching the output
     sizes = sizes or _reaching_inner(d, inputs)
-    missing = [s for s in inputs if s in free and s not in given and s in sizes]
+    missing = [s for s in inputs if s in free and s not in given and s not in defaults and s in sizes]
     if missing:
         v = _smallest_valid(d, bindings, missing)
         if v is None:
             ex.why = (f"No worked example: no value of {', '.join(missing)} up to {SEARCH_HI} makes the network "
-                      "valid with the other symbols at their minimums; give one with --example.")
+                      f"valid with the other symbols at their {'defaults or ' if defaults else ''}minimums; give "
+                      "one with --example.")
             ex.plot_why = "No plot: no example binding (see the worked example)."
             return ex
         bindings.update({s: v for s in missing})
+    if defaults:
+        rest = [s for s in free if s not in given and s not in defaults and s not in missing]
+        parts = [f"{', '.join(names)} at {what if len(names) > 1 else one}" for names, what, one in (
+            ([s for s in free if s in given], "the given values", "the given value"),
+            (list(defaults), "their declared defaults", "its declared default"),
+            (rest, "their minimums", "its minimum"), (missing, "the smallest valid value", "the smallest valid value"))
+            if names]
+        ex.why = "The symbols " + "; ".join(parts)
+    elif missing:
         ex.why = ("The symbols at " + ("the given values, the others at " if given else "")
                   + f"their minimums, the input sizes {', '.join(missing)} at the smallest valid value")
     else:

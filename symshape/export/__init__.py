@@ -87,7 +87,7 @@ def bind(spec: Any, bindings: Mapping[str, int] | None = None) -> Bound:
     from ..spec import load_spec
 
     loaded = load_spec(spec) if not hasattr(spec, "layers") else spec
-    values = dict(defaults_of({"symbols": {k: {"description": v} for k, v in loaded.descriptions.items() if k}}))
+    values = defaults_of(loaded)
     values.update(bindings or {})
     d = derive(loaded)
     free = set(d.free_symbols)
