@@ -329,3 +329,9 @@ def test_never_valid_spec(capsys: pytest.CaptureFixture, tmp_path: Path) -> None
                     "kernel_size: 1}\n")
     code, out, err = run(["cost", str(spec)], capsys)
     assert code == 1 and "never valid" in err and out == ""
+
+
+def test_repr_is_one_short_line() -> None:
+    c = symshape.derive(EXAMPLES / "resnet50.yaml").cost(optimizer="adamw")
+    assert repr(c) == ("<Cost of 'resnet50': batch B, fp32, adamw, train, FLOPs as symshape; 175 layers; "
+                       "symbols H, W, B>")

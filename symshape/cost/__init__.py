@@ -155,6 +155,21 @@ class Cost:
 
         return cost_dict(self)
 
+    def __repr__(self) -> str:
+        """<Cost of 'resnet50': batch B, fp32, sgd, train, FLOPs as symshape; 175 layers; symbols H, W, B>"""
+        from ..views import _spec_name
+
+        n = len(self.layers)
+        name = _spec_name(self.derivation) or f" a {self.derivation.framework} network"
+        return (f"<Cost of{name}: batch {self.batch}, {self.dtype.name}, {self.optimizer}, {self.mode}, FLOPs as "
+                f"{self.convention.name}{', checkpointed' if self.checkpoint else ''}; "
+                f"{n} layer{'s' if n != 1 else ''}; "
+                f"symbols {', '.join(self.symbols) or 'none'}>")
+
+    def summary(self, bindings: Mapping[str, int] | None = None, **kw: Any) -> None:
+        """Print the table of `symshape cost` (formulas without bindings, numbers with them)."""
+        print(self.table(self.evaluate(bindings) if bindings is not None else None, **kw))
+
     def table(self, values: CostValues | None = None, **kw: Any) -> str:
         from .table import cost_table
 
