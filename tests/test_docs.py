@@ -334,3 +334,11 @@ def test_worked_example_names_dropped_rows_and_the_nearest_lossless_size() -> No
         conv = torch.nn.Conv2d(3, 96, 11, stride=4)(torch.zeros(1, 3, h, h)).shape[-1]
         assert (h - 11) % 4 == 0 and (conv - 3) % 2 == 0
     assert "never read" not in symshape.document(spec, format="markdown", example={"H": 227, "W": 227})
+
+
+def test_title_is_the_files_name_even_when_the_network_was_derived_from_text_first() -> None:
+    text = (EXAMPLES / "classic_symbolic.yaml").read_text()
+    symshape.derive(text)  # cached under the same network, read from text
+    md = symshape.document(EXAMPLES / "classic_symbolic.yaml", format="markdown")
+    assert md.startswith("# Derivation of classic\\_symbolic.yaml\n")
+    assert symshape.document(text, format="markdown").startswith("# Derivation of keras network\n")

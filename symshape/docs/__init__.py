@@ -69,14 +69,14 @@ def render_document(spec: Any, format: str = "html", *, example: Mapping[str, in
 
         pdflatex()  # no TeX: say so before any work
     if isinstance(spec, Derivation):
-        d, descriptions = spec, spec.spec.descriptions
-    else:  # loaded here too: descriptions are not part of the derivation's cache key
+        d, descriptions, origin = spec, spec.spec.descriptions, spec.spec.source
+    else:  # loaded here too: descriptions and the file's name are not part of the derivation's cache key
         loaded = load_spec(spec, source=source)
-        d, descriptions = derive(loaded), loaded.descriptions
+        d, descriptions, origin = derive(loaded), loaded.descriptions, loaded.source
     from .model import Analysis, build
 
     analysis = Analysis.of(d)  # the derivation's own analysis, under its own time limit
-    doc = run_deep(build, d, descriptions, example, image, analysis)
+    doc = run_deep(build, d, descriptions, example, image, analysis, origin)
     _draw(doc, "svg" if format in ("html", "markdown") else "pdf")
     if format == "html":
         from .html import render as html

@@ -158,10 +158,12 @@ def fills(d: Derivation) -> dict[str, list[str]]:
 
 
 def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, int] | None = None,
-          image: str = "model.svg", analysis: Analysis | None = None) -> Document:
+          image: str = "model.svg", analysis: Analysis | None = None, source: str | None = None) -> Document:
     """The whole document; `example` binds the symbols for the worked example (None: chosen here).
-    `analysis`: the derivation's reduced conditions, when computed beforehand (under their own time limit)."""
-    source = d.spec.source or ""
+    `analysis`: the derivation's reduced conditions, when computed beforehand (under their own time limit).
+    `source`: where the spec was read, for the title (default: the derivation's own; a cached derivation
+    of the same network may have been read from elsewhere)."""
+    source = (source if source is not None else d.spec.source) or ""
     title = Path(source).name if source and not source.startswith("<") else f"{d.framework} network"
     doc = Document(f"Derivation of {title}")
     namer = Namer(d)
