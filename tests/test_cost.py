@@ -13,7 +13,7 @@ import sympy
 
 import symshape
 from symshape.cli import main
-from symshape.cost import FlopConvention, cost, parse_bytes
+from symshape.cost import PRESETS, FlopConvention, cost, parse_bytes
 from symshape.cost.table import human, human_bytes
 from symshape.errors import BindingError
 
@@ -45,6 +45,9 @@ GOLDEN_CASES = [
     (["cost", "resnet18.yaml", "--set", "H=224", "--set", "W=224", "--optimizer", "adam", "--dtype", "bf16-mixed",
       "--memory", "8GiB", "--for", "B", "--depth", "2", "--columns", "output_shape,params,flops,backward,saved"],
      "cost.resnet18.largest.txt"),
+    (["cost", "transformer_block.yaml", "--compare", "--batch", "1"], "cost.transformer_block.compare.txt"),
+    (["cost", "unet.yaml", "--set", "C=3", "--set", "H=256", "--set", "W=256", "--set", "K=2", "--batch", "1",
+      "--mode", "eval", "--compare"], "cost.unet.compare.txt"),
     (["derive", "classic_symbolic.yaml", "--columns", "flops,backward,saved", "--batch", "8"],
      "derive.classic_symbolic.cost.txt"),
     (["derive", "transformer_block.yaml", "--columns", "flops,saved", "--format", "markdown"],
@@ -335,3 +338,13 @@ def test_repr_is_one_short_line() -> None:
     c = symshape.derive(EXAMPLES / "resnet50.yaml").cost(optimizer="adamw")
     assert repr(c) == ("<Cost of 'resnet50': batch B, fp32, adamw, train, FLOPs as symshape; 175 layers; "
                        "symbols H, W, B>")
+
+
+def test_compare_json_equals_each_preset(capsys: pytest.CaptureFixture) -> None:
+    code, out, _ = run(["cost", str(EXAMPLES / "resnet18.yaml"), "--set", "H=224", "--set", "W=224", "--batch", "4",
+                        "--compare", "--format", "json"], capsys)
+    data = json.loads(out)["forward_flops"]
+    d = symshape.derive(EXAMPLES / "resnet18.yaml")
+    assert code == 0 and set(data) == set(PRESETS)
+    for name, value in data.items():
+        assert value == d.cost(batch=4, flops=name).evaluate(H=224, W=224).forward_flops

@@ -47,6 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, metavar="N", help="fold layers by the first N parts of their names")
     p.add_argument("--columns", metavar="COL,...",
                    help=f"columns to show, of {', '.join(COLUMNS)} (default: all but backward)")
+    p.add_argument("--compare", action="store_true",
+                   help="instead of the table: the forward FLOPs under every convention, side by side")
     p.add_argument("--format", choices=("table", "json"), default="table")
 
 
@@ -68,6 +70,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth is at least 1, got {args.depth}")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
+    if args.compare:
+        return _compare(d, batch, bindings, args, out)
     c = cost(d, batch=batch, dtype=args.dtype, optimizer=args.optimizer, flops=args.flops, mode=args.mode,
              checkpoint=args.checkpoint)
     if (args.memory is None) != (args.for_ is None):
@@ -104,3 +108,39 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if values is not None and not values.valid:
         status = 1
     return status
+
+
+def _compare(d: object, batch: int | str | None, bindings: dict[str, int], args: argparse.Namespace,
+             out: TextIO) -> int:
+    """`--compare`: each convention's forward FLOPs (a formula, or a number at the values given)."""
+    from ..cost import PRESETS, cost
+    from ..cost.table import human
+    from ..errors import BindingError
+    from ..render import text
+
+    rows: list[tuple[str, str, str]] = []
+    data: dict[str, object] = {}
+    for name, conv in PRESETS.items():
+        try:
+            c = cost(d, batch=batch, flops=name, mode=args.mode)
+        except BindingError as err:
+            rows.append((name, "not reproduced", str(err)))
+            data[name] = None
+            continue
+        missing = [s for s in c.symbols if s not in bindings]
+        if missing:
+            value = text(d.normal_form(c.forward_flops))
+            rows.append((name, value if len(value) <= 60 else value[:57] + "...", conv.description))
+            data[name] = value
+        else:
+            n = c.evaluate(bindings).forward_flops
+            rows.append((name, f"{human(n)} ({n:,})" if n is not None else "undefined", conv.description))
+            data[name] = n
+    if args.format == "json":
+        out.write(json.dumps({"forward_flops": data, "bindings": bindings}, indent=2) + "\n")
+        return 0
+    width = max(len(r[1]) for r in rows)
+    out.write(f"{'convention':<14}{'forward FLOPs':<{width + 2}}what it counts\n")
+    for name, value, what in rows:
+        out.write(f"{name:<14}{value:<{width + 2}}{what}\n")
+    return 0
