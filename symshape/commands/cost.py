@@ -139,8 +139,7 @@ def _compare(d: object, batch: int | str | None, bindings: dict[str, int], args:
     if args.format == "json":
         out.write(json.dumps({"forward_flops": data, "bindings": bindings}, indent=2) + "\n")
         return 0
-    width = max(len(r[1]) for r in rows)
-    out.write(f"{'convention':<14}{'forward FLOPs':<{width + 2}}what it counts\n")
+    out.write(f"{'convention':<14}forward FLOPs\n")
     for name, value, what in rows:
-        out.write(f"{name:<14}{value:<{width + 2}}{what}\n")
+        out.write(f"{name:<14}{value if value != 'not reproduced' else value + ': ' + what}\n")
     return 0
