@@ -36,6 +36,11 @@ for Adam/AdamW, keras an ``iteration`` and a ``learning_rate`` (8 bytes) for eve
 "Optimizer params": 2·trainable + 2 for Adam).
 Buffers: running statistics in the parameter dtype, ``num_batches_tracked`` int64 (8 bytes).
 
+What is counted is tensor bytes, as torch's CPU allocator holds them (exact: the tests count storages). Not
+modelled: CUDA's caching allocator rounding each block up (to 512 bytes, and 2 MiB segments), cuDNN/cuBLAS
+workspaces, the optimizer's temporaries during its step (MemTracker's peak, not its steady state), and the
+gradient buffers alive during the backward pass.
+
 Activation checkpointing (``checkpoint=True``): the network is cut into segments at its top-level name
 prefixes (``layer1.0.*``: one segment); only each segment's input is kept, and during the backward one
 segment at a time is recomputed: saved = Σ segment inputs + max over segments of what a segment keeps.
