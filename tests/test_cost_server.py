@@ -81,3 +81,17 @@ def test_bad_cost_options(client: Client, options: dict, fragment: str) -> None:
 def test_unknown_client_option(client: Client) -> None:
     with pytest.raises(BindingError, match="did you mean 'optimizer'"):
         client.evaluate(RESNET, {"H": 224, "W": 224, "B": 1}, cost={"optimiser": "adam"})
+
+
+def test_spec_batch_over_grpc_and_by_id(client: Client) -> None:
+    """A spec that names its batch: the batch condition and the cost by spec, then by the id (which carries
+    `batch:` and `mode:`), agree with the library."""
+    spec = "framework: torch\ninput: [5]\nbatch: N\nmode: train\nlayers:\n  - Linear: {out_features: 3}\n" \
+           "  - BatchNorm1d: {}\n"
+    d = symshape.derive(spec)
+    bad = client.evaluate(spec, {"N": 1}, cost={})
+    assert not bad.valid and "Expected more than 1 value per channel" in bad.violations[0].message
+    good = client.evaluate(spec, {"N": 4}, cost={"optimizer": "adam"})
+    assert good.valid and good.cost.total_bytes == d.cost(optimizer="adam").evaluate(N=4).total_bytes
+    again = client.evaluate(good.derivation_id, {"N": 4}, cost={"optimizer": "adam"})
+    assert again.cost.total_bytes == good.cost.total_bytes
