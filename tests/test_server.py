@@ -23,9 +23,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import symshape
 from symshape.client import Client, ServiceError
 from symshape.portable import evaluate_graph
-from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
+from symshape_server.ids import derivation_id
 from symshape_server.service import ServerConfig, create_server, shutdown
 from tests.test_honest import negatives
 

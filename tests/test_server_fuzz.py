@@ -18,10 +18,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-import symshape
-from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.gen import shape_algebra_pb2_grpc as pb_grpc
+from symshape_server.ids import derivation_id
 from symshape_server.service import ServerConfig, create_server, shutdown
 
 ROOT = Path(__file__).parent.parent

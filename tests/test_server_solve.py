@@ -21,8 +21,8 @@ from symshape.client import Client, ServiceError, value_set
 from symshape.errors import BindingError
 from symshape.portable import evaluate_graph
 from symshape.solve import solve
-from symshape_server.ids import derivation_id
 from symshape_server.gen import shape_algebra_pb2 as pb
+from symshape_server.ids import derivation_id
 from symshape_server.service import ServerConfig, create_server, shutdown
 from tests.test_server import nodes
 
