@@ -68,6 +68,20 @@ def _counts(values: tuple[int | None, ...]) -> bytes:
     return b"".join(out)
 
 
+_CACHE: dict[int, bytes] = {}  # varints of the int64 values seen (sizes and counts repeat across layers and calls)
+
+
+def _v(n: int | None) -> bytes:
+    """The varint of an int64 value (None: 0), memoized; OverflowError beyond int64."""
+    hit = _CACHE.get(n)  # type: ignore[arg-type]
+    if hit is not None:
+        return hit
+    out = _varint(_int64(n))
+    if n is not None and len(_CACHE) < 1_000_000:
+        _CACHE[n] = out
+    return out
+
+
 class EvaluateEncoder:
     """EvaluateResponse bytes for one derivation (its compiled program and id)."""
 
@@ -83,8 +97,8 @@ class EvaluateEncoder:
                 fixed += _field(2, lr["name"].encode())
             if lr["kind"]:
                 fixed += _field(3, lr["kind"].encode())
-            self.layers.append((fixed, lr["outputs"], lr["trainable"], lr["non_trainable"], lr["buffers"],
-                                lr["macs"], lr["activations"]))
+            self.layers.append((fixed, [tuple(shape) for shape in lr["outputs"]], lr["trainable"],
+                                lr["non_trainable"], lr["buffers"], lr["macs"], lr["activations"]))
 
     def valid_reply(self, values: dict[str, int]) -> bytes | None:
         """The reply's bytes when the binding is valid; None when it is not (the caller words the violations)."""
@@ -92,22 +106,33 @@ class EvaluateEncoder:
         regs = c.program.run_int(values)
         if not regs[c.valid]:
             return None
+        v, varint, keys = _v, _varint, _COUNT_KEYS
+
+        def shape(registers: tuple[int, ...]) -> bytes:  # an IntShape message (dims packed)
+            run = b"".join([v(regs[r]) for r in registers])
+            return b"\x0a" + varint(len(run)) + run if run else b""
+
+        def counts(numbers: tuple) -> bytes:  # an IntCounts message (zeros left out)
+            return b"".join([k + v(n) for k, n in zip(keys, numbers) if n])
+
         out = [self.head]
-        output = c.output[0] if c.output else []
-        shape = _shape([regs[r] for r in output])
-        if shape:
-            out.append(_field(2, shape))
+        output = shape(tuple(c.output[0])) if c.output else b""
+        if output:
+            out.append(b"\x12" + varint(len(output)) + output)
         t = c.totals
-        counts = _counts((regs[t["trainable"]], regs[t["non_trainable"]], regs[t["params"]], regs[t["buffers"]],
-                          regs[t["macs"]], regs[t["activations"]]))
-        out.append(_field(3, counts))  # set even when all zero, as the message API sets it
+        total = counts((regs[t["trainable"]], regs[t["non_trainable"]], regs[t["params"]], regs[t["buffers"]],
+                        regs[t["macs"]], regs[t["activations"]]))
+        out.append(b"\x1a" + varint(len(total)) + total)  # set even when all zero, as the message API sets it
         for fixed, outputs, tr, nt, bu, ma, ac in self.layers:
             trainable, non_trainable = regs[tr], regs[nt]
-            total = None if trainable is None or non_trainable is None else trainable + non_trainable
+            layer_total = None if trainable is None or non_trainable is None else trainable + non_trainable
             body = [fixed]
-            for regs_shape in outputs:
-                body.append(_field(4, _shape([regs[r] for r in regs_shape])))
-            body.append(_field(5, _counts((trainable, non_trainable, total, regs[bu], regs[ma], regs[ac]))))
-            out.append(_field(4, b"".join(body)))
+            for registers in outputs:
+                dims = shape(registers)
+                body.append(b"\x22" + varint(len(dims)) + dims)
+            numbers = counts((trainable, non_trainable, layer_total, regs[bu], regs[ma], regs[ac]))
+            body.append(b"\x2a" + varint(len(numbers)) + numbers)
+            layer = b"".join(body)
+            out.append(b"\x22" + varint(len(layer)) + layer)
         out.append(b"\x28\x01")  # valid = true (explicit presence)
         return b"".join(out)
