@@ -68,6 +68,7 @@ def _counts(values: tuple[int | None, ...]) -> bytes:
     return b"".join(out)
 
 
+_LENS = [_varint(n) for n in range(16384)]  # varints of message lengths
 _CACHE: dict[int, bytes] = {}  # varints of the int64 values seen (sizes and counts repeat across layers and calls)
 
 
@@ -106,14 +107,17 @@ class EvaluateEncoder:
         regs = c.program.run_int(values)
         if not regs[c.valid]:
             return None
-        v, varint, keys = _v, _varint, _COUNT_KEYS
+        v, keys, cache, lens = _v, _COUNT_KEYS, _CACHE, _LENS
+
+        def varint(n: int) -> bytes:  # a length
+            return lens[n] if n < 16384 else _varint(n)
 
         def shape(registers: tuple[int, ...]) -> bytes:  # an IntShape message (dims packed)
-            run = b"".join([v(regs[r]) for r in registers])
+            run = b"".join([cache.get(regs[r]) or v(regs[r]) for r in registers])
             return b"\x0a" + varint(len(run)) + run if run else b""
 
         def counts(numbers: tuple) -> bytes:  # an IntCounts message (zeros left out)
-            return b"".join([k + v(n) for k, n in zip(keys, numbers) if n])
+            return b"".join([k + (cache.get(n) or v(n)) for k, n in zip(keys, numbers) if n])
 
         out = [self.head]
         output = shape(tuple(c.output[0])) if c.output else b""
