@@ -62,6 +62,7 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
         self.limit = limit
         self.active = 0
         self.lock = threading.Lock()
+        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
 
     def _enter(self, context: grpc.ServicerContext) -> None:
         with self.lock:
@@ -80,6 +81,14 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
         handler = continuation(details)
         if handler is None or details.method.startswith(EXEMPT):
             return handler
+        hit = self.wrapped.get(details.method)  # the same handler each call: wrapped once (per-call cost)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = self._wrap(handler)
+        self.wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Any) -> Any:
         if handler.response_streaming:
             kind = "stream_stream" if handler.request_streaming else "unary_stream"
             inner = getattr(handler, kind)
@@ -120,10 +129,21 @@ def _bad_encoding(what: _Undecodable) -> Abort:
 class DecodeErrors(grpc.ServerInterceptor):
     """A request protobuf cannot decode is INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
 
+    def __init__(self) -> None:
+        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
+
     def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
         handler = continuation(details)
         if handler is None or handler.request_deserializer is None or details.method.startswith(EXEMPT):
             return handler
+        hit = self.wrapped.get(details.method)  # the same handler each call: wrapped once (per-call cost)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = self._wrap(handler)
+        self.wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: Any) -> Any:
         decode = handler.request_deserializer
 
         def safe_decode(data: bytes) -> Any:
