@@ -57,6 +57,7 @@ class LayerResult:
     rule: LayerRule
     args: SimpleNamespace
     dropped: tuple[tuple[str, Expr], ...] = ()  # (axis, input rows no window reads): lossless when all 0
+    batch: Expr | None = None  # the spec's `batch:`: activations count every sample (None: one sample)
 
     @property
     def output_shape(self) -> Shape:
@@ -68,7 +69,8 @@ class LayerResult:
 
     @cached_property
     def activations(self) -> Expr:  # cached: SymPy's product of a layer's sizes costs ~1 ms, asked for thrice
-        return sympy.Add(*[prod(shape) for shape in self.outputs])
+        per_sample = sympy.Add(*[prod(shape) for shape in self.outputs])
+        return per_sample if self.batch is None else self.batch * per_sample
 
     def describe(self) -> str:
         return f"layer {self.index} '{self.name}' ({self.kind})"
@@ -301,7 +303,7 @@ class _Deriver:
         result = LayerResult(ly.index, name, rule.name, tuple(refs), tuple(inputs), outputs,
                              out.trainable, out.non_trainable, out.buffers, out.macs,
                              tuple([*out.conditions, *ctx.extra_conditions]), rule, args,
-                             tuple(out.dropped))
+                             tuple(out.dropped), self.batch)
         self.layers.append(result)
         self.tensors[name] = result.outputs
         for cond in result.conditions:

@@ -96,6 +96,7 @@ class Compiled:
         self.totals = {k: v if v is not None else b.const(0) for k, v in totals.items()}
         self.totals["params"] = b.op("add", (self.totals["trainable"], self.totals["non_trainable"]))
         self.output = [[b.add(s) for s in shape] for _, shape in d.outputs]
+        self.batch: int | None = None if d.batch is None else b.add(d.batch)  # the spec's `batch:` (its register)
         self.program: Program = b.build()
         self.accepted = tuple(d.symbols)
 
@@ -177,6 +178,7 @@ class Evaluation(_Totals):
     layers: tuple[LayerValues, ...]
     violations: tuple[Violation, ...]
     margins: Any = None  # symshape.margins.Margins when asked for (evaluate(..., margins=True))
+    batch: int | None = None  # the spec's `batch:` at these bindings (None: the spec names no batch)
 
     @property
     def valid(self) -> bool:
@@ -190,6 +192,7 @@ class Evaluation(_Totals):
             "valid": self.valid,
             "violations": [v.to_dict() for v in self.violations],
             **({} if self.margins is None else {"margins": self.margins.to_dict()}),
+            **({} if self.batch is None else {"batch": self.batch}),
         }
 
     # views (symshape.views): a one-line repr, the table, and what notebooks show
@@ -275,7 +278,7 @@ def evaluation_from(c: Compiled, values: dict[str, int], regs: list, margins: bo
         trainable=get(c.totals["trainable"]), non_trainable=get(c.totals["non_trainable"]),
         buffers=get(c.totals["buffers"]), macs=get(c.totals["macs"]),
         activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations),
-        margins=signed)
+        margins=signed, batch=None if getattr(c, "batch", None) is None else get(c.batch))
 
 
 def _separated(v: object) -> str:

@@ -22,7 +22,19 @@ from .symbols import make_symbol
 if TYPE_CHECKING:
     from .derive import Derivation, LayerResult
 
-__all__ = ["derivation_dict", "latex", "placeholders", "recurrence", "rule_formulas", "text"]
+__all__ = ["batched", "derivation_dict", "evaluated_batched", "latex", "placeholders", "recurrence", "rule_formulas",
+           "text"]
+
+
+def batched(d: Derivation, shape: Sequence[Any]) -> tuple[Any, ...]:
+    """A shape as the views show it: the batch first when the spec names it (`batch: B`), else as it is.
+    (The derivation's own shapes exclude the batch: out0 is the first axis after it.)"""
+    return tuple(shape) if d.batch is None else (d.batch, *shape)
+
+
+def evaluated_batched(batch: int | None, shape: Sequence[Any]) -> tuple[Any, ...]:
+    """An evaluated shape as the views show it: the batch's value first when the spec names one."""
+    return tuple(shape) if batch is None else (batch, *shape)
 
 
 def text(e: object, names: Mapping[Expr, sympy.Symbol] | None = None) -> str:
@@ -158,8 +170,8 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
     for ly in d.layers:
         layers.append({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
-            "output_shape": [show(s) for s in ly.output_shape],
-            "output_shapes": [[show(s) for s in shape] for shape in ly.outputs],
+            "output_shape": [show(s) for s in batched(d, ly.output_shape)],
+            "output_shapes": [[show(s) for s in batched(d, shape)] for shape in ly.outputs],
             "recurrence": recurrence_text(ly, d.framework),
             "params": _params(d, ly.trainable, ly.non_trainable, closed_forms),
             "buffers": show(ly.buffers),
@@ -169,10 +181,10 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
     out = {
         "never_valid": never,  # non-empty: no value of the symbols is valid (and no results below)
         **_spec_facts(d),
-        "output_shape": [text(s) for s in d.output_shape],
-        "output_shapes": {ref: [text(d.expand(s)) for s in shape] for ref, shape in d.outputs},
-        "closed_form": [text(s) for s in d.closed_form],
-        "closed_form_latex": [latex(s) for s in d.closed_form],
+        "output_shape": [text(s) for s in batched(d, d.output_shape)],
+        "output_shapes": {ref: [text(d.expand(s)) for s in batched(d, shape)] for ref, shape in d.outputs},
+        "closed_form": [text(s) for s in batched(d, d.closed_form)],
+        "closed_form_latex": [latex(s) for s in batched(d, d.closed_form)],
         "params": _params(d, d.trainable, d.non_trainable, closed_forms),
         "buffers": show(d.buffers),
         "macs": show(d.macs),
@@ -216,6 +228,7 @@ def _spec_facts(d: Derivation) -> dict[str, Any]:
     return {
         "key": d.key,
         "framework": d.framework,
+        **({} if d.batch is None else {"batch": text(d.batch), "mode": d.mode}),
         "symbols": {n: {"min": s.min, "max": s.max, **({"default": s.default} if s.default is not None else {})}
                     for n, s in d.symbols.items()},
         "inputs": {n: [text(s) for s in shape] for n, shape in d.inputs.items()},

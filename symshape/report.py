@@ -19,7 +19,7 @@ from .deep import run_deep
 from .derive import Derivation
 from .evaluate import Evaluation
 from .layers.base import REQUIRED, AnyKind, LayerRule
-from .render import latex, rule_formulas, text
+from .render import batched, evaluated_batched, latex, rule_formulas, text
 from .views import count_text
 
 __all__ = ["derivation_report", "evaluation_report", "layer_report", "layers_report"]
@@ -95,7 +95,7 @@ def network_rows(d: Derivation, closed_forms: bool = False) -> list[dict[str, An
         params = show(ly.params)
         out.append({
             "name": ly.name, "kind": ly.kind,
-            "shape": [show(s) for s in ly.output_shape],
+            "shape": [show(s) for s in batched(d, ly.output_shape)],
             "params": params, "macs": show(ly.macs),
         })
     return out
@@ -136,7 +136,8 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
         from .docs.latex import standalone
 
         return standalone(out, f"{d.framework} network, input " + ", ".join(
-            (f"{n} " if n != "input" else "") + _shape([text(s) for s in shape]) for n, shape in d.inputs.items()))
+            (f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape)])
+            for n, shape in d.inputs.items()))
     return out
 
 
@@ -148,15 +149,15 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[s
         return _never_valid_report(d, never, fmt)
     rows = network_rows(d, closed_forms)
     constraints = d.constraints(closed_forms)
-    closed = list(d.closed_form)
+    closed = list(batched(d, d.closed_form))
     total = _normal(d, d.params, closed_forms)  # one printed form for the three counts
     trainable, non_trainable = _normal(d, d.trainable, closed_forms), _normal(d, d.non_trainable, closed_forms)
     buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
     sizes = [] if closed_forms else sizes_lines(d, fmt)
-    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in shape])
+    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape)])
                        for n, shape in d.inputs.items())
     if fmt == "markdown":
-        lines = [f"**Input**: {inputs} ({d.framework}, batch axis excluded)", "",
+        lines = [f"**Input**: {inputs} ({d.framework}, {batch_note(d)})", "",
                  "| # | Layer | Kind | Output shape | Parameters |" + "".join(f" {h} |" for h in extra),
                  "|---|---|---|---|---|" + "---|" * len(extra)]
         for i, r in enumerate(rows):
@@ -215,7 +216,8 @@ def totals_lines(d: Derivation, closed_forms: bool = False) -> list[str]:
     buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
     sizes = [] if closed_forms else sizes_lines(d)
     lines = [*(["Sizes (each layer's, in terms of the sizes before it):", *sizes] if sizes else []),
-             f"Output size (closed form): {_shape([text(s) for s in d.closed_form])}", f"Total params: {count(total)}",
+             f"Output size (closed form): {_shape([text(s) for s in batched(d, d.closed_form)])}",
+             f"Total params: {count(total)}",
              f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",
              *([f"Buffers: {count(buffers)}"] if buffers != 0 else []), f"MACs: {count(macs)}"]
     constraints = d.constraints(closed_forms)
@@ -244,8 +246,14 @@ def valid_set(d: Derivation) -> str | None:
         return None
 
 
-def eval_shape(shape: tuple[int | None, ...]) -> str:
-    return _shape(["?" if s is None else count_text(s).replace(",", "") for s in shape])
+def batch_note(d: Derivation) -> str:
+    """'batch axis excluded', or 'batch B first' when the spec names its batch (`batch: B`)."""
+    return "batch axis excluded" if d.batch is None else f"batch {text(d.batch)} first"
+
+
+def eval_shape(shape: tuple[int | None, ...], batch: int | None = None) -> str:
+    """An evaluated shape; `batch` (the spec's `batch:` at the bindings), when given, first."""
+    return _shape(["?" if s is None else count_text(s).replace(",", "") for s in evaluated_batched(batch, shape)])
 
 
 def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = None) -> str:
@@ -258,10 +266,10 @@ def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = N
                       ("MACs", "right")):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
     for ly in e.layers:
-        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", eval_shape(ly.output_shape), count(ly.params),
+        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", eval_shape(ly.output_shape, e.batch), count(ly.params),
                       count(ly.macs))
     console.print(table, markup=False)
-    for label, value in (("Output shape", eval_shape(e.output_shape)), ("Total params", count(e.params)),
+    for label, value in (("Output shape", eval_shape(e.output_shape, e.batch)), ("Total params", count(e.params)),
                          ("Trainable params", count(e.trainable)), ("Non-trainable params", count(e.non_trainable)),
                          *((("Buffers", count(e.buffers)),) if e.buffers else ()), ("MACs", count(e.macs)),
                          ("Activations", count(e.activations) + (" elements" if e.activations is not None else ""))):

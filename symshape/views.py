@@ -48,9 +48,9 @@ def _spec_name(d: Derivation) -> str:
 
 def derivation_repr(d: Derivation) -> str:
     """<Derivation torch 'resnet50': 175 layers, input (3, H, W), output (1000,), symbols H, W>"""
-    from .render import text
+    from .render import batched, text
 
-    inputs = "; ".join((f"{n} " if n != "input" else "") + _tuple([_short(text(s), 24) for s in shape])
+    inputs = "; ".join((f"{n} " if n != "input" else "") + _tuple([_short(text(s), 24) for s in batched(d, shape)])
                        for n, shape in d.inputs.items())
     parts = [f"{len(d.layers)} layer{'s' if len(d.layers) != 1 else ''}",
              f"input{'s' if len(d.inputs) > 1 else ''} {inputs}"]
@@ -58,7 +58,7 @@ def derivation_repr(d: Derivation) -> str:
         if d.never_valid:
             parts.append("never valid")
         else:
-            parts.append("output " + _tuple([_short(text(s)) for s in d.closed_form]))
+            parts.append("output " + _tuple([_short(text(s)) for s in batched(d, d.closed_form)]))
     except SymshapeError:  # a repr never raises: a form over a limit is left out
         parts.append("output ...")
     if d.symbols:
@@ -72,8 +72,11 @@ def evaluation_repr(e: Evaluation) -> str:
     at = f" at {_names(bound)}" if bound else ""
     verdict = "valid" if e.valid else f"INVALID ({len(e.violations)} violated condition" \
         f"{'s' if len(e.violations) > 1 else ''})"
-    n = len(e.output_shape)
-    shape = _tuple(["?" if s is None else _short(f"{s}", 24) for s in e.output_shape[:8]]
+    from .render import evaluated_batched
+
+    full = evaluated_batched(e.batch, e.output_shape)
+    n = len(full)
+    shape = _tuple(["?" if s is None else _short(f"{s}", 24) for s in full[:8]]
                    + (["..."] if n > 8 else []))
     return (f"<Evaluation{at}: {verdict}, output {shape}, params {_count(e.params)}, "
             f"MACs {_count(e.macs)}>")
@@ -178,10 +181,10 @@ def derivation_markdown(d: Derivation) -> str:
 def evaluation_html(e: Evaluation) -> str:
     from .report import count, eval_shape
 
-    rows = [[str(ly.index), ly.name, ly.kind, eval_shape(ly.output_shape), count(ly.params), count(ly.macs)]
+    rows = [[str(ly.index), ly.name, ly.kind, eval_shape(ly.output_shape, e.batch), count(ly.params), count(ly.macs)]
             for ly in e.layers]
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
-    footer = [f"Output shape: {eval_shape(e.output_shape)}", f"Total params: {count(e.params)}",
+    footer = [f"Output shape: {eval_shape(e.output_shape, e.batch)}", f"Total params: {count(e.params)}",
               f"MACs: {count(e.macs)}",
               f"Activations: {count(e.activations)}" + (" elements" if e.activations is not None else "")]
     footer += ["Valid."] if e.valid else [f"INVALID: {v.message}" for v in e.violations]
@@ -198,9 +201,9 @@ def evaluation_markdown(e: Evaluation) -> str:
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
     lines = [f"**Network**{f' at {bound}' if bound else ''}", "",
              "| # | Layer | Kind | Output shape | Parameters | MACs |", "|---:|---|---|---|---:|---:|"]
-    lines += [f"| {ly.index} | `{cell(ly.name)}` | {ly.kind} | {eval_shape(ly.output_shape)} | {count(ly.params)} | "
-              f"{count(ly.macs)} |" for ly in e.layers]
-    lines += ["", f"**Output shape**: {eval_shape(e.output_shape)}", "",
+    lines += [f"| {ly.index} | `{cell(ly.name)}` | {ly.kind} | {eval_shape(ly.output_shape, e.batch)} | "
+              f"{count(ly.params)} | {count(ly.macs)} |" for ly in e.layers]
+    lines += ["", f"**Output shape**: {eval_shape(e.output_shape, e.batch)}", "",
               f"**Parameters**: {count(e.params)} (trainable {count(e.trainable)}, non-trainable "
               f"{count(e.non_trainable)}" + (f"; buffers {count(e.buffers)})" if e.buffers else ")"), "",
               f"**MACs**: {count(e.macs)}", ""]

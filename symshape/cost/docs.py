@@ -8,7 +8,7 @@ at the worked example's values (and the batch given). The document builder adds 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..printing import to_latex
@@ -21,11 +21,14 @@ __all__ = ["cost_blocks"]
 
 
 def cost_blocks(d: Derivation, example: Mapping[str, int] | None = None, *, batch: int = 32,
-                **options: Any) -> list[Any]:
-    """Blocks of the 'Cost of training' section; `options` as `symshape.cost.cost` takes them."""
+                tex: Callable[[Any], str] | None = None, **options: Any) -> list[Any]:
+    """Blocks of the 'Cost of training' section; `options` as `symshape.cost.cost` takes them. `tex`: how a
+    formula is written (default: closed forms; the document passes its named sizes, linear in depth)."""
     from ..docs.blocks import Bullets, Code, Heading, Math, Para, Table, line
 
     c = d.cost(**options)
+    layer_tex = tex or (lambda e: to_latex(d.collapse(e)))
+    total_tex = tex or (lambda e: to_latex(d.normal_form(e)))
     blocks: list[Any] = [Heading(2, "Cost of training", "cost")]
     b = to_latex(c.batch)
     blocks.append(Para(line(f"FLOPs as {c.convention.name} counts them ({c.convention.describe()}); memory in bytes "
@@ -33,16 +36,15 @@ def cost_blocks(d: Derivation, example: Mapping[str, int] | None = None, *, batc
     rows = []
     for ly in c.layers:
         rows.append((line(str(ly.index)), line(Code(ly.name)), line(ly.kind),
-                     line(Math(to_latex(d.collapse(ly.forward_flops)))),
-                     line(Math(to_latex(d.collapse(ly.backward_flops)))),
-                     line(Math(to_latex(d.collapse(ly.saved_bytes))))))
+                     line(Math(layer_tex(ly.forward_flops))), line(Math(layer_tex(ly.backward_flops))),
+                     line(Math(layer_tex(ly.saved_bytes)))))
     blocks.append(Table(("#", "Layer", "Type", "FLOPs", "Backward FLOPs", "Saved for backward (bytes)"),
                         tuple(rows), numeric=(0,)))
     names = {"forward_flops": "Forward FLOPs", "backward_flops": "Backward FLOPs",
              "params_bytes": "Parameters (bytes)", "grads_bytes": "Gradients (bytes)",
              "optimizer_bytes": "Optimizer state (bytes)", "buffers_bytes": "Buffers (bytes)",
              "activations_bytes": "Activations kept for backward (bytes)", "total_bytes": "Memory to train (bytes)"}
-    blocks.append(Bullets(tuple(line(f"{label}: ", Math(to_latex(d.normal_form(c.totals[key]))))
+    blocks.append(Bullets(tuple(line(f"{label}: ", Math(total_tex(c.totals[key])))
                                 for key, label in names.items())))
     if example is not None:
         values = {k: v for k, v in example.items() if k in c.symbols}

@@ -24,6 +24,7 @@ from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
 from ..printing import _Printer, to_latex
+from ..render import batched, evaluated_batched
 from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Link, Math, MathBlock, Para, Table, line
 from .conventions import notes
@@ -170,14 +171,16 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     doc.add(Heading(1, doc.title))
     if descriptions.get(""):
         doc.add(Para(line(descriptions[""])))
-    inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(to_latex(s) for s in shape) + ")"
-                       for n, shape in d.inputs.items())
+    inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(to_latex(s) for s in batched(d, shape))
+                       + ")" for n, shape in d.inputs.items())
     analysis = analysis or Analysis.of(d)
     never = analysis.never
     naming = () if never else (" Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
                                " and written in terms of the sizes before them; only the output is shown in "
                                "closed form.")
-    doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), " (batch axis excluded).", *naming)))
+    batch = (" (batch axis excluded).",) if d.batch is None else \
+        (" (the batch ", Math(to_latex(d.batch)), f" first; {d.mode} mode).")
+    doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), *batch, *naming)))
     if never:  # no value of the symbols is valid: why, the spec's facts, and no sizes or counts
         doc.add(Heading(2, "Never valid", "never-valid"),
                 Para(line("No value of the symbols makes this network valid, so it has no output shape, "
@@ -194,6 +197,7 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     _closed_form(doc, d, namer, ex)
     _validity(doc, d, namer, ex, analysis)
     _example(doc, d, namer, ex)
+    _cost(doc, d, namer, ex)
     _plot(doc, d, ex, image)
     _count_plots(doc, d, ex, image)
     _graph(doc, d, namer, image)
@@ -216,7 +220,7 @@ def _contents(doc: Document) -> None:
 def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
     rows = []
     for ly in d.layers:
-        shape = _shape_tex([namer.tex(s) for s in ly.output_shape])
+        shape = _shape_tex([namer.tex(s) for s in batched(d, ly.output_shape)])
         rows.append((line(str(ly.index)), line(Code(ly.name)), line(ly.kind), line(Math(shape)),
                      _count(ly.params, namer.tex(ly.params)), _count(ly.macs, namer.local(d, ly.macs))))
     doc.add(Heading(2, "Summary", "summary"),
@@ -303,7 +307,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
 
 def _closed_form(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     doc.add(Heading(2, "Output in closed form", "closed-form"))
-    doc.add(MathBlock(_shape_tex([to_latex(s) for s in d.closed_form])))
+    doc.add(MathBlock(_shape_tex([to_latex(s) for s in batched(d, d.closed_form)])))
     steps = closed_form_steps(d)
     if not steps.total and ex.plot is not None and ex.plot[1] is not None:
         ly = d.layers[ex.plot[1]]  # the output does not depend on the input sizes: the last size that does
@@ -432,17 +436,27 @@ def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
         for atom, value in zip(ly.output_shape, lv.output_shape, strict=True):
             if namer.first.get(atom) == ly.index and value is not None:
                 sizes.append(f"{namer.tex(atom)} = {value}")
-        shape = "(" + ", ".join("?" if v is None else str(v) for v in lv.output_shape) + ")"
+        shape = "(" + ", ".join("?" if v is None else str(v) for v in evaluated_batched(e.batch, lv.output_shape)) + ")"
         rows.append((line(str(ly.index)), line(Code(ly.name)), _joined([Math(m) for m in dict.fromkeys(sizes)]),
                      line(shape), line(_num(lv.params)), line(_num(lv.macs))))
     doc.add(Table(("#", "Layer", "New sizes", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5),
                   nowrap=(2, 3)))
-    doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in e.output_shape) + ")"),
+    doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in evaluated_batched(e.batch, e.output_shape))
+                          + ")"),
                      line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
                      line("Valid." if e.valid else f"Invalid: {len(e.violations)} violated condition(s)"),
                      *(line(v.message) for v in e.violations))))
     if e.valid:
         _dropped(doc, d, ex)
+
+
+def _cost(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
+    """The cost of training (symshape.cost.docs): FLOPs and memory as formulas in the named sizes, as the
+    summary's MACs (linear in depth), and the numbers at the worked example."""
+    from ..cost.docs import cost_blocks
+
+    valid = ex.evaluation is not None and ex.evaluation.valid
+    doc.add(*cost_blocks(d, ex.bindings if valid else None, tex=lambda e: namer.local(d, e)))
 
 
 def _dropped(doc: Document, d: Derivation, ex: Example) -> None:
