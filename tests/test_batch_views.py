@@ -139,3 +139,15 @@ def test_cli_eval_report(tmp_path: Path) -> None:
     sets = [x for kv in ("I=32", "F=3", "S=1", "P=1", "D=8", "B=4") for x in ("--set", kv)]
     assert main(["eval", str(spec), *sets], out=out) == 0
     assert "Output shape: (4, 16, 16, 8)" in out.getvalue()
+
+
+def test_largest_batch_within_an_activations_budget(tmp_path: Path) -> None:
+    """10,240 elements a sample (32*32*8 + 16*16*8): 9 samples within 100,000."""
+    d = with_batch("classic_symbolic.yaml")
+    assert d.evaluate(I=32, F=3, S=1, P=1, D=8, B=9).activations == 92_160
+    spec = tmp_path / "b.yaml"
+    spec.write_text("batch: B\n" + (EXAMPLES / "classic_symbolic.yaml").read_text())
+    sets = [x for kv in ("I=32", "F=3", "S=1", "P=1", "D=8") for x in ("--set", kv)]
+    out = io.StringIO()
+    main(["solve", str(spec), "--for", "B", *sets, "--budget", "activations=100000"], out=out)
+    assert "B = 9 (activations 92,160)" in out.getvalue()

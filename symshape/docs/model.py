@@ -147,6 +147,9 @@ def fills(d: Derivation) -> dict[str, list[str]]:
             for s in as_expr(e).free_symbols:
                 if s.name in out:
                     out[s.name].append(f"input '{name}' axis {k}")
+    for s in as_expr(d.batch).free_symbols if d.batch is not None else ():
+        if s.name in out:
+            out[s.name].append("the batch size")
     known = set(out)
     for ly in d.layers:
         for arg in d.spec.layers[ly.index].args:
