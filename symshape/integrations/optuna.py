@@ -19,7 +19,8 @@ where the feasible region is) and as the trial's user attribute ``symshape_const
 `Search.constraints` returns for a sampler's ``constraints_func`` (deprecated in Optuna 5).
 `Search.check` prunes (``optuna.TrialPruned``) an invalid or over-budget candidate, in microseconds,
 before any training. Budgets: ``params``, ``trainable``, ``macs``, ``activations`` (elements of one
-sample's layer outputs) and ``memory`` (bytes: ``bytes_per_value`` x (params + buffers + activations)).
+sample's layer outputs; of the batch's when the spec names one, ``batch: B``) and ``memory`` (bytes:
+``bytes_per_value`` x (params + buffers + activations)).
 """
 
 from __future__ import annotations
