@@ -151,3 +151,20 @@ def test_largest_batch_within_an_activations_budget(tmp_path: Path) -> None:
     out = io.StringIO()
     main(["solve", str(spec), "--for", "B", *sets, "--budget", "activations=100000"], out=out)
     assert "B = 9 (activations 92,160)" in out.getvalue()
+
+
+def test_keras_full_shapes_and_activations() -> None:
+    """keras' summary prints None for the batch; at a real batch of 4 its outputs are what the views show."""
+    keras = pytest.importorskip("keras", reason="keras")
+    d = with_batch("classic_symbolic.yaml")
+    values = {"I": 32, "F": 3, "S": 2, "P": 0, "D": 8, "B": 4}
+    e = d.evaluate(values)
+    layers = [keras.layers.Conv2D(8, 3, strides=2), keras.layers.MaxPooling2D((2, 2))]
+    x = keras.ops.convert_to_tensor(np.zeros((4, 32, 32, 3), dtype="float32"))
+    shapes = []
+    for layer in layers:
+        x = layer(x)
+        shapes.append(tuple(int(s) for s in x.shape))
+    assert [tuple(json.loads("[" + eval_shape(ly.output_shape, e.batch).strip("()").rstrip(",") + "]"))
+            for ly in e.layers] == shapes
+    assert e.activations == sum(int(np.prod(s)) for s in shapes)
