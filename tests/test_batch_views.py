@@ -168,3 +168,21 @@ def test_keras_full_shapes_and_activations() -> None:
     assert [tuple(json.loads("[" + eval_shape(ly.output_shape, e.batch).strip("()").rstrip(",") + "]"))
             for ly in e.layers] == shapes
     assert e.activations == sum(int(np.prod(s)) for s in shapes)
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+@pytest.mark.parametrize(("argv", "golden"), [
+    (["derive"], "derive.classic_batch.txt"),
+    (["derive", "--format", "markdown"], "derive.classic_batch.md"),
+    (["eval", *[x for kv in ("I=32", "F=3", "S=1", "P=1", "D=8", "B=4") for x in ("--set", kv)]],
+     "eval.classic_batch.txt"),
+])
+def test_golden_views(argv: list[str], golden: str, tmp_path: Path) -> None:
+    """The classic example with `batch: B`: the batch first in every shape, activations at B=4."""
+    spec = tmp_path / "classic_batch.yaml"
+    spec.write_text("batch: B\n" + (EXAMPLES / "classic_symbolic.yaml").read_text())
+    out = io.StringIO()
+    main([argv[0], str(spec), *argv[1:]], out=out)
+    assert out.getvalue() == (GOLDEN / golden).read_text(), f"{golden} differs from its golden file"
