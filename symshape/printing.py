@@ -12,7 +12,9 @@ FloorDiv, `a % b` for Mod); relations read as Python comparisons (`E % Hh == 0`,
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 
 import sympy
 from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
@@ -24,11 +26,42 @@ from .conditions import divisibility
 from .errors import LimitError
 from .limits import current
 
-__all__ = ["printer", "to_latex", "to_text"]
+__all__ = ["printer", "symbol_tex", "tex_names", "to_latex", "to_text"]
 
 P_ADD, P_MOD, P_MUL, P_POW, P_ATOM = 40, 45, 50, 60, 1000
 _SYMBOL_TEX: dict[str, str] = {}  # a symbol's name -> its LaTeX (x_{1}, F_{0}...)
 _REL_TEX = {">=": r"\geq", ">": ">", "<=": r"\leq", "<": "<", "==": "=", "!=": r"\neq"}
+
+
+# LaTeX tokens: a text-like command with its argument (kept as is), any other command, a word subscript, a word
+_TEX_TOKEN = re.compile(r"\\(?:text[a-z]*|math[a-z]*|operatorname|begin|end|label|ref|hbox|mbox)\{[^{}]*\}"
+                        r"|\\[A-Za-z]+|\\.|_\{([A-Za-z]{2,}[0-9]*)\}|([A-Za-z]{2,})")
+
+
+def _tex_word(m: re.Match[str]) -> str:
+    if m.group(1):
+        return rf"_{{\mathrm{{{m.group(1)}}}}}"
+    if m.group(2):
+        return rf"\mathit{{{m.group(2)}}}"
+    return m.group(0)
+
+
+@lru_cache(maxsize=1 << 16)
+def tex_names(latex: str) -> str:
+    """LaTeX with every name of more than one letter written as one name: `Min` as \\mathit{Min} (not the
+    product M·i·n), a word subscript upright (C_{in} as C_{\\mathrm{in}}). Commands and the arguments of
+    \\text, \\mathrm, \\operatorname... are left alone, so applying it twice changes nothing."""
+    return _TEX_TOKEN.sub(_tex_word, latex)
+
+
+def symbol_tex(name: str) -> str:
+    """A symbol's LaTeX: SymPy's (subscripts, Greek letters) with multi-letter names as one name."""
+    hit = _SYMBOL_TEX.get(name)  # SymPy's latex() of a name costs ~0.3 ms: once per name
+    if hit is None:
+        if len(_SYMBOL_TEX) > 100_000:
+            _SYMBOL_TEX.clear()
+        hit = _SYMBOL_TEX[name] = tex_names(sympy.latex(sympy.Symbol(name)))
+    return hit
 
 
 def _prec(e: Expr) -> int:
@@ -92,12 +125,7 @@ class _Printer:
             e = self.names.get(e, e)
             if not tex:
                 return e.name
-            hit = _SYMBOL_TEX.get(e.name)  # SymPy's latex() of a name costs ~0.3 ms: once per name
-            if hit is None:
-                if len(_SYMBOL_TEX) > 100_000:
-                    _SYMBOL_TEX.clear()
-                hit = _SYMBOL_TEX[e.name] = sympy.latex(sympy.Symbol(e.name))
-            return hit
+            return symbol_tex(e.name)
         if isinstance(e, Add):
             out = []
             for i, t in enumerate(_terms(e)):

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..printing import tex_names
+
 
 @dataclass(frozen=True)
 class Text:
@@ -24,6 +26,9 @@ class Code:
 @dataclass(frozen=True)
 class Math:
     latex: str
+
+    def __post_init__(self) -> None:  # multi-letter names as one name in every format (Min, not M·i·n)
+        object.__setattr__(self, "latex", tex_names(self.latex))
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,9 @@ class Bullets:
 @dataclass(frozen=True)
 class MathBlock:
     latex: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latex", tex_names(self.latex))
 
 
 @dataclass(frozen=True)
