@@ -29,7 +29,7 @@ from ..views import count_text
 from .blocks import Bullets, Code, Document, Heading, Line, Link, Math, MathBlock, Para, Table, line
 from .conventions import notes
 from .example import SEARCH_HI, Example, choose_example
-from .formulas import General, general
+from .formulas import General, general, mode, substituted_tex, substitutions
 from .plots import NoPlotting, counts, graph, is_graph, staircase
 from .steps import Steps, closed_form_steps, lhs, rhs
 
@@ -263,20 +263,22 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
     generic: dict[tuple[str, str], tuple[General | None, int]] = {}
     said: dict[str, int] = {}  # a convention note -> the layer that gave it in full
     for ly in d.layers:
-        key = (ly.rule.framework, ly.rule.name)
+        m = mode(ly.rule, ly.args)
+        key = (ly.rule.framework, ly.rule.name, m.title if m is not None else "")
         doc.add(Heading(3, f"{ly.index}. {ly.name} ({ly.kind})", f"layer-{ly.index}"))
         items: list[Line] = []
         args = _spec_args(d, ly)
         if args:
             items.append(line("Arguments: ", Code(args)))
         if key not in generic:
-            generic[key] = (general(ly.rule), ly.index)
-            info = generic[key][0]
+            info = m.general if m is not None else general(ly.rule)
+            generic[key] = (info, ly.index)
+            which = f"{ly.rule.framework} {ly.rule.name}" + (f", {m.title}" if m is not None and m.title else "")
             if info is None:
                 items.append(line(f"General formula: that of the wrapped layer ({ly.rule.framework} {ly.rule.name} "
                                   "has no form of its own)."))
             else:
-                items.append(line(f"General formula ({ly.rule.framework} {ly.rule.name}): input ",
+                items.append(line(f"General formula ({which}): input ",
                                   Math(info.inputs), ", output ", Math(info.outputs), ", parameters ",
                                   Math(info.trainable), ", MACs ", Math(info.macs)))
         else:
@@ -288,8 +290,20 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
         outs = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.outputs)
         items.append(line("This layer: input ", Math(ins), ", output ", Math(outs)))
         new = [a for shape in ly.outputs for a in dict.fromkeys(shape) if namer.first.get(a) == ly.index]
+        put = substitutions(m, ly.args, tuple(ly.input_shapes)) if m is not None else {}
+        where = {a: (o, j) for o, shape in enumerate(ly.outputs) for j, a in enumerate(shape)}
         for a in dict.fromkeys(new):
-            items.append(line(Math(f"{namer.tex(a)} = {namer.tex(d.defs[a])}")))
+            simplified = namer.tex(d.defs[a])
+            s = put.get(where[a])
+            middle = substituted_tex(s, namer.tex) if s is not None else simplified
+            eq = f"{namer.tex(a)} = " + (f"{middle} = " if middle != simplified else "") + simplified
+            items.append(line(Math(eq)))
+        for (o, j), s in put.items():  # a size that is no new name (H - 2): the formula put in, on its axis
+            size = ly.outputs[o][j]
+            if size in where and where[size] == (o, j) and namer.first.get(size) != ly.index and \
+                    (middle := substituted_tex(s, namer.tex)) != namer.tex(size):
+                axis = f"output {o + 1}, axis {j}" if len(ly.outputs) > 1 else f"axis {j}"
+                items.append(line(f"Size on {axis}: ", Math(f"{middle} = {namer.tex(size)}")))
         for n in notes(ly):  # in full once; later layers point back to it
             first = said.setdefault(n, ly.index)
             again = f"as in layer {first} ({n.split(':')[0]})."
