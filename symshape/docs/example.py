@@ -55,9 +55,7 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
     if missing:
         v = _smallest_valid(d, bindings, missing)
         if v is None:
-            ex.why = (f"No worked example: no value of {', '.join(missing)} up to {SEARCH_HI} makes the network "
-                      f"valid with the other symbols at their {'defaults or ' if defaults else ''}minimums; give "
-                      "one with --example.")
+            ex.why = _no_example(d, bindings, missing, given, defaults)
             ex.plot_why = "No plot: no example binding (see the worked example)."
             return ex
         bindings.update({s: v for s in missing})
@@ -95,6 +93,27 @@ def choose_example(d: Derivation, given: Mapping[str, int] | None, inputs: list[
             except SymshapeError:
                 pass  # no closed form for this set: the plot still shows it over its range
     return ex
+
+
+def _no_example(d: Derivation, bindings: Mapping[str, int], missing: list[str], given: Mapping[str, int],
+                defaults: Mapping[str, int]) -> str:
+    """Why no value of the input sizes `missing` makes the network valid: the values it was given (or took
+    from defaults and minimums) and a condition that fails with them whatever `missing` is (it fails at the
+    largest value searched too, and does not name a missing symbol)."""
+    fixed = {k: v for k, v in bindings.items() if k not in missing}
+    how = ", ".join(f"{k} = {v}" + ("" if k in given else " (its default)" if k in defaults else " (its minimum)")
+                    for k, v in fixed.items())
+    said = f"No worked example: no value of {', '.join(missing)} up to {SEARCH_HI} makes the network valid" + \
+        (f" with {how}" if how else "")
+    try:
+        e = d.evaluate({**fixed, **{s: SEARCH_HI for s in missing}})
+    except SymshapeError:
+        return said + "; give other example values."
+    fails = [v.message for v in e.violations if not any(f"{m}=" in v.message.rsplit(" at ", 1)[-1] for m in missing)]
+    if fails and fixed:
+        return said + f". It fails whatever {', '.join(missing)} is: {fails[0]}" + \
+            (f" (and {len(fails) - 1} more)" if len(fails) > 1 else "") + "; give other example values."
+    return said + "; give other example values."
 
 
 def _reaching_inner(d: Derivation, inputs: list[str]) -> set[str]:

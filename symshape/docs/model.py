@@ -404,7 +404,8 @@ def _validity(doc: Document, d: Derivation, namer: Namer, ex: Example, analysis:
         doc.add(Para(line("Valid for every value of the symbols." if d.symbols else "Valid.")))
     for sym, vs in ex.solved:
         others = ", ".join(f"{k} = {v}" for k, v in vs.bindings.items())
-        doc.add(Para(line(f"With {others}, the exact set of valid {sym}: ", Code(vs.text()))))
+        said = f"With {others}, the exact set of valid {sym}: " if others else f"The exact set of valid {sym}: "
+        doc.add(Para(line(said, Code(vs.text()))))
         if vs.explanation:
             doc.add(Bullets(tuple(line(e) for e in vs.explanation)))
 
@@ -461,10 +462,27 @@ def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in evaluated_batched(e.batch, e.output_shape))
                           + ")"),
                      line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
-                     line("Valid." if e.valid else f"Invalid: {len(e.violations)} violated condition(s)"),
+                     line("Valid." if e.valid else _invalid_because(e)),
                      *(line(v.message) for v in e.violations))))
     if e.valid:
         _dropped(doc, d, ex)
+
+
+def _invalid_because(e: object) -> str:
+    """'Invalid: 3 violated conditions, failing at H = 63 (the values they name)': the example values that
+    make the worked example invalid, from the violations' own 'at H=63' (each names the values it fails at)."""
+    violations = list(getattr(e, "violations", ()))
+    named: dict[str, str] = {}
+    for v in violations:
+        tail = v.message.rsplit(" at ", 1)[-1] if " at " in v.message else ""
+        for m in re.finditer(r"([A-Za-z_]\w*)=(-?\d+)", tail.split(" (")[0]):
+            named.setdefault(m.group(1), m.group(2))
+    n = len(violations)
+    said = f"Invalid: {n} violated condition{'s' if n != 1 else ''}"
+    if named:
+        said += ", failing at " + ", ".join(f"{k} = {v}" for k, v in named.items()) + \
+            " (give other example values for a valid network)"
+    return said + ":" if n else said + "."
 
 
 def _cost(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
