@@ -350,11 +350,15 @@ def _steps(doc: Document, namer: Namer, steps: Steps) -> None:
                       r"\left\lfloor \frac{x + a c}{a b} \right\rfloor"),
             Para(line(f"The merges, outermost first ({steps.total} in all" +
                       (f", the first {len(steps.merges)} shown" if steps.total > len(steps.merges) else "") +
-                      "); each line is the identity with its x, a, c, b:")))
+                      "); each line is the identity with its x, a, c, b, given after it. A layer's size is "
+                      "a floor plus 1, so c gathers the inner size's +1 with the outer layer's own offset "
+                      "(for example +1 − 3 = −2):")))
     items: list[Line] = []
     for atom, m in steps.merges:
         where = [Math(namer.tex(atom)), f" (layer {namer.first[atom]}): "] if atom in namer.names else []
-        items.append(line(*where, Math(f"{to_latex(lhs(m, namer))} = {to_latex(rhs(m, namer))}")))
+        values = ", ".join(f"{n} = {namer.tex(v)}" for n, v in (("x", m.x), ("a", m.a), ("c", m.c), ("b", m.b)))
+        items.append(line(*where, Math(f"{to_latex(lhs(m, namer))} = {to_latex(rhs(m, namer))}"), " with ",
+                          Math(values)))
     if steps.total > len(steps.merges):
         items.append(line(f"... and {steps.total - len(steps.merges)} more merges by the same identity (not shown: "
                           "the document stays linear in the network's depth)."))
