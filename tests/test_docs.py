@@ -75,7 +75,8 @@ def test_no_example_says_why() -> None:
     spec = {"framework": "torch", "input": [3, "H", "H"], "symbols": {"H": {"min": 1}},
             "layers": [{"Conv2d": {"out_channels": 4, "kernel_size": 5000}}]}
     text = symshape.document(spec, format="markdown")
-    assert "No worked example: no value of H up to 4096" in text and "--example" in text
+    assert "No worked example: no value of H up to 4096" in text and "give other example values" in text
+    assert "--example" not in text  # the RPC reads the same text: no CLI flag in it
     assert "No plot:" in text
 
 

@@ -114,3 +114,30 @@ def test_substitution_keeps_a_non_square_kernel_per_axis() -> None:
     put = substitutions(mode(ly.rule, ly.args), ly.args, tuple(ly.input_shapes))
     ks = {j: s.values[next(x for x in s.values if x.name == "k")] for (_, j), s in put.items()}
     assert ks == {1: 3, 2: 5}
+
+
+BIDI = {"framework": "keras", "input": ["T", "N"],
+        "symbols": {"T": {"min": 1}, "N": {"min": 1}, "U": {"min": 1, "description": "hidden units"}},
+        "layers": [{"Bidirectional": {"layer": {"LSTM": {"units": "U", "return_sequences": True}}}},
+                   {"Bidirectional": {"layer": {"GRU": {"units": 4}}, "merge_mode": "sum"}}]}
+
+
+def test_bidirectional_formula_mode_split_and_fills() -> None:
+    d = derive(BIDI, cache=False)
+    first, second = d.layers
+    m1, m2 = mode(first.rule, first.args), mode(second.rule, second.args)
+    assert m1.title == "layer=LSTM(return_sequences=True)" and m2.title == "layer=GRU, merge_mode='sum'"
+    u = next(s for s in m1.outputs[0][1].free_symbols if s.name == "U")
+    assert m1.outputs[0][1] == 2 * u  # concat: both directions' units, every time step
+    assert len(m1.outputs[0]) == 2 and len(m2.outputs[0]) == 1 and m2.outputs[0][0].name == "U"  # sum: U
+    put = substitutions(m1, first.args, tuple(first.input_shapes), {n: s.symbol for n, s in d.symbols.items()})
+    for b in ({"T": 3, "N": 5, "U": 7}, {"T": 1, "N": 2, "U": 1}):
+        ev = d.evaluate(b)
+        got = put[(0, 1)].expr().xreplace({d.symbols[n].symbol: sympy.Integer(v) for n, v in b.items()})
+        assert got == ev.layers[0].output_shape[1]
+    text = str(document(BIDI, format="markdown")).replace("\\_", "_")
+    assert "| $U$ | hidden units | [1, inf] | bidirectional.layer.LSTM.units (units of the wrapped LSTM) |" in \
+        text.replace("\\[", "[").replace("\\]", "]")
+    assert "General formula (keras Bidirectional, layer=LSTM(return_sequences=True))" in text
+    assert "- Parameters: weights $8 U \\left(N + U\\right)$, bias $8 U$" in text
+    assert "bias 48," in text  # the GRU's two bias vectors per direction (reset_after), 2·2·3·4

@@ -4,7 +4,7 @@ with input placeholders written with subscripts (H_in, not the product H·i·n).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -84,6 +84,27 @@ def _symbolic(v: object) -> bool:
     return isinstance(v, sympy.Basic) and not isinstance(v, (sympy.logic.boolalg.BooleanAtom,))
 
 
+@dataclass(frozen=True)
+class Wrapped:
+    """A wrapper's layer argument in a mode: the wrapped kind and its switches (keras Bidirectional around a
+    GRU with return_sequences=True)."""
+
+    kind: str
+    flags: tuple[tuple[str, bool], ...]
+
+    def __repr__(self) -> str:
+        return self.kind + ("(" + ", ".join(f"{k}={v}" for k, v in self.flags) + ")" if self.flags else "")
+
+
+def _wrapped(dv: object, lv: object) -> Wrapped | None:
+    """The layer's wrapped kind and switches where they differ from the documented instance's."""
+    if not (isinstance(dv, tuple) and isinstance(lv, tuple) and len(dv) == len(lv) == 2
+            and isinstance(dv[1], dict) and isinstance(lv[1], dict)):
+        return None
+    flags = tuple(sorted((k, v) for k, v in lv[1].items() if isinstance(v, bool) and dv[1].get(k, False) != v))
+    return Wrapped(str(lv[0]), flags) if lv[0] != dv[0] or flags else None
+
+
 def mode_overrides(rule: LayerRule, documented: dict[str, object], doc_ns: object, layer_ns: object
                    ) -> tuple[tuple[str, object], ...]:
     """The arguments whose mode differs between the documented instance and the layer: a string or switch
@@ -96,7 +117,10 @@ def mode_overrides(rule: LayerRule, documented: dict[str, object], doc_ns: objec
         if isinstance(arg.kind, AnyKind) or not hasattr(doc_ns, arg.name) or not hasattr(layer_ns, arg.name):
             continue
         dv, lv = getattr(doc_ns, arg.name), getattr(layer_ns, arg.name)
-        if _symbolic(dv):
+        wrapped = _wrapped(dv, lv)
+        if wrapped is not None:
+            out.append((arg.name, wrapped))
+        elif _symbolic(dv):
             if isinstance(lv, (str, bool)) or lv is None:  # torch padding='same' where the reference has p;
                 out.append((arg.name, lv))  # keras pooling's strides=None (the window)
         elif _symbolic(lv):
@@ -126,7 +150,12 @@ def _mode(framework: str, name: str, overrides: tuple[tuple[str, object], ...]) 
     from .reference_facts import _apply, _relayout, _show, _spec
 
     rule = REGISTRY[(framework, name)]
-    args = {**documented_arguments(rule), **dict(overrides)}
+    documented = documented_arguments(rule)
+    args = {**documented, **dict(overrides)}
+    for k, v in overrides:
+        if isinstance(v, Wrapped):  # the documented wrapped layer's arguments (units U), in the layer's kind
+            inner = next(iter(documented[k].values())) if isinstance(documented.get(k), dict) else {}
+            args[k] = {v.kind: {**inner, **dict(v.flags)}}
     shapes = input_names(rule)
     fmt = dict(overrides).get("data_format")
     if fmt is not None:
@@ -170,14 +199,25 @@ class Substituted:
         return self.general.xreplace(self.values)
 
 
-def substitutions(m: Mode, layer_ns: object, input_shapes: tuple[tuple[Expr, ...], ...]
-                  ) -> dict[tuple[int, int], Substituted]:
+def substitutions(m: Mode, layer_ns: object, input_shapes: tuple[tuple[Expr, ...], ...],
+                  symbols: Mapping[str, Symbol] | None = None) -> dict[tuple[int, int], Substituted]:
     """(output, axis) -> the general formula of that axis with this layer's values, for every axis whose
-    symbols pair with one value each (a 3x5 kernel: the height takes 3, the width 5)."""
+    symbols pair with one value each (a 3x5 kernel: the height takes 3, the width 5). `symbols`: the network's
+    symbols by name, for a wrapped layer's raw arguments (keras Bidirectional's units: U)."""
     pairs: list[tuple[Symbol, object, int | None]] = []
+    doc_symbols = {s.name: s for shape in m.outputs for e in shape for s in getattr(e, "free_symbols", ())}
     for name, dv in vars(m.namespace).items():
         if _symbolic(dv) and not _pairs(dv, getattr(layer_ns, name, None), None, pairs):
             return {}
+        lv = getattr(layer_ns, name, None)
+        if isinstance(dv, tuple) and len(dv) == 2 and isinstance(dv[1], dict) and isinstance(lv, tuple) and \
+                len(lv) == 2 and isinstance(lv[1], dict):  # a wrapped layer's raw arguments (units: U)
+            for key, doc_value in dv[1].items():
+                raw = lv[1].get(key)
+                value = Integer(raw) if isinstance(raw, int) and not isinstance(raw, bool) else \
+                    (symbols or {}).get(raw) if isinstance(raw, str) else None
+                if isinstance(doc_value, str) and doc_value in doc_symbols and value is not None:
+                    pairs.append((doc_symbols[doc_value], value, None))
     if len(input_shapes) != len(m.inputs) or any(len(a) != len(b) for a, b in zip(m.inputs, input_shapes)):
         return {}
     inputs: dict[Symbol, Expr] = {}

@@ -117,13 +117,20 @@ def _spec_args(d: Derivation, ly: LayerResult) -> str:
     return ", ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in raw.items())
 
 
-def _split(ly: LayerResult) -> tuple[Expr, Expr] | None:
+def _split(d: Derivation, ly: LayerResult) -> tuple[Expr, Expr] | None:
     """(weights, bias) of the layer's trainable parameters, when its rule has a bias switch that is on."""
     flag = next((f for f in ("use_bias", "bias") if getattr(ly.args, f, None) is True), None)
-    if flag is None:
+    wrapped = getattr(ly.args, "layer", None)
+    if flag is None and isinstance(wrapped, tuple) and len(wrapped) == 2 and isinstance(wrapped[1], dict) and \
+            wrapped[1].get("use_bias", True) is True:  # keras Bidirectional: the wrapped layer's bias switch
+        args = SimpleNamespace(**{**vars(ly.args), "layer": (wrapped[0], {**wrapped[1], "use_bias": False})})
+    elif flag is None:
         return None
-    args = SimpleNamespace(**{**vars(ly.args), flag: False})
-    ctx = Ctx(ly.rule.framework, lambda raw: Integer(0), ly.name, ly.kind)
+    else:
+        args = SimpleNamespace(**{**vars(ly.args), flag: False})
+    from .reference_facts import _parser  # a wrapped layer's raw arguments (units: U), read as the spec does
+
+    ctx = Ctx(ly.rule.framework, _parser({n: s.symbol for n, s in d.symbols.items()}), ly.name, ly.kind)
     try:
         out = ly.rule.apply(args, list(ly.input_shapes), ctx)
     except SymshapeError:
@@ -158,6 +165,10 @@ def fills(d: Derivation) -> dict[str, list[str]]:
             names = {s.name for v in values if isinstance(v, sympy.Basic) for s in v.free_symbols}
             for n in sorted(names & known):
                 out[n].append(f"{ly.name}.{arg}")
+            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):  # a wrapped layer
+                for key, raw in value[1].items():
+                    for n in sorted(set(re.findall(r"[A-Za-z_]\w*", raw)) & known if isinstance(raw, str) else ()):
+                        out[n].append(f"{ly.name}.{arg}.{value[0]}.{key} ({key} of the wrapped {value[0]})")
     return out
 
 
@@ -290,7 +301,8 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
         outs = "; ".join(_shape_tex([namer.tex(s) for s in shape]) for shape in ly.outputs)
         items.append(line("This layer: input ", Math(ins), ", output ", Math(outs)))
         new = [a for shape in ly.outputs for a in dict.fromkeys(shape) if namer.first.get(a) == ly.index]
-        put = substitutions(m, ly.args, tuple(ly.input_shapes)) if m is not None else {}
+        put = substitutions(m, ly.args, tuple(ly.input_shapes), {n: s.symbol for n, s in d.symbols.items()}) \
+            if m is not None else {}
         where = {a: (o, j) for o, shape in enumerate(ly.outputs) for j, a in enumerate(shape)}
         for a in dict.fromkeys(new):
             simplified = namer.tex(d.defs[a])
@@ -308,7 +320,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
             first = said.setdefault(n, ly.index)
             again = f"as in layer {first} ({n.split(':')[0]})."
             items.append(line("Convention: " + (n if first == ly.index else again)))
-        split = _split(ly)
+        split = _split(d, ly)
         if split is not None:
             w, b = split
             items.append(line("Parameters: weights ", *_count(w, namer.tex(w)), ", bias ", *_count(b, namer.tex(b)),
