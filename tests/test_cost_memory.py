@@ -204,7 +204,7 @@ def _run(net: torch.nn.Module, names: list[str], env: dict) -> dict:
             q = refs[0]
             k = refs[1] if len(refs) > 1 else q
             v = refs[2] if len(refs) > 2 else k
-            env[name] = mod(q, k, v)
+            env[name] = mod(q, k, v, need_weights=net.need_weights[name])
         elif isinstance(mod, Merge):
             env[name] = mod(*refs)
         else:

@@ -36,6 +36,7 @@ class SpecNet(nn.Module):
         self.layer_names: list[str] = []
         self.mods = nn.ModuleDict()
         self.input_names = list(d.inputs)
+        self.need_weights: dict[str, bool] = {}  # MultiheadAttention's forward argument, by layer name
         for ly in d.layers:
             key = ly.name.replace(".", "_")
             self.layer_names.append(ly.name)
@@ -49,8 +50,10 @@ class SpecNet(nn.Module):
             for arg, axis in FILLED.items():
                 if ly.rule.arg(arg) is not None and getattr(ly.args, arg) is None:
                     args[arg] = shape_in[axis]
-            if kind == "MultiheadAttention" and not seq_first:
-                args["batch_first"] = True
+            if kind == "MultiheadAttention":
+                self.need_weights[ly.name] = bool(args.pop("need_weights", True))
+                if not seq_first:
+                    args["batch_first"] = True
             if "inplace" in args and args["inplace"] is None:
                 del args["inplace"]
             self.mods[key] = getattr(nn, kind)(**args)
@@ -69,7 +72,7 @@ class SpecNet(nn.Module):
                 q = refs[0]
                 k = refs[1] if len(refs) > 1 else q
                 v = refs[2] if len(refs) > 2 else k
-                env[name] = mod(q, k, v)
+                env[name] = mod(q, k, v, need_weights=self.need_weights[name])
             elif isinstance(mod, Merge):
                 env[name] = mod(*refs)
             else:

@@ -19,7 +19,7 @@ from sympy import Expr, Integer
 from ..algebra import FloorDiv
 from ..errors import BindingError
 from ..layers.base import prod
-from .conventions import FlopConvention
+from .conventions import PRESETS, FlopConvention
 from .facts import Facts
 
 __all__ = ["LayerFlops", "layer_flops"]
@@ -78,14 +78,37 @@ def _attention(f: Facts) -> dict[str, Expr]:
         proj_out = lq * e * e
         attn = 2 * lq * s * e
         bias = (lq + sk + sv) * e + lq * e
+        # ptflops: its module hook counts the heads' matmuls and softmax once; with need_weights its patched
+        # bmm and softmax see them again (the fused scaled_dot_product_attention is not patched)
+        heads = 2 if need_weights(f) else 1
         ptflops = (lq * eq + lq * eq * eq + sk * ek * ek + sv * ev * ev
                    + ((lq + sk + sv) * eq if a.bias else 0)
-                   + 2 * h * (lq * sk * FloorDiv(eq, h) + lq * sk + lq * sk * FloorDiv(ev, h))
+                   + heads * h * (lq * sk * FloorDiv(eq, h) + lq * sk + lq * sk * FloorDiv(ev, h))
                    + lq * ev * (ev + 1))
         return {"proj_in": proj_in, "proj_out": proj_out, "attn": attn, "softmax": h * lq * s, "bias": bias,
                 "ptflops": ptflops}
     # keras MultiHeadAttention: the derivation's MACs, split as projections and attention
     return {"proj_in": f.macs, "proj_out": ZERO, "attn": ZERO, "softmax": ZERO, "bias": ZERO, "ptflops": f.macs}
+
+
+def need_weights(f: Facts) -> bool:
+    """torch MultiheadAttention called with need_weights=True (its default): the explicit bmm/softmax path."""
+    return f.framework != "torch" or bool(getattr(f.args, "need_weights", True))
+
+
+def sdpa_math(f: Facts, mode: str) -> bool:
+    """need_weights=False runs scaled_dot_product_attention; on CPU its fused kernel unless dropout applies
+    (training with dropout > 0), where it runs the math path (matmuls, softmax, dropout: seen as ops)."""
+    return not need_weights(f) and mode == "train" and bool(getattr(f.args, "dropout", 0))
+
+
+def _attention_counted(f: Facts, c: FlopConvention, mode: str) -> bool:
+    """Whether the convention counts the attention matmuls: always by the knobs (the real work); a tool only
+    where it sees them: the bmm path (need_weights=True), or FlopCounterMode on the math SDPA path. fvcore
+    has no handle for aten::scaled_dot_product_attention; ptflops' aten backend does not count it either."""
+    if c.tool is None or need_weights(f):
+        return True
+    return c.tool == "flop_counter" and sdpa_math(f, mode)
 
 
 def _attention_inputs(f: Facts) -> list[tuple[Expr, Expr]]:
@@ -106,13 +129,13 @@ def layer_flops(f: Facts, conv: FlopConvention, n: Expr, mode: str, needs_input_
     return LayerFlops(n * fwd if fwd != 0 else ZERO, n * bwd if bwd != 0 else ZERO)
 
 
-def _mac_ops(f: Facts, conv: FlopConvention) -> Expr:
+def _mac_ops(f: Facts, conv: FlopConvention, mode: str = "eval") -> Expr:
     """Multiply-adds the convention sees in this layer's matmuls and convolutions (per sample)."""
     if f.family == "conv" and f.transposed and conv.transposed == "output":
         return _conv_output_macs(f)
     if f.family == "attention":
         p = _attention(f)
-        return p["proj_in"] + p["proj_out"] + p["attn"]
+        return p["proj_in"] + p["proj_out"] + (p["attn"] if _attention_counted(f, conv, mode) else 0)
     return f.macs
 
 
@@ -169,8 +192,8 @@ def _backward(f: Facts, c: FlopConvention, needs_input_grad: bool) -> Expr:
         p = _attention(f)
         # the weights of both projections; both operands of both attention matmuls; the output
         # projection's input; the input projection's input only when the layer's input needs it
-        work = p["proj_in"] + p["proj_out"] + 2 * p["attn"] + p["proj_out"] + (p["proj_in"] if needs_input_grad
-                                                                               else 0)
+        attn = 2 * p["attn"] if _attention_counted(f, c, "train") else 0
+        work = p["proj_in"] + p["proj_out"] + attn + p["proj_out"] + (p["proj_in"] if needs_input_grad else 0)
         return ma * work
     if fam == "recurrent" and c.tool is not None and f.framework == "torch":
         return c.multiply_add * _recurrent_rule(f, c, backward=True) if c.tool == "flop_counter" else \
@@ -197,7 +220,9 @@ def _backward(f: Facts, c: FlopConvention, needs_input_grad: bool) -> Expr:
 
 def _fvcore(f: Facts, mode: str) -> Expr:
     fam = f.family
-    if fam in ("conv", "linear", "attention", "recurrent"):
+    if fam == "attention":
+        return _mac_ops(f, PRESETS["fvcore"], mode)
+    if fam in ("conv", "linear", "recurrent"):
         return f.macs if fam != "recurrent" else ZERO  # fvcore has no handle for aten::lstm & co.
     if fam == "norm":
         if f.kind.startswith("BatchNorm"):
@@ -226,7 +251,9 @@ def _upsample_mode(f: Facts) -> str:
 
 
 def _flop_counter(f: Facts, mode: str) -> Expr:
-    if f.family in ("conv", "linear", "attention"):
+    if f.family == "attention":
+        return 2 * _mac_ops(f, PRESETS["flop_counter"], mode)
+    if f.family in ("conv", "linear"):
         return 2 * _mac_ops(f, _EXACT)
     return ZERO
 
@@ -297,7 +324,9 @@ def _ptflops(f: Facts, mode: str) -> Expr:
 _EXACT = FlopConvention("exact")
 def _ptflops_aten(f: Facts, mode: str) -> Expr:
     """ptflops' aten backend: convolutions and matmuls (with their bias additions), nothing else."""
-    if f.family in ("conv", "linear", "attention"):
+    if f.family == "attention":
+        return _mac_ops(f, PRESETS["ptflops_aten"], mode) + _bias_elems(f)
+    if f.family in ("conv", "linear"):
         return _mac_ops(f, _EXACT) + _bias_elems(f)
     return ZERO
 

@@ -16,8 +16,12 @@ AvgPool              its input; AdaptiveAvgPool to size 1 (1-d, 2-d) nothing (to
                      to other sizes its input
 Dropout (train)      the mask, one per element, in the activation dtype (torch on CPU); Dropout1d/2d/3d
                      one per channel
-MultiheadAttention   its input, the q/k/v projection (3·L·E), q scaled (L·E), the attention weights
-                     (heads·L·S), their dropout mask if any, and the heads' output (L·E)
+MultiheadAttention   its input, the q/k/v projection (3·L·E), the heads' output (L·E), and: with
+                     need_weights (torch's default) q scaled (L·E), the attention weights (heads·L·S) and,
+                     with dropout, the mask and the dropped weights; with need_weights=False (as
+                     TransformerEncoderLayer) the fused kernel's logsumexp (heads·L, fp32), or in training
+                     with dropout the math path: q and k scaled, weights, mask and dropped weights (in fp32
+                     under half precision, with an fp32 copy of v instead of the q/k/v projection)
 add, cat, Flatten    nothing
 ==================  ============================================================================
 
@@ -207,17 +211,30 @@ def _per_sample(f: Facts, p: Precision, needs_input_grad: bool, mode: str) -> li
     if kind.startswith(("ReflectionPad", "ReplicationPad")) and f.framework == "torch":
         return [(x, f.in_elems * act)]
     if fam == "attention" and f.framework == "torch":
-        a = f.args
-        lq, e = f.in_shape[0], a.embed_dim
-        k = f.in_shapes[1] if len(f.in_shapes) > 1 else f.in_shape
-        s = k[0] + (1 if a.add_bias_kv else 0) + (1 if a.add_zero_attn else 0)
-        weights = a.num_heads * lq * s
-        out = [(x, f.in_elems * act), (f"{own}:qkv", 3 * lq * e * act), (f"{own}:q", lq * e * act),
-               (f"{own}:weights", weights * act), (f"{own}:heads", lq * e * act)]
-        if a.dropout:
-            out.append((f"{own}:dropout", weights * act))
-        return out
+        return _torch_attention(f, p, x, own)
     return []
+
+
+def _torch_attention(f: Facts, p: Precision, x: str | None, own: str) -> list[tuple[str, Expr]]:
+    """torch MultiheadAttention in training, as its three CPU paths keep tensors (saved_tensors_hooks)."""
+    a = f.args
+    act = p.activation
+    lq, e = f.in_shape[0], a.embed_dim
+    k = f.in_shapes[1] if len(f.in_shapes) > 1 else f.in_shape
+    s = k[0] + (1 if a.add_bias_kv else 0) + (1 if a.add_zero_attn else 0)
+    weights = a.num_heads * lq * s
+    out = [(x, f.in_elems * act)]
+    if getattr(a, "need_weights", True):  # bmm, softmax (, dropout), bmm
+        out += [(f"{own}:qkv", 3 * lq * e * act), (f"{own}:q", lq * e * act), (f"{own}:weights", weights * act)]
+        if a.dropout:  # the dropout mask and the dropped weights (the second bmm's operand)
+            out += [(f"{own}:dropout", weights * act), (f"{own}:dropped", weights * act)]
+    elif not a.dropout:  # the fused kernel: q, k, v, its output and the logsumexp per head and row (fp32)
+        out += [(f"{own}:qkv", 3 * lq * e * act), (f"{own}:lse", a.num_heads * lq * 4)]
+    else:  # the math path (training with dropout); in half precision torch runs it in fp32 (q, k, v copies)
+        f32 = 4 if act < 4 else act
+        out += [(f"{own}:qkv", 3 * lq * e * act) if act == f32 else (f"{own}:v", s * e * f32),
+                (f"{own}:q", lq * e * f32), (f"{own}:k", s * e * f32), (f"{own}:weights", 3 * weights * f32)]
+    return out + [(f"{own}:heads", lq * e * act)]
 
 
 def simplify(e: Expr) -> Expr:

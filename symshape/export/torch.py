@@ -23,11 +23,14 @@ def _literal(value: Any, key: str = "") -> str:
     return repr(value)
 
 
+_FORWARD_ARGS = {"need_weights"}  # arguments of a module's call, not of its constructor
+
+
 def _module(layer: BoundLayer) -> str:
     from ..layers import find_rule
 
     rule = find_rule("torch", layer.kind)
-    args = dict(layer.args)
+    args = {k: v for k, v in layer.args.items() if k not in _FORWARD_ARGS}
     for name, (k, axis) in _INFERRED.items():
         if rule.arg(name) is not None and name not in args:
             args[name] = layer.input_shapes[k][axis]
@@ -56,7 +59,8 @@ def _call(layer: BoundLayer, var: dict[str, str]) -> str:
         dim = a["dim"]
         return f"{ins[0]}.mean(dim={_literal(dim) if isinstance(dim, list) else repr(dim)}, " \
                f"keepdim={bool(a.get('keepdim', False))!r})"
-    call = f"m[{layer.name!r}]({', '.join(ins)})"
+    fwd = [f"{k}={v!r}" for k, v in a.items() if k in _FORWARD_ARGS]
+    call = f"m[{layer.name!r}]({', '.join(ins + fwd)})"
     return f"_flat({call})" if layer.n_outputs > 1 or a.get("return_indices") else call
 
 

@@ -71,7 +71,10 @@ def _torch_mha(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
         equal("embed_dim vs query features", e, eq), equal("kdim vs key features", kdim, ek),
         equal("vdim vs value features", vdim, ev),
         equal("key length vs value length", sk, sv, "key and value sequences agree")]
-    return LayerOut([(lq, e), (lq, s)], trainable=params, macs=macs, conditions=conds)
+    # need_weights (a forward argument, True as torch's default): False returns no weights (None) and runs
+    # the fused scaled_dot_product_attention (the same work; the tools count it differently, see symshape.cost)
+    outputs = [(lq, e), (lq, s)] if a.need_weights else [(lq, e)]
+    return LayerOut(outputs, trainable=params, macs=macs, conditions=conds)
 
 
 register("keras", "MultiHeadAttention",
@@ -86,6 +89,9 @@ register("torch", "MultiheadAttention",
          [Arg("embed_dim", INT), Arg("num_heads", INT), Arg("dropout", NUMBER, 0.0), Arg("bias", BOOL, True),
           Arg("add_bias_kv", BOOL, False), Arg("add_zero_attn", BOOL, False), Arg("kdim", OPT_INT, None),
           Arg("vdim", OPT_INT, None), Arg("batch_first", BOOL, False), Arg("device", ANY, None),
-          Arg("dtype", ANY, None)],
-         _torch_mha, "inputs [query, key, value]: (L, E) -> attn_output (L, E), attn_weights (L, S)",
+          Arg("dtype", ANY, None),
+          Arg("need_weights", BOOL, True, "forward(..., need_weights=): False (as nn.TransformerEncoderLayer "
+              "calls it) returns no attention weights and runs the fused scaled_dot_product_attention")],
+         _torch_mha, "inputs [query, key, value]: (L, E) -> attn_output (L, E), attn_weights (L, S) "
+         "(need_weights: false: attn_output only)",
          n_inputs=(1, 3), n_outputs=2, doc_input=("T", "N"), doc_args=(("embed_dim", "N"),))
