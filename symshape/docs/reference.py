@@ -270,7 +270,8 @@ def layer_document(rule: LayerRule) -> Document:
                 doc.add(b)
     if f.other is not None or f.differences:
         other = f.other
-        title = f"Differences from {other.rule.framework} {other.rule.name}" if other else "Differences"
+        title = f"Differences from {other.rule.framework} {other.rule.name}" if other else \
+            f"Differences from {'torch' if fw == 'keras' else 'keras'}"
         doc.add(Heading(2, title, "differences"))
         if other is not None:
             doc.add(Para(line(f"{other.rule.framework} {other.rule.name} on ",

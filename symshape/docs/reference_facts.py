@@ -189,7 +189,20 @@ def _bias_switch(rule: LayerRule) -> str | None:
         arg = rule.arg(name)
         if arg is not None and isinstance(arg.kind, BoolKind) and arg.default is True:
             return name
+    if rule.arg("layer") is not None and type(rule.arg("layer").kind).__name__ == "LayerKind":
+        return "layer"  # a wrapper (keras Bidirectional): the wrapped layer's use_bias
     return None
+
+
+def _bias_off(switch: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments with the bias switched off (a wrapper's: in the wrapped layer, {LSTM: {use_bias: False}})."""
+    if switch == "layer":
+        wrapped = args.get("layer")
+        if isinstance(wrapped, dict) and len(wrapped) == 1:
+            kind, inner = next(iter(wrapped.items()))
+            return {**args, "layer": {kind: {**inner, "use_bias": False}}}
+        return args
+    return {**args, switch: False}
 
 
 def _output_names(rule: LayerRule, inputs: list[list[str]], outputs: list[tuple[Expr, ...]]
@@ -341,7 +354,7 @@ def _example(rule: LayerRule, documented: dict[str, Any], shapes: list[list[str]
     ly = e.layers[0]
     weights = bias = None
     if bias_switch:
-        off = derive(_spec(rule, {**args, bias_switch: False}, inputs), cache=False).evaluate().layers[0]
+        off = derive(_spec(rule, _bias_off(bias_switch, args), inputs), cache=False).evaluate().layers[0]
         weights = int(off.trainable + off.non_trainable)
         bias = int(ly.trainable + ly.non_trainable) - weights
     return Example(values, args, tuple(tuple(s) for s in inputs), tuple(tuple(s) for s in ly.output_shapes),
@@ -391,7 +404,7 @@ def _facts(framework: str, name: str, with_other: bool) -> LayerFacts:
     switch = _bias_switch(rule)
     weights = bias = None
     if switch:
-        off, _, _ = _apply(rule, _spec(rule, {**documented, switch: False}, shapes))
+        off, _, _ = _apply(rule, _spec(rule, _bias_off(switch, documented), shapes))
         weights = off.trainable + off.non_trainable
         bias = sympy.expand(out.trainable + out.non_trainable - weights)
     variants = _variants(rule, documented, shapes, out, conds)

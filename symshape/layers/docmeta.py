@@ -335,6 +335,14 @@ DIFFERENCES: list[tuple[str, str]] = [
     (r"^(Concatenate|cat)$", "keras' axis excludes the batch axis (-1: the last), torch's dim counts it."),
     (r"^(Flatten)$", "keras flattens every axis after the batch; torch from start_dim (1) to end_dim (-1), "
      "the same by default."),
+    (r"^Bidirectional$", "torch has no wrapper: its RNN, LSTM and GRU take bidirectional=True, and the output's "
+     "features are 2·hidden_size, both directions concatenated (as merge_mode='concat' here); torch has no "
+     "sum, mul or ave merge."),
+    (r"^Bidirectional$", "torch returns every time step (as return_sequences=True here) and the final states "
+     "of both directions stacked, (2·num_layers, hidden_size); keras the last step unless return_sequences, "
+     "the states only with return_state."),
+    (r"^Bidirectional$", "Parameters: twice the wrapped layer's, in both frameworks; torch's LSTM and GRU "
+     "have two bias vectors per gate (b_ih and b_hh), so torch counts more for the same sizes."),
 ]
 
 
@@ -375,6 +383,7 @@ EXTRA_VARIANTS: list[tuple[str, str, str, dict[str, object]]] = [
     ("keras", r"^MultiHeadAttention$", "output_shape", {"output_shape": "N_out"}),
     ("torch", r"^Embedding$", "padding_idx", {"padding_idx": "i"}),
     ("torch", r"^Upsample$", "size", {"size": ["o", "o"], "scale_factor": None}),
+    ("keras", r"^Bidirectional$", "layer", {"layer": {"LSTM": {"units": "U", "return_sequences": True}}}),
 ]
 SYMBOLS = {  # the symbols only a mode uses: what they stand for
     "q": "projection size of the hidden state (proj_size)", "d_v": "features per head of value (value_dim)",
