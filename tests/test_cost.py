@@ -348,3 +348,43 @@ def test_compare_json_equals_each_preset(capsys: pytest.CaptureFixture) -> None:
     assert code == 0 and set(data) == set(PRESETS)
     for name, value in data.items():
         assert value == d.cost(batch=4, flops=name).evaluate(H=224, W=224).forward_flops
+
+
+PARTIAL = [
+    (["cost", "resnet50.yaml", "--set", "H=64", "--set", "W=64", "--depth", "1"], "H, W", "B"),
+    (["cost", "transformer_block.yaml", "--set", "L=128", "--batch", "4"], "L", "E, Hh"),
+    (["cost", "resnet50.yaml", "--memory", "1KB", "--for", "B", "--set", "H=224", "--set", "W=224"], "H, W", "B"),
+]
+
+
+@pytest.mark.parametrize(("argv", "bound", "free"), PARTIAL, ids=["resnet50-HW", "transformer-L", "nothing-fits"])
+def test_partial_set_is_applied(argv: list[str], bound: str, free: str, capsys: pytest.CaptureFixture) -> None:
+    """A partial --set: the formulas are in the free symbols only, the given ones replaced by their values."""
+    argv = [argv[0], str(EXAMPLES / argv[1]), *argv[2:]]
+    _, text, _ = run(argv, capsys)
+    table = text.split("(formulas:")[0]
+    for name in bound.split(", "):
+        assert not any(name in line.split() or f"*{name}" in line or f"{name}*" in line for line in
+                       table.splitlines()[3:]), (name, table)
+    assert f"(formulas: give --set for {free} for numbers)" in text
+
+
+def test_resnet50_memory_in_b_at_224_equals_evaluation() -> None:
+    d = symshape.derive(EXAMPLES / "resnet50.yaml")
+    c = cost(d, batch="B")
+    f = c.formula("total_bytes", {"H": 224, "W": 224})
+    assert {s.name for s in f.free_symbols} == {"B"}
+    for b in (1, 7, 32):
+        assert f.xreplace({next(iter(f.free_symbols)): b}) == c.evaluate({"H": 224, "W": 224, "B": b}).total_bytes
+    # every total is in the spec's symbols and the batch only (no internal size atoms)
+    for q in ("forward_flops", "total_bytes", "activations_bytes"):
+        assert {s.name for s in getattr(c, q).free_symbols} <= {"H", "W", "B"}
+
+
+def test_a_typo_in_set_is_refused(capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run(["cost", str(EXAMPLES / "resnet50.yaml"), "--set", "Q=2"], capsys)
+    assert code == 2 and "'Q' is not a symbol of this cost" in err
+    code, _, err = run(["cost", str(EXAMPLES / "resnet50.yaml"), "--set", "h=2"], capsys)
+    assert code == 2 and "did you mean 'H'" in err
+    with pytest.raises(BindingError, match="not a symbol"):
+        cost(symshape.derive(EXAMPLES / "resnet50.yaml")).formula("total_bytes", {"Q": 1})

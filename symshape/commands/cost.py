@@ -76,6 +76,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
              checkpoint=args.checkpoint)
     if (args.memory is None) != (args.for_ is None):
         raise UsageError("--memory and --for go together: --memory 24GiB --for B")
+    c.check_names(bindings)  # a typo (--set Q=2) is refused, whatever stays free
     status = 0
     lines: list[str] = []
     result: dict = {}
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             payload["values"] = values.to_dict()
         out.write(json.dumps(payload, indent=2, default=str) + "\n")
     else:
-        out.write(c.table(values, depth=args.depth, columns=columns) + "\n")
+        out.write(c.table(values, depth=args.depth, columns=columns, bindings=bindings) + "\n")
         if missing and values is None:
             out.write(f"(formulas: give --set for {', '.join(missing)} for numbers)\n")
         for line in lines:

@@ -2,7 +2,8 @@
 
     from symshape.cost import cost
     c = cost(d, batch="B", dtype="bf16-mixed", optimizer="adamw", flops="fvcore")
-    c.forward_flops            # a formula in B and the spec's symbols
+    c.forward_flops            # a formula in B and the spec's symbols (closed form; .subs(H=224) works)
+    c.formula("total_bytes", {"H": 224, "W": 224})            # memory as a function of B at 224x224
     c.evaluate({"B": 32, "H": 224, "W": 224}).total_bytes     # exact int
     c.largest("B", 24 * 2**30, {"H": 224, "W": 224})          # the largest batch that fits 24 GiB
 
@@ -99,8 +100,34 @@ class Cost:
     def __getattr__(self, name: str) -> Any:
         totals = self.__dict__.get("totals", {})
         if name in totals:
-            return totals[name]
+            return self.formula(name)
         raise AttributeError(name)
+
+    def formula(self, quantity: str, bindings: Mapping[str, int] | None = None) -> Expr:
+        """A total (forward_flops, total_bytes, ...) in closed form, in the batch and the spec's own symbols
+        (no internal size atoms), with the symbols in `bindings` replaced by their values."""
+        totals = self.__dict__["totals"]
+        if quantity not in totals:
+            raise BindingError(f"unknown quantity '{quantity}'{did_you_mean(quantity, totals)}; "
+                               f"one of {', '.join(totals)}")
+        e = self.substitute(self.derivation.normal_form(totals[quantity]), bindings)
+        return self.derivation.normal_form(e) if bindings else e
+
+    def substitute(self, e: Expr, bindings: Mapping[str, int] | None) -> Expr:
+        """`e` (a formula of this cost, in closed form) with some symbols given values; unknown names refused."""
+        if not bindings:
+            return e
+        self.check_names(bindings)
+        values = {s: Integer(int(bindings[s.name])) for s in e.free_symbols if s.name in bindings}
+        return e.xreplace(values) if values else e
+
+    def check_names(self, bindings: Mapping[str, Any]) -> None:
+        """Every name bound is a symbol of this cost (a typo is refused, with a "did you mean")."""
+        names = self.symbols
+        for k in bindings:
+            if k not in names:
+                raise BindingError(f"'{k}' is not a symbol of this cost{did_you_mean(k, names)}; its symbols: "
+                                   f"{', '.join(names) or 'none'}")
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -167,8 +194,12 @@ class Cost:
                 f"symbols {', '.join(self.symbols) or 'none'}>")
 
     def summary(self, bindings: Mapping[str, int] | None = None, **kw: Any) -> None:
-        """Print the table of `symshape cost` (formulas without bindings, numbers with them)."""
-        print(self.table(self.evaluate(bindings) if bindings is not None else None, **kw))
+        """Print the table of `symshape cost` (numbers when `bindings` give every symbol, else formulas with
+        the symbols given replaced by their values)."""
+        full = bindings is not None and all(s in bindings for s in self.symbols)
+        if bindings is not None and not full:
+            kw["bindings"] = dict(bindings)
+        print(self.table(self.evaluate(bindings) if full else None, **kw))
 
     def table(self, values: CostValues | None = None, **kw: Any) -> str:
         from .table import cost_table

@@ -88,21 +88,26 @@ def _fold(c: Cost, values: CostValues | None, depth: int | None) -> list[dict[st
     return list(rows.values())
 
 
-def _text(e: Any, c: Cost, width: int = FORMULA_WIDTH, total: bool = False) -> str:
-    """A formula in closed form (a total multiplied out when small: like terms merged)."""
+def _text(e: Any, c: Cost, width: int = FORMULA_WIDTH, total: bool = False, bindings: Any = None) -> str:
+    """A formula in closed form (a total multiplied out when small: like terms merged), with the symbols
+    in `bindings` (a partial binding) replaced by their values."""
     from ..render import text
 
     d = c.derivation
-    s = str(e) if isinstance(e, int) else text(d.normal_form(e) if total else d.collapse(e))
+    if isinstance(e, int):
+        s = str(e)
+    else:
+        e = c.substitute(d.normal_form(e) if total else d.collapse(e), bindings)
+        s = text(d.normal_form(e) if total and bindings else e)
     return s if len(s) <= width else s[: width - 3] + "..."
 
 
 def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None = None,
-               columns: Sequence[str] | None = None) -> str:
-    """The table as text (values None: formulas in the symbols)."""
+               columns: Sequence[str] | None = None, bindings: dict[str, int] | None = None) -> str:
+    """The table as text (values None: formulas in the symbols, those in `bindings` replaced by their values)."""
+    sub = bindings if values is None and bindings else None
     cols = _columns(columns)
     rows = _fold(c, values, depth)
-    total_params = values.totals.get("params_bytes") if values is not None else None
     params_total = sum(r["params"] for r in rows) if values is not None else None
     header = ["Layer", *(HEADERS[k] for k in cols)]
     body = []
@@ -114,9 +119,11 @@ def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None =
                 cells.append(r["kind"] or "·")
             elif k == "output_shape":
                 shape = r["output_shape"]
-                cells.append("(" + ", ".join(str(s) if isinstance(s, int) else _text(s, c) for s in shape) + ")")
+                cells.append("(" + ", ".join(str(s) if isinstance(s, int) else _text(s, c, bindings=sub)
+                                             for s in shape) + ")")
             elif values is None:
-                cells.append("" if k == "params_pct" else _text(r[k if k != "params_pct" else "params"], c))
+                cells.append("" if k == "params_pct" else _text(r[k if k != "params_pct" else "params"], c,
+                                                                bindings=sub))
             elif k == "params_pct":
                 p = r["params"]
                 cells.append(f"{100 * p / params_total:.2f}%" if params_total and p is not None else "--")
@@ -136,11 +143,11 @@ def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None =
 
     rule = "=" * len(line(header))
     out = [rule, line(header), rule, *(line(b) for b in body), rule]
-    out += _summary(c, values, total_params)
+    out += _summary(c, values, sub)
     return "\n".join(out)
 
 
-def _summary(c: Cost, values: CostValues | None, _: Any) -> list[str]:
+def _summary(c: Cost, values: CostValues | None, sub: dict[str, int] | None) -> list[str]:
     conv = c.convention
     lines = [f"FLOPs: {conv.name} ({conv.describe()})"]
     lines += [f"Note: {note}" for note in c.notes]
@@ -154,10 +161,11 @@ def _summary(c: Cost, values: CostValues | None, _: Any) -> list[str]:
            ("total_bytes", "Total to train" if c.mode == "train" else "Total (eval)")]
     if values is None:
         for key, label in labels:
-            lines.append(f"{label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True)}")
-        lines.append(f"Memory in bytes at batch {c.batch} ({c.mode}):")
+            lines.append(f"{label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True, bindings=sub)}")
+        bound = ", ".join(f"{k}={v}" for k, v in (sub or {}).items())
+        lines.append(f"Memory in bytes at batch {c.batch} ({c.mode}{'; ' + bound if bound else ''}):")
         for key, label in mem:
-            lines.append(f"  {label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True)}")
+            lines.append(f"  {label}: {_text(c.totals[key], c, SUMMARY_WIDTH, total=True, bindings=sub)}")
         return lines
     t = values.totals
     for key, label in labels:
