@@ -7,6 +7,7 @@ from typing import Any
 import sympy
 
 from symshape.algebra import as_expr
+from symshape.deep import run_deep
 from symshape.derive import Derivation
 from symshape.errors import SpecError
 from symshape.evaluate import Evaluation
@@ -121,13 +122,16 @@ class _Shown:
         self.d, self.closed_forms, self.layer_graphs = d, closed_forms, layer_graphs
         self.names = d.size_names
         self.text = printer(False, self.names.names)  # one memo for the whole reply: shared parts printed once
+        # the network's expressions (counts, conditions) share large parts too: text and LaTeX memoized
+        # across them, printed exactly as render.text / render.latex print each alone
+        self.net_text, self.net_latex = printer(False), printer(True)
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
         self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
-        named = self.names.named(e)
-        msg = pb.Expression(text=text(named), latex=latex(named))
+        named = as_expr(self.names.named(e))
+        msg = pb.Expression(text=run_deep(self.net_text, named), latex=run_deep(self.net_latex, named))
         _graph(msg, named, None)
         return msg
 
@@ -177,7 +181,7 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
     from symshape.render import recurrence_text
 
     msg = pb.DeriveResponse(derivation_id=d.key if derivation_id is None else derivation_id,
-                            framework=d.framework, free_symbols=list(d.free_symbols))
+                            framework=d.framework, free_symbols=list(free_symbols(d)))
     for name, info in d.symbols.items():
         sym = msg.symbols.add(name=name)
         if info.min is not None:
@@ -213,6 +217,43 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
         if nc.layer is not None:
             c.layer = nc.layer.index
     return msg
+
+
+COUNTS = ("trainable", "non_trainable", "buffers", "macs", "activations")
+
+
+def free_symbols(d: Derivation) -> tuple[str, ...]:
+    """`d.free_symbols` without compiling the evaluation program (a derivation worker builds that after
+    sending the reply): the spec's symbols in what `symshape.evaluate.Compiled` compiles (conditions,
+    each layer's sizes and counts, the outputs, the batch), size atoms opened through their definitions.
+    tests/test_server_cold_derive.py checks it against `d.free_symbols` on every example."""
+    if "compiled" in d.__dict__:  # compiled already: the library's answer costs nothing
+        return d.free_symbols
+    roots: list[Any] = []
+    for nc in d.conditions:
+        c = nc.condition
+        roots.extend((c.lhs,) if c.op == "holds" else (c.lhs, c.rhs))
+    for ly in d.layers:
+        for shape in ly.outputs:
+            roots.extend(shape)
+        roots.extend(getattr(ly, name) for name in COUNTS)
+    for _, shape in d.outputs:
+        roots.extend(shape)
+    roots.append(d.batch)
+    defs, seen, names = d.defs, set(), set()
+    stack = [as_expr(r) for r in roots if r is not None and not isinstance(r, bool)]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node in defs:  # a size atom stands for its definition
+            stack.append(defs[node])
+        elif isinstance(node, sympy.Symbol):
+            names.add(node.name)
+        else:
+            stack.extend(node.args)
+    return tuple(s for s in d.symbols if s in names)
 
 
 def _definition(shown: _Shown, definition: Any) -> pb.Expression:

@@ -170,6 +170,8 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         raw = hashlib.sha256(spec.SerializeToString(deterministic=True)).hexdigest()
         known = self.raw_keys.get(raw)  # the very same request spec as before: no parsing at all
         hit = self.cache.get(known) if known else None
+        if hit is not None and hit.later.failed:  # its program never came (a worker killed): derive it again
+            hit = None
         if hit is not None and (not options.reply or self._reply(hit.key, options) is not None):
             return hit
         failed = self.failures.get(raw)  # the very same bad spec again: the same error, no worker needed
@@ -198,7 +200,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             self._put_reply(key, options, pb.DeriveResponse(derivation_id=key).SerializeToString() + derived.response)
         derived = replace(derived, key=key, response=b"")
         hit = self.cache.get(derived.key)
-        if hit is None:
+        if hit is None or hit.later.failed:
             self.cache.put(derived.key, derived)
             hit = derived
         if raw:
@@ -212,7 +214,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         """The derivation an id names: cached, or derived again from the spec the id carries (any replica,
         any process, after restarts). A hash-only id (a spec too large to carry) is valid where cached."""
         hit = self.cache.get(key)
-        if hit is not None:
+        if hit is not None and not hit.later.failed:
             return hit
         if IdCodec.hash_only(key):
             raise Abort(code_pb2.NOT_FOUND, f"unknown derivation_id {key[:80]!r}: a spec too large to travel in its "
@@ -225,7 +227,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                         [("derivation_id", str(err))]) from None
         with self.rebuilding[hash(key) % len(self.rebuilding)]:  # concurrent calls with one new id: one derivation
             hit = self.cache.get(key)
-            if hit is not None:
+            if hit is not None and not hit.later.failed:
                 return hit
             try:
                 derived = self.pool.derive(doc, "derivation_id", self.limits, self._timeout(context),

@@ -40,14 +40,55 @@ class ShuttingDown(Exception):
     pass
 
 
+class Later:
+    """What a derivation worker sends after the reply: the compiled evaluation program and its size bound.
+
+    A cold Derive's reply goes back as soon as it is built (its caller does not wait for the program);
+    the program follows from the same worker, and whatever needs it (Evaluate, Solve, ...) waits here."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: tuple[Any, float] | None = None
+        self.error: Exception | None = None
+
+    def set(self, value: tuple[Any, float] | None, error: Exception | None = None) -> None:
+        self.value, self.error = value, error
+        self.done.set()
+
+    @property
+    def failed(self) -> bool:
+        return self.done.is_set() and self.error is not None
+
+    def get(self) -> tuple[Any, float]:
+        self.done.wait()  # bounded: the pool sets an error when the worker runs past max_derive_seconds
+        if self.error is not None:
+            raise self.error
+        return self.value  # type: ignore[return-value]
+
+    @classmethod
+    def ready(cls, compiled: Any, worst_bits: float) -> Later:
+        later = cls()
+        later.set((compiled, worst_bits))
+        return later
+
+
 @dataclass(frozen=True)
 class Derived:
     key: str  # the derivation id (symshape_server.ids): carries the canonical spec
     response: bytes  # a serialized DeriveResponse without its derivation_id (b"" when not asked for)
-    compiled: Any  # symshape.evaluate.Compiled
-    worst_bits: float  # bounds.max_bits of the program with every symbol at the int64 extreme
+    later: Later  # the compiled program and its size bound (they follow the reply from the worker)
     symbols: tuple[tuple[str, int | None, int | None], ...] = ()  # (name, min, max) per symbol, for Solve
     canonical: str = ""  # the canonical spec (JSON), what the id carries
+
+    @property
+    def compiled(self) -> Any:
+        """symshape.evaluate.Compiled (waits for the worker if it is still building it)."""
+        return self.later.get()[0]
+
+    @property
+    def worst_bits(self) -> float:
+        """bounds.max_bits of the program with every symbol at the int64 extreme."""
+        return self.later.get()[1]
 
 
 @dataclass(frozen=True)
@@ -79,7 +120,6 @@ def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, .
     import symshape
     from symshape.spec import load_spec
 
-    from .bounds import INT64_BITS, max_bits
     from .convert import derive_response
     from .ids import canonical_json
 
@@ -89,10 +129,28 @@ def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, .
     d = symshape.derive(spec)  # the worker's own cache: the same spec again costs nothing
     response = derive_response(d, options.closed_forms, options.layer_graphs, derivation_id="").SerializeToString() \
         if options.reply else b""
+    global _pending
+    _pending = d  # the compiled program is built after the reply is sent (_derive_rest)
+    return (d.key, response, tuple((s.name, s.min, s.max) for s in d.symbols.values()), canonical_json(spec))
+
+
+_pending: Any = None  # the derivation whose compiled program the worker sends next
+
+
+def _derive_rest() -> tuple:
+    """(pickled compiled program, its size bound) of the derivation `_derive` just replied for."""
+    from symshape.deep import run_deep
+
+    global _pending
+    d, _pending = _pending, None
+    return run_deep(_compile_deep, d)
+
+
+def _compile_deep(d: Any) -> tuple:
+    from .bounds import INT64_BITS, max_bits
+
     compiled = d.compiled
-    return (d.key, response, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL),
-            max_bits(compiled.program, INT64_BITS), tuple((s.name, s.min, s.max) for s in d.symbols.values()),
-            canonical_json(spec))
+    return pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL), max_bits(compiled.program, INT64_BITS)
 
 
 def _render(payload: Any, source: str, limits: Limits, fmt: str, example: dict[str, int] | None,
@@ -192,6 +250,8 @@ def _worker_main(conn: Any) -> None:
         try:
             result = TASKS[task](*args)
             conn.send(("ok", result))
+            if task == "derive":  # then the compiled program, while the server already answers
+                conn.send(("ok", _derive_rest()))
         except SpecError as err:  # LimitError included
             conn.send(("spec_error", (type(err).__name__, err.message, asdict(err.location))))
         except BindingError as err:
@@ -297,26 +357,45 @@ class WorkerPool:
                 return
         self._start(worker)
 
-    def run(self, task: str, args: tuple, timeout: float) -> Any:
+    def run(self, task: str, args: tuple, timeout: float, keep: bool = False) -> Any:
+        """The task's result; with `keep`, (result, worker) and the worker stays busy: the caller
+        hands it back with `_finish` (a derivation sends its compiled program after its reply)."""
         start = time.monotonic()
         worker = self._take(timeout)
         remaining = timeout - (time.monotonic() - start)
         try:
             worker.conn.send((task, args))
-            if not worker.conn.poll(max(remaining, 0.0)):
+        except (BrokenPipeError, OSError):
+            self._replace(worker)
+            raise WorkerCrashed("the derivation worker stopped unexpectedly (killed, or out of memory); "
+                                "it was replaced") from None
+        status, result = self._receive(worker, task, remaining)
+        if keep and status == "ok":
+            return result, worker
+        self._idle(worker)
+        return self._result(status, result)
+
+    def _receive(self, worker: _Worker, task: str, timeout: float) -> tuple[str, Any]:
+        try:
+            if not worker.conn.poll(max(timeout, 0.0)):
                 self._replace(worker)
                 raise DeadlineExceeded(f"the {WHAT[task]} ran past the deadline ({timeout:.3g} s); it was stopped")
-            status, result = worker.conn.recv()
+            return worker.conn.recv()
         except (EOFError, BrokenPipeError, OSError):
             self._replace(worker)
             if self.closed:
                 raise ShuttingDown("the server is shutting down") from None
             raise WorkerCrashed("the derivation worker stopped unexpectedly (killed, or out of memory); "
                                 "it was replaced") from None
+
+    def _idle(self, worker: _Worker) -> None:
         with self.cond:
             if worker in self.live:
                 self.idle.append(worker)
                 self.cond.notify()
+
+    @staticmethod
+    def _result(status: str, result: Any) -> Any:
         if status == "ok":
             return result
         if status == "spec_error":
@@ -327,13 +406,32 @@ class WorkerPool:
             raise OverflowError(result)
         raise WorkerFailed(result)
 
+    def _finish(self, worker: _Worker, later: Later, timeout: float) -> None:
+        """Receive a derivation's compiled program (its second message), then free the worker."""
+        try:
+            status, result = self._receive(worker, "derive", timeout)
+            self._idle(worker)
+            blob, worst = self._result(status, result)
+            later.set((pickle.loads(blob), worst))
+        except Exception as err:  # noqa: BLE001 - whoever needs the program gets the error
+            later.set(None, err)
+
     def derive(self, payload: Any, source: str, limits: Limits, timeout: float,
                faults: tuple[str, ...] = (), options: ReplyOptions = ReplyOptions()) -> Derived:
         """Parse, check and derive in a worker; raises SpecError, DeadlineExceeded, WorkerCrashed, WorkerFailed.
-        The Derived's key is the spec's hash here: the server makes the id (`symshape_server.ids`)."""
-        key, response, compiled, worst, symbols, canonical = self.run(
-            "derive", (payload, source, limits, faults, options), timeout)
-        return Derived(key, response, pickle.loads(compiled), worst, symbols, canonical)
+        The Derived's key is the spec's hash here: the server makes the id (`symshape_server.ids`).
+        It returns with the reply; the compiled program follows (`Derived.compiled` waits for it)."""
+        start = time.monotonic()
+        (key, response, symbols, canonical), worker = self.run(
+            "derive", (payload, source, limits, faults, options), timeout, keep=True)
+        later = Later()
+        if options.reply:  # the caller answers now; a thread receives the program
+            threading.Thread(target=self._finish, args=(worker, later, limits.seconds), daemon=True,
+                             name="symshape-compiled").start()
+        else:  # the caller needs the program itself (Evaluate by spec, an id rebuilt)
+            self._finish(worker, later, timeout - (time.monotonic() - start))
+            later.get()
+        return Derived(key, response, later, symbols, canonical)
 
     def render(self, payload: Any, source: str, limits: Limits, fmt: str, example: dict[str, int] | None,
                image: str, timeout: float) -> tuple[bytes, dict[str, bytes], str, bool]:
