@@ -122,13 +122,16 @@ def _check_symbol(name: str) -> str:
 
 def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
               hyper: Sequence[str] = (), tie: Mapping[str, str] | None = None,
-              domain: Mapping[str, Sequence[Any]] | None = None) -> Lifted:
+              domain: Mapping[str, Sequence[Any]] | None = None,
+              frozen: Mapping[str, Sequence[tuple[str, int]]] | None = None) -> Lifted:
     """A concrete spec (a dict, or an :class:`~symshape.importers.Imported`) -> a :class:`Lifted` spec with
     symbols (see the module). ``domain`` (an Imported's ``input_domain``: a graph torch.export specialized to the
     example) says where the graph holds per input axis: an axis fixed at its size cannot become a symbol, a range
-    becomes the symbol's min/max."""
+    becomes the symbol's min/max. ``frozen`` (an Imported's): layers with an argument computed from a tensor's
+    size at the example (``F.interpolate(y, size=x.shape[2:])``); when that size becomes symbolic, refused."""
     if hasattr(spec, "spec") and hasattr(spec, "input_domain"):
         domain = spec.input_domain if domain is None else domain
+        frozen = getattr(spec, "frozen", None) if frozen is None else frozen
         spec = spec.spec
     out = copy.deepcopy(dict(spec))
     framework = out.get("framework")
@@ -250,7 +253,31 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
         out = {k: out[k] for k in ("framework", "input", "inputs", "name", "description") if k in out} | \
             {"symbols": symbols} | {k: v for k, v in out.items() if k not in ("framework", "input", "inputs", "name",
                                                                               "description", "symbols")}
+    if frozen:
+        _check_frozen(out, frozen)
     return Lifted(out, defaults)
+
+
+def _check_frozen(spec: dict[str, Any], frozen: Mapping[str, Sequence[tuple[str, int]]]) -> None:
+    """Refuse a lifted spec where a layer argument was computed from a size that is now symbolic."""
+    from .derive import derive
+
+    d = derive(spec)
+    shapes = {name: [tuple(s) for s in layer.outputs] for name, layer in ((ly.name, ly) for ly in d.layers)}
+    inputs = spec.get("inputs") or {"input": spec.get("input")}
+    for layer, reads in frozen.items():
+        moving = []
+        for ref, axis in reads:
+            name, _, k = ref.partition(":")
+            shape = inputs[name] if name in inputs else shapes.get(name, [()])[int(k or 0)]
+            size = shape[axis] if axis < len(shape) else None
+            if size is not None and not isinstance(size, int) and getattr(size, "free_symbols", {size}):
+                moving.append(f"{name} axis {axis} ({size})")
+        if moving:
+            raise SpecError(f"layer '{layer}' has an argument the model computes from a tensor's size "
+                            f"({', '.join(moving)}), imported as its value at the example; with these symbols that "
+                            f"size varies and the imported value would be wrong. symshape cannot express it: keep "
+                            f"those sizes fixed, or write the argument as a constant in the model")
 
 
 def _multiple(value: int, unit: int, sym: str) -> Any:

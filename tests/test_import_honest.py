@@ -72,3 +72,50 @@ def test_specialized_axis_cannot_be_symbolized():
     imported = symshape.from_torch(WidthBranch().eval(), torch.zeros(2, 3, 16, 16))
     with pytest.raises(SpecError, match="axis 0 cannot become the symbol 'C'.*specialized"):
         symbolize(imported, inputs={"input": ["C", "H", "W"]})
+
+
+class SizeFromInput(nn.Module):  # the UNet/FPN pattern: upsample to another tensor's size
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.skip = nn.Conv2d(3, 8, 1)
+
+    def forward(self, x):
+        y = F.interpolate(self.down(x), size=x.shape[2:], mode="nearest")
+        return y + self.skip(x)
+
+
+class SizeFromChannels(nn.Module):  # squeeze-excitation: a view built from the channel count only
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.fc = nn.Linear(8, 8)
+
+    def forward(self, x):
+        x = self.conv(x)
+        b, c = x.shape[0], x.shape[1]
+        s = self.fc(x.mean(dim=(2, 3))).view(b, c, 1, 1)
+        return x * s
+
+
+@pytest.mark.parametrize("factory, symbolize_what, refused", [
+    pytest.param(SizeFromInput, {"inputs": {"input": ["H", "W"]}}, "layer 'interpolate'.*input axis 1 \\(H\\)",
+                 id="interpolate-to-input-size"),
+    pytest.param(SizeFromInput, {"inputs": {"input": ["_", "H", "_"]}}, "input axis 1 \\(H\\)", id="one-axis"),
+    pytest.param(SizeFromInput, {"hyper": ["kernel_size"]}, None, id="kernels-leave-the-size"),
+    pytest.param(SizeFromChannels, {"inputs": {"input": ["H", "W"]}}, None, id="channel-count-only"),
+])
+def test_size_computed_from_a_tensor(factory, symbolize_what, refused):
+    model = factory().eval()
+    imported = symshape.from_torch(model, torch.zeros(2, 3, 16, 16))
+    if refused:
+        assert _torch_out(model, (3, 20, 20)) == (8, 20, 20)  # torch follows the size; a frozen [16, 16] would not
+        with pytest.raises(SpecError, match=refused):
+            symbolize(imported, **symbolize_what)
+        return
+    lifted = symbolize(imported, **symbolize_what)
+    d = symshape.derive(lifted.spec)
+    if "H" in d.free_symbols:
+        for h, w in ((9, 9), (16, 23), (31, 12)):
+            e = d.evaluate({"H": h, "W": w})
+            assert e.valid and tuple(e.layers[-1].output_shapes[0]) == _torch_out(model, (3, h, w))

@@ -81,6 +81,9 @@ class Imported:
     # where the graph holds, per input and axis (batch excluded): None = any size (a graph that does not depend on
     # the sizes); per axis (min, max or None) or an int: the graph was specialized to that size (torch.export)
     input_domain: dict[str, list[Any]] | None = None
+    # layer -> the tensor sizes (spec reference, axis without batch) an argument of it was computed from (frozen at
+    # the example's values: F.interpolate(y, size=x.shape[2:]), x.view(b, c, h * w))
+    frozen: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
 
     def derive(self) -> Any:
         from ..derive import derive

@@ -142,6 +142,54 @@ class _Importer:
         self.b = SpecBuilder("torch")
         self.ref: dict[str, Any] = {}  # fx node name -> spec reference (str), int value, or tuple of refs
         self.calls: dict[str, int] = {}
+        # sizes read from tensors (x.shape, x.size(2)): node -> the (spec reference, axis without batch) it holds,
+        # per element for a shape; a layer argument computed from them is frozen at the example's value
+        self.reads: dict[str, set[tuple[str, int]]] = {}
+        self.elems: dict[str, list[tuple[str, int] | None]] = {}
+        self.frozen: dict[str, list[tuple[str, int]]] = {}
+
+    def read_of(self, args: Any) -> set[tuple[str, int]]:
+        out: set[tuple[str, int]] = set()
+
+        def walk(a: Any) -> None:
+            if isinstance(a, (list, tuple)):
+                for x in a:
+                    walk(x)
+            elif isinstance(a, dict):
+                for x in a.values():
+                    walk(x)
+            elif hasattr(a, "op") and a.name in self.reads:
+                out.update(self.reads[a.name])
+        walk(args)
+        return out
+
+    def note_size(self, node: Any, op: str, args: list, kwargs: dict) -> None:
+        """Where a size value comes from: x.shape / x.size() (every axis), x.size(d), their items, arithmetic."""
+        torch = self.torch
+        base = args[0] if args else None
+        if op in ("size", "getattr") and hasattr(base, "op") and isinstance(self.shapes.get(base.name), torch.Tensor):
+            ref = self.ref.get(base.name)
+            rank = self.shapes[base.name].dim()
+            if not isinstance(ref, str) or (op == "getattr" and (len(args) < 2 or args[1] != "shape")):
+                return
+            dim = args[1] if op == "size" and len(args) > 1 else kwargs.get("dim") if op == "size" else None
+            if isinstance(dim, int):
+                d = dim % rank if rank else 0
+                self.reads[node.name] = {(ref, d - 1)} if d >= 1 else set()
+                return
+            elems = [None, *[(ref, i) for i in range(rank - 1)]]
+            self.elems[node.name] = elems
+            self.reads[node.name] = {e for e in elems if e}
+            return
+        if op == "getitem" and hasattr(base, "op") and base.name in self.elems and len(args) > 1:
+            picked = self.elems[base.name][args[1]] if isinstance(args[1], (int, slice)) else self.elems[base.name]
+            picked = picked if isinstance(picked, list) else [picked]
+            self.elems[node.name] = picked
+            self.reads[node.name] = {e for e in picked if e}
+            return
+        found = self.read_of((args, kwargs))
+        if found:
+            self.reads[node.name] = found
 
     # where a node comes from, for messages
     def source(self, node: Any) -> str | None:
@@ -235,7 +283,9 @@ class _Importer:
             else:
                 self.call_function(node)
         spec = self.b.spec(outputs)
-        return Imported(spec, "torch", type(self.root).__name__, self.b.opaque, self.b.recorded)
+        imported = Imported(spec, "torch", type(self.root).__name__, self.b.opaque, self.b.recorded)
+        imported.frozen = dict(self.frozen)
+        return imported
 
     def name_for(self, node: Any) -> str:
         if node.op != "call_module":  # a function called inside module 'layer1.0': 'layer1.0.add'
@@ -311,16 +361,19 @@ class _Importer:
                     self.ref[node.name] = f"{ref}:{index}" if index else ref
                     return
             if not isinstance(value, torch.Tensor):  # x.shape[1], a size: a number
+                self.note_size(node, op, args, kwargs)
                 self.ref[node.name] = plain(value)
                 return
             self.opaque(node, "operator.getitem", "indexing or slicing a tensor")
             return
         if op in ("size", "dim") or (op == "getattr" and not isinstance(value, torch.Tensor)):
+            self.note_size(node, op, args, kwargs)
             self.ref[node.name] = plain(value)
             return
         if not isinstance(value, torch.Tensor) and not (isinstance(value, tuple) and value and
                                                          all(isinstance(v, torch.Tensor) for v in value)):
-            if tensors:
+            self.note_size(node, op, args, kwargs)
+            if tensors and node.name not in self.reads:
                 self.opaque(node, qual, "its result is not a tensor")
             self.ref[node.name] = plain(value)  # arithmetic on sizes: a number at the example
             return
@@ -340,6 +393,9 @@ class _Importer:
             self.opaque(node, qual)
             return
         self.add(node, kind, layer_args, inputs)
+        reads = self.read_of((args, kwargs))
+        if reads:
+            self.frozen[self.ref[node.name]] = sorted(reads)
 
     def map_function(self, node: Any, op: str, args: list, kwargs: dict, tensors: list,
                      refs: list[str]) -> tuple[str | None, dict[str, Any], list[str]]:

@@ -162,8 +162,8 @@ def _domain(module: Any, example: Sequence[Any], names: Sequence[str]) -> dict[s
         ep = torch.export.export(module, tuple(example), dynamic_shapes=dynamic, strict=False)
     except Exception:  # noqa: BLE001 - no dynamic graph: every axis stays at the example's size
         return dict(fixed)
-    if any("assert" in str(n.target) or "constrain" in str(n.target) for n in ep.graph.nodes):
-        return dict(fixed)  # runtime checks on sizes: conditions a range cannot hold
+    if any(any(w in str(n.target) for w in ("assert", "constrain", "sym_size")) for n in ep.graph.nodes):
+        return dict(fixed)  # runtime checks on sizes (a range cannot hold them), or sizes the graph computes with
     import sympy
 
     placeholders = [n for n in ep.graph.nodes if n.op == "placeholder" and n.name in ep.graph_signature.user_inputs]
