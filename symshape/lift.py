@@ -224,24 +224,28 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
             raise SpecError(f"--tie {canon}={ties[canon]}: no layer has {canon}")
     for args, key, canon, name in sites:
         value = args[key]
+        depthwise = canon == "out_channels" and _depthwise(args) and not isinstance(value, list)
         if canon in ties:
             sym = ties[canon]
             unit = math.gcd(*tied_values[canon]) or 1
             declare(sym, unit, f"{canon} (tied: every {canon} is a multiple of it)")
             args[key] = [_multiple(v, unit, sym) for v in value] if isinstance(value, list) else \
                 _multiple(value, unit, sym)
-            continue
-        prefix = HYPERPARAMETERS[canon][0]
-        base = f"{prefix}_{_ident(name)}"
-        if isinstance(value, list) and len(set(value)) > 1:
-            names = [f"{base}_{_AXES[i] if len(value) <= 3 else i}" for i in range(len(value))]
-            for n, v in zip(names, value, strict=True):
-                declare(n, v, f"{key} of {name}")
-            args[key] = names
         else:
-            v = value[0] if isinstance(value, list) else value
-            declare(base, v, f"{key} of {name}")
-            args[key] = base
+            prefix = HYPERPARAMETERS[canon][0]
+            base = f"{prefix}_{_ident(name)}"
+            if isinstance(value, list) and len(set(value)) > 1:
+                names = [f"{base}_{_AXES[i] if len(value) <= 3 else i}" for i in range(len(value))]
+                for n, v in zip(names, value, strict=True):
+                    declare(n, v, f"{key} of {name}")
+                args[key] = names
+            else:
+                v = value[0] if isinstance(value, list) else value
+                declare(base, v, f"{key} of {name}")
+                args[key] = base
+        if depthwise:  # groups == in_channels: the groups follow the channels (out = multiplier * groups)
+            multiplier = value // args["groups"]
+            args["groups"] = args[key] if multiplier == 1 else f"({args[key]}) // {multiplier}"
     if wanted & _CHANNELS:
         for entry in layers:
             if isinstance(entry, dict):
@@ -256,6 +260,13 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
     if frozen:
         _check_frozen(out, frozen)
     return Lifted(out, defaults)
+
+
+def _depthwise(args: Mapping[str, Any]) -> bool:
+    """A depthwise convolution (torch's spelling): groups == in_channels > 1, out_channels a multiple of them."""
+    groups, cin, cout = args.get("groups"), args.get("in_channels"), args.get("out_channels")
+    return (isinstance(groups, int) and not isinstance(groups, bool) and groups > 1 and groups == cin
+            and isinstance(cout, int) and cout % groups == 0)
 
 
 def _check_frozen(spec: dict[str, Any], frozen: Mapping[str, Sequence[tuple[str, int]]]) -> None:

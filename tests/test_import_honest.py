@@ -119,3 +119,33 @@ def test_size_computed_from_a_tensor(factory, symbolize_what, refused):
         for h, w in ((9, 9), (16, 23), (31, 12)):
             e = d.evaluate({"H": h, "W": w})
             assert e.valid and tuple(e.layers[-1].output_shapes[0]) == _torch_out(model, (3, h, w))
+
+
+class Depthwise(nn.Module):  # MobileNet's pattern: depthwise (multiplier 1 and 2) and pointwise convolutions
+    def __init__(self, w: int = 8) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(3, 4 * w, 3), nn.BatchNorm2d(4 * w), nn.ReLU(),
+                                 nn.Conv2d(4 * w, 4 * w, 3, groups=4 * w), nn.Conv2d(4 * w, 8 * w, 1),
+                                 nn.Conv2d(8 * w, 16 * w, 3, stride=2, groups=8 * w), nn.Conv2d(16 * w, 4 * w, 1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.mark.parametrize("how", [pytest.param({"tie": {"out_channels": "width"}}, id="tie"),
+                                 pytest.param({"tie": {"filters": "width"}}, id="tie-keras-spelling"),
+                                 pytest.param({"hyper": ["out_channels"]}, id="per-layer")])
+def test_depthwise_groups_follow_the_channels(how):
+    imported = symshape.from_torch(Depthwise(8).eval(), torch.zeros(2, 3, 16, 16))
+    lifted = symbolize(imported, **how)
+    d = symshape.derive(lifted.spec)
+    for w in (2, 3, 5):
+        model = Depthwise(w).eval()
+        if "width" in d.free_symbols:
+            binding = {"width": 4 * w}
+        else:  # per layer: each layer's symbol at its value in Depthwise(w)
+            binding = {name: value * w // 8 for name, value in lifted.defaults.items()}
+        e = d.evaluate(binding)
+        assert e.valid, e.violations
+        assert e.params == sum(p.numel() for p in model.parameters())
+        assert tuple(e.layers[-1].output_shapes[0]) == _torch_out(model, (3, 16, 16))
