@@ -195,3 +195,38 @@ def test_cli_import_keras_and_onnx(tmp_path, capsys) -> None:
     code, out = _cli(["import", "onnx", str(onnx_path)])
     assert code == 0 and "input: [3, H, W]" in out and "ReLU" in out
     assert "symbols: H, W" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("binding", "message"), [
+    ({"widht": 3}, "no symbol 'widht' \\(did you mean 'width'\\?\\)"),
+    ({"H": 40, "Q": 2}, "no symbol 'Q'; its symbols: H, W, width"),
+])
+def test_export_refuses_unknown_symbols(binding, message) -> None:
+    lifted = symbolize(from_torch(TinyResNet(), torch.zeros(2, 3, 64, 64)).spec, inputs={"input": ["H", "W"]},
+                       tie={"out_channels": "width"})
+    with pytest.raises(BindingError, match=message):
+        to_torch(lifted.spec, binding)
+
+
+def test_keras_nested_model_exported_and_run(tmp_path) -> None:
+    keras = pytest.importorskip("keras")
+    from symshape.importers import from_keras
+
+    inner_in = keras.Input(shape=(None, None, 4))
+    y = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inner_in)
+    block = keras.Model(inner_in, keras.layers.BatchNormalization()(y), name="block")
+    inputs = keras.Input(shape=(20, 16, 3))
+    x = keras.layers.Conv2D(4, 3, name="stem")(inputs)
+    x = keras.layers.Add(name="add")([x, block(x)])
+    model = keras.Model(inputs, keras.layers.Dense(5, name="dense")(keras.layers.GlobalAveragePooling2D()(x)))
+    imported = from_keras(model)
+    assert any("." in entry["name"] for entry in imported.spec["layers"])  # block.conv2d...: names keras refuses
+    lifted = symbolize(imported.spec, inputs={"input": ["H", "W"]})
+    code = symshape.export.to_keras(lifted.spec, {"H": 12, "W": 9})
+    built = load(code, tmp_path, "nested_keras").build_model()
+    e = symshape.derive(lifted.spec).evaluate({"H": 12, "W": 9})
+    assert tuple(built.output_shape[1:]) == tuple(e.output_shape)
+    assert built.count_params() == e.params
+    import numpy as np
+
+    assert built(np.zeros((2, 12, 9, 3), dtype="float32")).shape == (2, 5)

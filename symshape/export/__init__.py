@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BindingError, SpecError
+from ..errors import BindingError, SpecError, did_you_mean
 
 __all__ = ["BoundLayer", "bind", "export", "to_keras", "to_torch"]
 
@@ -91,6 +91,12 @@ def bind(spec: Any, bindings: Mapping[str, int] | None = None) -> Bound:
     values.update(bindings or {})
     d = derive(loaded)
     free = set(d.free_symbols)
+    known = free | set(getattr(loaded, "symbols", None) or {})
+    for name in bindings or {}:
+        if name not in known:
+            shown = ", ".join(sorted(known)) if known else "none: the spec has no symbols"
+            raise BindingError(f"--set {name}=...: the spec has no symbol '{name}'{did_you_mean(name, known)}; "
+                               f"its symbols: {shown}")
     values = {k: int(v) for k, v in values.items() if k in free}
     missing = sorted(free - set(values))
     if missing:

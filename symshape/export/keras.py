@@ -3,6 +3,7 @@ its bound constructor arguments and the spec's names."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ..errors import SpecError
@@ -19,14 +20,32 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def _name(name: str) -> str:
-    return name.replace("/", "_")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 
 
-def _layer(ly: BoundLayer, args: dict[str, Any]) -> str:
+class _Names:
+    """Keras layer names from spec names: keras 3 refuses '.' and '/' in names (its variables' paths, under the
+    torch backend a parameter name), so a nested model's 'block.conv2d' is written 'block_conv2d', kept unique."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, str] = {}
+        self.used: set[str] = set()
+
+    def __call__(self, name: str) -> str:
+        if name not in self.given:
+            base = _UNSAFE.sub("_", name) or "layer"
+            out, n = base, 1
+            while out in self.used:
+                out, n = f"{base}_{n}", n + 1
+            self.used.add(out)
+            self.given[name] = out
+        return self.given[name]
+
+
+def _layer(ly: BoundLayer, args: dict[str, Any], name: str) -> str:
     shown = ", ".join(f"{k}={_literal(v)}" for k, v in args.items())
     sep = ", " if shown else ""
-    return f"layers.{ly.kind}({shown}{sep}name={_name(ly.name)!r})"
+    return f"layers.{ly.kind}({shown}{sep}name={name!r})"
 
 
 def write_keras(b: Bound, function_name: str = "build_model") -> str:
@@ -35,6 +54,7 @@ def write_keras(b: Bound, function_name: str = "build_model") -> str:
         raise SpecError(f"cannot export opaque layers (symshape does not know their code): {', '.join(opaque)}")
     var: dict[str, str] = {}
     used: set[str] = set()
+    _name = _Names()
 
     def fresh(name: str) -> str:
         base = ident(name, "x_")
@@ -70,7 +90,7 @@ def write_keras(b: Bound, function_name: str = "build_model") -> str:
                                       args.get("return_attention_scores"))
         var[ly.name] = fresh(ly.name + ("_all" if multi else ""))
         call = f"[{', '.join(ins)}]" if ly.kind in _MERGES else ", ".join(ins)
-        lines.append(f"    {var[ly.name]} = {_layer(ly, args)}({call})")
+        lines.append(f"    {var[ly.name]} = {_layer(ly, args, _name(ly.name))}({call})")
     outs = [ref(o) for o in b.outputs]
     lines.append(f"    return keras.Model(inputs={inputs[0] if len(inputs) == 1 else '[' + ', '.join(inputs) + ']'}, "
                  f"outputs={outs[0] if len(outs) == 1 else '[' + ', '.join(outs) + ']'})")
