@@ -202,8 +202,32 @@ def divisibility(rel: Relational) -> Relational | None:
         n, d = f.args
         rest = diff - t
         if coeff == -d and zero_when_expanded(rest - n) or coeff == d and zero_when_expanded(rest + n):
-            return sympy.Eq(Mod(n, d, evaluate=False), 0, evaluate=False)
+            return reduced_divisibility(sympy.Eq(Mod(n, d, evaluate=False), 0, evaluate=False))
     return None
+
+
+def reduced_divisibility(rel: Relational) -> Relational:
+    """Eq(Mod(n, d), 0) with the gcd g of d and of n's integer coefficients divided out: 2TU mod 4 = 0 says
+    TU mod 2 = 0 (n = g·m with m an integer for integer symbols, and g·m ≡ 0 (mod g·e) iff m ≡ 0 (mod e))."""
+    if not (isinstance(rel, sympy.Eq) and rel.rhs == 0 and isinstance(rel.lhs, Mod)):
+        return rel
+    n, d = rel.lhs.args
+    if not (isinstance(d, Integer) and d.p > 1):
+        return rel
+    g = int(d.p)
+    terms = Add.make_args(sympy.expand(n))
+    for term in terms:
+        c, rest = term.as_coeff_Mul()
+        if not isinstance(c, Integer) or not all(isinstance(s, Symbol) and s.is_integer for s in rest.free_symbols) \
+                or not rest.is_polynomial():
+            return rel
+        g = math.gcd(g, int(c.p))
+        if g == 1:
+            return rel
+    if d.p == g:  # n is a multiple of d already (always true): left as written
+        return rel
+    m = Add(*[term / g for term in terms])
+    return sympy.Eq(Mod(m, Integer(d.p // g), evaluate=False), 0, evaluate=False)
 
 
 # ---------------------------------------------------------------- a derivation's conditions as a whole
@@ -350,6 +374,89 @@ def implied_by_linear(forms: list[tuple[Mapping[Symbol, int], int] | None],
     return {j for j in dropped if any(imp[i, j] for i in idx if i != j and i not in dropped)}
 
 
+PAIR_MAX_COUNT = 32  # more shown linear inequalities than this: no check by pairs (it is cubic)
+
+
+Form = tuple[Mapping[Symbol, int], int]  # sum(a_s*s) + c, as linear_form gives it
+
+
+def _combination_lo(j: Form, premises: list[tuple[Fraction, Form]], box: Mapping[Symbol, Bound]) -> float | Fraction:
+    """The least value over the box of j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0): at least 0 proves j ≥ 0 from
+    the premises over the box (an LP certificate: exact arithmetic, never claimed when false)."""
+    coeffs: dict[Symbol, Fraction] = {s: Fraction(a) for s, a in j[0].items()}
+    const = Fraction(j[1])
+    for lam, (fc, f0) in premises:
+        const -= lam * f0
+        for s, a in fc.items():
+            coeffs[s] = coeffs.get(s, Fraction(0)) - lam * a
+    lo: float | Fraction = const
+    for s, a in coeffs.items():
+        if a == 0:
+            continue
+        b = box.get(s, (-INF, INF))
+        end = b[0] if a > 0 else b[1]
+        if end in (INF, -INF):
+            return -INF
+        lo += a * end
+    return lo
+
+
+def _ratios(a: Mapping[Symbol, int | Fraction], b: Mapping[Symbol, int]) -> list[Fraction]:
+    """Multipliers λ > 0 that cancel a symbol of a against λ·b (and 1): the candidates of a certificate."""
+    out = {Fraction(1)}
+    for s, x in a.items():
+        y = b.get(s, 0)
+        if y and x and (x > 0) == (y > 0):
+            out.add(Fraction(x) / y)
+    return sorted(out)[:6]
+
+
+def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Mapping[Symbol, Bound],
+                   domains: Mapping[Symbol, Bound]) -> set[int]:
+    """Indices of the linear inequalities `form >= 0` (None: not linear) implied over the box by one or two
+    others that stay (λ·f + μ·h with λ, μ ≥ 0 from a few candidates: sound, not complete). E ≥ 1 goes when
+    E − Hh ≥ 0 and Hh ≥ 1 are shown. A bound on one symbol is checked with that symbol unbounded, and once
+    dropped its symbol's range in the box goes back to its domain, so no condition proves itself; each one
+    dropped is implied by those kept at that point, so by the ones kept at the end. No check past
+    PAIR_MAX_COUNT forms."""
+    idx = [i for i, f in enumerate(forms) if f is not None]
+    if len(idx) < 2 or len(idx) > PAIR_MAX_COUNT:
+        return set()
+    b = dict(box)
+    dropped: set[int] = set()
+    for j in idx:
+        fj = forms[j]
+        own = next(iter(fj[0])) if len(fj[0]) == 1 else None  # type: ignore[index]
+        bj = dict(b)
+        if own is not None:
+            bj[own] = (-INF, INF)
+        kept = [i for i in idx if i != j and i not in dropped]
+        found = False
+        for x, i in enumerate(kept):
+            fi = forms[i]
+            for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
+                if _combination_lo(fj, [(lam, fi)], bj) >= 0:  # type: ignore[list-item, arg-type]
+                    found = True
+                    break
+                rest = {s: Fraction(fj[0].get(s, 0)) - lam * fi[0].get(s, 0)  # type: ignore[index]
+                        for s in {*fj[0], *fi[0]}}  # type: ignore[index]
+                for k in kept[x + 1:]:
+                    fk = forms[k]
+                    if any(_combination_lo(fj, [(lam, fi), (mu, fk)], bj) >= 0  # type: ignore[list-item, arg-type]
+                           for mu in _ratios(rest, fk[0])):  # type: ignore[index]
+                        found = True
+                        break
+                if found:
+                    break
+            if found:
+                break
+        if found:
+            dropped.add(j)
+            if own is not None:
+                b[own] = domains.get(own, (-INF, INF))
+    return dropped
+
+
 def _symbol_range(it: _Item) -> Linear | None:
     """The range a condition on one symbol alone allows it (a*s + c >= 0, or == 0), else None."""
     if it.g is None or it.constant or it.op not in (">=", "=="):
@@ -394,6 +501,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     box: dict[Symbol, Bound] = {}
     for info in d.symbols.values():  # type: ignore[attr-defined]
         box[info.symbol] = (-INF if info.min is None else info.min, INF if info.max is None else info.max)
+    domains = dict(box)
     for i, it in enumerate(items):
         lin = _symbol_range(it)
         if lin is None:
@@ -442,6 +550,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     best: dict[object, tuple[int, int]] = {}  # family -> (its constant, index in shown)
     seen: set = set()
     forms: list[tuple[dict[Symbol, int], int] | None] = []  # the linear form of each shown inequality, or None
+    gs: list[Expr | None] = []  # each shown inequality's g (g >= 0), or None
     n_linear = 0
     for i, it in enumerate(items):
         if i in never or i in implied:
@@ -466,6 +575,8 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
                 rel = sympy.Eq(lin.symbol, lin.lo, evaluate=False)
             elif mod is not None:
                 rel = mod
+            elif it.op == "==":
+                rel = reduced_divisibility(rel)
             key = (it.op, frozenset((it.g, -it.g)))
         else:
             key = rel
@@ -484,8 +595,13 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         # a linear inequality on several symbols may be implied by another shown one (pairwise, below)
         forms.append(linear_form(it.g) if it.op == ">=" and one_symbol(it.g) is None and
                      n_linear <= LINEAR_MAX_COUNT else None)
+        gs.append(it.g if it.op == ">=" and len(gs) <= PAIR_MAX_COUNT * 4 else None)
         n_linear += forms[-1] is not None
     for j in implied_by_linear([f if shown[k][0] is not None else None for k, f in enumerate(forms)], box):
+        shown[j] = (None, None, None)
+    # a shown inequality (one symbol's bound too) implied by one or two others that stay
+    every = [linear_form(g) if g is not None and shown[k][0] is not None else None for k, g in enumerate(gs)]
+    for j in implied_by_two(every, box, domains):
         shown[j] = (None, None, None)
     never_items = sorted(never)
     return Verdicts(tuple(items[i].nc for i in never_items), tuple(never[i] for i in never_items),
