@@ -8,7 +8,8 @@ int64; a record batch's columns all have its length). Results (`results_batch`),
 
 - ``out0``, ``out1``, ...: the output sizes (int64), when "output_shape" is asked for;
 - the other results by name (``params``, ``macs``, ...; int64);
-- ``valid`` (bool), ``overflow`` (bool: a value did not fit int64; the row is not valid, numbers 0);
+- ``valid`` (bool), ``overflow`` (bool: a value did not fit int64; the row is not valid, its results 0,
+  its margins and first violation exact, saturated);
 - ``first_violation`` (int32: the index of the first failing condition, -1 for none), when asked for;
 - ``margin_0``, ``margin_1``, ... (int64: the signed margins, <= 0 where the condition holds), when asked for.
 

@@ -325,7 +325,8 @@ class BatchResult:
     overflow: np.ndarray | None = None  # bool per row (None only when built by hand)
     # with outputs "margins" / "first_violation" (symshape.margins): columns["margins"] is one int64
     # column per condition (<= 0: it holds), columns["first_violation"] the index of the first failing
-    # condition (int32, -1 for none); condition_names names them in that order
+    # condition (int32, -1 for none); condition_names names them in that order. On overflow rows these
+    # two are computed exactly on Python ints (margins saturated at +-(2**63 - 1)), not 0
     condition_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:

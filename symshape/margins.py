@@ -20,9 +20,10 @@ A condition whose value is undefined at a binding (it reads a quotient by zero: 
 whose own ``>= 1`` condition fails too) has margin ``1``. For one binding the margins are exact
 Python ints and ``margin > 0`` exactly for the conditions listed in ``Evaluation.violations``.
 In batches they are int64 columns: a margin beyond int64 (two sizes near +-2**63 apart) is
-saturated at +-(2**63 - 1), its sign exact; a row flagged in ``BatchResult.overflow`` (some value
-does not fit int64: never valid, numbers 0) has margins 0 and ``first_violation`` -1, as its other
-numbers, and ``Derivation.evaluate`` gives its exact values.
+saturated at +-(2**63 - 1), its sign exact. A row flagged in ``BatchResult.overflow`` (some value
+does not fit int64: never valid, its other numbers 0) has its margins and ``first_violation``
+computed exactly on Python ints and saturated the same way, so ``margin <= 0`` exactly where the
+condition holds on every row; ``Derivation.evaluate`` gives its exact values.
 
 The conditions are ``Compiled.conditions``, in the order of ``Evaluation.violations``;
 ``condition_names`` names them (``"layer 1 'max_pooling2d' (MaxPooling2D): output height"``).
@@ -230,11 +231,28 @@ def batch_margins(c: Compiled, cols: Mapping[str, Any], length: int, want_margin
                     todo &= ~hit
                     if columns is None and not todo.any():
                         break  # every row of the chunk has its first failing condition
-    bad = overflow
-    if bad.any():
-        if columns is not None:
-            for col in columns:
-                col[bad] = 0
-        if first is not None:
-            first[bad] = -1
+    _exact_overflow_rows(c, cols, overflow, columns, first)
     return columns, first
+
+
+def _saturate(v: int) -> int:
+    return max(-(2**63 - 1), min(2**63 - 1, v))
+
+
+def _exact_overflow_rows(c: Compiled, cols: Mapping[str, Any], overflow: np.ndarray,
+                         columns: list[np.ndarray] | None, first: np.ndarray | None) -> None:
+    """The margins and first violation of the rows flagged in `overflow`, computed exactly on Python
+    ints (few rows: they leave int64) and saturated at +-(2**63 - 1), the sign exact."""
+    bad = np.flatnonzero(overflow)
+    if not len(bad) or (columns is None and first is None):
+        return
+    checks = c.conditions
+    for r in bad:
+        row = {k: int(v[r]) if isinstance(v, np.ndarray) else int(v) for k, v in cols.items()}
+        regs = c.program.run_int(row)
+        exact = [margin_int(ck, regs) for ck in checks]
+        if columns is not None:
+            for k, m in enumerate(exact):
+                columns[k][r] = _saturate(m)
+        if first is not None:
+            first[r] = next((k for k, m in enumerate(exact) if m > 0), -1)

@@ -205,3 +205,18 @@ def test_mutated_arrow_streams_are_refused_cleanly() -> None:
         except SymshapeError:
             outcomes.add("refused")
     assert outcomes == {"ok", "refused"}
+
+
+def test_arrow_overflow_rows_have_exact_margins(client: Client) -> None:
+    """(review13 #1) a row beyond int64 whose pooling output height fails by 1: margin 1 through Arrow."""
+    from symshape.margins import margins
+
+    row = {"I": 2**62, "F": 2**62, "S": 1, "P": 0, "D": 4}
+    exact = margins(symshape.derive(CLASSIC), row)
+    cols = {k: np.array([v, 32 if k == "I" else 3 if k == "F" else 1 if k == "S" else 0 if k == "P" else 4])
+            for k, v in row.items()}
+    for arrow in (False, True):
+        got = client.evaluate_batch(CLASSIC, cols, outputs=("params", "margins", "first_violation"), arrow=arrow)
+        assert list(got["overflow"]) == [True, False] and list(got["valid"])[0] is not True
+        assert [int(np.asarray(m)[0]) for m in got["margins"]] == list(exact.values)
+        assert int(np.asarray(got["first_violation"])[0]) == exact.first_violation == len(exact.values) - 1

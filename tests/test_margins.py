@@ -133,14 +133,48 @@ def test_zero_stride_is_undefined_with_margin_one() -> None:
     assert int(res.columns["margins"][out][0]) == 1
 
 
-def test_overflow_rows_have_zero_margins() -> None:
+def _saturated(v: int) -> int:
+    return max(-I64, min(I64, v))
+
+
+def test_overflow_rows_have_exact_saturated_margins() -> None:
     d = symshape.derive({"framework": "torch", "input": ["C", "H"], "layers": [{"Linear": {"out_features": "U"}}]})
     res = d.evaluate_batch({"C": 3, "H": np.array([4, 2**62]), "U": np.array([5, 2**62])},
                            outputs=("params", "macs", "margins", "first_violation"))
     assert res.overflow.tolist() == [False, True]
-    assert [int(col[1]) for col in res.columns["margins"]] == [0, 0, 0]
-    assert [int(col[0]) for col in res.columns["margins"]] == [v for v in margins(d, {"C": 3, "H": 4, "U": 5}).values]
-    assert int(res.columns["first_violation"][1]) == -1 and res.valid.tolist() == [True, False]
+    for row, b in enumerate(({"C": 3, "H": 4, "U": 5}, {"C": 3, "H": 2**62, "U": 2**62})):
+        exact = margins(d, b)
+        assert [int(col[row]) for col in res.columns["margins"]] == [_saturated(v) for v in exact.values]
+        assert int(res.columns["first_violation"][row]) == exact.first_violation
+    assert res.valid.tolist() == [True, False] and int(res.columns["params"][1]) == 0
+
+
+# (review13 #1) an overflow row whose pooling output height is violated by 1: the batch said margins 0
+OVERFLOW_ROWS = [
+    {"I": 2**62, "F": 2**62, "S": 1, "P": 0, "D": 4},
+    {"I": 2**62 + 5, "F": 3, "S": 1, "P": 0, "D": 2**62},
+    {"I": 2**62, "F": 3, "S": 1, "P": 2**61, "D": 7},
+]
+
+
+@pytest.mark.parametrize("outputs", [("params", "margins", "first_violation"), ("first_violation",), ("margins",)])
+def test_overflow_rows_margins_hold_exactly_when_the_condition_holds(outputs: tuple[str, ...]) -> None:
+    d = symshape.derive((ROOT / "examples" / "classic_symbolic.yaml").read_text())
+    cols = {k: np.array([r[k] for r in OVERFLOW_ROWS] + [32], dtype=np.int64) if k == "I" else
+            np.array([r[k] for r in OVERFLOW_ROWS] + [3 if k == "F" else 1 if k == "S" else 0 if k == "P" else 4],
+                     dtype=np.int64) for k in "IFSPD"}
+    res = d.evaluate_batch(cols, outputs=outputs)
+    assert res.overflow[:3].any()
+    for row in range(4):
+        exact = margins(d, {k: int(cols[k][row]) for k in "IFSPD"})
+        if "margins" in outputs:
+            got = [int(col[row]) for col in res.columns["margins"]]
+            assert got == [_saturated(v) for v in exact.values]
+            assert [g <= 0 for g in got] == [v <= 0 for v in exact.values]
+        if "first_violation" in outputs:
+            assert int(res.columns["first_violation"][row]) == exact.first_violation
+    first = margins(d, OVERFLOW_ROWS[0])
+    assert first.first_violation == len(first.values) - 1 and first.values[-1] == 1
 
 
 def test_unknown_output_names_margins_in_did_you_mean() -> None:

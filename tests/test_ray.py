@@ -153,3 +153,16 @@ def test_evaluate_columns_errors() -> None:
         f({"I": np.arange(3)})
     with pytest.raises(symshape.BindingError, match="not an integer type"):
         f(pa.table({"I": [1.5], "F": [3], "S": [1], "P": [0], "D": [4]}))
+
+
+def test_evaluate_columns_overflow_rows_have_exact_margins() -> None:
+    """(review13 #1) a row beyond int64 whose pooling output height fails by 1: margin 1, not 0."""
+    f = EvaluateColumns(CLASSIC, margins=True)
+    row = {"I": 2**62, "F": 2**62, "S": 1, "P": 0, "D": 4}
+    from symshape.margins import margins
+
+    exact = margins(symshape.derive(CLASSIC), row)
+    got = f({k: np.array([v], dtype=np.int64) for k, v in row.items()})
+    assert got["overflow"].tolist() == [True] and got["valid"].tolist() == [False]
+    assert [int(got[f"margin_{k}"][0]) for k in range(len(exact.values))] == list(exact.values)
+    assert int(got["first_violation"][0]) == exact.first_violation == len(exact.values) - 1

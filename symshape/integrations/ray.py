@@ -20,7 +20,8 @@ answer, in this order:
 - every input column, passed through (the bindings and any other column, e.g. an id);
 - ``out0``, ``out1``, ...: the output sizes (int64), with "output_shape" in `outputs`;
 - the other results of `outputs` by name (``params``, ``macs``, ``activations``, ...; int64);
-- ``valid`` (bool); ``overflow`` (bool: a value did not fit int64; the row is not valid, its numbers 0);
+- ``valid`` (bool); ``overflow`` (bool: a value did not fit int64; the row is not valid, its results 0,
+  its margins and first violation exact, saturated at +-(2**63 - 1));
 - ``first_violation`` (int32: the index of the first failing condition, -1 for none) and ``violation``
   (string: that condition's name, "" for none), unless ``violations=False``;
 - ``margin_0``, ``margin_1``, ... (int64 signed margins, <= 0 where the condition holds), with
