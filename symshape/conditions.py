@@ -374,7 +374,8 @@ def implied_by_linear(forms: list[tuple[Mapping[Symbol, int], int] | None],
     return {j for j in dropped if any(imp[i, j] for i in idx if i != j and i not in dropped)}
 
 
-PAIR_MAX_COUNT = 32  # more shown linear inequalities than this: no check by pairs (it is cubic)
+PAIR_MAX_COUNT = 16  # more shown linear inequalities than this: no check by pairs (it is cubic)
+PAIR_MAX_WORK = 4_000  # combinations tried in all (about 0.1 s): past it, the ones found so far are dropped
 
 
 Form = tuple[Mapping[Symbol, int], int]  # sum(a_s*s) + c, as linear_form gives it
@@ -424,7 +425,10 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
         return set()
     b = dict(box)
     dropped: set[int] = set()
+    work = 0
     for j in idx:
+        if work > PAIR_MAX_WORK:
+            break
         fj = forms[j]
         own = next(iter(fj[0])) if len(fj[0]) == 1 else None  # type: ignore[index]
         bj = dict(b)
@@ -435,6 +439,7 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
         for x, i in enumerate(kept):
             fi = forms[i]
             for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
+                work += 1
                 if _combination_lo(fj, [(lam, fi)], bj) >= 0:  # type: ignore[list-item, arg-type]
                     found = True
                     break
@@ -442,8 +447,14 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
                         for s in {*fj[0], *fi[0]}}  # type: ignore[index]
                 for k in kept[x + 1:]:
                     fk = forms[k]
+                    if work > PAIR_MAX_WORK:
+                        break
+                    if not any(rest.get(s) for s in fk[0]):  # type: ignore[index]
+                        continue  # h shares no symbol left in j − λ·f: it cannot help
+                    mus = _ratios(rest, fk[0])  # type: ignore[index]
+                    work += len(mus)
                     if any(_combination_lo(fj, [(lam, fi), (mu, fk)], bj) >= 0  # type: ignore[list-item, arg-type]
-                           for mu in _ratios(rest, fk[0])):  # type: ignore[index]
+                           for mu in mus):
                         found = True
                         break
                 if found:
