@@ -82,3 +82,34 @@ def test_spec_errors(line: str, fragment: str) -> None:
     with pytest.raises(SpecError, match=fragment) as info:
         symshape.derive(f"framework: torch\ninput: [3]\n{line}\nlayers:\n  - ReLU: {{}}\n")
     assert "line 3" in str(info.value) or ":3:" in str(info.value)
+
+
+LIN_BN = {"framework": "torch", "input": [8], "layers": [{"Linear": {"in_features": 8, "out_features": 4}},
+                                                         {"BatchNorm1d": {"num_features": 4}}]}
+# the spec's batch: (absent, a symbol, 1), the cost's batch (--batch), its mode (--mode), the binding of B
+OPTIONS = [(None, 1, None, {}), (None, 2, None, {}), (None, 1, "eval", {}), ("B", 1, None, {}), ("B", None, None,
+           {"B": 1}), ("B", None, None, {"B": 2}), (1, None, "eval", {}), (1, 4, None, {}), (1, None, None, {}),
+           (None, "M", None, {"M": 1}), (None, "M", "train", {"M": 3})]
+
+
+@pytest.mark.parametrize(("spec_batch", "batch", "mode", "bindings"), OPTIONS)
+def test_cost_batch_and_mode_validity_as_torch(spec_batch: object, batch: object, mode: str | None,
+                                               bindings: dict) -> None:
+    """cost(d, batch=..., mode=...) is valid exactly where torch runs Linear + BatchNorm1d at that batch and
+    mode (training: 'Expected more than 1 value per channel when training' at batch 1)."""
+    from symshape.cost import cost
+
+    spec = dict(LIN_BN, **({"batch": spec_batch} if spec_batch is not None else {}))
+    d = symshape.derive(spec)
+    c = cost(d, batch=batch, mode=mode)
+    n = batch if isinstance(batch, int) else bindings.get(str(batch), spec_batch if isinstance(spec_batch, int)
+                                                          else bindings.get("B"))
+    train = (mode or "train") == "train"
+    net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.BatchNorm1d(4)).train(train)
+    try:
+        net(torch.zeros(n, 8))
+        ok = True
+    except ValueError:
+        ok = False
+    never = c.derivation.never_valid_reason()
+    assert (never is None and c.evaluate(bindings).valid) == ok, (spec_batch, batch, mode, never)

@@ -58,15 +58,17 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
     bindings = _bindings(args.set)
     d = _read_spec(args.spec)
-    never = d.never_valid_reason()
+    batch: int | str | None = args.batch
+    if isinstance(batch, str) and batch.strip().lstrip("+-").isdigit():
+        batch = _int(batch, "--batch")
+    # validity at this batch and mode (a torch BatchNorm in training refuses a batch of one value per channel)
+    never = cost(d, batch=batch, mode=args.mode).derivation.never_valid_reason() if not d.never_valid_reason() \
+        or args.batch is not None or args.mode is not None else d.never_valid_reason()
     if never:  # no size, so no cost: the reason, and exit 1 as `derive` does
         import sys
 
         print(f"symshape: {never}", file=sys.stderr)
         return 1
-    batch: int | str | None = args.batch
-    if isinstance(batch, str) and batch.strip().lstrip("+-").isdigit():
-        batch = _int(batch, "--batch")
     if args.depth is not None and args.depth < 1:
         raise UsageError(f"--depth is at least 1, got {args.depth}")
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None

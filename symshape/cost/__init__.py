@@ -207,6 +207,36 @@ class Cost:
         return cost_table(self, values, **kw)
 
 
+def _with_batch(d: Derivation, batch: int | str | Expr | None, mode: str) -> Derivation:
+    """`d` as if its spec named this batch and mode, where that changes what is valid: a torch BatchNorm
+    in training refuses one value per channel (N·∏spatial > 1, 'Expected more than 1 value per channel
+    when training'), a condition the derivation states only for a spec that names its batch. Otherwise
+    (no such layer, or nothing changed) `d` itself."""
+    from ..layers.norm import TRAINING_BATCH_CHECKS
+
+    spec = d.spec
+    if not any((d.framework, ly.kind) in TRAINING_BATCH_CHECKS for ly in d.layers):
+        return d
+    if isinstance(batch, (int, np.integer)) and not isinstance(batch, bool):
+        new_batch: int | str | None = int(batch)
+    elif isinstance(batch, str) and batch.strip().isdigit():
+        new_batch = int(batch.strip())
+    elif isinstance(batch, str) and batch.strip().isidentifier() and batch.strip() not in d.symbols:
+        new_batch = batch.strip()
+    elif batch is None:
+        new_batch = spec.batch if spec.batch is not None else _batch_expr(d, None).name
+    else:
+        new_batch = spec.batch  # a symbol of the spec (refused by _batch_expr) or an expression: as it is
+    new_mode = mode if (new_batch is not None or spec.mode is not None) else spec.mode
+    if new_batch == spec.batch and new_mode == (spec.mode or ("train" if spec.batch is not None else None)):
+        return d
+    from dataclasses import replace
+
+    from ..derive import derive
+
+    return derive(replace(spec, batch=new_batch, mode=new_mode))
+
+
 def _batch_expr(d: Derivation, batch: int | str | Expr | None) -> Expr:
     if batch is None and getattr(d, "batch", None) is not None:
         return d.batch
@@ -268,6 +298,7 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
     mode = mode or getattr(d.spec, "mode", None) or "train"
     if mode not in ("train", "eval"):
         raise BindingError(f"mode is 'train' or 'eval', got {mode!r}{did_you_mean(str(mode), ('train', 'eval'))}")
+    d = _with_batch(d, batch, mode)
     n = _batch_expr(d, batch)
     facts = [facts_of(ly, d.framework) for ly in d.layers]
     root = _aliases(facts)

@@ -27,8 +27,9 @@ def cost_blocks(d: Derivation, example: Mapping[str, int] | None = None, *, batc
     from ..docs.blocks import Bullets, Code, Heading, Math, Para, Table, line
 
     c = d.cost(**options)
-    layer_tex = tex or (lambda e: to_latex(d.collapse(e)))
-    total_tex = tex or (lambda e: to_latex(d.normal_form(e)))
+    dc = c.derivation  # the derivation at the cost's batch and mode
+    layer_tex = tex or (lambda e: to_latex(dc.collapse(e)))
+    total_tex = tex or (lambda e: to_latex(dc.normal_form(e)))
     blocks: list[Any] = [Heading(2, "Cost of training", "cost")]
     b = to_latex(c.batch)
     blocks.append(Para(line(f"FLOPs as {c.convention.name} counts them ({c.convention.describe()}); memory in bytes "
