@@ -149,3 +149,81 @@ def test_depthwise_groups_follow_the_channels(how):
         assert e.valid, e.violations
         assert e.params == sum(p.numel() for p in model.parameters())
         assert tuple(e.layers[-1].output_shapes[0]) == _torch_out(model, (3, 16, 16))
+
+
+# ---------------------------------------------------------------- ONNX: SAME padding, max pool padding
+
+
+def _onnx_model(node_kwargs: dict, op: str, channels: int = 2, dims=("N", 2, "H", "W")):
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = []
+    inputs = ["x"]
+    if op == "Conv":
+        k = node_kwargs.get("kernel_shape", [3, 3])
+        weight = np.random.default_rng(0).standard_normal((3, channels, *k)).astype("float32")
+        inits.append(numpy_helper.from_array(weight, "w"))
+        inputs.append("w")
+    node = helper.make_node(op, inputs, ["y"], name="op", **node_kwargs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert onnx.__version__
+    return model
+
+
+SAME_CASES = [  # op, attributes
+    ("Conv", {"auto_pad": "SAME_UPPER", "kernel_shape": [3, 3], "strides": [2, 2]}),
+    ("Conv", {"auto_pad": "SAME_LOWER", "kernel_shape": [4, 3], "strides": [3, 2]}),
+    ("Conv", {"auto_pad": "SAME_UPPER", "kernel_shape": [5, 2], "strides": [3, 4]}),  # onnxruntime: no dilation
+    ("MaxPool", {"auto_pad": "SAME_UPPER", "kernel_shape": [3, 3], "strides": [2, 2]}),
+    ("AveragePool", {"auto_pad": "SAME_LOWER", "kernel_shape": [2, 2], "strides": [2, 2]}),
+]
+
+
+@pytest.mark.parametrize(("op", "attrs"), SAME_CASES,
+                         ids=[f"{o}-{a['auto_pad']}-k{a['kernel_shape']}-s{a['strides']}" for o, a in SAME_CASES])
+def test_onnx_same_padding_with_stride_at_every_size(op, attrs, tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    import numpy as np
+
+    model = _onnx_model(attrs, op)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    imported = symshape.from_onnx(path)
+    assert imported.spec["input"] == [2, "H", "W"]
+    assert "SAME padding with stride > 1" in imported.spec["description"]
+    d = symshape.derive(imported.spec)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h in range(1, 23, 2):
+        for w in range(1, 19, 3):
+            got = session.run(None, {"x": np.zeros((1, 2, h, w), dtype="float32")})[0].shape[1:]
+            e = d.evaluate({"H": h, "W": w})
+            assert e.valid and tuple(e.output_shape) == tuple(got), (h, w, e.output_shape, got)
+
+
+def test_onnx_max_pool_pads_with_minus_infinity_and_the_export_says_what_differs(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    import numpy as np
+
+    from symshape.export import to_torch
+
+    model = _onnx_model({"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 1, 1]}, "MaxPool",
+                        dims=(1, 2, 5, 7))
+    path = tmp_path / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    imported = symshape.from_onnx(path)
+    x = -1 - np.random.default_rng(1).random((1, 2, 5, 7)).astype("float32")  # all negative: zeros would win
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    namespace: dict = {}
+    exec(compile(to_torch(imported.spec), "exported", "exec"), namespace)  # noqa: S102 - the code symshape wrote
+    with torch.no_grad():
+        got = namespace["Model"]().eval()(torch.from_numpy(x)).numpy()
+    assert np.array_equal(got, want)
+    avg = _onnx_model({"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 1, 1]}, "AveragePool",
+                      dims=(1, 2, 5, 7))
+    path.write_bytes(avg.SerializeToString())
+    code = to_torch(symshape.from_onnx(path).spec)
+    assert "count_include_pad=0 and asymmetric pads" in code.split('"""')[1]  # stated in the exported file

@@ -45,6 +45,7 @@ class Bound:
     outputs: list[str]
     bindings: dict[str, int]
     source: str
+    description: str = ""  # the spec's own (an importer states there what the code computes differently)
 
 
 def _value(raw: Any, bindings: Mapping[str, int], symbol: Any) -> Any:
@@ -124,7 +125,8 @@ def bind(spec: Any, bindings: Mapping[str, int] | None = None) -> Bound:
         layers.append(BoundLayer(result.name, result.kind, args, list(result.inputs), ins, outs,
                                  result.rule.n_outputs))
     outputs = [name for name, _ in d.outputs]
-    return Bound(d.framework, inputs, layers, outputs, values, loaded.source)
+    return Bound(d.framework, inputs, layers, outputs, values, loaded.source,
+                 str((getattr(loaded, "descriptions", None) or {}).get("", "")))
 
 
 def ident(name: str, prefix: str = "") -> str:
@@ -164,4 +166,5 @@ def export(spec: Any, to: str, bindings: Mapping[str, int] | None = None) -> str
 def header(b: Bound, tool: str) -> str:
     shown = ", ".join(f"{k}={v}" for k, v in b.bindings.items()) or "no symbols"
     return (f'"""{tool} model written by `symshape export` from {os.path.basename(b.source)} at {shown}.\n\n'
-            f'Inputs (batch axis excluded): {", ".join(f"{k} {v}" for k, v in b.inputs.items())}.\n"""\n')
+            f'Inputs (batch axis excluded): {", ".join(f"{k} {v}" for k, v in b.inputs.items())}.\n'
+            + (f"\n{b.description.replace(chr(34) * 3, chr(39) * 3)}\n" if b.description else "") + '"""\n')

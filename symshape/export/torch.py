@@ -20,6 +20,8 @@ def _literal(value: Any, key: str = "") -> str:
     if isinstance(value, list):
         inner = ", ".join(_literal(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        return f"float({str(value)!r})"  # -inf: a max pool's padding (repr would write a bare name)
     return repr(value)
 
 

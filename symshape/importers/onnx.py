@@ -97,6 +97,7 @@ class _Importer:
             for name in node.input:
                 self.consumers.setdefault(name, []).append(node)
         self.skip: set[int] = set()
+        self.caveats: dict[str, list[str]] = {}  # what the spec's layers compute differently (values, not shapes)
         self.params = 0
 
     # ------------------------------------------------------------ helpers
@@ -190,8 +191,13 @@ class _Importer:
             self.node(node, index)
         outputs = [self.ref[o.name] for o in self.graph.output if o.name in self.ref]
         spec = self.b.spec(outputs)
-        return Imported(spec, "torch", source, self.b.opaque, self.b.recorded,
-                        ["ONNX graph in torch's vocabulary (channels first)"])
+        notes = ["ONNX graph in torch's vocabulary (channels first)"]
+        if self.caveats:
+            text = "Shapes and counts are exact; values differ from the ONNX model in: " + "; ".join(
+                f"{what} ({', '.join(layers)}): {_CAVEATS[what]}" for what, layers in self.caveats.items())
+            notes.append(text)
+            spec = {k: v for k, v in spec.items() if k != "layers"} | {"description": text, "layers": spec["layers"]}
+        return Imported(spec, "torch", source, self.b.opaque, self.b.recorded, notes)
 
     def constant(self, node: Any) -> None:
         from onnx import numpy_helper
@@ -295,15 +301,15 @@ class _Importer:
         auto = a.get("auto_pad", b"NOTSET")
         auto = auto.decode() if isinstance(auto, bytes) else auto
         if auto in ("SAME_UPPER", "SAME_LOWER"):
-            dims = self.shape(node.input[0])
-            if all(s == 1 for s in strides):  # stride 1: (k - 1) * d rows in all, whatever the input size
-                dims = [None, None, *[0] * rank]
-            elif dims is None or not all(isinstance(d, int) for d in dims[2:]):
-                raise _Refuse(f"auto_pad {auto} with stride > 1 on an input of unknown size (its padding depends "
-                              "on the size; torch's vocabulary has no such padding)")
+            # SAME's output is ceil(x / s) rows. With stride 1 its padding is (k - 1) * d rows whatever x is; with
+            # stride > 1 it is max((ceil(x/s) - 1) * s + (k - 1) * d + 1 - x, 0), which depends on x. A constant
+            # (k - 1) * d rows gives the same output size for every x (floor((x - 1) / s) + 1 = ceil(x / s)), so
+            # the spec's shapes hold at every size, symbolic or not; the values differ where SAME pads less.
+            if any(s > 1 for s in strides):
+                self.caveats.setdefault("SAME padding with stride > 1", []).append(node.name or node.op_type)
             pads_b, pads_e = [], []
-            for x, k, s, d in zip(dims[2:], kernel, strides, dilations, strict=True):
-                total = (k - 1) * d if s == 1 else max((math.ceil(x / s) - 1) * s + (k - 1) * d + 1 - x, 0)
+            for k, d in zip(kernel, dilations, strict=True):
+                total = (k - 1) * d
                 small, big = total // 2, total - total // 2
                 pads_b.append(big if auto == "SAME_LOWER" else small)
                 pads_e.append(small if auto == "SAME_LOWER" else big)
@@ -317,12 +323,17 @@ class _Importer:
             return begin, None
         return [0] * rank, [*begin, *end]
 
-    def zero_pad(self, node: Any, index: int, data: list[str], rank: int, pads: list[int]) -> list[str]:
+    def zero_pad(self, node: Any, index: int, data: list[str], rank: int, pads: list[int],
+                 value: float = 0.0) -> list[str]:
+        """A pad layer before the op: zeros (a convolution, an average counting the padding) or -inf (a max
+        pool: ONNX's MaxPool pads with -inf, so the padding never wins)."""
         begin, end = pads[:rank], pads[rank:]
         torch_pads: list[int] = []
         for b, e in reversed(list(zip(begin, end, strict=True))):  # torch: last axis first
             torch_pads += [int(b), int(e)]
-        ref = self.b.layer(f"ZeroPad{rank}d", {"padding": torch_pads}, data[:1], self.name(node, index) + ".pad")
+        kind, args = (f"ZeroPad{rank}d", {"padding": torch_pads}) if not value else \
+            (f"ConstantPad{rank}d", {"padding": torch_pads, "value": value})
+        ref = self.b.layer(kind, args, data[:1], self.name(node, index) + ".pad")
         return [ref]
 
     def op_Conv(self, node: Any, index: int, a: dict[str, Any], data: list[str], transposed: bool = False) -> None:
@@ -372,7 +383,11 @@ class _Importer:
         if len([o for o in node.output if o]) > 1:
             raise _Refuse("MaxPool's indices output")
         padding, extra = self.pads(a, rank, node, data, kernel, strides, dilations)
-        inputs = self.zero_pad(node, index, data, rank, extra) if extra else data[:1]
+        if extra and kind == "Avg" and not a.get("count_include_pad", 0):
+            self.caveats.setdefault("AveragePool with count_include_pad=0 and asymmetric pads", []).append(
+                self.name(node, index))
+        inputs = self.zero_pad(node, index, data, rank, extra, -math.inf if kind == "Max" else 0.0) if extra \
+            else data[:1]
         args: dict[str, Any] = {"kernel_size": _one(kernel), "stride": _one(strides)}
         if padding != [0] * rank:
             args["padding"] = _one(padding)
@@ -665,6 +680,15 @@ class _Importer:
             value = self.const(node.input[2]) if len(node.input) > 2 and node.input[2] else None
             args["value"] = float(value) if value is not None else 0.0
         self.add(node, index, f"{kind}{rank}d", args, data[:1])
+
+
+_CAVEATS = {
+    "SAME padding with stride > 1": "padded by a constant (k - 1) * d rows, which gives SAME's output size "
+                                    "ceil(x / s) at every size, where SAME pads max((ceil(x/s) - 1) * s + "
+                                    "(k - 1) * d + 1 - x, 0) rows",
+    "AveragePool with count_include_pad=0 and asymmetric pads": "a ZeroPad before the pool, so the padded zeros "
+                                                                "count in the average",
+}
 
 
 class _Refuse(Exception):
