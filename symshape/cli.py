@@ -40,7 +40,9 @@ grid values: a list (16,32,64), a range start:stop[:step] (stop excluded, as in 
 The grid is never held in memory: rows are written as they are found (CSV lines, a JSON object
 whose "rows" array is streamed, or Parquet row groups), with a progress bar on stderr when it is a
 terminal. --ray splits the grid's numbers into blocks run as Ray tasks (symshape[ray]; no ADDRESS:
-a local Ray), each writing DIR/part-NNNNN.parquet; in file order the rows are a local sweep's.
+a local Ray), each writing DIR/part-NNNNN.parquet; in file order the rows are a local sweep's. Tasks write
+where they run: on several machines DIR must be a filesystem every node sees (a shared path, or a URI
+pyarrow opens: s3://bucket/rows, gs://..., hdfs://...); tasks create the directory.
 --where: comparisons (<, <=, >, >=, ==, !=) of integer expressions of the symbols and results, joined
 by 'and', 'or', 'not' and parentheses, e.g. "params <= 2000 and (out0 >= 4 or not S == 1)";
 result names: params, trainable, non_trainable, buffers, macs, activations, out0, out1, ... (output axes).""",
@@ -130,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "json", "parquet"), default=None,
                    help="csv (default), json, or parquet (a file: needs -o; with --ray always parquet)")
     p.add_argument("-o", "--output", help="write the rows to this file instead of standard output "
-                   "(with --ray: a directory of part-*.parquet files)")
+                   "(with --ray: a directory of part-*.parquet files, on a filesystem every node sees: a shared path "
+                   "or a URI such as s3://bucket/rows)")
     p.add_argument("--all", action="store_true", help="keep invalid combinations too (with valid=0)")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="run on a Ray cluster (symshape[ray]): 'auto', ray://host:10001, or none for a local "
@@ -389,7 +392,8 @@ def _sweep_parquet(args: argparse.Namespace, sweep: Any, where: Any) -> int:
     except (ConnectionError, TimeoutError) as err:
         raise UsageError(f"--ray {args.ray}: cannot reach the cluster ({str(err)[:200]})") from None
     print(f"{done.kept:,} of {done.combinations:,} combinations kept -> {args.output}/ ({len(done.files)} "
-          f"Parquet files, {done.workers} Ray workers, {done.rows_per_second:,.0f} combinations/s)", file=sys.stderr)
+          f"Parquet file{'' if len(done.files) == 1 else 's'}, {done.workers} Ray worker{'' if done.workers == 1 else 's'}, "
+          f"{done.rows_per_second:,.0f} combinations/s)", file=sys.stderr)
     return 0
 
 

@@ -210,10 +210,11 @@ class Sweep:
         return kept
 
 
-    def write_parquet(self, path: str | PathLike, progress: Callable[[int, int], None] | None = None,
+    def write_parquet(self, path: str | PathLike | Any, progress: Callable[[int, int], None] | None = None,
                       chunk: int | None = None, begin: int = 0, end: int | None = None) -> int:
         """Stream the kept rows (of combinations begin .. end-1) to a Parquet file as they are found, in
-        row groups of about PARQUET_ROWS rows; returns the number of rows kept. Schema: `parquet_schema`."""
+        row groups of about PARQUET_ROWS rows; returns the number of rows kept. Schema: `parquet_schema`.
+        `path`: a file path, or a writable stream (a pyarrow NativeFile, e.g. from a pyarrow filesystem)."""
         from .arrow import require
 
         pa = require()
@@ -244,8 +245,9 @@ class Sweep:
 
     def parquet_schema(self) -> Any:
         """The columns of `header` as int64, `valid` as bool, and `exact` (text): null, except on a row
-        whose numbers do not fit int64, where the int64 columns are null and `exact` holds the row as
-        CSV text, exact (as the CSV and JSON formats write it)."""
+        whose numbers do not all fit int64, where `exact` holds the row as CSV text, exact (as the CSV and
+        JSON formats write it); on that row only the values that do not fit are null (the inputs and every
+        other value that fits are kept)."""
         from .arrow import require
 
         pa = require()
@@ -266,7 +268,8 @@ class Sweep:
                                                pa.nulls(len(table), pa.string())], schema=schema)
         rows = table.tolist()
         wide = [not all(isinstance(v, int) and INT64[0] <= v <= INT64[1] for v in row) for row in rows]
-        cols = [[None if w else row[j] for row, w in zip(rows, wide, strict=True)] for j in range(k - 1)]
+        cols = [[row[j] if isinstance(row[j], int) and INT64[0] <= row[j] <= INT64[1] else None for row in rows]
+                for j in range(k - 1)]
         exact = [format_rows(table[i:i + 1], "csv").rstrip("\n") if w else None for i, w in enumerate(wide)]
         return pa.RecordBatch.from_arrays([*(pa.array(c, pa.int64()) for c in cols),
                                            pa.array([bool(row[-1]) for row in rows], pa.bool_()),

@@ -68,7 +68,7 @@ def test_cli_sweep_on_ray(cluster, tmp_path: Path, capsys: pytest.CaptureFixture
     assert main([*argv, "-o", str(tmp_path / "rows.csv")]) == 0
     assert main([*argv, "--ray", "-o", str(tmp_path / "out"), "--ray-workers", "2"]) == 0
     err = capsys.readouterr().err
-    assert "Parquet files, 2 Ray workers" in err
+    assert "(1 Parquet file, 2 Ray workers, " in err  # one block: 18,837 combinations
     files = sorted((tmp_path / "out").glob("part-*.parquet"))
     table = _read_parts([str(f) for f in files])
     lines = (tmp_path / "rows.csv").read_text().splitlines()
@@ -166,3 +166,34 @@ def test_evaluate_columns_overflow_rows_have_exact_margins() -> None:
     assert got["overflow"].tolist() == [True] and got["valid"].tolist() == [False]
     assert [int(got[f"margin_{k}"][0]) for k in range(len(exact.values))] == list(exact.values)
     assert int(got["first_violation"][0]) == exact.first_violation == len(exact.values) - 1
+
+
+@pytest.mark.parametrize("as_uri", [False, True])
+def test_a_task_creates_its_directory(tmp_path: Path, as_uri: bool) -> None:
+    """(review13 #2) a task on another node finds no directory the driver made: it creates it (a local path
+    with os.makedirs, a URI on pyarrow's filesystem), and writes the block's rows."""
+    from symshape.integrations.ray import _sweep_block, spec_source
+
+    axes = [parse_axis(k, v) for k, v in {"I": "1:200", "F": "1:8", "S": "1:4", "P": "0:3", "D": "8"}.items()]
+    target = tmp_path / "never" / "made" / "part-00000.parquet"
+    path = target.as_uri() if as_uri else str(target)
+    begin, kept, written = _sweep_block(spec_source(CLASSIC), tuple(axes), None, False, 100, 2100, path)
+    assert (begin, written) == (100, path) and target.is_file()
+    local = Sweep(symshape.derive(CLASSIC), axes, None)
+    assert local.write_parquet(tmp_path / "local.parquet", begin=100, end=2100) == kept
+    assert pq.read_table(target).equals(pq.read_table(tmp_path / "local.parquet"))
+
+
+def test_cli_sweep_on_ray_to_a_uri_with_one_worker(cluster, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """(review13 #2, #7) -o takes a URI pyarrow opens; '1 Ray worker', not '1 Ray workers'."""
+    argv = ["sweep", str(CLASSIC), "--grid", "I=1:300", "--grid", "F=1:8", "--grid", "S=1:4", "--grid", "P=0:3",
+            "--grid", "D=8"]
+    assert main([*argv, "-o", str(tmp_path / "rows.parquet"), "--format", "parquet"]) == 0
+    uri = (tmp_path / "a" / "b").as_uri()
+    assert main([*argv, "--ray", "-o", uri, "--ray-workers", "1"]) == 0
+    err = capsys.readouterr().err
+    assert ", 1 Ray worker, " in err and "1 Ray workers" not in err
+    files = sorted((tmp_path / "a" / "b").glob("part-*.parquet"))
+    assert files and _read_parts([str(f) for f in files]).equals(pq.read_table(tmp_path / "rows.parquet"))
+    assert main([*argv, "--ray", "-o", uri]) == 2
+    assert "already holds part-" in capsys.readouterr().err

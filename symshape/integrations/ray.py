@@ -37,6 +37,9 @@ blocks of numbers (the grid is never materialized on the driver), each Ray task 
 chunk by chunk, evaluates it and writes the kept rows to ``out_dir/part-00000.parquet``, ... (block
 order is row order): read back in file order, the rows equal a local sweep's, row for row.
 A cluster's workers need symshape installed (or ``runtime_env={"pip": ["symshape[ray]"]}``).
+Each task writes where it runs: across several machines ``out_dir`` must be a filesystem every node
+sees, a shared path mounted alike on every node or a URI pyarrow opens (``s3://bucket/dir``,
+``gs://...``, ``hdfs://...``); tasks create the directory (a local path with ``os.makedirs``).
 """
 
 from __future__ import annotations
@@ -197,14 +200,61 @@ class SweepSummary:
         return self.combinations / self.seconds if self.seconds else float("inf")
 
 
+def is_uri(path: str | Path) -> bool:
+    """A URI pyarrow opens with its own filesystem (s3://bucket/dir, gs://..., hdfs://..., file:///...)."""
+    return isinstance(path, str) and "://" in path
+
+
 def _sweep_block(source: str | dict[str, Any], axes: Sequence[Any], where: Any, keep_invalid: bool,
                  begin: int, end: int, path: str) -> tuple[int, int, str]:
-    """One Ray task: combinations begin .. end-1 expanded, evaluated and written to `path` (Parquet)."""
+    """One Ray task: combinations begin .. end-1 expanded, evaluated and written to `path` (Parquet).
+    The task runs on any node: it creates the file's directory there (a local path: os.makedirs; a URI:
+    the directory on pyarrow's filesystem for it, pyarrow.fs.FileSystem.from_uri)."""
+    import os
+
     from ..sweep import Sweep
 
     sweep = Sweep(_derive(source), axes, where, keep_invalid=keep_invalid)
-    kept = sweep.write_parquet(path, begin=begin, end=end)
+    if is_uri(path):
+        from pyarrow.fs import FileSystem
+
+        fs, inner = FileSystem.from_uri(path)
+        parent = inner.rsplit("/", 1)[0] if "/" in inner else ""
+        if parent:
+            fs.create_dir(parent, recursive=True)
+        with fs.open_output_stream(inner) as stream:
+            kept = sweep.write_parquet(stream, begin=begin, end=end)
+    else:
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        kept = sweep.write_parquet(path, begin=begin, end=end)
     return begin, kept, path
+
+
+def _prepare_out(out_dir: str | Path) -> Callable[[str], str]:
+    """Create `out_dir` on the driver too (a local path or a URI), refuse one holding part files, and
+    return name -> the path a task writes (a URI stays a URI)."""
+    if is_uri(out_dir):
+        from pyarrow.fs import FileSelector, FileSystem, FileType
+
+        try:
+            fs, inner = FileSystem.from_uri(str(out_dir))
+        except Exception as err:  # pyarrow raises ArrowInvalid / OSError on an unknown scheme
+            raise BindingError(f"output {out_dir}: not a filesystem pyarrow opens ({str(err)[:200]})") from None
+        inner = inner.rstrip("/")
+        fs.create_dir(inner, recursive=True)
+        found = fs.get_file_info(FileSelector(inner, allow_not_found=True))
+        if any(f.type == FileType.File and f.base_name.startswith("part-") and f.base_name.endswith(".parquet")
+               for f in found):
+            raise BindingError(f"{out_dir} already holds part-*.parquet files: choose an empty directory")
+        base = str(out_dir).rstrip("/")
+        return lambda name: f"{base}/{name}"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if any(out.glob("part-*.parquet")):
+        raise BindingError(f"{out} already holds part-*.parquet files: choose an empty directory")
+    return lambda name: str(out / name)
 
 
 def sweep_on_ray(spec: str | Path | Mapping[str, Any], axes: Sequence[Any], out_dir: str | Path,
@@ -213,18 +263,21 @@ def sweep_on_ray(spec: str | Path | Mapping[str, Any], axes: Sequence[Any], out_
                  progress: Callable[[int, int], None] | None = None) -> SweepSummary:
     """Run a grid sweep on Ray (the current one, or one started or joined at `address`; "local" starts
     a local instance) with at most `workers` tasks at once (default: the cluster's CPUs), in blocks of
-    `block` combinations; Parquet files in `out_dir` (created; it must hold no part files). `where`: a
-    Filter (symshape.where.parse_where). Returns what was done."""
+    `block` combinations; Parquet files in `out_dir` (it must hold no part files). `where`: a Filter
+    (symshape.where.parse_where). Returns what was done.
+
+    Each task writes its file where it runs, so on several machines `out_dir` must be a filesystem every
+    node sees: a shared path (NFS...) mounted at the same place, or a URI pyarrow opens (s3://bucket/dir,
+    gs://..., hdfs://...; pyarrow.fs.FileSystem.from_uri). A local path is created by the driver and by
+    every task (os.makedirs), a URI's directory on its filesystem; a node-local path on a multi-node
+    cluster would leave the part files scattered over the nodes."""
     import ray
 
     from ..sweep import Sweep
 
     source = spec_source(spec)
     sweep = Sweep(_derive(source), axes, where, keep_invalid=keep_invalid)  # checks the grid on the driver
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if any(out.glob("part-*.parquet")):
-        raise BindingError(f"{out} already holds part-*.parquet files: choose an empty directory")
+    part_path = _prepare_out(out_dir)
     started = False
     if not ray.is_initialized():
         ray.init(address=None if address in (None, "local") else address, num_cpus=workers if address in
@@ -245,7 +298,7 @@ def sweep_on_ray(spec: str | Path | Mapping[str, Any], axes: Sequence[Any], out_
         files: list[str] = []
         kept = done = 0
         for k, start in enumerate(starts):
-            path = str(out / f"part-{k:0{digits}d}.parquet")
+            path = part_path(f"part-{k:0{digits}d}.parquet")
             files.append(path)
             pending.append(remote.remote(source_ref, tuple(axes), where, keep_invalid, start,
                                          min(start + block, total), path))
