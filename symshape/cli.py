@@ -392,7 +392,8 @@ def _sweep_parquet(args: argparse.Namespace, sweep: Any, where: Any) -> int:
     except (ConnectionError, TimeoutError) as err:
         raise UsageError(f"--ray {args.ray}: cannot reach the cluster ({str(err)[:200]})") from None
     print(f"{done.kept:,} of {done.combinations:,} combinations kept -> {args.output}/ ({len(done.files)} "
-          f"Parquet file{'' if len(done.files) == 1 else 's'}, {done.workers} Ray worker{'' if done.workers == 1 else 's'}, "
+          f"Parquet file{'' if len(done.files) == 1 else 's'}, "
+          f"{done.workers} Ray worker{'' if done.workers == 1 else 's'}, "
           f"{done.rows_per_second:,.0f} combinations/s)", file=sys.stderr)
     return 0
 
