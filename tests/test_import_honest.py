@@ -227,3 +227,24 @@ def test_onnx_max_pool_pads_with_minus_infinity_and_the_export_says_what_differs
     path.write_bytes(avg.SerializeToString())
     code = to_torch(symshape.from_onnx(path).spec)
     assert "count_include_pad=0 and asymmetric pads" in code.split('"""')[1]  # stated in the exported file
+
+
+def test_training_only_modules_are_stated(tmp_path):
+    zoo = pytest.importorskip("tests.zoo", reason="tests/zoo.py (torchvision's code) is missing")
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 3, padding=1)
+            self.drop = zoo.StochasticDepth(0.2, "row")
+
+        def forward(self, x):
+            return x + self.drop(self.conv(x))
+
+    imported = symshape.from_torch(Block(), torch.zeros(2, 4, 8, 8))
+    assert "StochasticDepth (drop)" in imported.spec["description"]
+    from symshape.export import to_torch
+
+    assert "StochasticDepth (drop)" in to_torch(imported.spec).split('"""')[1]  # the exported file says it
+    plain = symshape.from_torch(nn.Sequential(nn.Conv2d(3, 4, 3)), torch.zeros(2, 3, 8, 8))
+    assert "description" not in plain.spec

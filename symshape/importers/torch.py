@@ -586,11 +586,40 @@ def from_torch(module: Any, example_input: Any, *, allow_opaque: bool = False) -
         except Exception as fx_error:  # noqa: BLE001 - any trace failure: try torch.export
             from .torch_export import from_exported
 
-            return from_exported(module, example, allow_opaque=allow_opaque, fx_error=fx_error)
+            return _training_note(module, from_exported(module, example, allow_opaque=allow_opaque,
+                                                        fx_error=fx_error))
         values = _record(gm, example)
-        return _Importer(gm, gm.graph, example, allow_opaque, values).run()
+        return _training_note(module, _Importer(gm, gm.graph, example, allow_opaque, values).run())
     finally:
         module.train(was_training)
+
+
+def _training_note(module: Any, imported: Imported) -> Imported:
+    """The trace runs in eval mode: say which of the model's own modules behave differently in training (their
+    forward reads self.training: StochasticDepth, a functional dropout), which the spec and exported code leave out."""
+    seen: dict[str, list[str]] = {}
+    for name, sub in module.named_modules():
+        cls = type(sub)
+        if cls.__module__.startswith("torch."):
+            continue
+        try:
+            text = inspect.getsource(cls.forward)
+        except (OSError, TypeError):
+            continue
+        if "self.training" in text:
+            seen.setdefault(cls.__name__, []).append(name or "(the model)")
+    if seen:
+        shown = "; ".join(f"{k} ({', '.join(v[:3])}{f' and {len(v) - 3} more' if len(v) > 3 else ''})"
+                          for k, v in seen.items())
+        text = (f"traced in eval mode: what these modules do only in training is not in the spec (nor in code "
+                f"exported from it, which computes the eval-mode values): {shown}")
+        imported.notes.append(text)
+        spec = imported.spec
+        old = spec.get("description")
+        imported.spec = {k: v for k, v in spec.items() if k not in ("layers", "outputs", "description")} | \
+            {"description": f"{old} {text}" if old else text} | \
+            {k: v for k, v in spec.items() if k in ("layers", "outputs")}
+    return imported
 
 
 def _single(layer: Any) -> Any:
