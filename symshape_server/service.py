@@ -340,7 +340,13 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                                 f"{self.config.max_batch_rows}: send smaller chunks", "LIMIT_EXCEEDED",
                                 [("columns", f"{rows} rows")])
                 columns = {k: (int(v[0]) if len(v) == 1 and rows > 1 else v) for k, v in columns.items()}
-                out = self._batch(derived, columns, rows, outputs, context, arrow, first=offset == 0, cost=cost)
+                try:
+                    out = self._batch(derived, columns, rows, outputs, context, arrow, first=offset == 0, cost=cost)
+                except BindingError as err:  # a missing or unknown column of Arrow bindings: name that field
+                    if not request.arrow_columns or str(err).startswith("unknown batch output"):
+                        raise
+                    raise Abort(code_pb2.INVALID_ARGUMENT, str(err), "BAD_BINDINGS",
+                                [("arrow_columns", str(err))]) from None
                 if out is None:
                     return
                 out.offset = offset

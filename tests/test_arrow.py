@@ -220,3 +220,17 @@ def test_arrow_overflow_rows_have_exact_margins(client: Client) -> None:
         assert list(got["overflow"]) == [True, False] and list(got["valid"])[0] is not True
         assert [int(np.asarray(m)[0]) for m in got["margins"]] == list(exact.values)
         assert int(np.asarray(got["first_violation"])[0]) == exact.first_violation == len(exact.values) - 1
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ({"I": [32], "F": [3], "S": [1], "P": [0]}, "missing column for D"),  # D missing
+    ({"I": [32], "F": [3], "S": [1], "P": [0], "D": [4], "J": [1]}, "unknown symbol 'J'"),  # an extra column
+])
+def test_arrow_column_errors_name_arrow_columns(stub, columns: dict, message: str) -> None:
+    """(review13 #4) a missing or extra Arrow column is BadRequest field arrow_columns, not bindings."""
+    request = pb.EvaluateBatchRequest(spec=pb.Spec(text=CLASSIC), arrow_columns=columns_to_ipc(columns))
+    with pytest.raises(grpc.RpcError) as info:
+        list(stub.EvaluateBatch(iter([request])))
+    got, fields = _status(info.value)
+    assert got == grpc.StatusCode.INVALID_ARGUMENT and fields == ["arrow_columns"]
+    assert message in info.value.details()
