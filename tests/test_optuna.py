@@ -75,7 +75,10 @@ def test_check_prunes_exactly_the_invalid_and_over_budget_candidates() -> None:
         margins = frozen.user_attrs[CONSTRAINTS_ATTR]
         assert len(margins) == len(search.constraint_names) == len(search.condition_names) + 2
         assert all(m <= 0 for m in margins) == feasible  # the signed margins say the same
-        assert margins[-2:] == [float(exact.params - 50_000), float(exact.macs - 2_000_000)] if exact.valid else True
+        if exact.valid:
+            assert margins[-2:] == [float(exact.params - 50_000), float(exact.macs - 2_000_000)]
+        else:  # (review13 #8) an invalid network's sizes mean nothing: its budgets are "not satisfied", 1
+            assert margins[-2:] == [1.0, 1.0]
         assert constraints(frozen) == margins and search.constraints(frozen) == margins
         keys = sorted(k for k in frozen.system_attrs if k.startswith("constraints:"))
         assert len(keys) == len(margins)  # set_constraint, what Optuna 5's samplers read
@@ -159,3 +162,26 @@ def test_example_finds_a_valid_cnn_under_the_budget_checked_with_torch(capsys: p
                 torch.nn.Sequential(*mods)(torch.zeros(1, 3, example.SIZE, example.SIZE, device="meta"))
     assert example.main(["--trials", "15"]) in (0, 1)
     assert "trials:" in capsys.readouterr().out
+
+
+def test_an_invalid_candidate_is_never_under_budget() -> None:
+    """(review13 #8) an invalid network's sizes mean nothing (a kernel past the input: a negative output
+    height, negative MACs): its budget margins are 1, never a negative 'under budget'."""
+    d = symshape.derive(SPACE)
+    cases = [  # bindings, valid
+        ({"H": 16, "D": 128, "K": 7, "S": 1, "P": 0}, True),
+        ({"H": 8, "D": 128, "K": 7, "S": 1, "P": 0}, False),  # conv output 2: the 4x4 pool's output 0
+        ({"H": 4, "D": 128, "K": 7, "S": 1, "P": 0}, False),  # conv output -2: negative sizes
+    ]
+    search = Search(SPACE, budgets={"params": 10**6, "macs": 10**7})
+    for bindings, valid in cases:
+        exact = d.evaluate(bindings)
+        assert exact.valid == valid
+        trial = optuna.create_study().ask()
+        search.evaluate(trial, bindings)
+        got = trial.user_attrs[CONSTRAINTS_ATTR][-2:]
+        if valid:
+            assert got == [float(exact.params - 10**6), float(exact.macs - 10**7)] and max(got) <= 0
+        else:
+            assert exact.macs is None or exact.macs - 10**7 < 0  # the meaningless size would say "under budget"
+            assert got == [1.0, 1.0]

@@ -13,7 +13,8 @@
 min, max, step=step, log=log)`` from the ``symbols:`` declaration (``{min: 8, max: 256, log: true}``,
 ``{min: 1, max: 7, step: 2}``); `fixed` binds some symbols, `ranges` gives (lo, hi) for symbols the spec
 leaves open. `Search.evaluate` evaluates exactly and records the **signed margins** (symshape.margins)
-of every validity condition, then one per budget (``value - budget``), all <= 0 when feasible, with
+of every validity condition, then one per budget (``value - budget``; ``1``, "not satisfied or unknown",
+when the candidate is invalid, whose sizes mean nothing, or the value is undefined), all <= 0 when feasible, with
 ``trial.set_constraint`` (Optuna 5's samplers read them, pruned trials included, so the sampler learns
 where the feasible region is) and as the trial's user attribute ``symshape_constraints``, which
 `Search.constraints` returns for a sampler's ``constraints_func`` (deprecated in Optuna 5).
@@ -151,11 +152,14 @@ class Search:
         t = c.totals
         quantities = self._budgets(regs[t["params"]], regs[t["trainable"]], regs[t["macs"]],
                                    regs[t["activations"]], regs[t["buffers"]])
-        over = [1 if v is None else v - self.budgets[k] for k, v in quantities.items()]
+        valid = all(m <= 0 for m in margins)
+        # an invalid network's sizes mean nothing (a negative output height gives negative MACs): its budget
+        # margins are 1, "not satisfied or unknown", never a (negative) "under budget" a sampler would learn
+        over = [1 if v is None or not valid else v - self.budgets[k] for k, v in quantities.items()]
         self.last_seconds = time.perf_counter() - began  # symshape's own part of a check (no sampling)
         constraints = [_float(m) for m in (*margins, *over)]
         trial.set_user_attr(CONSTRAINTS_ATTR, constraints)
-        trial.set_user_attr("symshape_valid", all(m <= 0 for m in margins))
+        trial.set_user_attr("symshape_valid", valid)
         if hasattr(trial, "set_constraint"):  # Optuna >= 5: the samplers read these (constraints_func is deprecated)
             for k, (name, value) in enumerate(zip(self.constraint_names, constraints, strict=True)):
                 trial.set_constraint(f"{self.prefix}{k}: {name}", value)
