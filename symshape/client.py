@@ -199,7 +199,8 @@ class Client:
                        timeout: float | None = None, arrow: bool = False,
                        cost: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Columns in, columns out: {"valid": bool array, "overflow": bool array, "output_shape": [int64 arrays],
-        "params": ...}; "overflow" flags rows whose exact values do not fit int64 (not valid, numbers 0).
+        "params": ...}; "overflow" flags rows whose exact values do not fit int64 (not valid, results 0;
+        margins and first_violation exact, saturated).
         With "margins" in `outputs`: "margins" (one int64 array per condition) and "condition_names";
         with "first_violation": an int32 array (-1 for none). Cost outputs ("total_bytes", "train_flops", ...)
         are counted as `cost` asks (see `evaluate`); a symbolic batch is then a column.
