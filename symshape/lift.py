@@ -5,9 +5,9 @@
     lifted.defaults    # {"H": 224, "W": 224, "K_layer1_0_conv1": 3, ..., "C": 64}
     lifted.to_yaml()   # the editable file: `symshape eval FILE --defaults` evaluates it at the original values
 
-- ``inputs``: the named input's sizes become symbols (torch, channels first: the last axes; keras, channels
-  last: the axes before the channels; as many names as axes: every axis, ``_`` keeping one as it is, so a
-  sequence (T, E) takes ``input=T,_``).
+- ``inputs``: the named input's sizes become symbols: a name per axis, ``_`` keeping one as it is (a sequence
+  (T, E) takes ``input=T,_``), or one per axis but the channels (torch, channels first: the last axes; keras,
+  channels last: the axes before the channels); any other count is refused.
 - ``hyper``: each layer argument of that name (torch's or keras' spelling: ``stride``/``strides``,
   ``out_channels``/``filters``, ``out_features``/``units``, ``dilation``/``dilation_rate``) becomes a per-layer
   symbol, ``K_layer1_0_conv1`` (K kernel, S stride, P padding, L dilation, C channels, F features); a tuple
@@ -156,8 +156,13 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
                             f"the inputs are {', '.join(shapes)}")
         shape = list(shapes[target])
         names = [n if n == "_" else _check_symbol(n) for n in names]  # '_' keeps that axis as it is
-        if len(names) > len(shape):
-            raise SpecError(f"input '{target}' has {len(shape)} axes, got {len(names)} names")
+        if len(names) not in (len(shape), len(shape) - 1) or not names:
+            spatial = ("H", "W", "D")[:len(shape) - 1] if len(shape) <= 4 else tuple(f"S{i}" for i in
+                                                                                      range(len(shape) - 1))
+            example = ",".join(["_", *spatial] if framework != "keras" else [*spatial, "_"])
+            raise SpecError(f"--symbolize {key}={','.join(names)}: input '{target}' has {len(shape)} axes "
+                            f"{tuple(shape)}; give a name per axis, '_' keeping one as it is ({key}={example}), "
+                            f"or one per axis but the channels ({key}={','.join(spatial)})")
         if len(names) == len(shape):
             axes = list(range(len(shape)))
         elif framework == "keras":

@@ -248,3 +248,22 @@ def test_training_only_modules_are_stated(tmp_path):
     assert "StochasticDepth (drop)" in to_torch(imported.spec).split('"""')[1]  # the exported file says it
     plain = symshape.from_torch(nn.Sequential(nn.Conv2d(3, 4, 3)), torch.zeros(2, 3, 8, 8))
     assert "description" not in plain.spec
+
+
+@pytest.mark.parametrize(("framework", "shape", "names", "result"), [
+    ("torch", [3, 224, 224], ["H"], "has 3 axes \\(3, 224, 224\\).*input=_,H,W.*input=H,W"),
+    ("torch", [3, 224, 224], ["A", "B", "C", "D"], "has 3 axes"),
+    ("keras", [224, 224, 3], ["H"], "input=H,W,_"),
+    ("torch", [3, 224, 224], ["H", "W"], [3, "H", "W"]),
+    ("torch", [3, 224, 224], ["_", "H", "W"], [3, "H", "W"]),
+    ("keras", [224, 224, 3], ["H", "W"], ["H", "W", 3]),
+    ("torch", [10, 32], ["T", "_"], ["T", 32]),
+    ("torch", [10, 32], ["E"], [10, "E"]),
+])
+def test_input_names_per_axis(framework, shape, names, result):
+    spec = {"framework": framework, "input": shape, "layers": [{"Flatten": {}}]}
+    if isinstance(result, str):
+        with pytest.raises(SpecError, match=result):
+            symbolize(spec, inputs={"input": names})
+    else:
+        assert symbolize(spec, inputs={"input": names}).spec["input"] == result
