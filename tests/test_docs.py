@@ -59,8 +59,8 @@ def test_sections_and_facts() -> None:
     assert "H \\bmod 8 = 0" in text and "layer 32 'skip1' (cat)" in text  # tightest condition and its layer
     assert "`H ≥ 8 and H ≡ 0 (mod 8)`" in text  # the exact valid set from symshape.solve
     # layer k in terms of layer k-1: torch's formula with this layer's arguments put in, then simplified
-    assert "$x_{1} = \\left\\lfloor \\frac{H + 2 \\cdot 0 - 1 \\cdot \\left(2 - 1\\right) - 1}{2} \\right\\rfloor + 1 = " \
-        "\\left\\lfloor \\frac{H}{2} \\right\\rfloor$" in text
+    assert "$x_{1} = \\left\\lfloor \\frac{H + 2 \\cdot 0 - 1 \\cdot \\left(2 - 1\\right) - 1}{2} " \
+        "\\right\\rfloor + 1 = \\left\\lfloor \\frac{H}{2} \\right\\rfloor$" in text
     assert "= \\left\\lfloor \\frac{x_{1}}{2} \\right\\rfloor$" in text and "$x_{3} = " in text
     assert "weights $36{,}864$, bias 64" in text or "weights 36,864, bias 64" in text
     classic = symshape.document(EXAMPLES / "classic_symbolic.yaml", format="markdown",
