@@ -28,7 +28,8 @@ def encoder_spec(dropout: float) -> dict:
     """nn.TransformerEncoderLayer(E, Hh, 4E, dropout, batch_first=True) as a spec: its attention gets the
     dropout too, and a third Dropout follows linear2."""
     return {"framework": "torch", "inputs": {"x": ["L", "E"]}, "layers": [
-        {"MultiheadAttention": {"embed_dim": "E", "num_heads": "Hh", "dropout": dropout, "need_weights": False},
+        {"MultiheadAttention": {"embed_dim": "E", "num_heads": "Hh", "dropout": dropout, "need_weights": False,
+                                "batch_first": True},
          "name": "self_attn", "inputs": ["x"]},
         {"Dropout": {"p": dropout}, "name": "dropout1", "inputs": ["self_attn:0"]},
         {"add": {}, "name": "res1", "inputs": ["x", "dropout1"]},
@@ -110,7 +111,8 @@ class Attn(nn.Module):
 def attn_spec(dropout: float, need_weights: bool) -> dict:
     return {"framework": "torch", "input": [12, 16], "layers": [
         {"Linear": {"in_features": 16, "out_features": 16}, "name": "lin"},
-        {"MultiheadAttention": {"embed_dim": 16, "num_heads": 4, "dropout": dropout, "need_weights": need_weights},
+        {"MultiheadAttention": {"embed_dim": 16, "num_heads": 4, "dropout": dropout, "need_weights": need_weights,
+                                "batch_first": True},
          "name": "attn"}]}
 
 

@@ -52,8 +52,7 @@ class SpecNet(nn.Module):
                     args[arg] = shape_in[axis]
             if kind == "MultiheadAttention":
                 self.need_weights[ly.name] = bool(args.pop("need_weights", True))
-                if not seq_first:
-                    args["batch_first"] = True
+                args["batch_first"] = not seq_first  # the tensors' layout here, whatever the spec says
             if "inplace" in args and args["inplace"] is None:
                 del args["inplace"]
             self.mods[key] = getattr(nn, kind)(**args)

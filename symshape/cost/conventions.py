@@ -33,13 +33,20 @@ The presets carry a ``tool`` whose per-layer rules were read from the tool's sou
   batch and (convolutions only) the output positions: transposed convolutions by their output, a linear
   layer on a sequence counted once per sample (the sequence length is missed), norms 2·C per sample,
   attention 0;
-- ``ptflops``: ``get_model_complexity_info`` (pytorch backend, one sample): multiply-adds plus biases;
+- ``ptflops``: ``get_model_complexity_info`` (pytorch backend) on the batch given: it divides its module hooks'
+  counts by the batch (one sample) but not its patched functionals' (the whole batch; ReLU's second count,
+  pooling's, softmax, F.interpolate, attention's bmm), and its Upsample hook counts one sample's output, divided
+  by the batch again (rounded down here per layer); multiply-adds plus biases;
   where both its module hook and its patched functional fire, twice: ReLU, ELU, PReLU, GELU, pooling (input
   elements) and upsampling (output elements); once: ReLU6, LeakyReLU, SiLU, softmax; norms 1 per element
   (2 with affine, except layer norm); attention by its own formula (scaling, projections, bias, and the
   heads' matmuls and softmax counted twice);
-- ``ptflops_aten``: ptflops' aten backend (one sample): multiply-adds of convolutions and matmuls plus one per
-  bias addition (the knobs ``bias=1, per_sample=True``), nothing else.
+- ``ptflops_aten``: ptflops' aten backend (the whole batch given): multiply-adds of convolutions and matmuls
+  plus one per bias addition (the knobs ``bias=1``), nothing else.
+
+Attention (torch ``MultiheadAttention``) with ``need_weights=False`` runs ``scaled_dot_product_attention``:
+fvcore and ptflops' aten backend do not count its matmuls, FlopCounterMode counts them only on its math path
+(training with dropout; on CPU the fused kernel otherwise), ptflops counts the heads once (its module hook).
 
 Recurrent layers: fvcore counts none; FlopCounterMode and ptflops' aten backend count CPU's GRU (it runs as
 matmuls) but not its fused LSTM; for the other tools (and FlopCounterMode's GRU backward) the presets refuse
@@ -114,11 +121,12 @@ PRESETS: dict[str, FlopConvention] = {
     "torchinfo": FlopConvention("torchinfo", bias=1, transposed="output", tool="torchinfo",
                                 description="torchinfo total_mult_adds: parameter sizes times batch (and output "
                                 "positions for convolutions); attention not counted"),
-    "ptflops": FlopConvention("ptflops", bias=1, per_sample=True, tool="ptflops",
-                              description="ptflops get_model_complexity_info (pytorch backend, one sample)"),
-    "ptflops_aten": FlopConvention("ptflops_aten", bias=1, per_sample=True, tool="ptflops_aten",
-                                   description="ptflops get_model_complexity_info(backend='aten'), one sample: "
-                                   "MACs of convolutions and matmuls plus their bias additions"),
+    "ptflops": FlopConvention("ptflops", bias=1, tool="ptflops",
+                              description="ptflops get_model_complexity_info (pytorch backend) at the batch given: "
+                              "module hooks count one sample, patched functionals the whole batch"),
+    "ptflops_aten": FlopConvention("ptflops_aten", bias=1, tool="ptflops_aten",
+                                   description="ptflops get_model_complexity_info(backend='aten') at the batch "
+                                   "given: MACs of convolutions and matmuls plus their bias additions"),
 }
 
 

@@ -25,6 +25,7 @@ from .facts import Facts
 __all__ = ["LayerFlops", "layer_flops"]
 
 ZERO = Integer(0)
+ONE = Integer(1)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,19 @@ def layer_flops(f: Facts, conv: FlopConvention, n: Expr, mode: str, needs_input_
     backward in eval mode."""
     if conv.per_sample:
         n = Integer(1)
+    if conv.tool == "ptflops" and f.framework == "torch" and f.family != "recurrent":
+        # its module hooks' counts are divided by the batch (one sample), its patched functionals' are not
+        module, functional, upsample = _ptflops_parts(f, mode)
+        fwd = module + n * functional + (FloorDiv(upsample, n) if upsample != 0 else ZERO)
+        bwd = _backward(f, conv, needs_input_grad) if mode == "train" else ZERO
+        return LayerFlops(fwd, n * bwd if bwd != 0 else ZERO)
+    if conv.tool == "ptflops_aten" and f.kind == "GRU" and f.framework == "torch":
+        whole = _recurrent_rule(f, conv, backward=False)  # its bias additions are counted once, whatever the batch
+        bwd = _backward(f, conv, needs_input_grad) if mode == "train" else ZERO
+        return LayerFlops(n * f.macs + (whole - f.macs), n * bwd if bwd != 0 else ZERO)
+    if conv.tool == "ptflops_aten" and f.family == "attention" and f.framework == "torch":
+        bwd = _backward(f, conv, needs_input_grad) if mode == "train" else ZERO
+        return LayerFlops(n * _ptflops_aten(f, mode, n), n * bwd if bwd != 0 else ZERO)
     fwd = _forward(f, conv, mode)
     bwd = _backward(f, conv, needs_input_grad) if mode == "train" else ZERO
     return LayerFlops(n * fwd if fwd != 0 else ZERO, n * bwd if bwd != 0 else ZERO)
@@ -293,6 +307,7 @@ def _torchinfo(f: Facts, mode: str) -> Expr:
 _THOP_UPSAMPLE = {"nearest": 1, "linear": 5, "bilinear": 11, "bicubic": 259, "trilinear": 31}
 # ptflops: modules it hooks and functionals it patches both count (nn.ReLU calls the patched F.relu: twice)
 _PTFLOPS_ACT = {"ReLU": 2, "ELU": 2, "PReLU": 2, "GELU": 2, "ReLU6": 1, "LeakyReLU": 1, "SiLU": 1, "Softmax": 1}
+_PTFLOPS_MODULE = {"ReLU", "ELU", "PReLU", "GELU", "ReLU6", "LeakyReLU"}  # hooked modules (the rest: functionals)
 
 
 def _dim_axis(f: Facts) -> int:
@@ -302,30 +317,51 @@ def _dim_axis(f: Facts) -> int:
 
 
 def _ptflops(f: Facts, mode: str) -> Expr:
+    """ptflops (pytorch backend) at a batch of one: see `_ptflops_parts`."""
+    return sum(_ptflops_parts(f, mode), ZERO)
+
+
+def _ptflops_parts(f: Facts, mode: str) -> tuple[Expr, Expr, Expr]:
+    """ptflops' pytorch backend, per sample: (its module hook, divided by the batch: one sample; its patched
+    functionals and tensor ops, which count the whole batch; its Upsample hook, which counts the first
+    sample's output and is then divided by the batch too)."""
     fam, kind = f.family, f.kind
     if fam == "conv":
-        return f.macs + (f.out_elems if f.bias else 0)
+        return f.macs + (f.out_elems if f.bias else 0), ZERO, ZERO
     if kind == "Linear":
-        return f.macs + (f.out_elems if f.bias else 0)
+        return f.macs + (f.out_elems if f.bias else 0), ZERO, ZERO
     if fam == "attention":
-        return _attention(f)["ptflops"]
+        p = _attention(f)
+        if not need_weights(f):
+            return p["ptflops"], ZERO, ZERO
+        (lq, eq), (sk, _), (_, ev) = _attention_inputs(f)
+        h = f.args.num_heads  # the patched torch.bmm (both products) and F.softmax
+        heads = h * (lq * sk * FloorDiv(eq, h) + lq * sk + lq * sk * FloorDiv(ev, h))
+        return p["ptflops"] - heads, heads, ZERO
     if fam == "norm" and kind != "RMSNorm":
         doubled = f.affine and kind != "LayerNorm"  # its hook reads `module.affine` (LayerNorm has none)
-        return f.in_elems * (2 if doubled else 1)
+        return f.in_elems * (2 if doubled else 1), ZERO, ZERO
     if fam in ("activation", "softmax"):
-        return _PTFLOPS_ACT.get(kind, 0) * f.in_elems
+        module = 1 if kind in _PTFLOPS_MODULE else 0
+        return module * f.in_elems, (_PTFLOPS_ACT.get(kind, 0) - module) * f.in_elems, ZERO
     if kind in UPSAMPLE:
-        return 2 * f.out_elems  # its Upsample hook and the patched F.interpolate
+        return ZERO, f.out_elems, f.out_elems  # the patched F.interpolate; its Upsample hook
     if kind.startswith(("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool")):
-        return 2 * f.in_elems  # the module hook and the patched functional both count the input
-    return ZERO
+        return f.in_elems, f.in_elems, ZERO  # the module hook and the patched functional both count the input
+    return ZERO, ZERO, ZERO
 
 
 _EXACT = FlopConvention("exact")
-def _ptflops_aten(f: Facts, mode: str) -> Expr:
-    """ptflops' aten backend: convolutions and matmuls (with their bias additions), nothing else."""
+def _ptflops_aten(f: Facts, mode: str, n: Expr = ONE) -> Expr:
+    """ptflops' aten backend: convolutions and matmuls (with their bias additions), nothing else. Attention's
+    input projection runs as addmm (bias counted) only on a contiguous input: batch_first=False, or a batch
+    of one; a batch-first batch is transposed and runs as matmul + add (bias not counted)."""
     if f.family == "attention":
-        return _mac_ops(f, PRESETS["ptflops_aten"], mode) + _bias_elems(f)
+        bias = _bias_elems(f)
+        if f.framework == "torch" and f.bias and getattr(f.args, "batch_first", False):
+            (lq, _), (sk, _), (sv, _) = _attention_inputs(f)
+            bias -= (lq + sk + sv) * f.args.embed_dim * (1 - FloorDiv(1, n))  # FloorDiv(1, n): 1 at n = 1, else 0
+        return _mac_ops(f, PRESETS["ptflops_aten"], mode) + bias
     if f.family in ("conv", "linear"):
         return _mac_ops(f, _EXACT) + _bias_elems(f)
     return ZERO
