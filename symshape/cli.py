@@ -304,6 +304,12 @@ def _derive(args: argparse.Namespace, out: TextIO) -> int:
     d = _read_spec(args.spec)
     never = d.never_valid_reason()
     extra = None
+    cost_options = [f"--{k}" for k, default in (("batch", None), ("flops", "symshape"), ("dtype", "fp32"),
+                                                 ("optimizer", "sgd")) if getattr(args, k) != default]
+    if cost_options and not args.columns:
+        verb = "goes" if len(cost_options) == 1 else "go"
+        raise UsageError(f"{', '.join(cost_options)} {verb} with --columns (the cost columns: flops, backward, "
+                         "saved); without them the derive table has no cost (see `symshape cost`)")
     if args.columns:
         if args.format not in ("table", "markdown"):
             raise UsageError(f"--columns adds cost columns to the table and markdown formats, not {args.format}")
@@ -313,7 +319,7 @@ def _derive(args: argparse.Namespace, out: TextIO) -> int:
             batch = _int(args.batch, "--batch") if args.batch and args.batch.strip().lstrip("+-").isdigit() \
                 else args.batch
             extra = derive_columns(d, [c.strip() for c in args.columns.split(",") if c.strip()], batch=batch,
-                                   flops=args.flops, dtype=args.dtype)
+                                   flops=args.flops, dtype=args.dtype, optimizer=args.optimizer)
     if args.format == "json":
         out.write(json.dumps(d.to_dict(closed_forms=args.closed_forms), indent=2) + "\n")
     else:
@@ -327,6 +333,10 @@ def _sweep(args: argparse.Namespace, out: TextIO) -> int:
     from .sweep import Sweep, parse_axis
 
     d = _read_spec(args.spec)
+    opaque = [ly.name for ly in d.layers if ly.kind == "Opaque"]
+    if opaque:  # every output marks them (an imported op symshape does not model)
+        print(f"symshape: OPAQUE layers (shapes recorded at one input size; rows are valid only where their inputs "
+              f"have those shapes): {', '.join(opaque)}", file=sys.stderr)
     axes = []
     for item in args.grid:
         name, sep, values = item.partition("=")

@@ -233,7 +233,8 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
         if canon in ties:
             sym = ties[canon]
             unit = math.gcd(*tied_values[canon]) or 1
-            declare(sym, unit, f"{canon} (tied: every {canon} is a multiple of it)")
+            spelled = "/".join(sorted({k for _, k, c, _ in sites if c == canon}))  # the framework's own words
+            declare(sym, unit, f"{spelled} (tied: every {spelled} is a multiple of it)")
             args[key] = [_multiple(v, unit, sym) for v in value] if isinstance(value, list) else \
                 _multiple(value, unit, sym)
         else:

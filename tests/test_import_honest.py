@@ -267,3 +267,71 @@ def test_input_names_per_axis(framework, shape, names, result):
             symbolize(spec, inputs={"input": names})
     else:
         assert symbolize(spec, inputs={"input": names}).spec["input"] == result
+
+
+# ---------------------------------------------------------------- messages
+
+
+def test_messages_onnx_no_weak_suggestion_and_no_stray_hint(tmp_path):
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Einsum", ["x", "x"], ["y"], name="weird", equation="nchw,nchw->nc")],
+                              "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    path = tmp_path / "u.onnx"
+    path.write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString())
+    with pytest.raises(SpecError) as err:
+        symshape.from_onnx(path)
+    text = str(err.value)
+    assert "node 'weird': op Einsum" in text and "did you mean" not in text and "as torch layers" not in text
+
+
+@pytest.mark.parametrize(("word", "known", "suggested"), [
+    ("Einsum", ["Sum", "Conv"], None), ("relu", ["ReLU", "Conv"], "ReLU"), ("Conv2D", ["Conv2d"], "Conv2d"),
+    ("MaxPool2dd", ["MaxPool2d"], "MaxPool2d"),
+])
+def test_suggestions_only_when_close(word, known, suggested):
+    from symshape.importers.common import UnsupportedOpError
+
+    text = str(UnsupportedOpError("onnx", "n", word, None, known))
+    assert (f"did you mean '{suggested}'" in text) if suggested else "did you mean" not in text
+
+
+def test_messages_keras(tmp_path):
+    keras = pytest.importorskip("keras", reason="keras is not installed")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"bad": 1}')
+    with pytest.raises(SpecError, match="not a keras model's architecture"):
+        symshape.from_keras(bad)
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, name="c1")(inputs)
+    model = keras.Model(inputs, keras.layers.Conv2D(8, 3, name="c2")(x))
+    lifted = symbolize(symshape.from_keras(model), tie={"filters": "width"})
+    assert lifted.spec["symbols"]["width"]["description"].startswith("filters (tied")
+
+
+    class Twice(keras.layers.Layer):  # a layer class of the user's own: the error names its file and line
+        def call(self, x):
+            return x * 2
+
+    custom = keras.Model(inputs, Twice(name="twice")(inputs))
+    with pytest.raises(SpecError, match="test_import_honest.py:\\d+ \\(class Twice\\)"):
+        symshape.from_keras(custom)
+
+
+def test_sweep_marks_opaque_layers(tmp_path, capsys):
+    from symshape.cli import main
+
+    class Fold(nn.Module):
+        def forward(self, x):
+            return torch.cumsum(x, dim=2)
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), Fold())
+    imported = symshape.from_torch(model, torch.zeros(2, 3, 8, 8), allow_opaque=True)
+    path = tmp_path / "o.yaml"
+    path.write_text(imported.to_yaml())
+    import io
+
+    assert main(["sweep", str(path), "--all"], io.StringIO()) == 0
+    assert "OPAQUE layers" in capsys.readouterr().err

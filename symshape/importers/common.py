@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Location, SpecError, did_you_mean
+from ..errors import Location, SpecError
 
 __all__ = ["Imported", "SpecBuilder", "UnsupportedOpError", "plain", "supported_kinds"]
 
@@ -32,13 +32,25 @@ class UnsupportedOpError(SpecError):
             shown = f"the layers {shown}; the functions and tensor methods {', '.join(self.functions)}"
         short = op.rsplit(".", 1)[-1]
         known = [*self.supported, *self.functions]
-        near = "" if short in known else did_you_mean(short, known)
+        near = "" if short in known else _near(short, known)
         text = (f"cannot import {framework} node '{node}': op {op}{' (' + why + ')' if why else ''}"
                 f"{' at ' + source if source else ''} is not supported{near}. "
                 f"{hint + ' ' if hint else ''}Supported: {shown}. "
                 "Use --allow-opaque (allow_opaque=True) to keep it as an opaque layer with the shapes recorded "
                 "at this input size.")
         super().__init__(text, Location(source=f"{framework} model"))
+
+
+def _near(word: str, known: Sequence[str]) -> str:
+    """A suggestion only when it is close (a case slip, a letter or two): an op symshape lacks is usually not a
+    misspelling, and 'Einsum' -> 'Sum' would mislead."""
+    import difflib
+
+    lowered = {k.lower(): k for k in known}
+    if word.lower() in lowered:
+        return f" (did you mean '{lowered[word.lower()]}'?)"
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.85)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
 def supported_kinds(framework: str, extra: Iterable[str] = ()) -> list[str]:

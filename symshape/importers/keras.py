@@ -8,6 +8,7 @@ counts (defaults, initializers and regularizers left out; ``activation`` kept, k
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,16 +40,31 @@ def load_keras(path: str | os.PathLike) -> Any:
         raise SpecError("no such file", None)
     try:
         if path.suffix.lower() == ".json":
-            return keras.models.model_from_json(path.read_text(encoding="utf-8"))
+            model = keras.models.model_from_json(path.read_text(encoding="utf-8"))
+            if not isinstance(model, keras.Model):
+                raise SpecError(f"{path} is not a keras model's architecture (the JSON of model.to_json(), with "
+                                f"'class_name' and 'config'); it reads as a {type(model).__name__}")
+            return model
         return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except SpecError:
+        raise
     except Exception as err:  # noqa: BLE001 - keras' own failure, one line
         text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise SpecError(f"keras could not load {path}: {text}") from None
 
 
 def _source(layer: Any) -> str:
+    """Where a layer comes from: its class's file:line for a class of the user's own (keras records no file or
+    line for a layer call), else the keras class path and that keras records no location."""
     cls = type(layer)
-    return f"class {cls.__module__}.{cls.__name__}"
+    if not cls.__module__.startswith("keras."):
+        try:
+            file = inspect.getsourcefile(cls)
+            line = inspect.getsourcelines(cls)[1]
+            return f"{os.path.relpath(file) if file else '?'}:{line} (class {cls.__name__})"
+        except (OSError, TypeError):
+            pass
+    return f"class {cls.__module__}.{cls.__name__} (keras records no file or line for a layer)"
 
 
 class _Importer:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import SpecError
-from .common import Imported, SpecBuilder, UnsupportedOpError, supported_kinds
+from .common import Imported, SpecBuilder, UnsupportedOpError
 
 __all__ = ["ONNX_OPS", "from_onnx"]
 
@@ -134,8 +134,7 @@ class _Importer:
 
     def unsupported(self, node: Any, index: int, why: str = "") -> UnsupportedOpError:
         return UnsupportedOpError("onnx", node.name or f"#{index}", node.op_type, self.source(node, index),
-                                  [*ONNX_OPS], why, f"(as torch layers: {', '.join(supported_kinds('torch')[:6])}, "
-                                                    "...)")
+                                  [*ONNX_OPS], why)
 
     def shape(self, name: str) -> list[int | str | None] | None:
         return self.dims.get(name)
