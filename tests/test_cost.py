@@ -389,3 +389,22 @@ def test_a_typo_in_set_is_refused(capsys: pytest.CaptureFixture) -> None:
     assert code == 2 and "did you mean 'H'" in err
     with pytest.raises(BindingError, match="not a symbol"):
         cost(symshape.derive(EXAMPLES / "resnet50.yaml")).formula("total_bytes", {"Q": 1})
+
+
+def test_column_named_after_the_convention_and_param_share_in_formulas(capsys: pytest.CaptureFixture) -> None:
+    _, text, _ = run(["cost", str(EXAMPLES / "classic.yaml")], capsys)
+    header = text.splitlines()[1].split()
+    assert "MACs" in header and "FLOPs" not in header
+    assert "100.00%" in text  # the parameters are numbers though the batch is free
+    _, text, _ = run(["cost", str(EXAMPLES / "classic.yaml"), "--flops", "fvcore"], capsys)
+    assert "FLOPs" in text.splitlines()[1].split()
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--optimizer", "bogus", "--columns", "flops"], "unknown optimizer 'bogus'"),
+    (["--flops", "fvcor", "--columns", "flops"], "did you mean 'fvcore'"),
+    (["--batch", "4"], "--batch goes with --columns"),
+])
+def test_derive_cost_options_checked(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    code, _, err = run(["derive", str(EXAMPLES / "resnet18.yaml"), *argv], capsys)
+    assert code == 2 and message in err

@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flops", default="symshape", choices=list(PRESETS), help="FLOP convention (default symshape)")
     p.add_argument("--mode", choices=("train", "eval"), help="default: the spec's mode:, else train")
     p.add_argument("--checkpoint", action="store_true", help="activation checkpointing by top-level name prefix")
-    p.add_argument("--memory", metavar="BYTES", help="a memory budget (24GiB, 800MB, 1e9): with --for")
+    p.add_argument("--memory", metavar="BYTES", help="a memory budget with --for: 24GiB = 24*2^30 bytes, 24GB or "
+                   "24G = 24*10^9 (the table's units are decimal, kB/MB/GB, as torchinfo's)")
     p.add_argument("--for", dest="for_", metavar="SYMBOL", help="the symbol to maximise within --memory (B, H...)")
     p.add_argument("--depth", type=int, metavar="N", help="fold layers by the first N parts of their names")
     p.add_argument("--columns", metavar="COL,...",

@@ -109,7 +109,16 @@ def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None =
     cols = _columns(columns)
     rows = _fold(c, values, depth)
     params_total = sum(r["params"] for r in rows) if values is not None else None
-    header = ["Layer", *(HEADERS[k] for k in cols)]
+    pct: dict[str, int] = {}
+    if values is None and "params_pct" in cols:  # parameters rarely depend on the batch: a share when numbers
+        counts = [c.substitute(c.derivation.collapse(r["params"]), sub) for r in rows]
+        if all(getattr(x, "is_Integer", False) for x in counts):
+            pct = dict(zip([r["name"] for r in rows], [int(x) for x in counts], strict=True))
+            params_total = sum(pct.values())
+    # the column says what it counts: MACs under the default convention (multiply-adds), FLOPs otherwise
+    unit = "MACs" if c.convention.name == "symshape" else "FLOPs"
+    headers = {**HEADERS, "flops": unit, "backward": f"Backward {unit}"}
+    header = ["Layer", *(headers[k] for k in cols)]
     body = []
     for r in rows:
         name = r["name"] + (f" ({r['members']} layers)" if r["members"] > 1 else "")
@@ -121,6 +130,9 @@ def cost_table(c: Cost, values: CostValues | None = None, *, depth: int | None =
                 shape = r["output_shape"]
                 cells.append("(" + ", ".join(str(s) if isinstance(s, int) else _text(s, c, bindings=sub)
                                              for s in shape) + ")")
+            elif values is None and k == "params_pct":
+                p = pct.get(r["name"]) if params_total else None
+                cells.append(f"{100 * p / params_total:.2f}%" if p is not None else "")
             elif values is None:
                 cells.append("" if k == "params_pct" else _text(r[k if k != "params_pct" else "params"], c,
                                                                 bindings=sub))
