@@ -202,6 +202,11 @@ def symbolize(spec: Any, *, inputs: Mapping[str, Sequence[str]] | None = None,
     wanted = {_canonical(h) for h in hyper}
     ties = {_canonical(k): _check_symbol(v) for k, v in (tie or {}).items()}
     wanted |= set(ties)
+    if wanted and domain is not None:
+        raise SpecError(f"cannot symbolize {', '.join(sorted(wanted))}: the graph was read from torch.export, which "
+                        "keeps only the branches the model's code took with these values (a branch on a size a "
+                        "hyperparameter changes would be silently wrong); import again with other values, or make "
+                        "the code traceable by torch.fx (no Python control flow on sizes)")
     layers = out.get("layers") or []
     tied_values: dict[str, list[int]] = {k: [] for k in ties}
     sites: list[tuple[dict, str, str, str]] = []  # (args, key, canonical, layer name)

@@ -335,3 +335,11 @@ def test_sweep_marks_opaque_layers(tmp_path, capsys):
 
     assert main(["sweep", str(path), "--all"], io.StringIO()) == 0
     assert "OPAQUE layers" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", [{"hyper": ["kernel_size"]}, {"tie": {"out_channels": "width"}}])
+def test_specialized_graph_keeps_its_hyperparameters(how):
+    model = WidthBranch().eval()  # a kernel of 5 in conv would take the other branch at 16x16
+    imported = symshape.from_torch(model, torch.zeros(2, 3, 16, 16))
+    with pytest.raises(SpecError, match="read from torch.export"):
+        symbolize(imported, **how)
