@@ -354,8 +354,9 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
                   "input (torch keeps its gates, and a workspace for LSTM): activations and memory are lower bounds"
                   for f in facts if f.family == "recurrent" and mode == "train")
     if d.framework == "keras" and mode == "train":
-        notes += ("keras: what each layer keeps for backward is modelled as its torch counterpart keeps it (keras on "
-                  "the torch backend); parameters, gradients and optimizer variables are keras' own",)
+        notes += ("keras: the activations saved for backward are an estimate, what the torch counterpart of each "
+                  "layer keeps (keras itself keeps other tensors: not exact); parameters, gradients and optimizer "
+                  "variables are keras' own (exact)",)
     return Cost(d, n, mode, prec, optimizer, conv, bool(checkpoint), tuple(layer_costs), totals, inputs, segments,
                 notes)
 
