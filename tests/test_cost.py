@@ -408,3 +408,11 @@ def test_column_named_after_the_convention_and_param_share_in_formulas(capsys: p
 def test_derive_cost_options_checked(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     code, _, err = run(["derive", str(EXAMPLES / "resnet18.yaml"), *argv], capsys)
     assert code == 2 and message in err
+
+
+def test_torch_tool_presets_on_a_keras_spec_are_said_to_be_knobs(capsys: pytest.CaptureFixture) -> None:
+    d = symshape.derive(EXAMPLES / "lstm_classifier.yaml")
+    assert any("counts by its knobs only" in n for n in cost(d, flops="fvcore").notes)
+    assert not any("knobs" in n for n in cost(d).notes)
+    _, text, _ = run(["cost", str(EXAMPLES / "lstm_classifier.yaml"), "--compare"], capsys)
+    assert text.startswith("(keras spec: the torch tools' presets count by their knobs")

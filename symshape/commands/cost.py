@@ -143,6 +143,9 @@ def _compare(d: object, batch: int | str | None, bindings: dict[str, int], args:
     if args.format == "json":
         out.write(json.dumps({"forward_flops": data, "bindings": bindings}, indent=2) + "\n")
         return 0
+    if getattr(d, "framework", "torch") != "torch":
+        out.write(f"({d.framework} spec: the torch tools' presets count by their knobs (MACs; flop_counter 2 per MAC; "
+                  "torchinfo and ptflops with bias), not by the tools' per-layer rules, which run on torch modules)\n")
     out.write(f"{'convention':<14}forward FLOPs\n")
     for name, value, what in rows:
         out.write(f"{name:<14}{value if value != 'not reproduced' else value + ': ' + what}\n")

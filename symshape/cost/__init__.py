@@ -353,6 +353,11 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
     notes = tuple(f"layer {f.index} '{f.name}' ({f.kind}): what it keeps for backward is not modelled beyond its "
                   "input (torch keeps its gates, and a workspace for LSTM): activations and memory are lower bounds"
                   for f in facts if f.family == "recurrent" and mode == "train")
+    if d.framework != "torch" and conv.tool is not None:
+        notes += (f"{d.framework} spec: the {conv.name} preset is a torch tool's; here it counts by its knobs only "
+                  f"({conv.multiply_add} FLOP{'s' if conv.multiply_add > 1 else ''} per multiply-add"
+                  f"{', bias' if conv.bias else ''}{', per sample' if conv.per_sample else ''}), not {conv.tool}'s "
+                  "per-layer rules, which run on torch modules",)
     if d.framework == "keras" and mode == "train":
         notes += ("keras: the activations saved for backward are an estimate, what the torch counterpart of each "
                   "layer keeps (keras itself keeps other tensors: not exact); parameters, gradients and optimizer "
