@@ -139,7 +139,7 @@ def from_exported(module: Any, example: Sequence[Any], *, allow_opaque: bool, fx
                         f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from None
     imported = _ExportImporter(module, ep, example, allow_opaque).run()
     names = list(imported.spec["inputs"]) if "inputs" in imported.spec else ["input"]
-    imported.input_domain = _domain(module, example, names)
+    imported.input_domain = _domain(module, example, names, imported)
     ranges = [f"{n} axis {i}: " + (f"fixed at {d}" if isinstance(d, int) else
                                    f">= {d[0]}" + (f", <= {d[1]}" if d[1] is not None else ""))
               for n, axes in imported.input_domain.items() for i, d in enumerate(axes)
@@ -149,7 +149,7 @@ def from_exported(module: Any, example: Sequence[Any], *, allow_opaque: bool, fx
     return imported
 
 
-def _domain(module: Any, example: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
+def _domain(module: Any, example: Sequence[Any], names: Sequence[str], imported: Imported) -> dict[str, list[Any]]:
     """Where the exported graph holds, per input axis (batch axis excluded): (min, max or None) when torch.export
     traced that axis as a size (its guards, e.g. a branch on the size, become the range), else the example's size
     (fixed: the graph was specialized to it; an axis that cannot be checked counts as fixed)."""
@@ -160,7 +160,10 @@ def _domain(module: Any, example: Sequence[Any], names: Sequence[str]) -> dict[s
     dynamic = tuple({i: Dim.AUTO for i in range(1, t.dim())} for t in example)
     try:
         ep = torch.export.export(module, tuple(example), dynamic_shapes=dynamic, strict=False)
+        guards = getattr(ep.module(), "_guards_fn", None)
     except Exception:  # noqa: BLE001 - no dynamic graph: every axis stays at the example's size
+        return dict(fixed)
+    if guards is None:  # this torch cannot check the graph's guards: nothing is known to hold elsewhere
         return dict(fixed)
     if any(any(w in str(n.target) for w in ("assert", "constrain", "sym_size")) for n in ep.graph.nodes):
         return dict(fixed)  # runtime checks on sizes (a range cannot hold them), or sizes the graph computes with
@@ -185,4 +188,79 @@ def _domain(module: Any, example: Sequence[Any], names: Sequence[str]) -> dict[s
             hi = int(vr.upper) if getattr(vr.upper, "is_Integer", False) else None
             axes.append((lo, hi))
         out[name] = axes
-    return out
+    return _check_guards(imported, out, guards, example, names)
+
+
+def _check_guards(imported: Imported, domain: dict[str, list[Any]], guards: Any, example: Sequence[Any],
+                  names: Sequence[str]) -> dict[str, list[Any]]:
+    """The graph's guards are not all ranges (a branch on x.shape[-1] % 2, on H > W): at sizes across the ranges,
+    where symshape's spec says valid, torch's guards must pass; an axis where they fail is fixed at its size."""
+    torch = _torch()
+    from ..derive import derive
+    from ..lift import symbolize
+
+    free = [(n, i, d) for n in names for i, d in enumerate(domain[n]) if not isinstance(d, int)]
+    if not free:
+        return domain
+    symbols = {(n, i): f"s{k}" for k, (n, i, _) in enumerate(free)}
+    try:
+        lifted = symbolize(imported.spec, inputs={n: [symbols.get((n, i), "_") for i in range(len(domain[n]))]
+                                                  for n in names}, domain=domain)
+        d = derive(lifted.spec)
+    except Exception:  # noqa: BLE001 - the spec does not lift: keep every size fixed
+        return {n: [int(v) for v in t.shape[1:]] for n, t in zip(names, example, strict=True)}
+    base = {(n, i): int(t.shape[1 + i]) for n, t in zip(names, example, strict=True) for i in range(t.dim() - 1)}
+
+    def values(lo: int, hi: int | None, at: int) -> list[int]:
+        top = 2 * at + 9 if hi is None else hi
+        step = max(1, (top - lo) // 24)
+        return sorted({*range(lo, top + 1, step), at - 1, at + 1, at + 2, top} & set(range(lo, top + 1)))
+
+    def passes(sample: dict[tuple[str, int], int], ranges: dict[tuple[str, int], Any]) -> bool | None:
+        """None: outside the ranges or invalid in the spec; else whether torch's guards pass there."""
+        sizes = {**base, **sample}
+        if any(not (lo <= sizes[k] and (hi is None or sizes[k] <= hi)) for k, (lo, hi) in ranges.items()):
+            return None
+        if not d.evaluate({symbols[k]: v for k, v in sizes.items() if k in symbols}).valid:
+            return None
+        tensors = [torch.empty(int(t.shape[0]), *[sizes[(n, i)] for i in range(t.dim() - 1)], device="meta")
+                   for n, t in zip(names, example, strict=True)]
+        try:
+            guards(*tensors)
+        except Exception:  # noqa: BLE001 - a guard fails where the spec says valid: another branch there
+            return False
+        return True
+
+    ranges = {(n, i): tuple(d_) for n, i, d_ in free}
+    broken: set[tuple[str, int]] = set()
+    for key, (lo, hi) in list(ranges.items()):  # one axis at a time: failures only at an end narrow the range
+        seen = {v: passes({key: v}, ranges) for v in values(lo, hi, base[key])}
+        bad = [v for v, ok in seen.items() if ok is False]
+        good = [v for v, ok in seen.items() if ok]
+        if not bad:
+            continue
+        if good and max(bad) < min(good):  # the exact end: every size between the last failure and a pass
+            gap = [v for v in range(max(bad) + 1, min(good)) if passes({key: v}, ranges) is False]
+            ranges[key] = (max([max(bad), *gap]) + 1, hi)
+        elif good and min(bad) > max(good):
+            gap = [v for v in range(max(good) + 1, min(bad)) if passes({key: v}, ranges) is False]
+            ranges[key] = (lo, min([min(bad), *gap]) - 1)
+        else:
+            broken.add(key)
+    keys = [k for k in ranges if k not in broken]
+    joint: list[dict[tuple[str, int], int]] = []
+    for f in (0.5, 0.75, 1.25, 1.5, 2.0, 3.0):  # every axis at once
+        joint.append({k: max(ranges[k][0], round(base[k] * f) + j % 2) for j, k in enumerate(keys)})
+    for a in keys:  # pairs at the ends of their ranges (a relation between two sizes, H > W)
+        for b in keys:
+            if a != b:
+                top = ranges[a][1] if ranges[a][1] is not None else 2 * base[a] + 9
+                joint += [{a: top, b: ranges[b][0]}, {a: base[b], b: base[a]}]
+    for sample in joint:
+        if passes(sample, {k: ranges[k] for k in keys}) is False:
+            moved = {k for k, v in sample.items() if v != base[k]} or set(keys)
+            broken |= moved
+    if not broken and all(ranges[(n, i)] == tuple(d_) for n, i, d_ in free):
+        return domain
+    return {n: [base[(n, i)] if (n, i) in broken else ranges.get((n, i), d_) for i, d_ in enumerate(domain[n])]
+            for n in names}
