@@ -500,11 +500,14 @@ def _with_cost(d: Derivation | Compiled, columns: Mapping[str, Any], outputs: Se
             v = base.columns[o]
             out[o] = [np.broadcast_to(a, (length,)).copy() for a in v] if isinstance(v, list) else \
                 np.broadcast_to(v, (length,)).copy()
-    overflow = got["overflow"] | np.broadcast_to(base.overflow if base.overflow is not None else False, (length,))
-    valid = got["valid"] & np.broadcast_to(base.valid, (length,)) & ~overflow
+    # per-column overflow (symshape.cost.CostProgram.run_batch): a cost column that fits keeps its value though
+    # another does not; the network's own columns read 0 only where its sizes overflow
+    spec_overflow = np.broadcast_to(base.overflow if base.overflow is not None else False, (length,))
+    overflow = got["overflow"] | spec_overflow
+    valid = got["valid"] & np.broadcast_to(base.valid, (length,)) & ~spec_overflow
     for o, v in out.items():
-        if o in ("margins", "first_violation"):
+        if o in ("margins", "first_violation") or o in wanted:
             continue
         for arr in v if isinstance(v, list) else [v]:
-            arr[overflow] = 0
+            arr[spec_overflow] = 0
     return BatchResult(length, out, valid, overflow, getattr(base, "condition_names", ()))

@@ -156,9 +156,13 @@ def test_overflow_in_batch_columns_is_flagged_not_wrapped() -> None:
             "B": np.array([32, 2 * 10**9, 4 * 10**9])}
     res = c.evaluate_batch(cols, ("forward_flops", "total_bytes"))
     assert res["overflow"].tolist() == [False, True, True]
-    assert res["valid"].tolist() == [True, False, False]
+    assert res["valid"].tolist() == [True, True, True]  # the network is valid; the FLOPs do not fit
+    assert res["column_overflow"]["forward_flops"].tolist() == [False, True, True]
+    assert res["column_overflow"]["total_bytes"].tolist() == [False, False, False]
     assert res["forward_flops"][0] == c.evaluate(H=224, W=224, B=32).forward_flops
     assert res["forward_flops"][1] == 0  # not a wrapped number
+    for i, b in enumerate([32, 2 * 10**9, 4 * 10**9]):  # the memory column keeps its exact value
+        assert res["total_bytes"][i] == c.evaluate(H=224, W=224, B=b).total_bytes
     exact = c.evaluate(H=224, W=224, B=2 * 10**9).forward_flops
     assert exact > 2**63  # the exact value is there, one by one
 
@@ -274,12 +278,13 @@ def test_evaluate_batch_cost_columns() -> None:
     opts = {"optimizer": "adamw", "dtype": "bf16-mixed", "flops": "flop_counter"}
     r = d.evaluate_batch(cols, ("output_shape", "params", "total_bytes", "train_flops"), cost=opts)
     c = d.cost(**opts)
-    assert r.valid.tolist() == [True, False, True, False] and r.overflow.tolist() == [False, False, False, True]
+    assert r.valid.tolist() == [True, False, True, True] and r.overflow.tolist() == [False, False, False, True]
     for i in (0, 2):
         v = c.evaluate(H=int(cols["H"][i]), W=int(cols["W"][i]), B=int(cols["B"][i]))
         assert (r.columns["total_bytes"][i], r.columns["train_flops"][i]) == (v.total_bytes, v.train_flops)
         assert r.columns["params"][i] == 11_689_512 and r.columns["output_shape"][0][i] == 1000
-    assert r.columns["train_flops"][3] == 0 and r.columns["params"][3] == 0
+    assert r.columns["train_flops"][3] == 0 and r.columns["params"][3] == 11_689_512  # per column
+    assert r.columns["total_bytes"][3] == c.evaluate(H=224, W=224, B=3 * 10**9).total_bytes
     with pytest.raises(BindingError, match="missing column for B"):
         d.evaluate_batch({"H": cols["H"], "W": cols["W"]}, ("total_bytes",))
     with pytest.raises(BindingError, match="did you mean 'total_bytes'"):

@@ -74,8 +74,11 @@ class CostProgram:
 
     def run_batch(self, columns: Mapping[str, Any], outputs: Sequence[str] = ("total_bytes",),
                   chunk: int = 1 << 14, validity: bool = True) -> dict[str, Any]:
-        """Columns of values -> {"length", one int64 column per output, "valid", "overflow"} (`validity`
-        False: the network's conditions are left to the caller, "valid" says only batch >= 1)."""
+        """Columns of values -> {"length", one int64 column per output, "valid", "overflow",
+        "column_overflow"} (`validity` False: the network's conditions are left to the caller, "valid" says
+        only batch >= 1). Overflow is per column: a value that does not fit in int64 reads 0 and is flagged in
+        column_overflow[output]; the row's other columns keep their exact values; "overflow" flags a row where
+        any column did not fit; "valid" is the network's validity (not lowered by a cost column's overflow)."""
         from ..evaluate import _column, evaluate_batch
 
         for o in outputs:
@@ -108,21 +111,27 @@ class CostProgram:
             valid &= np.broadcast_to(base.valid, (length,))
             if base.overflow is not None:
                 overflow |= np.broadcast_to(base.overflow, (length,))
-        wanted = [self.totals[o] for o in outputs]
+        # each column with its own overflow mask: a column that fits keeps its exact value though another
+        # (FLOPs at a huge batch) does not; a column that does not fit reads 0 where its mask is set
         result = {o: np.zeros(length, dtype=np.int64) for o in outputs}
-        if wanted:
-            plan = self.program.plan(wanted)
-            chunk = max(1, int(chunk))
+        column_overflow = {o: overflow.copy() for o in outputs}
+        chunk = max(1, int(chunk))
+        for o in outputs:
+            reg = self.totals[o]
+            plan = self.program.plan([reg])
+            flags = column_overflow[o]
             for start in range(0, length, chunk):
                 stop = min(start + chunk, length)
                 part = {k: (v[start:stop] if isinstance(v, np.ndarray) else v) for k, v in cols.items()}
-                got = self.program.run_numpy(part, wanted, stop - start, plan, overflow=overflow[start:stop])
-                for o in outputs:
-                    result[o][start:stop] = got[self.totals[o]]
+                got = self.program.run_numpy(part, [reg], stop - start, plan, overflow=flags[start:stop])
+                result[o][start:stop] = got[reg]
+            result[o][flags] = 0
         if isinstance(self.batch, str):
             bcol = cols[self.batch]
             valid &= (bcol >= 1) if isinstance(bcol, np.ndarray) else bool(bcol >= 1)
-        valid &= ~overflow
-        for arr in result.values():
-            arr[overflow] = 0
-        return {"length": length, **result, "valid": valid, "overflow": overflow}
+        valid &= ~overflow  # the network's own sizes did not fit: its validity is unknown
+        any_overflow = overflow.copy()
+        for flags in column_overflow.values():
+            any_overflow |= flags
+        return {"length": length, **result, "valid": valid, "overflow": any_overflow,
+                "column_overflow": column_overflow}
