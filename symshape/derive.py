@@ -518,7 +518,7 @@ class Derivation:
         single symbols, divisibility as ``x % k == 0``. Never-valid conditions are not listed here
         (see `never_valid`). Evaluation checks every original condition regardless. In a deep network whose
         sizes are fed by many symbols, a condition on them is written in named sizes (`size_names`), or with
-        `closed_forms` in closed form (quadratic in depth there).
+        `closed_forms` in closed form (quadratic in depth there; named where too large, `SizeNames.closable`).
         """
         names = self.size_names
         if not names.deep:
@@ -526,9 +526,14 @@ class Derivation:
         if closed_forms:
             from .algebra import normalize_relation
 
-            return [(nc, normalize_relation(type(rel)(self.collapse(rel.lhs), self.collapse(rel.rhs), evaluate=False))
-                     if isinstance(rel, sympy.core.relational.Relational) and not names.closed(rel) else rel)
-                    for nc, rel in self._verdicts.shown]
+            def closed(rel: sympy.Basic) -> sympy.Basic:  # too large a closed form: named sizes (names.closable)
+                if not isinstance(rel, sympy.core.relational.Relational) or names.closed(rel):
+                    return rel
+                if not names.closable(rel):
+                    return names.named(rel)
+                return normalize_relation(type(rel)(self.collapse(rel.lhs), self.collapse(rel.rhs), evaluate=False))
+
+            return [(nc, closed(rel)) for nc, rel in self._verdicts.shown]
         return [(nc, names.named(rel)) for nc, rel in self._verdicts.shown]
 
     @cached_property

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import sympy
@@ -33,9 +34,12 @@ from .algebra import Dim, as_expr
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["MAX_CLOSED_SYMBOLS", "SizeName", "SizeNames"]
+__all__ = ["MAX_CLOSED_FORM_SYMBOLS", "MAX_CLOSED_SYMBOLS", "SizeName", "SizeNames"]
 
 MAX_CLOSED_SYMBOLS = 16  # an atom fed by more symbols than this is shown by name
+# closed forms on request: an expression whose atoms are fed by more symbols than this has a closed form too
+# large to give (an all-symbolic chain's layer k: O(k^2) terms); it stays in named form, said so per layer
+MAX_CLOSED_FORM_SYMBOLS = 256
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,24 @@ class SizeName:
     output: int  # which output of the layer
     axis: int  # which axis of that output
     definition: Expr  # in the network's symbols and the atoms before it (print with SizeNames.names)
+
+
+def dims(e: sympy.Basic) -> set[Expr]:
+    """The size atoms of `e`, each shared subexpression visited once (SymPy's `atoms` walks the tree, and a
+    closed form deep in an all-symbolic chain shares its subtrees: linear here, quadratic or worse there)."""
+    out: set[Expr] = set()
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Dim):
+            out.add(x)
+            continue
+        if x.is_Atom or id(x) in seen:
+            continue
+        seen.add(id(x))
+        stack.extend(x.args)
+    return out
 
 
 class SizeNames:
@@ -71,19 +93,37 @@ class SizeNames:
         for atom, definition in d.defs.items():
             self.feeds[atom] = self._feeds(as_expr(definition).free_symbols)
 
-    def _feeds(self, symbols: Iterable[Expr]) -> frozenset[str] | None:
+    def _feeds(self, symbols: Iterable[Expr], feeds: dict[Expr, frozenset[str] | None] | None = None,
+               cap: int = MAX_CLOSED_SYMBOLS) -> frozenset[str] | None:
+        feeds = self.feeds if feeds is None else feeds
         out: set[str] = set()
         for s in symbols:
             if isinstance(s, Dim):
-                sub = self.feeds.get(s)
+                sub = feeds.get(s)
                 if sub is None:
                     return None
                 out |= sub
             else:
                 out.add(s.name)  # type: ignore[attr-defined]
-            if len(out) > MAX_CLOSED_SYMBOLS:
+            if len(out) > cap:
                 return None
         return frozenset(out)
+
+    @cached_property
+    def _wide_feeds(self) -> dict[Expr, frozenset[str] | None]:
+        """Symbols feeding each atom up to MAX_CLOSED_FORM_SYMBOLS (None: more), for closed forms on request."""
+        out: dict[Expr, frozenset[str] | None] = {}
+        for atom, definition in self.d.defs.items():
+            out[atom] = self._feeds(as_expr(definition).free_symbols, out, MAX_CLOSED_FORM_SYMBOLS)
+        return out
+
+    def closable(self, e: object) -> bool:
+        """Whether `e`'s closed form is small enough to give on request (see MAX_CLOSED_FORM_SYMBOLS)."""
+        e = as_expr(e)
+        if self.closed(e):
+            return True
+        wide = self._wide_feeds
+        return all(wide.get(a, frozenset()) is not None for a in dims(e))
 
     @property
     def deep(self) -> bool:
@@ -95,10 +135,11 @@ class SizeNames:
         e = as_expr(e)
         if not isinstance(e, sympy.Basic) or not self.deep:
             return True
-        return all(self.feeds.get(a, frozenset()) is not None for a in e.atoms(Dim))
+        return all(self.feeds.get(a, frozenset()) is not None for a in dims(e))
 
     def form(self, e: object, closed_forms: bool = False) -> Expr:
-        """The expression to analyze and show: closed form, or as it is (atoms kept) when named."""
+        """The expression to analyze and show: closed form, or as it is (atoms kept) when named. (`to_dict`
+        asks for closed forms only where `closable`.)"""
         e = as_expr(e)
         if closed_forms or self.closed(e):
             return self.d.collapse(e)
@@ -112,7 +153,7 @@ class SizeNames:
             return e
         if isinstance(e, Relational):  # rebuilt as is: SymPy would try to decide it again
             return e.func(self.named(e.lhs), self.named(e.rhs), evaluate=False)  # type: ignore[return-value]
-        atoms = e.atoms(Dim)
+        atoms = dims(e)
         return e.xreplace({a: self.names[a] for a in atoms if a in self.names}) if atoms else e
 
     def show(self, e: object, closed_forms: bool = False) -> Expr:

@@ -8,7 +8,7 @@ Two views of every size:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sympy
@@ -16,7 +16,8 @@ from sympy import Expr
 
 from .deep import run_deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
-from .printing import to_latex, to_text
+from .named import MAX_CLOSED_FORM_SYMBOLS
+from .printing import printer, to_latex, to_text
 from .symbols import make_symbol
 
 if TYPE_CHECKING:
@@ -136,13 +137,15 @@ def rule_formulas(rule: LayerRule) -> dict[str, Any]:
     }
 
 
-def _params(d: Derivation, trainable: Expr, non_trainable: Expr, closed_forms: bool = False) -> dict[str, str]:
+def _params(d: Derivation, trainable: Expr, non_trainable: Expr, closed_forms: bool = False,
+            pt: Callable[[Expr], str] | None = None) -> dict[str, str]:
     names = d.size_names
-    if not (closed_forms or names.closed(trainable + non_trainable)):
-        return {"trainable": text(names.named(trainable)), "non_trainable": text(names.named(non_trainable)),
-                "total": text(names.named(trainable + non_trainable))}
+    pt = pt or printer(False, names.names)
+    total = trainable + non_trainable
+    if not (names.closed(total) or (closed_forms and names.closable(total))):
+        return {"trainable": pt(trainable), "non_trainable": pt(non_trainable), "total": pt(trainable + non_trainable)}
     t, n = d.normal_form(trainable), d.normal_form(non_trainable)
-    return {"trainable": text(t), "non_trainable": text(n), "total": text(d.normal_form(trainable + non_trainable))}
+    return {"trainable": pt(t), "non_trainable": pt(n), "total": pt(d.normal_form(trainable + non_trainable))}
 
 
 def sizes_list(d: Derivation) -> list[dict[str, Any]]:
@@ -157,23 +160,37 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
     symbols is valid, so there are no results: every size and count is None (the keys stay).
 
     Linear in depth: a layer's sizes and counts are in closed form where few symbols feed them, else in
-    the named sizes of ``sizes`` (`symshape.named`); `closed_forms` puts every layer in closed form."""
+    the named sizes of ``sizes`` (`symshape.named`); `closed_forms` puts every layer in closed form, except a
+    layer whose closed form is too large (fed by more than MAX_CLOSED_FORM_SYMBOLS symbols: its entry says so in
+    ``closed_form``, and stays in the named sizes)."""
     never = list(d.never_valid_reasons())
     if never:
         return _never_valid_dict(d, never)
     names = d.size_names
+    # one printer for the whole dict: the subexpressions layers share (a closed form holds the one before it)
+    # are printed once, and atoms print as their names without rebuilding the expression
+    pt, pl = printer(False, names.names), printer(True, names.names)
 
     def show(e: Expr) -> str:
-        return text(names.show(e, closed_forms))
+        return pt(names.form(e, closed_forms and names.closable(e)))
 
     layers = []
+    too_large = 0
     for ly in d.layers:
-        layers.append({
+        entry: dict[str, Any] = {}
+        if closed_forms and not all(names.closable(e) for e in (*(s for shape in ly.outputs for s in shape),
+                                                                ly.macs, ly.trainable + ly.non_trainable,
+                                                                ly.buffers, ly.activations)):
+            too_large += 1  # this layer's closed form is too large to give: named sizes, and said so
+            entry["closed_form"] = (f"too large: fed by more than {MAX_CLOSED_FORM_SYMBOLS} symbols; written in "
+                                    "the named sizes of 'sizes'")
+        layers.append(entry)
+        entry.update({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
             "output_shape": [show(s) for s in batched(d, ly.output_shape)],
             "output_shapes": [[show(s) for s in batched(d, shape)] for shape in ly.outputs],
             "recurrence": recurrence_text(ly, d.framework),
-            "params": _params(d, ly.trainable, ly.non_trainable, closed_forms),
+            "params": _params(d, ly.trainable, ly.non_trainable, closed_forms, pt),
             "buffers": show(ly.buffers),
             "macs": show(ly.macs),
             "activations": show(ly.activations),
@@ -185,15 +202,15 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
         "output_shapes": {ref: [text(d.expand(s)) for s in batched(d, shape)] for ref, shape in d.outputs},
         "closed_form": [text(s) for s in batched(d, d.closed_form)],
         "closed_form_latex": [latex(s) for s in batched(d, d.closed_form)],
-        "params": _params(d, d.trainable, d.non_trainable, closed_forms),
+        "params": _params(d, d.trainable, d.non_trainable, closed_forms, pt),
         "buffers": show(d.buffers),
         "macs": show(d.macs),
         "activations": show(d.activations),
         "layers": layers,
-        "constraints": _constraints(d, closed_forms),
+        "constraints": _constraints(d, closed_forms, pt, pl),
         "warnings": list(d.warnings),
     }
-    sizes = [] if closed_forms else sizes_list(d)
+    sizes = [] if closed_forms and not too_large else sizes_list(d)
     if sizes:  # a deep network: the names its layers are written in
         out["sizes"] = sizes
     return out
@@ -235,13 +252,14 @@ def _spec_facts(d: Derivation) -> dict[str, Any]:
     }
 
 
-def _constraints(d: Derivation, closed_forms: bool = False) -> list[dict[str, Any]]:
+def _constraints(d: Derivation, closed_forms: bool = False, pt: Callable[[Expr], str] = text,
+                 pl: Callable[[Expr], str] = latex) -> list[dict[str, Any]]:
     out = []
     for nc, rel in d.constraints(closed_forms):
         ly = nc.layer
         out.append({
             "layer": None if ly is None else ly.index, "name": None if ly is None else ly.name,
-            "origin": nc.origin, "label": nc.condition.label, "relation": text(rel), "latex": latex(rel),
+            "origin": nc.origin, "label": nc.condition.label, "relation": pt(rel), "latex": pl(rel),
             "note": nc.condition.note,
         })
     return out
