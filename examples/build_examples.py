@@ -10,6 +10,8 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).parent
+# the size torchvision's ImageNet weights were trained at: the documents' worked example and eval --defaults
+IMAGENET = {"H": {"default": 224}, "W": {"default": 224}}
 
 
 def dump(name: str, spec: dict, header: str) -> None:
@@ -30,7 +32,7 @@ def vgg16() -> dict:
                {"Linear": {"in_features": 25088, "out_features": 4096}}, "ReLU", {"Dropout": {"p": 0.5}},
                {"Linear": {"in_features": 4096, "out_features": 4096}}, "ReLU", {"Dropout": {"p": 0.5}},
                {"Linear": {"in_features": 4096, "out_features": 1000}}]
-    return {"framework": "torch", "input": [3, "H", "W"], "layers": layers}
+    return {"framework": "torch", "input": [3, "H", "W"], "symbols": IMAGENET, "layers": layers}
 
 
 def resnet(blocks: list[int], bottleneck: bool) -> dict:
@@ -74,7 +76,7 @@ def resnet(blocks: list[int], bottleneck: bool) -> dict:
     layers += [{"AdaptiveAvgPool2d": {"output_size": [1, 1]}, "name": "avgpool"},
                {"Flatten": {}, "name": "flatten"},
                {"Linear": {"in_features": 512 * expansion, "out_features": 1000}, "name": "fc"}]
-    return {"framework": "torch", "input": [3, "H", "W"], "layers": layers}
+    return {"framework": "torch", "input": [3, "H", "W"], "symbols": IMAGENET, "layers": layers}
 
 
 if __name__ == "__main__":
