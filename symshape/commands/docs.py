@@ -27,10 +27,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="instead: the layer reference, one page per layer and framework, in the directory -o")
     p.add_argument("--framework", choices=("keras", "torch"), help="with --layers: one framework's layers only")
     p.add_argument("-o", "--output", required=True,
-                   help="the document: .html, .md, .tex or .pdf (figures beside a .md or .tex)")
+                   help="the document: .html, .md, .tex or .pdf (figures beside a .md or .tex); - for standard "
+                   "output with --format (a .md's or .tex's figures are then written in the current directory)")
     p.add_argument("--format", choices=("html", "markdown", "latex", "pdf"), help="default: from the output's suffix")
     p.add_argument("--example", action="append", default=[], metavar="NAME=VALUE[,...]",
-                   help="the worked example's values (default: minimums, inputs at the smallest valid size)")
+                   help="the worked example's values (default: the symbols' declared defaults, else minimums, "
+                   "inputs at the smallest valid size)")
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return bool(stream.isatty())  # type: ignore[attr-defined]
+    except (AttributeError, ValueError):
+        return False
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -43,7 +52,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return _layer_reference(args, out)
     if args.spec is None:
         raise UsageError("give a spec file (or --layers for the layer reference)")
-    target = Path(args.output)
+    to_stdout = args.output == "-"
+    if to_stdout and args.format is None:
+        raise UsageError("-o -: give --format html|markdown|latex|pdf for standard output")
+    if to_stdout and args.format == "pdf" and _isatty(out):
+        raise UsageError("-o - --format pdf: a PDF is not for a terminal; redirect it to a file or a pipe")
+    target = Path("document") if to_stdout else Path(args.output)
     try:
         from ..docs import SUFFIXES, render_document
     except ImportError as err:
@@ -62,12 +76,22 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except SymshapeError as err:
         raise UsageError(str(err)) from None
     try:
-        target.write_bytes(doc.data)
+        if not to_stdout:
+            target.write_bytes(doc.data)
         for name, data in doc.files.items():
             (target.parent / name).write_bytes(data)
     except OSError as err:
         raise UsageError(f"-o {args.output}: {err.strerror}") from None
-    out.write(f"wrote {target}" + "".join(f", {target.parent / n}" for n in doc.files) + "\n")
+    if to_stdout:
+        if fmt == "pdf":
+            out.flush()
+            getattr(out, "buffer", sys.stdout.buffer).write(doc.data)
+        else:
+            out.write(doc.data.decode("utf-8"))
+        if doc.files:
+            print("symshape: wrote " + ", ".join(doc.files), file=sys.stderr)
+    else:
+        out.write(f"wrote {target}" + "".join(f", {target.parent / n}" for n in doc.files) + "\n")
     try:  # a never-valid network is documented (why, no sizes) and fails like `derive`
         never = d.never_valid_reason()
     except SymshapeError:  # its analysis hit a limit: the document says so
