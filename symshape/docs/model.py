@@ -387,12 +387,13 @@ def in_words(nc: NetCondition) -> str:
     c = nc.condition
     op = _OP_WORDS.get(c.op, c.op)
     rhs = as_expr(c.rhs)
+    subject = f"the argument {c.label}" if " " not in c.label.strip() else f"the {c.label}"  # filters, units
     if isinstance(rhs, Integer):
-        said = f"the {c.label} is {op} {count_text(int(rhs))}"
+        said = f"{subject} is {op} {count_text(int(rhs))}"
     elif c.op == "==":
         said = f"{c.label}: the two sides are equal"
     else:
-        said = f"the {c.label} is {op} its bound"
+        said = f"{subject} is {op} its bound"
     return said + (f" ({c.note})" if c.note else "")
 
 
