@@ -140,6 +140,8 @@ def staircase(d: Derivation, symbol: str, axis: int, bindings: Mapping[str, int]
         ax.set_xlabel(symbol)
         ax.set_ylabel(what if len(what) < 30 else f"axis {axis}")
         ax.grid(True, linewidth=0.4, alpha=0.5)
+        ax.yaxis.set_major_locator(plt.MaxNLocator(integer=True))  # sizes are integers: no 1.2, 1.4 ticks
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.legend(loc="upper left", fontsize="medium", framealpha=0.9)
         fig.subplots_adjust(left=0.12, right=0.97, bottom=0.15, top=0.96)  # fixed: tight_layout doubles the cost
         return fig
@@ -177,7 +179,8 @@ def counts(d: Derivation, symbol: str, bindings: Mapping[str, int], name: str, l
             ax.set_xlabel(symbol)
             ax.set_title(labels[k], fontsize="medium")
             ax.grid(True, linewidth=0.4, alpha=0.5)
-            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 4))
+            ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _pos: _human(v)))  # 1.8 G, not a 1e9 offset
+            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         if len(varying) == 1:
             fig.subplots_adjust(left=0.12, right=0.97, bottom=0.16, top=0.88)
         else:
@@ -186,6 +189,14 @@ def counts(d: Derivation, symbol: str, bindings: Mapping[str, int], name: str, l
 
     what = " and ".join(labels[k] for k in varying)
     return Figure(name, f"{what[0].upper()}{what[1:]} against {symbol}", f"counts-{_safe(symbol)}", _drawing(make))
+
+
+def _human(v: float) -> str:
+    """A tick label in human units: 950, 12.5 k, 1.81 G."""
+    for scale, unit in ((1e12, " T"), (1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{unit}"
+    return f"{v:.3g}"
 
 
 def _safe(s: str) -> str:
