@@ -508,7 +508,21 @@ def _cost(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     from ..cost.docs import cost_blocks
 
     valid = ex.evaluation is not None and ex.evaluation.valid
-    doc.add(*cost_blocks(d, ex.bindings if valid else None, tex=lambda e: namer.local(d, e)))
+    by_name = {str(a): a for a in d.defs}
+
+    def cost_tex(e: object) -> str:  # a cost may hold size atoms no layer shows: write them as their definitions
+        e = as_expr(e)
+        if isinstance(e, sympy.Basic):  # the cost's own derivation (its batch and mode) has atoms of the same names
+            e = e.xreplace({a: by_name[str(a)] for a in e.atoms(Dim) if a not in d.defs and str(a) in by_name})
+        for _ in range(8):
+            hidden = {a: d.defs[a] for a in e.atoms(Dim) if a not in namer.names and a in d.defs} \
+                if isinstance(e, sympy.Basic) else {}
+            if not hidden:
+                break
+            e = e.xreplace(hidden)
+        return namer.local(d, e)
+
+    doc.add(*cost_blocks(d, ex.bindings if valid else None, tex=cost_tex))
 
 
 def _dropped(doc: Document, d: Derivation, ex: Example) -> None:
