@@ -90,7 +90,8 @@ def test_expression_graphs_evaluate_like_the_library(client: Client) -> None:
 def test_structured_spec_equals_text(client: Client) -> None:
     structured = pb.StructuredSpec(framework="keras", inputs=[pb.Input(name="input", shape=[
         pb.Value(text="I"), pb.Value(text="I"), pb.Value(int=3)])], symbols=[
-        pb.SymbolDeclaration(name=n, min=m) for n, m in (("I", 1), ("F", 1), ("S", 1), ("P", 0), ("D", 1))])
+        pb.SymbolDeclaration(name=n, min=m, default_value=v)
+        for n, m, v in (("I", 1, 32), ("F", 1, 3), ("S", 1, 1), ("P", 0, 0), ("D", 1, 5))])  # as the example declares
     structured.layers.add(kind="Conv2D", args={"filters": pb.Value(text="D"), "kernel_size": pb.Value(text="F"),
                                                "strides": pb.Value(text="S"), "padding": pb.Value(text="P")})
     structured.layers.add(kind="MaxPooling2D", args={"pool_size": pb.Value(list=pb.ValueList(
