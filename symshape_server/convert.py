@@ -131,7 +131,8 @@ class _Shown:
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
         named = as_expr(self.names.named(e))
-        msg = pb.Expression(text=run_deep(self.net_text, named), latex=run_deep(self.net_latex, named))
+        text = run_deep(self.text, as_expr(e)) if self.names.deep else run_deep(self.net_text, named)  # as to_dict
+        msg = pb.Expression(text=text, latex=run_deep(self.net_latex, named))
         _graph(msg, named, None)
         return msg
 
@@ -143,9 +144,9 @@ class _Shown:
 
     def _layer(self, e: Any, count: bool) -> pb.Expression:
         shown = self.count(e) if count else self.names.form(e, self.closed_forms)
-        named = self.names.named(shown) if self.names.deep else as_expr(shown)  # to_dict's text, term for term
-        msg = pb.Expression(text=self.text(named))
+        msg = pb.Expression(text=self.text(as_expr(shown)))  # to_dict's text, term for term (names as printed)
         if self.layer_graphs:
+            named = self.names.named(shown) if self.names.deep else as_expr(shown)
             msg.latex = latex(named)
             _graph(msg, named, None)
         return msg
