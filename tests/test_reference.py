@@ -128,6 +128,9 @@ NO_FRAMEWORK_OP = {  # rules with no framework layer to run, and why
 }
 
 
+FORWARD_ARGS = {"MultiheadAttention": ("need_weights",)}  # spec arguments torch takes in the call, not the constructor
+
+
 def _torch_run(kind: str, args: dict, shapes: list[tuple[int, ...]], batch: int = 2
                ) -> tuple[list[tuple[int, ...]], int, int, int]:
     """(output shapes without batch, parameters, buffers, bias parameters) from real PyTorch. (torch's error for
@@ -144,6 +147,7 @@ def _torch_run(kind: str, args: dict, shapes: list[tuple[int, ...]], batch: int 
     }
     unbatched = {"RNN", "LSTM", "GRU"}
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    forward_kw = {k: kw.pop(k) for k in FORWARD_ARGS.get(kind, ()) if k in kw}  # arguments of the call
     if kind == "MultiheadAttention":
         kw["batch_first"] = True
     params = buffers = bias = 0
@@ -163,7 +167,7 @@ def _torch_run(kind: str, args: dict, shapes: list[tuple[int, ...]], batch: int 
     if kind == "MultiheadAttention":
         xs = xs * 3
     with torch.no_grad():
-        out = functional[kind](xs, args) if module is None else module(*xs)
+        out = functional[kind](xs, args) if module is None else module(*xs, **forward_kw)
     flat = []
     stack = [out]
     while stack:
@@ -368,6 +372,7 @@ def test_worked_example_macs_match_torch_flop_counter(rule: object) -> None:
     if ex is None or ex.macs == 0 or rule.name in NOT_COUNTED or (rule.framework, rule.name) in NO_FRAMEWORK_OP:
         return
     kw = {k: tuple(v) if isinstance(v, list) else v for k, v in ex.args.items()}
+    forward_kw = {k: kw.pop(k) for k in FORWARD_ARGS.get(rule.name, ()) if k in kw}
     if rule.name == "MultiheadAttention":
         kw["batch_first"] = True
     module = getattr(torch.nn, rule.name)(**kw)
@@ -376,7 +381,7 @@ def test_worked_example_macs_match_torch_flop_counter(rule: object) -> None:
     if rule.name == "MultiheadAttention":
         xs = xs * 3
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        module(*xs)
+        module(*xs, **forward_kw)
     assert counter.get_total_flops() == 2 * ex.macs
 
 
