@@ -67,6 +67,17 @@ def _error(err: grpc.RpcError) -> ServiceError:
     return ServiceError(err.code(), err.details() or "", fields, reason, metadata)
 
 
+def _int64_columns(columns: Mapping[str, Any]) -> tuple[dict[str, np.ndarray], int]:
+    """The bindings as int64 arrays (a scalar for every row, or a column) and the number of rows."""
+    arrays: dict[str, np.ndarray] = {}
+    for name, column in columns.items():
+        try:
+            arrays[name] = _int64_column(column)
+        except (ValueError, TypeError, OverflowError) as err:
+            raise BindingError(f"column '{name}': {err}") from None
+    return arrays, max((a.size for a in arrays.values() if a.ndim == 1), default=1)
+
+
 def _int64_column(column: Any) -> np.ndarray:
     """Integers that fit int64, as int64: never a silent wrap (uint64 2**64-1 is not -1)."""
     raw = np.asarray(column)
@@ -211,13 +222,7 @@ class Client:
         first_extra = {"cost": self._cost_options(cost)} if cost is not None else {}
         if arrow:
             return self._evaluate_batch_arrow(spec_or_id, columns, outputs, chunk, timeout, first_extra)
-        arrays: dict[str, np.ndarray] = {}
-        for name, column in columns.items():
-            try:
-                arrays[name] = _int64_column(column)
-            except (ValueError, TypeError, OverflowError) as err:
-                raise BindingError(f"column '{name}': {err}") from None
-        length = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
+        arrays, length = _int64_columns(columns)
 
         def requests() -> Iterator[Any]:
             for start in range(0, length, chunk):
@@ -266,13 +271,7 @@ class Client:
         """evaluate_batch with Arrow IPC both ways; the same dictionary back."""
         from .arrow import columns_to_ipc, ipc_to_results
 
-        arrays: dict[str, np.ndarray] = {}
-        for name, column in columns.items():
-            try:
-                arrays[name] = _int64_column(column)
-            except (ValueError, TypeError, OverflowError) as err:
-                raise BindingError(f"column '{name}': {err}") from None
-        length = max((a.size for a in arrays.values() if a.ndim == 1), default=1)
+        arrays, length = _int64_columns(columns)
 
         def requests() -> Iterator[Any]:
             for start in range(0, length, chunk):
