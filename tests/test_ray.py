@@ -31,7 +31,16 @@ LONG = bool(os.environ.get("SYMSHAPE_LONG"))
 def cluster():
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    # Ray gives its raylet a fixed 30 s to register; on a loaded 2-core machine the first start after a new
+    # install can miss it ("The current node timed out during startup"): start again, up to three times
+    for attempt in range(3):
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            break
+        except Exception:  # noqa: BLE001 - Ray raises a bare Exception for it
+            ray.shutdown()
+            if attempt == 2:
+                raise
     ray.data.DataContext.get_current().enable_progress_bars = False
     yield
     ray.shutdown()
