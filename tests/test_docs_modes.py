@@ -136,8 +136,8 @@ def test_bidirectional_formula_mode_split_and_fills() -> None:
         got = put[(0, 1)].expr().xreplace({d.symbols[n].symbol: sympy.Integer(v) for n, v in b.items()})
         assert got == ev.layers[0].output_shape[1]
     text = str(document(BIDI, format="markdown")).replace("\\_", "_")
-    assert "| $U$ | hidden units | [1, inf] | bidirectional.layer.LSTM.units (units of the wrapped LSTM) |" in \
-        text.replace("\\[", "[").replace("\\]", "]")
+    assert "| $U$ | hidden units | $U \\geq 1$ | — | bidirectional.layer.LSTM.units (units of the wrapped LSTM) |" \
+        in text
     assert "General formula (keras Bidirectional, layer=LSTM(return_sequences=True))" in text
     assert "- Parameters: weights $8 U \\left(N + U\\right)$, bias $8 U$" in text
     assert "bias 48," in text  # the GRU's two bias vectors per direction (reset_after), 2·2·3·4

@@ -30,6 +30,7 @@ from .blocks import Bullets, Code, Document, Heading, Line, Link, Math, MathBloc
 from .conventions import notes
 from .example import SEARCH_HI, Example, choose_example
 from .formulas import General, general, mode, substituted_tex, substitutions
+from .glossary import glossary
 from .plots import NoPlotting, counts, graph, is_graph, staircase
 from .steps import Steps, closed_form_steps, lhs, rhs
 
@@ -257,15 +258,7 @@ def _never_summary(doc: Document, d: Derivation) -> None:
 
 
 def _glossary(doc: Document, d: Derivation, descriptions: Mapping[str, str]) -> None:
-    if not d.symbols:
-        return
-    used = fills(d)
-    rows = []
-    for name, info in d.symbols.items():
-        domain = info.domain + (f" ({info.why})" if info.why and info.why != "declared" else "")
-        rows.append((line(Math(to_latex(info.symbol))), line(descriptions.get(name, "")), line(domain),
-                     line(", ".join(used[name]) or "(derived)")))
-    doc.add(Heading(2, "Symbols", "symbols"), Table(("Symbol", "Description", "Domain", "Fills"), tuple(rows)))
+    doc.add(*glossary(d, descriptions, fills(d) if d.symbols else {}))
 
 
 def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) -> None:
