@@ -382,14 +382,19 @@ Form = tuple[Mapping[Symbol, int], int]  # sum(a_s*s) + c, as linear_form gives 
 
 
 def _combination_lo(j: Form, premises: list[tuple[Fraction, Form]], box: Mapping[Symbol, Bound]) -> float | Fraction:
-    """The least value over the box of j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0): at least 0 proves j ≥ 0 from
-    the premises over the box (an LP certificate: exact arithmetic, never claimed when false)."""
-    coeffs: dict[Symbol, Fraction] = {s: Fraction(a) for s, a in j[0].items()}
-    const = Fraction(j[1])
+    """The least value over the box of j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0), times a positive integer (the
+    product of the λ's denominators, cleared so that the sums stay in Python ints): at least 0 proves j ≥ 0
+    from the premises over the box (an LP certificate: exact arithmetic, never claimed when false)."""
+    scale = 1
+    for lam, _ in premises:
+        scale *= lam.denominator
+    coeffs: dict[Symbol, int] = {s: a * scale for s, a in j[0].items()}
+    const = j[1] * scale
     for lam, (fc, f0) in premises:
-        const -= lam * f0
+        w = lam.numerator * (scale // lam.denominator)
+        const -= w * f0
         for s, a in fc.items():
-            coeffs[s] = coeffs.get(s, Fraction(0)) - lam * a
+            coeffs[s] = coeffs.get(s, 0) - w * a
     lo: float | Fraction = const
     for s, a in coeffs.items():
         if a == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import sympy
@@ -223,6 +224,20 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
 COUNTS = ("trainable", "non_trainable", "buffers", "macs", "activations")
 
 
+def _roots(d: Derivation) -> Iterator[Any]:
+    """What `symshape.evaluate.Compiled` compiles, one expression at a time."""
+    for nc in d.conditions:
+        c = nc.condition
+        yield from (c.lhs,) if c.op == "holds" else (c.lhs, c.rhs)
+    for ly in d.layers:
+        for shape in ly.outputs:
+            yield from shape
+        yield from (getattr(ly, name) for name in COUNTS)
+    for _, shape in d.outputs:
+        yield from shape
+    yield d.batch
+
+
 def free_symbols(d: Derivation) -> tuple[str, ...]:
     """`d.free_symbols` without compiling the evaluation program (a derivation worker builds that after
     sending the reply): the spec's symbols in what `symshape.evaluate.Compiled` compiles (conditions,
@@ -230,30 +245,25 @@ def free_symbols(d: Derivation) -> tuple[str, ...]:
     tests/test_server_cold_derive.py checks it against `d.free_symbols` on every example."""
     if "compiled" in d.__dict__:  # compiled already: the library's answer costs nothing
         return d.free_symbols
-    roots: list[Any] = []
-    for nc in d.conditions:
-        c = nc.condition
-        roots.extend((c.lhs,) if c.op == "holds" else (c.lhs, c.rhs))
-    for ly in d.layers:
-        for shape in ly.outputs:
-            roots.extend(shape)
-        roots.extend(getattr(ly, name) for name in COUNTS)
-    for _, shape in d.outputs:
-        roots.extend(shape)
-    roots.append(d.batch)
-    defs, seen, names = d.defs, set(), set()
-    stack = [as_expr(r) for r in roots if r is not None and not isinstance(r, bool)]
-    while stack:
-        node = stack.pop()
-        if node in seen:
+    defs, seen, names, wanted = d.defs, set(), set(), len(d.symbols)
+    for root in _roots(d):  # the conditions first: they name nearly every symbol, so the walk ends early
+        if root is None or isinstance(root, bool):
             continue
-        seen.add(node)
-        if node in defs:  # a size atom stands for its definition
-            stack.append(defs[node])
-        elif isinstance(node, sympy.Symbol):
-            names.add(node.name)
-        else:
-            stack.extend(node.args)
+        stack = [as_expr(root)]
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node in defs:  # a size atom stands for its definition
+                stack.append(defs[node])
+            elif isinstance(node, sympy.Symbol):
+                if node.name in d.symbols:
+                    names.add(node.name)
+            else:
+                stack.extend(node.args)
+        if len(names) == wanted:  # every declared symbol found: nothing more to learn
+            break
     return tuple(s for s in d.symbols if s in names)
 
 
