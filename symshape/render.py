@@ -16,6 +16,7 @@ from sympy import Expr
 
 from .deep import run_deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
+from .layout import batch_layout, with_batch
 from .named import MAX_CLOSED_FORM_SYMBOLS
 from .printing import printer, to_latex, to_text
 from .symbols import make_symbol
@@ -27,15 +28,16 @@ __all__ = ["batched", "derivation_dict", "evaluated_batched", "latex", "placehol
            "text"]
 
 
-def batched(d: Derivation, shape: Sequence[Any]) -> tuple[Any, ...]:
-    """A shape as the views show it: the batch first when the spec names it (`batch: B`), else as it is.
-    (The derivation's own shapes exclude the batch: out0 is the first axis after it.)"""
-    return tuple(shape) if d.batch is None else (d.batch, *shape)
+def batched(d: Derivation, shape: Sequence[Any], axis: int = 0) -> tuple[Any, ...]:
+    """A shape as the views show it: when the spec names its batch (`batch: B`), the batch at `axis`, where
+    the framework puts it (`symshape.layout.batch_layout(d)` says, per tensor; first for most layers), else
+    as it is. (The derivation's own shapes exclude the batch: out0 is the first axis besides it.)"""
+    return tuple(shape) if d.batch is None else with_batch(shape, d.batch, axis)
 
 
-def evaluated_batched(batch: int | None, shape: Sequence[Any]) -> tuple[Any, ...]:
-    """An evaluated shape as the views show it: the batch's value first when the spec names one."""
-    return tuple(shape) if batch is None else (batch, *shape)
+def evaluated_batched(batch: int | None, shape: Sequence[Any], axis: int = 0) -> tuple[Any, ...]:
+    """An evaluated shape as the views show it: the batch's value at `axis` when the spec names one."""
+    return tuple(shape) if batch is None else with_batch(shape, batch, axis)
 
 
 def text(e: object, names: Mapping[Expr, sympy.Symbol] | None = None) -> str:
@@ -176,7 +178,8 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
 
     layers = []
     too_large = 0
-    for ly in d.layers:
+    lay = batch_layout(d)
+    for i, ly in enumerate(d.layers):
         entry: dict[str, Any] = {}
         if closed_forms and not all(names.closable(e) for e in (*(s for shape in ly.outputs for s in shape),
                                                                 ly.macs, ly.trainable + ly.non_trainable,
@@ -187,8 +190,9 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
         layers.append(entry)
         entry.update({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),
-            "output_shape": [show(s) for s in batched(d, ly.output_shape)],
-            "output_shapes": [[show(s) for s in batched(d, shape)] for shape in ly.outputs],
+            "output_shape": [show(s) for s in batched(d, ly.output_shape, lay.output(i))],
+            "output_shapes": [[show(s) for s in batched(d, shape, lay.output(i, k))]
+                              for k, shape in enumerate(ly.outputs)],
             "recurrence": recurrence_text(ly, d.framework),
             "params": _params(d, ly.trainable, ly.non_trainable, closed_forms, pt),
             "buffers": show(ly.buffers),
@@ -198,10 +202,11 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
     out = {
         "never_valid": never,  # non-empty: no value of the symbols is valid (and no results below)
         **_spec_facts(d),
-        "output_shape": [text(s) for s in batched(d, d.output_shape)],
-        "output_shapes": {ref: [text(d.expand(s)) for s in batched(d, shape)] for ref, shape in d.outputs},
-        "closed_form": [text(s) for s in batched(d, d.closed_form)],
-        "closed_form_latex": [latex(s) for s in batched(d, d.closed_form)],
+        "output_shape": [text(s) for s in batched(d, d.output_shape, lay.outputs[0])],
+        "output_shapes": {ref: [text(d.expand(s)) for s in batched(d, shape, axis)]
+                          for (ref, shape), axis in zip(d.outputs, lay.outputs, strict=True)},
+        "closed_form": [text(s) for s in batched(d, d.closed_form, lay.outputs[0])],
+        "closed_form_latex": [latex(s) for s in batched(d, d.closed_form, lay.outputs[0])],
         "params": _params(d, d.trainable, d.non_trainable, closed_forms, pt),
         "buffers": show(d.buffers),
         "macs": show(d.macs),

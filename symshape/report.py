@@ -19,6 +19,7 @@ from .deep import run_deep
 from .derive import Derivation
 from .evaluate import Evaluation
 from .layers.base import REQUIRED, AnyKind, LayerRule
+from .layout import batch_layout
 from .render import batched, evaluated_batched, latex, rule_formulas, text
 from .views import count_text
 
@@ -91,11 +92,12 @@ def network_rows(d: Derivation, closed_forms: bool = False) -> list[dict[str, An
     def show(e: object) -> object:  # closed forms; named sizes in a deep network fed by many symbols (linear)
         return d.size_names.show(e, closed_forms)
 
-    for ly in d.layers:
+    lay = batch_layout(d)
+    for i, ly in enumerate(d.layers):
         params = show(ly.params)
         out.append({
             "name": ly.name, "kind": ly.kind,
-            "shape": [show(s) for s in batched(d, ly.output_shape)],
+            "shape": [show(s) for s in batched(d, ly.output_shape, lay.output(i))],
             "params": params, "macs": show(ly.macs),
         })
     return out
@@ -136,7 +138,7 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
         from .docs.latex import standalone
 
         return standalone(out, f"{d.framework} network, input " + ", ".join(
-            (f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape)])
+            (f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape, batch_layout(d).input(n))])
             for n, shape in d.inputs.items()))
     return out
 
@@ -149,12 +151,13 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[s
         return _never_valid_report(d, never, fmt)
     rows = network_rows(d, closed_forms)
     constraints = d.constraints(closed_forms)
-    closed = list(batched(d, d.closed_form))
+    lay = batch_layout(d)
+    closed = list(batched(d, d.closed_form, lay.outputs[0]))
     total = _normal(d, d.params, closed_forms)  # one printed form for the three counts
     trainable, non_trainable = _normal(d, d.trainable, closed_forms), _normal(d, d.non_trainable, closed_forms)
     buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
     sizes = [] if closed_forms else sizes_lines(d, fmt)
-    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape)])
+    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape, lay.input(n))])
                        for n, shape in d.inputs.items())
     if fmt == "markdown":
         lines = [f"**Input**: {inputs} ({d.framework}, {batch_note(d)})", "",
@@ -216,7 +219,8 @@ def totals_lines(d: Derivation, closed_forms: bool = False) -> list[str]:
     buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
     sizes = [] if closed_forms else sizes_lines(d)
     lines = [*(["Sizes (each layer's, in terms of the sizes before it):", *sizes] if sizes else []),
-             f"Output size (closed form): {_shape([text(s) for s in batched(d, d.closed_form)])}",
+             f"Output size (closed form): "
+             f"{_shape([text(s) for s in batched(d, d.closed_form, batch_layout(d).outputs[0])])}",
              f"Total params: {count(total)}",
              f"Trainable params: {count(trainable)}", f"Non-trainable params: {count(non_trainable)}",
              *([f"Buffers: {count(buffers)}"] if buffers != 0 else []), f"MACs: {count(macs)}"]
@@ -247,13 +251,18 @@ def valid_set(d: Derivation) -> str | None:
 
 
 def batch_note(d: Derivation) -> str:
-    """'batch axis excluded', or 'batch B first' when the spec names its batch (`batch: B`)."""
-    return "batch axis excluded" if d.batch is None else f"batch {text(d.batch)} first"
+    """'batch axis excluded', or 'batch B first' when the spec names its batch (`batch: B`), 'batch B where each
+    layer puts it' when some tensor has it elsewhere (torch's batch_first=False: (L, B, E))."""
+    if d.batch is None:
+        return "batch axis excluded"
+    return f"batch {text(d.batch)} " + ("first" if batch_layout(d).batch_first else "where each layer puts it")
 
 
-def eval_shape(shape: tuple[int | None, ...], batch: int | None = None) -> str:
-    """An evaluated shape; `batch` (the spec's `batch:` at the bindings), when given, first."""
-    return _shape(["?" if s is None else count_text(s).replace(",", "") for s in evaluated_batched(batch, shape)])
+def eval_shape(shape: tuple[int | None, ...], batch: int | None = None, axis: int = 0) -> str:
+    """An evaluated shape; `batch` (the spec's `batch:` at the bindings), when given, at `axis` (first by
+    default; `symshape.layout.batch_layout(d)` says where, per tensor)."""
+    return _shape(["?" if s is None else count_text(s).replace(",", "") for s in evaluated_batched(batch, shape,
+                                                                                                   axis)])
 
 
 def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = None) -> str:
@@ -265,11 +274,14 @@ def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = N
     for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
                       ("MACs", "right")):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
-    for ly in e.layers:
-        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})", eval_shape(ly.output_shape, e.batch), count(ly.params),
+    lay = batch_layout(d) if d is not None and e.batch is not None else None
+    for i, ly in enumerate(e.layers):
+        table.add_row(str(ly.index), f"{ly.name} ({ly.kind})",
+                      eval_shape(ly.output_shape, e.batch, lay.output(i) if lay else 0), count(ly.params),
                       count(ly.macs))
     console.print(table, markup=False)
-    for label, value in (("Output shape", eval_shape(e.output_shape, e.batch)), ("Total params", count(e.params)),
+    out = eval_shape(e.output_shape, e.batch, lay.outputs[0] if lay else 0)
+    for label, value in (("Output shape", out), ("Total params", count(e.params)),
                          ("Trainable params", count(e.trainable)), ("Non-trainable params", count(e.non_trainable)),
                          *((("Buffers", count(e.buffers)),) if e.buffers else ()), ("MACs", count(e.macs)),
                          ("Activations", count(e.activations) + (" elements" if e.activations is not None else ""))):

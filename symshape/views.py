@@ -48,9 +48,12 @@ def _spec_name(d: Derivation) -> str:
 
 def derivation_repr(d: Derivation) -> str:
     """<Derivation torch 'resnet50': 175 layers, input (3, H, W), output (1000,), symbols H, W>"""
+    from .layout import batch_layout
     from .render import batched, text
 
-    inputs = "; ".join((f"{n} " if n != "input" else "") + _tuple([_short(text(s), 24) for s in batched(d, shape)])
+    lay = batch_layout(d)
+    inputs = "; ".join((f"{n} " if n != "input" else "")
+                       + _tuple([_short(text(s), 24) for s in batched(d, shape, lay.input(n))])
                        for n, shape in d.inputs.items())
     parts = [f"{len(d.layers)} layer{'s' if len(d.layers) != 1 else ''}",
              f"input{'s' if len(d.inputs) > 1 else ''} {inputs}"]
@@ -58,7 +61,7 @@ def derivation_repr(d: Derivation) -> str:
         if d.never_valid:
             parts.append("never valid")
         else:
-            parts.append("output " + _tuple([_short(text(s)) for s in batched(d, d.closed_form)]))
+            parts.append("output " + _tuple([_short(text(s)) for s in batched(d, d.closed_form, lay.outputs[0])]))
     except SymshapeError:  # a repr never raises: a form over a limit is left out
         parts.append("output ...")
     if d.symbols:

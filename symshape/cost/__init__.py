@@ -26,6 +26,7 @@ import sympy
 from sympy import Expr, Integer, Symbol
 
 from ..errors import BindingError, did_you_mean
+from ..layout import batch_layout, with_batch
 from .conventions import PRESETS, FlopConvention, convention
 from .facts import Facts, facts_of
 from .flops import layer_flops
@@ -56,7 +57,7 @@ class LayerCost:
     index: int
     name: str
     kind: str
-    output_shape: tuple[Expr, ...]  # batch first
+    output_shape: tuple[Expr, ...]  # the batch where the framework puts it (symshape.layout)
     params: Expr
     forward_flops: Expr
     backward_flops: Expr
@@ -300,6 +301,7 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         raise BindingError(f"mode is 'train' or 'eval', got {mode!r}{did_you_mean(str(mode), ('train', 'eval'))}")
     d = _with_batch(d, batch, mode)
     n = _batch_expr(d, batch)
+    layout = batch_layout(d)
     facts = [facts_of(ly, d.framework) for ly in d.layers]
     root = _aliases(facts)
     needs_grad: dict[str, bool] = dict.fromkeys(d.inputs, False)
@@ -320,7 +322,8 @@ def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision,
         keeps[f.index] = mine
         needs_grad[f.name] = g_in or f.trainable != 0
         saved = simplify(sum((b for _, b in mine), ZERO))
-        layer_costs.append(LayerCost(f.index, f.name, f.kind, (n, *d.layers[f.index].outputs[0]), f.params,
+        shape = with_batch(d.layers[f.index].outputs[0], n, layout.output(f.index, 0))
+        layer_costs.append(LayerCost(f.index, f.name, f.kind, shape, f.params,
                                      lf.forward, lf.backward if mode == "train" else ZERO, saved,
                                      tuple(_describe(k, f) for k, _ in mine)))
         flops_f.append(lf.forward)

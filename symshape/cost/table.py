@@ -1,7 +1,8 @@
 """The cost table torchinfo users recognise, and the cost as plain data.
 
-Per layer: name, kind, output shape (batch first), parameters, their share, FLOPs under the convention,
-and the activation bytes the layer keeps for backward; then the totals and the memory breakdown. Numbers
+Per layer: name, kind, output shape (the batch where the framework puts it: `symshape.layout`), parameters,
+their share, FLOPs under the convention, and the activation bytes the layer keeps for backward; then the totals
+and the memory breakdown. Numbers
 in human units (1.81 G FLOPs, 87.1 MB; decimal, as torchinfo) with exact values in ``to_dict``; without
 bindings the cells are formulas. ``depth`` folds layers by name prefix (depth 2: ``layer1.0.conv1`` ->
 ``layer1.0``), summing their numbers.

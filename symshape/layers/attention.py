@@ -18,6 +18,7 @@ from .base import (
     NUMBER,
     OPT_INT,
     Arg,
+    BatchAxes,
     Condition,
     Ctx,
     LayerOut,
@@ -77,6 +78,11 @@ def _torch_mha(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
     return LayerOut(outputs, trainable=params, macs=macs, conditions=conds)
 
 
+def _torch_mha_batch(a: SimpleNamespace) -> BatchAxes:
+    """query, key, value and attn_output (L, N, E) unless batch_first; attn_weights (N, L, S) either way."""
+    return BatchAxes(0, (0, 0)) if a.batch_first else BatchAxes(1, (1, 0))
+
+
 register("keras", "MultiHeadAttention",
          [Arg("num_heads", INT), Arg("key_dim", INT), Arg("value_dim", OPT_INT, None), Arg("dropout", NUMBER, 0.0),
           Arg("use_bias", BOOL, True), Arg("output_shape", OPT_INT, None), Arg("attention_axes", ANY, None),
@@ -94,4 +100,5 @@ register("torch", "MultiheadAttention",
               "calls it) returns no attention weights and runs the fused scaled_dot_product_attention")],
          _torch_mha, "inputs [query, key, value]: (L, E) -> attn_output (L, E), attn_weights (L, S) "
          "(need_weights: false: attn_output only)",
-         n_inputs=(1, 3), n_outputs=2, doc_input=("T", "N"), doc_args=(("embed_dim", "N"),))
+         n_inputs=(1, 3), n_outputs=2, doc_input=("T", "N"), doc_args=(("embed_dim", "N"),),
+         batch_axes=_torch_mha_batch)

@@ -28,8 +28,10 @@ from sympy import Expr, Integer
 from ..errors import SpecError, did_you_mean
 
 __all__ = [
+    "FOLLOWS",
     "REGISTRY",
     "Arg",
+    "BatchAxes",
     "Condition",
     "Ctx",
     "LayerOut",
@@ -398,6 +400,26 @@ class Arg:
 
 
 @dataclass(frozen=True)
+class BatchAxes:
+    """Where a layer's tensors carry the batch axis in the framework's own layout (the shapes here exclude it):
+    `inputs` for each input tensor, `outputs` one per output (an output not listed: first, 0). torch's
+    MultiheadAttention and RNN/LSTM/GRU with batch_first=False take and return (L, N, ...): 1."""
+
+    inputs: int = 0
+    outputs: tuple[int, ...] = ()
+
+    def output(self, k: int) -> int:
+        return self.outputs[k] if k < len(self.outputs) else 0
+
+
+# LayerRule.batch_axes: None, the batch first in every tensor (most layers); FOLLOWS, each output (of the input's
+# rank) keeps the batch where its input has it (layers acting on trailing axes, or elementwise: Linear, LayerNorm,
+# Dropout, activations, add); or a function of the parsed arguments -> BatchAxes (batch_first).
+FOLLOWS = "follows"
+BatchRule = Callable[[Any], BatchAxes] | str | None
+
+
+@dataclass(frozen=True)
 class LayerRule:
     framework: str
     name: str
@@ -409,6 +431,13 @@ class LayerRule:
     n_outputs: int = 1
     doc_args: tuple[tuple[str, object], ...] = ()  # arguments that make the documented generic instance
     doc_input: tuple[str, ...] = ()  # the documented generic input shape
+    batch_axes: BatchRule = None  # where the batch axis goes in its tensors (see BatchAxes, FOLLOWS)
+
+    def batch_layout(self, args: Any) -> BatchAxes | str:
+        """BatchAxes for these parsed arguments, or FOLLOWS."""
+        if self.batch_axes is None:
+            return BatchAxes()
+        return self.batch_axes if isinstance(self.batch_axes, str) else self.batch_axes(args)
 
     def arg(self, name: str) -> Arg | None:
         for a in self.args:

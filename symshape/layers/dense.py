@@ -5,7 +5,23 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from ..errors import SpecError
-from .base import ANY, BOOL, INT, NUMBER, OPT_INT, Arg, Condition, Ctx, LayerOut, Shape, equal, positive, prod, register
+from .base import (
+    ANY,
+    BOOL,
+    FOLLOWS,
+    INT,
+    NUMBER,
+    OPT_INT,
+    Arg,
+    Condition,
+    Ctx,
+    LayerOut,
+    Shape,
+    equal,
+    positive,
+    prod,
+    register,
+)
 from .conv import KERAS_COMMON, keras_ignored
 
 
@@ -86,7 +102,7 @@ register("keras", "Embedding", [Arg("input_dim", INT), Arg("output_dim", INT), A
          _embedding("input_dim", "output_dim"), "token ids -> vectors of output_dim", doc_input=("T",))
 register("torch", "Linear", [Arg("in_features", OPT_INT, None), Arg("out_features", INT), Arg("bias", BOOL, True),
                              Arg("device", ANY, None), Arg("dtype", ANY, None)],
-         _torch_linear, "last axis in_features -> out_features")
+         _torch_linear, "last axis in_features -> out_features", batch_axes=FOLLOWS)
 register("torch", "Bilinear", [Arg("in1_features", OPT_INT, None), Arg("in2_features", OPT_INT, None),
                                Arg("out_features", INT),
                                Arg("bias", BOOL, True), Arg("device", ANY, None), Arg("dtype", ANY, None)],

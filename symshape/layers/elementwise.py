@@ -9,7 +9,7 @@ from sympy import Integer
 
 from ..algebra import FloorDiv
 from ..errors import SpecError
-from .base import ANY, INT, Arg, Ctx, LayerOut, Shape, ShapeKind, divides, equal, prod, register
+from .base import ANY, FOLLOWS, INT, Arg, Ctx, LayerOut, Shape, ShapeKind, divides, equal, prod, register
 from .conv import keras_ignored
 
 KERAS_SAME = {
@@ -111,7 +111,7 @@ for _name, _args in KERAS_SAME.items():
              doc_args=DOC_ARGS.get(("keras", _name), ()))
 for _name, _args in TORCH_SAME.items():
     register("torch", _name, [Arg(a, ANY, None) for a in _args], _checked("torch", _name),
-             "shape unchanged, no parameters", doc_args=DOC_ARGS.get(("torch", _name), ()))
+             "shape unchanged, no parameters", doc_args=DOC_ARGS.get(("torch", _name), ()), batch_axes=FOLLOWS)
 
 
 def _keras_prelu(a: SimpleNamespace, inputs: list[Shape], ctx: Ctx) -> LayerOut:
@@ -155,6 +155,6 @@ register("keras", "PReLU", [Arg("shared_axes", ShapeKind(), None),
          _keras_prelu, "one learned slope per element (shared_axes share them)")
 register("torch", "PReLU", [Arg("num_parameters", INT, 1), Arg("init", ANY, 0.25), Arg("device", ANY, None),
                             Arg("dtype", ANY, None)],
-         _torch_prelu, "num_parameters learned slopes (1 or the channels)")
+         _torch_prelu, "num_parameters learned slopes (1 or the channels)", batch_axes=FOLLOWS)
 register("torch", "GLU", [Arg("dim", INT, -1)], _torch_glu, "halves dim: a * sigmoid(b)")
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from sympy import Add, Expr, Integer
 
 from ..errors import SpecError
-from .base import INT, Arg, Condition, Ctx, LayerOut, Shape, equal, register
+from .base import FOLLOWS, INT, Arg, Condition, Ctx, LayerOut, Shape, equal, register
 from .conv import keras_ignored
 
 
@@ -75,7 +75,7 @@ register("keras", "Concatenate", [Arg("axis", INT, -1), *_KERAS_META], _concat("
          "along axis; the other axes agree", n_inputs=(2, -1))
 for _name in ("add", "sub", "mul"):
     register("torch", _name, [], _elementwise(True), f"torch.{_name} of the inputs (broadcasting ones)",
-             n_inputs=(2, -1) if _name != "sub" else (2, 2))
+             n_inputs=(2, -1) if _name != "sub" else (2, 2), batch_axes=FOLLOWS)
 # torch.cat's dim counts the batch axis like every torch dim; its default 0 is the batch axis, so 1 here
 register("torch", "cat", [Arg("dim", INT, 1)], _concat("dim", True), "torch.cat along dim (counting the batch axis)",
          n_inputs=(2, -1))

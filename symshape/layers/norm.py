@@ -10,6 +10,7 @@ from ..errors import SpecError
 from .base import (
     ANY,
     BOOL,
+    FOLLOWS,
     INT,
     NUMBER,
     OPT_INT,
@@ -180,12 +181,12 @@ register("torch", "LayerNorm",
          [Arg("normalized_shape", ShapeKind()), Arg("eps", NUMBER, 1e-5), Arg("elementwise_affine", BOOL, True),
           Arg("bias", BOOL, True), *TORCH_TAIL],
          _torch_layernorm, "weight and bias over normalized_shape (the trailing axes)",
-         doc_args=(("normalized_shape", ["N"]),))
+         doc_args=(("normalized_shape", ["N"]),), batch_axes=FOLLOWS)
 register("torch", "RMSNorm",
          [Arg("normalized_shape", ShapeKind()), Arg("eps", ANY, None), Arg("elementwise_affine", BOOL, True),
           *TORCH_TAIL],
          _torch_rmsnorm, "weight over normalized_shape (the trailing axes)",
-         doc_args=(("normalized_shape", ["N"]),))
+         doc_args=(("normalized_shape", ["N"]),), batch_axes=FOLLOWS)
 register("torch", "GroupNorm",
          [Arg("num_groups", INT), Arg("num_channels", OPT_INT, None), Arg("eps", NUMBER, 1e-5),
           Arg("affine", BOOL, True),

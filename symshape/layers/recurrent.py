@@ -18,6 +18,7 @@ from .base import (
     NUMBER,
     OPT_INT,
     Arg,
+    BatchAxes,
     ChoiceKind,
     Condition,
     Ctx,
@@ -139,6 +140,12 @@ def _torch_rnn(kind: str):  # noqa: ANN202
     return apply
 
 
+def _torch_rnn_batch(a: SimpleNamespace) -> BatchAxes:
+    """input and output (L, N, H) unless batch_first; h_n and c_n (D*num_layers, N, H) either way."""
+    seq = 0 if a.batch_first else 1
+    return BatchAxes(seq, (seq, 1, 1))
+
+
 def _register() -> None:
     for kind in ("SimpleRNN", "LSTM", "GRU"):
         extra = [Arg("reset_after", BOOL, True)] if kind == "GRU" else []
@@ -162,7 +169,7 @@ def _register() -> None:
                   Arg("bias", BOOL, True), Arg("batch_first", BOOL, False), Arg("dropout", NUMBER, 0.0),
                   Arg("bidirectional", BOOL, False), Arg("device", ANY, None), Arg("dtype", ANY, None)],
                  _torch_rnn(kind), f"{kind}: (L, N) -> output (L, D*H), h_n{', c_n' if kind == 'LSTM' else ''}",
-                 n_outputs=3 if kind == "LSTM" else 2, doc_input=("T", "N"))
+                 n_outputs=3 if kind == "LSTM" else 2, doc_input=("T", "N"), batch_axes=_torch_rnn_batch)
 
 
 _register()
