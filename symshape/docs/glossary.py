@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from ..derive import Derivation
 from ..printing import to_latex
 from ..views import count_text
-from .blocks import Heading, Line, Math, Para, Table, line
+from .blocks import Block, Heading, Line, Math, Para, Table, line
 
 NONE = "\u2014"  # an em dash: no declared default, no description
 
@@ -60,7 +60,7 @@ def default_text(value: int | None) -> str:
     return f"\u2212{count_text(-value)}" if value < 0 else count_text(value)
 
 
-def glossary(d: Derivation, descriptions: Mapping[str, str], fills: Mapping[str, list[str]]) -> list:
+def glossary(d: Derivation, descriptions: Mapping[str, str], fills: Mapping[str, list[str]]) -> list[Block]:
     """The section's blocks (none when the network has no symbol). The Description column is left out when
     no symbol has a description; when some have, the others show an em dash."""
     if not d.symbols:
