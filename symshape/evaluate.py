@@ -7,7 +7,7 @@ recurrence, never the symbolic closed form, so evaluation stays linear in depth 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +16,7 @@ from . import fastpath
 from .algebra import as_expr
 from .errors import BindingError, LimitError, did_you_mean
 from .layers.base import NEGATE, Condition
+from .layout import BatchLayout, batch_layout
 from .limits import current
 from .program import Program, ProgramBuilder  # noqa: F401 - Program is the type of .program
 
@@ -97,6 +98,8 @@ class Compiled:
         self.totals["params"] = b.op("add", (self.totals["trainable"], self.totals["non_trainable"]))
         self.output = [[b.add(s) for s in shape] for _, shape in d.outputs]
         self.batch: int | None = None if d.batch is None else b.add(d.batch)  # the spec's `batch:` (its register)
+        # where each tensor holds the batch (symshape.layout: torch's batch_first=False puts it second)
+        self.batch_axes: BatchLayout | None = None if d.batch is None else batch_layout(d)
         self.program: Program = b.build()
         self.accepted = tuple(d.symbols)
 
@@ -179,6 +182,7 @@ class Evaluation(_Totals):
     violations: tuple[Violation, ...]
     margins: Any = None  # symshape.margins.Margins when asked for (evaluate(..., margins=True))
     batch: int | None = None  # the spec's `batch:` at these bindings (None: the spec names no batch)
+    batch_axes: BatchLayout | None = field(default=None, repr=False)  # where each tensor holds it (views)
 
     @property
     def valid(self) -> bool:
@@ -278,7 +282,8 @@ def evaluation_from(c: Compiled, values: dict[str, int], regs: list, margins: bo
         trainable=get(c.totals["trainable"]), non_trainable=get(c.totals["non_trainable"]),
         buffers=get(c.totals["buffers"]), macs=get(c.totals["macs"]),
         activations=get(c.totals["activations"]), layers=tuple(layers), violations=tuple(violations),
-        margins=signed, batch=None if getattr(c, "batch", None) is None else get(c.batch))
+        margins=signed, batch=None if getattr(c, "batch", None) is None else get(c.batch),
+        batch_axes=getattr(c, "batch_axes", None))
 
 
 def _separated(v: object) -> str:

@@ -274,7 +274,7 @@ def evaluation_report(d: Derivation | None, e: Evaluation, width: int | None = N
     for col, just in (("#", "right"), ("Layer (type)", "left"), ("Output shape", "left"), ("Param #", "right"),
                       ("MACs", "right")):
         table.add_column(col, justify=just, overflow="fold")  # type: ignore[arg-type]
-    lay = batch_layout(d) if d is not None and e.batch is not None else None
+    lay = e.batch_axes or (batch_layout(d) if d is not None and e.batch is not None else None)
     for i, ly in enumerate(e.layers):
         table.add_row(str(ly.index), f"{ly.name} ({ly.kind})",
                       eval_shape(ly.output_shape, e.batch, lay.output(i) if lay else 0), count(ly.params),

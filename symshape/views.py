@@ -77,7 +77,7 @@ def evaluation_repr(e: Evaluation) -> str:
         f"{'s' if len(e.violations) > 1 else ''})"
     from .render import evaluated_batched
 
-    full = evaluated_batched(e.batch, e.output_shape)
+    full = evaluated_batched(e.batch, e.output_shape, e.batch_axes.outputs[0] if e.batch_axes else 0)
     n = len(full)
     shape = _tuple(["?" if s is None else _short(f"{s}", 24) for s in full[:8]]
                    + (["..."] if n > 8 else []))
@@ -184,10 +184,12 @@ def derivation_markdown(d: Derivation) -> str:
 def evaluation_html(e: Evaluation) -> str:
     from .report import count, eval_shape
 
-    rows = [[str(ly.index), ly.name, ly.kind, eval_shape(ly.output_shape, e.batch), count(ly.params), count(ly.macs)]
-            for ly in e.layers]
+    lay = e.batch_axes
+    rows = [[str(ly.index), ly.name, ly.kind, eval_shape(ly.output_shape, e.batch, lay.output(i) if lay else 0),
+             count(ly.params), count(ly.macs)] for i, ly in enumerate(e.layers)]
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
-    footer = [f"Output shape: {eval_shape(e.output_shape, e.batch)}", f"Total params: {count(e.params)}",
+    footer = [f"Output shape: {eval_shape(e.output_shape, e.batch, lay.outputs[0] if lay else 0)}",
+              f"Total params: {count(e.params)}",
               f"MACs: {count(e.macs)}",
               f"Activations: {count(e.activations)}" + (" elements" if e.activations is not None else "")]
     footer += ["Valid."] if e.valid else [f"INVALID: {v.message}" for v in e.violations]
@@ -204,9 +206,11 @@ def evaluation_markdown(e: Evaluation) -> str:
     bound = ", ".join(f"{k}={v}" for k, v in e.bindings.items())
     lines = [f"**Network**{f' at {bound}' if bound else ''}", "",
              "| # | Layer | Kind | Output shape | Parameters | MACs |", "|---:|---|---|---|---:|---:|"]
-    lines += [f"| {ly.index} | `{cell(ly.name)}` | {ly.kind} | {eval_shape(ly.output_shape, e.batch)} | "
-              f"{count(ly.params)} | {count(ly.macs)} |" for ly in e.layers]
-    lines += ["", f"**Output shape**: {eval_shape(e.output_shape, e.batch)}", "",
+    lay = e.batch_axes
+    lines += [f"| {ly.index} | `{cell(ly.name)}` | {ly.kind} | "
+              f"{eval_shape(ly.output_shape, e.batch, lay.output(i) if lay else 0)} | "
+              f"{count(ly.params)} | {count(ly.macs)} |" for i, ly in enumerate(e.layers)]
+    lines += ["", f"**Output shape**: {eval_shape(e.output_shape, e.batch, lay.outputs[0] if lay else 0)}", "",
               f"**Parameters**: {count(e.params)} (trainable {count(e.trainable)}, non-trainable "
               f"{count(e.non_trainable)}" + (f"; buffers {count(e.buffers)})" if e.buffers else ")"), "",
               f"**MACs**: {count(e.macs)}", ""]

@@ -5,7 +5,8 @@ and so do the layers after them (Linear, LayerNorm, Dropout, add: nn.Transformer
 batch_first=False); h_n and c_n are (D*num_layers, N, H) whatever batch_first says; attention weights (N, L, S).
 Table-driven: for each layer with batch_first True and False, a real tensor of the printed input shape (B, L, E
 bound) runs through the torch module, and every layer's outputs have the shapes the views print: the cost table
-(numbers, and formulas with the symbols bound), `symshape derive` (table and to_dict), `symshape eval`, the repr.
+(numbers, and formulas with the symbols bound), `symshape derive` (table and to_dict), `symshape eval`, the
+notebook view of an evaluation, the reprs.
 The products do not move: saved bytes and memory are the same with the batch first or second.
 """
 
@@ -20,6 +21,7 @@ import sympy
 
 import symshape
 from symshape.report import derivation_report, evaluation_report
+from symshape.views import evaluation_markdown
 
 torch = pytest.importorskip("torch", reason="torch")
 from torch import nn  # noqa: E402
@@ -191,6 +193,8 @@ def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
         "cost to_dict": {ly["name"]: "(" + ", ".join(ly["output_shape"]) + ")" for ly in c.to_dict()["layers"]},
         "derive": derive_shapes(report, names),
         "eval": derive_shapes(evaluation_report(d, e), names),
+        "eval (notebook)": {m.group(1): m.group(2) for m in re.finditer(r"\| `([^`]+)` \| \w+ \| " + SHAPE,
+                                                                         evaluation_markdown(e))},
     }
     dicts = {ly["name"]: ly["output_shapes"] for ly in d.to_dict()["layers"]}
     for layer, tensors in got.items():
@@ -218,6 +222,7 @@ def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
         closed = re.search(r"Output size \(closed form\): " + SHAPE, report).group(1)
         assert bound(closed, values) == tuple(got[last][0].shape)
         assert f"output {closed}" in repr(d)
+        assert f"output {bound(closed, values)}".replace(" ", "") in repr(e).replace(" ", "")
 
 
 @pytest.mark.parametrize("name", list(CASES))
