@@ -12,14 +12,18 @@ The products do not move: saved bytes and memory are the same with the batch fir
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sympy
 
 import symshape
+from symshape.cli import main
 from symshape.report import derivation_report, evaluation_report
 from symshape.views import evaluation_markdown
 
@@ -243,6 +247,35 @@ def test_saved_bytes_and_memory_do_not_move(name: str) -> None:
     assert x.total_bytes == y.total_bytes and x.activations_bytes == y.activations_bytes
 
 
+EXACT = [(n, bf, batch) for n in ("MultiheadAttention", "MultiheadAttention-no-weights", "TransformerEncoderLayer")
+         for bf in (True, False) for batch in (1, 3)]
+
+
+@pytest.mark.parametrize(("name", "batch_first", "batch"), EXACT, ids=[f"{n}-bf{b}-{k}" for n, b, k in EXACT])
+def test_saved_bytes_match_torch_in_either_layout(name: str, batch_first: bool, batch: int) -> None:
+    """What torch's autograd keeps (saved_tensors_hooks), in training, on the printed input shape: the
+    figure symshape gives, whichever layout (the recurrent layers' are lower bounds: not compared)."""
+    from .test_cost_memory import saved_bytes
+
+    d = derived(name, batch_first, batch=None)
+    c = d.cost(batch=batch)
+    values = {k: v for k, v in VALUES.items() if k in c.symbols}
+    torch.manual_seed(0)
+    run = CASES[name][1](batch_first, values)
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts = nn.ModuleList(run.modules)
+
+        def forward(self, x: torch.Tensor) -> Any:
+            return run(x)
+
+    net = Net().train()
+    shape = (batch, values["L"], values["E"]) if batch_first else (values["L"], batch, values["E"])
+    assert saved_bytes(net, (torch.randn(*shape),)) == c.evaluate(values).activations_bytes
+
+
 @pytest.mark.parametrize("name", ["MultiheadAttention", "TransformerEncoderLayer", "LSTM"])
 def test_without_batch_shapes_stay_as_they_were(name: str) -> None:
     """A spec that names no batch prints no batch in `symshape derive`; the cost's output shapes hold the
@@ -261,3 +294,41 @@ def test_without_batch_shapes_stay_as_they_were(name: str) -> None:
 def test_markdown_says_where_the_batch_is() -> None:
     assert "batch B first" in derivation_report(derived("MultiheadAttention", True), "markdown")
     assert "batch B where each layer puts it" in derivation_report(derived("LSTM", False), "markdown")
+
+
+# ---------------------------------------------------------------- golden views of a sequence-first network
+
+GOLDEN = Path(__file__).parent / "golden"
+SEQ_FIRST = """\
+# nn.TransformerEncoderLayer(E, Hh, 4E) with batch_first=False (torch's default), an LSTM (batch_first=False)
+# on its output, a Linear head on the LSTM's sequence: every tensor (L, B, ...); the LSTM's h_n and c_n
+# (num_layers, B, H) whatever batch_first says
+framework: torch
+batch: B
+inputs:
+  x: [L, E]
+layers:
+""" + "".join(f"  - {json.dumps(ly)}\n" for ly in CASES["TransformerEncoderLayer"][0](False)) + """\
+  - {LSTM: {input_size: E, hidden_size: H}, name: lstm}
+  - {Linear: {in_features: H, out_features: 3}, name: head, inputs: ["lstm:0"]}
+"""
+SETS = [x for kv in ("L=5", "E=16", "Hh=4", "H=6", "B=3") for x in ("--set", kv)]
+GOLDEN_CASES = [
+    (["cost"], "cost.seq_first.txt"),
+    (["cost", *SETS], "cost.seq_first.values.txt"),
+    (["derive", "--columns", "flops,saved"], "derive.seq_first.cost.txt"),
+    (["derive", "--format", "markdown"], "derive.seq_first.md"),
+    (["eval", *SETS], "eval.seq_first.txt"),
+]
+
+
+@pytest.mark.parametrize(("argv", "golden"), GOLDEN_CASES, ids=[g for _, g in GOLDEN_CASES])
+def test_golden_views(argv: list[str], golden: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    spec = tmp_path / "seq_first.yaml"
+    spec.write_text(SEQ_FIRST)
+    out = io.StringIO()
+    assert main([argv[0], str(spec), *argv[1:]], out=out) == 0
+    path = GOLDEN / golden
+    if request.config.getoption("--overwrite"):
+        path.write_text(out.getvalue())
+    assert out.getvalue() == path.read_text(), f"{golden} differs from its golden file (pytest --overwrite)"
