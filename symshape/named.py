@@ -34,12 +34,14 @@ from .algebra import Dim, as_expr
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["MAX_CLOSED_FORM_SYMBOLS", "MAX_CLOSED_SYMBOLS", "SizeName", "SizeNames"]
+__all__ = ["MAX_CLOSED_FORM_SYMBOLS", "MAX_CLOSED_SYMBOLS", "TOO_LARGE", "SizeName", "SizeNames"]
 
 MAX_CLOSED_SYMBOLS = 16  # an atom fed by more symbols than this is shown by name
 # closed forms on request: an expression whose atoms are fed by more symbols than this has a closed form too
 # large to give (an all-symbolic chain's layer k: O(k^2) terms); it stays in named form, said so per layer
 MAX_CLOSED_FORM_SYMBOLS = 256
+# what a view says of a layer whose closed form, asked for, is too large to give (it stays in named sizes)
+TOO_LARGE = f"too large: fed by more than {MAX_CLOSED_FORM_SYMBOLS} symbols; written in the named sizes of 'sizes'"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sympy import Expr
 from .deep import run_deep
 from .layers.base import Ctx, LayerOut, LayerRule, Shape
 from .layout import batch_layout, with_batch
-from .named import MAX_CLOSED_FORM_SYMBOLS
+from .named import TOO_LARGE
 from .printing import printer, to_latex, to_text
 from .symbols import make_symbol
 
@@ -185,8 +185,7 @@ def derivation_dict(d: Derivation, closed_forms: bool = False) -> dict[str, Any]
                                                                 ly.macs, ly.trainable + ly.non_trainable,
                                                                 ly.buffers, ly.activations)):
             too_large += 1  # this layer's closed form is too large to give: named sizes, and said so
-            entry["closed_form"] = (f"too large: fed by more than {MAX_CLOSED_FORM_SYMBOLS} symbols; written in "
-                                    "the named sizes of 'sizes'")
+            entry["closed_form"] = TOO_LARGE
         layers.append(entry)
         entry.update({
             "index": ly.index, "name": ly.name, "kind": ly.kind, "inputs": list(ly.inputs),

@@ -12,6 +12,7 @@ from symshape.deep import run_deep
 from symshape.derive import Derivation
 from symshape.errors import SpecError
 from symshape.evaluate import Evaluation
+from symshape.named import TOO_LARGE
 from symshape.portable import expression_graph
 from symshape.printing import printer
 from symshape.render import latex, text
@@ -137,14 +138,14 @@ class _Shown:
         _graph(msg, named, None)
         return msg
 
-    def layer(self, e: Any, count: bool = False) -> pb.Expression:
-        hit = self.memo.get((e, count))  # layers repeat their sizes and counts (ResNet-50: 1,571 -> ~300)
+    def layer(self, e: Any, shown: bool = False) -> pb.Expression:
+        """A per-layer expression's message (`shown`: already in its shown form, see `params`)."""
+        hit = self.memo.get((e, shown))  # layers repeat their sizes and counts (ResNet-50: 1,571 -> ~300)
         if hit is None:
-            hit = self.memo[(e, count)] = self._layer(e, count)
+            hit = self.memo[(e, shown)] = self._layer(e if shown else self.form(e))
         return hit
 
-    def _layer(self, e: Any, count: bool) -> pb.Expression:
-        shown = self.count(e) if count else self.names.form(e, self.closed_forms)
+    def _layer(self, shown: Any) -> pb.Expression:
         msg = pb.Expression(text=self.text(as_expr(shown)))  # to_dict's text, term for term (names as printed)
         if self.layer_graphs:
             named = self.names.named(shown) if self.names.deep else as_expr(shown)
@@ -152,28 +153,45 @@ class _Shown:
             _graph(msg, named, None)
         return msg
 
-    def count(self, e: Any) -> Any:
-        """A network count's shown form: closed form, multiplied out when small (one printed form), or named."""
-        return self.d.normal_form(e) if self.closed_forms or self.names.closed(e) else e
+    def closed(self, e: Any) -> bool:
+        """Whether closed forms are asked for and `e`'s is small enough to give (`SizeNames.closable`)."""
+        return self.closed_forms and self.names.closable(e)
+
+    def form(self, e: Any) -> Any:
+        """A size or count as to_dict shows it: closed form, or named where it must be."""
+        return self.names.form(e, self.closed(e))
+
+    def params(self, trainable: Any, non_trainable: Any) -> tuple[Any, Any, Any]:
+        """(trainable, non_trainable, total) as to_dict shows them: closed forms multiplied out when small
+        (one printed form), or as they are (named) when the total is named."""
+        total = trainable + non_trainable
+        if self.names.closed(total) or self.closed(total):
+            nf = self.d.normal_form
+            return nf(trainable), nf(non_trainable), nf(total)
+        return trainable, non_trainable, total
+
+    def too_large(self, ly: Any) -> bool:
+        """Whether closed forms are asked for but this layer's are too large to give (it stays named)."""
+        return self.closed_forms and not all(self.names.closable(e) for e in (
+            *(s for shape in ly.outputs for s in shape), ly.macs, ly.trainable + ly.non_trainable, ly.buffers,
+            ly.activations))
 
     def counts(self, msg: pb.Counts, trainable: Any, non_trainable: Any, buffers: Any, macs: Any,
                activations: Any, network: bool) -> None:
+        t, n, total = self.params(trainable, non_trainable)
         if network:
-            t, n = self.count(trainable), self.count(non_trainable)
-            total = self.count(trainable + non_trainable)
-            for name, e in (("trainable", t), ("non_trainable", n), ("total", total),
-                            ("buffers", self.names.form(buffers)), ("macs", self.names.form(macs)),
-                            ("activations", self.names.form(activations))):
+            for name, e in (("trainable", t), ("non_trainable", n), ("total", total), ("buffers", self.form(buffers)),
+                            ("macs", self.form(macs)), ("activations", self.form(activations))):
                 getattr(msg, name).CopyFrom(self.network(e))
             return
         key = (trainable, non_trainable, buffers, macs, activations)
         done = self.layer_counts.get(key)  # layers repeat their counts: one message, copied at once
         if done is None:
             done = self.layer_counts[key] = pb.Counts()
-            for name, e, count in (("trainable", trainable, True), ("non_trainable", non_trainable, True),
-                                   ("total", trainable + non_trainable, True), ("buffers", buffers, False),
-                                   ("macs", macs, False), ("activations", activations, False)):
-                getattr(done, name).CopyFrom(self.layer(e, count))
+            for name, e, shown in (("trainable", t, True), ("non_trainable", n, True), ("total", total, True),
+                                   ("buffers", buffers, False), ("macs", macs, False),
+                                   ("activations", activations, False)):
+                getattr(done, name).CopyFrom(self.layer(e, shown))
         msg.CopyFrom(done)
 
 
@@ -194,6 +212,7 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
             sym.default_value = info.default
     never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
     shown = _Shown(d, closed_forms, layer_graphs)
+    large = {ly.index for ly in d.layers if shown.too_large(ly)} if closed_forms and not never else set()
     if never:  # no value of the symbols is valid: no sizes or counts (they would describe no network)
         msg.never_valid = True
         msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
@@ -201,7 +220,7 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
         msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
         msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
         shown.counts(msg.counts, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations, True)
-        if not closed_forms:
+        if not closed_forms or large:  # the names the layers are written in
             for size in shown.names.definitions():
                 item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
                 item.definition.CopyFrom(_definition(shown, size.definition))
@@ -210,10 +229,12 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
                              recurrence=recurrence_text(ly, d.framework))
         if never:
             continue
+        if ly.index in large:
+            out.closed_form_note = TOO_LARGE
         for shape in ly.outputs:
             out.outputs.add().dims.extend(shown.layer(s) for s in shape)
         shown.counts(out.counts, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations, False)
-    for nc, rel in d.constraints():
+    for nc, rel in d.constraints(closed_forms):
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                 label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
         if nc.layer is not None:

@@ -151,6 +151,27 @@ def test_closed_forms_on_request_and_small_networks_unchanged(client: Client) ->
     assert not small.layers[0].outputs[0].dims[0].graph and small.closed_form.dims[0].graph  # per layer: text
 
 
+def test_closed_forms_too_large_layers_are_marked_and_named_as_to_dict_does(client: Client) -> None:
+    """Past MAX_CLOSED_FORM_SYMBOLS (256) feeding symbols a layer's closed form is not given, even on request:
+    the reply marks the layer and keeps it in the named sizes (then carried), term for term as
+    to_dict(closed_forms=True); every count and condition as to_dict too."""
+    spec = chain(90)  # a size is fed by H and 3 symbols a layer: past layer 85, by more than 256
+    reply, lib = client.derive(spec, closed_forms=True, timeout=120), symshape.derive(spec).to_dict(closed_forms=True)
+    marked = [ly.index for ly in reply.layers if ly.closed_form_note]
+    assert marked == [e["index"] for e in lib["layers"] if "closed_form" in e] and 0 < len(marked) < 90
+    assert all(reply.layers[i].closed_form_note == lib["layers"][i]["closed_form"] for i in marked)
+    assert [s.definition.text for s in reply.sizes] == [s["definition"] for s in lib["sizes"]]
+    for layer, want in zip(reply.layers, lib["layers"], strict=True):
+        assert [d.text for d in layer.outputs[0].dims] == want["output_shape"]
+        assert [layer.counts.trainable.text, layer.counts.non_trainable.text, layer.counts.total.text] == [
+            want["params"][k] for k in ("trainable", "non_trainable", "total")]
+        assert (layer.counts.buffers.text, layer.counts.macs.text, layer.counts.activations.text) == (
+            want["buffers"], want["macs"], want["activations"])
+    assert reply.counts.total.text == lib["params"]["total"] and reply.counts.macs.text == lib["macs"]
+    assert [c.relation.text for c in reply.constraints] == [c["relation"] for c in lib["constraints"]]
+    assert not client.derive(chain(12), closed_forms=True).layers[-1].closed_form_note  # small enough: none
+
+
 # ---------------------------------------------------------------- reflection v1
 
 

@@ -181,7 +181,7 @@ class Shape(_message.Message):
     def __init__(self, dims: _Optional[_Iterable[_Union[Expression, _Mapping]]] = ...) -> None: ...
 
 class LayerDerivation(_message.Message):
-    __slots__ = ("index", "name", "kind", "inputs", "outputs", "recurrence", "counts")
+    __slots__ = ("index", "name", "kind", "inputs", "outputs", "recurrence", "counts", "closed_form_note")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -189,6 +189,7 @@ class LayerDerivation(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     RECURRENCE_FIELD_NUMBER: _ClassVar[int]
     COUNTS_FIELD_NUMBER: _ClassVar[int]
+    CLOSED_FORM_NOTE_FIELD_NUMBER: _ClassVar[int]
     index: int
     name: str
     kind: str
@@ -196,7 +197,8 @@ class LayerDerivation(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[Shape]
     recurrence: _containers.RepeatedScalarFieldContainer[str]
     counts: Counts
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., outputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., recurrence: _Optional[_Iterable[str]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ...) -> None: ...
+    closed_form_note: str
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., kind: _Optional[str] = ..., inputs: _Optional[_Iterable[str]] = ..., outputs: _Optional[_Iterable[_Union[Shape, _Mapping]]] = ..., recurrence: _Optional[_Iterable[str]] = ..., counts: _Optional[_Union[Counts, _Mapping]] = ..., closed_form_note: _Optional[str] = ...) -> None: ...
 
 class Constraint(_message.Message):
     __slots__ = ("layer", "layer_name", "origin", "label", "relation", "note")
