@@ -320,6 +320,8 @@ def expand(e: Expr, defs: dict[Dim, Expr], memo: dict[Expr, Expr] | None = None)
 def expand_small(e: Expr, max_nodes: int = 400) -> Expr:
     """e multiplied out when it is small (at most `max_nodes` nodes, powers up to 8), else e as is:
     one normal form for a quantity printed in several places, at a bounded cost."""
+    if e.is_Atom:  # a number or a symbol: multiplied out already
+        return e
     count = 0
     for node in sympy.preorder_traversal(e):
         count += 1

@@ -129,6 +129,7 @@ class _Shown:
         self.net_text, self.net_latex = printer(False), printer(True)
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
         self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
+        self.normal: dict[Any, Any] = {}  # a count -> its normal form (Derivation.normal_form)
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
@@ -166,9 +167,14 @@ class _Shown:
         (one printed form), or as they are (named) when the total is named."""
         total = trainable + non_trainable
         if self.names.closed(total) or self.closed(total):
-            nf = self.d.normal_form
-            return nf(trainable), nf(non_trainable), nf(total)
+            return self.normal_form(trainable), self.normal_form(non_trainable), self.normal_form(total)
         return trainable, non_trainable, total
+
+    def normal_form(self, e: Any) -> Any:
+        hit = self.normal.get(e)  # layers repeat their counts
+        if hit is None:
+            hit = self.normal[e] = self.d.normal_form(e)
+        return hit
 
     def too_large(self, ly: Any) -> bool:
         """Whether closed forms are asked for but this layer's are too large to give (it stays named)."""
@@ -178,8 +184,8 @@ class _Shown:
 
     def counts(self, msg: pb.Counts, trainable: Any, non_trainable: Any, buffers: Any, macs: Any,
                activations: Any, network: bool) -> None:
-        t, n, total = self.params(trainable, non_trainable)
         if network:
+            t, n, total = self.params(trainable, non_trainable)
             for name, e in (("trainable", t), ("non_trainable", n), ("total", total), ("buffers", self.form(buffers)),
                             ("macs", self.form(macs)), ("activations", self.form(activations))):
                 getattr(msg, name).CopyFrom(self.network(e))
@@ -187,6 +193,7 @@ class _Shown:
         key = (trainable, non_trainable, buffers, macs, activations)
         done = self.layer_counts.get(key)  # layers repeat their counts: one message, copied at once
         if done is None:
+            t, n, total = self.params(trainable, non_trainable)
             done = self.layer_counts[key] = pb.Counts()
             for name, e, shown in (("trainable", t, True), ("non_trainable", n, True), ("total", total, True),
                                    ("buffers", buffers, False), ("macs", macs, False),
