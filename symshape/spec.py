@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -91,9 +92,10 @@ class Spec:
             **({"mode": self.mode} if self.mode is not None else {}),
         }
 
-    @property
+    @cached_property
     def key(self) -> str:
-        """A hash of the canonical form: the same network written twice gets the same key."""
+        """A hash of the canonical form: the same network written twice gets the same key (computed once:
+        a Spec is not changed after loading; `dataclasses.replace` makes a new one)."""
         text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)
         order = list(self.inputs)
         if order != sorted(order):  # the first input feeds a first layer without `inputs`: the order is the network

@@ -17,6 +17,7 @@ import pickle
 import threading
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -236,6 +237,14 @@ WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 
 
 
 def _worker_main(conn: Any) -> None:
+    from symshape.deep import run_in_deep_thread
+
+    # every task runs in one large-stack thread: the library's deep calls run directly there (the server's
+    # kill at the deadline bounds them: the library's own clock is set later, see ShapeAlgebraServicer.limits)
+    run_in_deep_thread(_serve, conn)
+
+
+def _serve(conn: Any) -> None:
     import symshape
 
     from .convert import derive_response
@@ -298,6 +307,9 @@ class WorkerPool:
         self.live: set[_Worker] = set()  # ready: idle and busy
         self.starting: set[_Worker] = set()
         self.closed = False
+        # receives each derivation's compiled program after its reply (a thread per worker at most; a pool,
+        # since starting a thread waits for it to run: a wake-up on the reply's path)
+        self.receivers = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="symshape-compiled")
         for _ in range(max(1, size)):
             self._start()
 
@@ -426,8 +438,7 @@ class WorkerPool:
             "derive", (payload, source, limits, faults, options), timeout, keep=True)
         later = Later()
         if options.reply:  # the caller answers now; a thread receives the program
-            threading.Thread(target=self._finish, args=(worker, later, limits.seconds), daemon=True,
-                             name="symshape-compiled").start()
+            self.receivers.submit(self._finish, worker, later, limits.seconds)
         else:  # the caller needs the program itself (Evaluate by spec, an id rebuilt)
             self._finish(worker, later, timeout - (time.monotonic() - start))
             later.get()
@@ -468,3 +479,4 @@ class WorkerPool:
             worker.proc.join(2)
         for worker in idle:
             worker.conn.close()
+        self.receivers.shutdown(wait=False)
