@@ -61,6 +61,8 @@ class _Worker:
             if task is None:
                 return
             fn, args, kwargs, box, done = task
+            if sys.getrecursionlimit() < RECURSION_LIMIT:  # lowered since (the limit is process-wide: torch.export
+                sys.setrecursionlimit(RECURSION_LIMIT)  # and others set their own)
             try:
                 box["value"] = fn(*args, **kwargs)
             except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
@@ -97,7 +99,9 @@ def _give_back(worker: _Worker) -> None:
 
 
 def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    if getattr(_local, "inside", False):
+    if getattr(_local, "inside", False):  # a large-stack thread already
+        if sys.getrecursionlimit() < RECURSION_LIMIT:  # lowered since by someone else (it is process-wide)
+            sys.setrecursionlimit(RECURSION_LIMIT)
         return fn(*args, **kwargs)
     box: dict[str, Any] = {}
     done = threading.Event()
