@@ -9,7 +9,7 @@ closed form, with the merges of its floors (:mod:`symshape.docs.steps`), the fir
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +23,7 @@ from ..algebra import Dim, as_expr
 from ..derive import Derivation, LayerResult, NetCondition
 from ..errors import LimitError, SymshapeError
 from ..layers.base import Ctx
+from ..layout import batch_layout
 from ..printing import _Printer, to_latex
 from ..render import batched, evaluated_batched
 from ..views import count_text
@@ -162,15 +163,42 @@ def fills(d: Derivation) -> dict[str, list[str]]:
     for ly in d.layers:
         for arg in d.spec.layers[ly.index].args:
             value = getattr(ly.args, arg, None)
-            values = value if isinstance(value, (tuple, list)) else (value,)
-            names = {s.name for v in values if isinstance(v, sympy.Basic) for s in v.free_symbols}
-            for n in sorted(names & known):
+            wrapped = isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str) and \
+                isinstance(value[1], dict)  # keras Bidirectional's layer: (kind, its raw arguments)
+            for n in sorted(_symbols_in(value[0] if wrapped else value) & known):
                 out[n].append(f"{ly.name}.{arg}")
-            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):  # a wrapped layer
+            if wrapped:
                 for key, raw in value[1].items():
-                    for n in sorted(set(re.findall(r"[A-Za-z_]\w*", raw)) & known if isinstance(raw, str) else ()):
+                    for n in sorted(_names_in_raw(raw) & known):
                         out[n].append(f"{ly.name}.{arg}.{value[0]}.{key} ({key} of the wrapped {value[0]})")
     return out
+
+
+def _walk(value: object) -> Iterator[object]:
+    """Every leaf of a parsed or raw argument: nested tuples, lists, sets and dicts (keys and values) are
+    opened (torch ZeroPad2d's padding is ((top, bottom), (left, right)), keras Cropping2D's cropping the
+    same, Reshape's target shape a tuple). Iterative, and each container is read once (an argument is the
+    spec's own bounded data)."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, (tuple, list, set, frozenset)):
+            stack.extend(v)
+        elif isinstance(v, dict):
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        else:
+            yield v
+
+
+def _symbols_in(value: object) -> set[str]:
+    """The names of the symbols in a parsed argument, at any depth."""
+    return {s.name for v in _walk(value) if isinstance(v, sympy.Basic) for s in v.free_symbols}
+
+
+def _names_in_raw(raw: object) -> set[str]:
+    """The names written in a raw (unparsed) argument at any depth: a wrapped layer's `units: 2*U`."""
+    return {n for v in _walk(raw) if isinstance(v, str) for n in re.findall(r"[A-Za-z_]\w*", v)}
 
 
 def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, int] | None = None,
@@ -186,15 +214,17 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
     doc.add(Heading(1, doc.title))
     if descriptions.get(""):
         doc.add(Para(line(descriptions[""])))
-    inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(to_latex(s) for s in batched(d, shape))
-                       + ")" for n, shape in d.inputs.items())
+    lay = batch_layout(d)  # the batch where the framework puts it, as `symshape derive` and `cost` print it
+    inputs = "; ".join((f"{n} " if n != "input" else "") + "(" + ", ".join(
+        to_latex(s) for s in batched(d, shape, lay.input(n))) + ")" for n, shape in d.inputs.items())
     analysis = analysis or Analysis.of(d)
     never = analysis.never
     naming = () if never else (" Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
                                " and written in terms of the sizes before them; only the output is shown in "
                                "closed form.")
+    where = "first" if lay.batch_first else "where each layer puts it"
     batch = (" (batch axis excluded).",) if d.batch is None else \
-        (" (the batch ", Math(to_latex(d.batch)), f" first; {d.mode} mode).")
+        (" (the batch ", Math(to_latex(d.batch)), f" {where}; {d.mode} mode).")
     doc.add(Para(line(f"Framework: {d.framework}. Input ", Math(inputs), *batch, *naming)))
     if never:  # no value of the symbols is valid: why, the spec's facts, and no sizes or counts
         doc.add(Heading(2, "Never valid", "never-valid"),
@@ -234,8 +264,9 @@ def _contents(doc: Document) -> None:
 
 def _summary(doc: Document, d: Derivation, namer: Namer) -> None:
     rows = []
-    for ly in d.layers:
-        shape = _shape_tex([namer.tex(s) for s in batched(d, ly.output_shape)])
+    lay = batch_layout(d)
+    for i, ly in enumerate(d.layers):
+        shape = _shape_tex([namer.tex(s) for s in batched(d, ly.output_shape, lay.output(i))])
         rows.append((line(str(ly.index)), line(Code(ly.name)), line(ly.kind), line(Math(shape)),
                      _count(ly.params, namer.tex(ly.params)), _count(ly.macs, namer.local(d, ly.macs))))
     doc.add(Heading(2, "Summary", "summary"),
@@ -329,7 +360,7 @@ def _layers(doc: Document, d: Derivation, namer: Namer, results: bool = True) ->
 
 def _closed_form(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     doc.add(Heading(2, "Output in closed form", "closed-form"))
-    doc.add(MathBlock(_shape_tex([to_latex(s) for s in batched(d, d.closed_form)])))
+    doc.add(MathBlock(_shape_tex([to_latex(s) for s in batched(d, d.closed_form, batch_layout(d).outputs[0])])))
     steps = closed_form_steps(d)
     if not steps.total and ex.plot is not None and ex.plot[1] is not None:
         ly = d.layers[ex.plot[1]]  # the output does not depend on the input sizes: the last size that does
@@ -459,18 +490,20 @@ def _example(doc: Document, d: Derivation, namer: Namer, ex: Example) -> None:
     e = ex.evaluation
     doc.add(Para(line(ex.why + ": ", Code(", ".join(f"{k}={v}" for k, v in e.bindings.items())))))
     rows = []
-    for ly, lv in zip(d.layers, e.layers, strict=True):
+    lay = e.batch_axes or batch_layout(d)  # where each tensor holds the batch (first unless the layer says)
+    for i, (ly, lv) in enumerate(zip(d.layers, e.layers, strict=True)):
         sizes = []
         for atom, value in zip(ly.output_shape, lv.output_shape, strict=True):
             if namer.first.get(atom) == ly.index and value is not None:
                 sizes.append(f"{namer.tex(atom)} = {value}")
-        shape = "(" + ", ".join("?" if v is None else str(v) for v in evaluated_batched(e.batch, lv.output_shape)) + ")"
+        shape = "(" + ", ".join("?" if v is None else str(v)
+                                for v in evaluated_batched(e.batch, lv.output_shape, lay.output(i))) + ")"
         rows.append((line(str(ly.index)), line(Code(ly.name)), _joined([Math(m) for m in dict.fromkeys(sizes)]),
                      line(shape), line(_num(lv.params)), line(_num(lv.macs))))
     doc.add(Table(("#", "Layer", "New sizes", "Output shape", "Parameters", "MACs"), tuple(rows), numeric=(0, 4, 5),
                   nowrap=(2, 3)))
-    doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in evaluated_batched(e.batch, e.output_shape))
-                          + ")"),
+    out = evaluated_batched(e.batch, e.output_shape, lay.outputs[0])
+    doc.add(Bullets((line("Output shape: " + "(" + ", ".join(str(v) for v in out) + ")"),
                      line(f"Parameters: {_num(e.params)}; MACs: {_num(e.macs)}"),
                      line("Valid." if e.valid else _invalid_because(e)),
                      *(line(v.message) for v in e.violations))))
