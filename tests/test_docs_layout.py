@@ -216,3 +216,52 @@ def test_every_symbol_written_in_an_argument_is_named_there(spec: str) -> None:
             for n in _raw_names(raw) & set(d.symbols):
                 assert f"{ly.name}.{arg}" in got[n], (spec, ly.name, arg, n)
     assert all(got.values()), {k: v for k, v in got.items() if not v}
+
+
+def _listed(rule: Any, documented: dict[str, Any]) -> dict[str, Any]:
+    """The documented instance with each symbolic per-axis argument written out as a list (torch's
+    (left, right, top, bottom) padding, keras's ((top, bottom), (left, right)) pairs, a kernel per axis), each
+    entry its own symbol: a_1, a_2, ..."""
+    from symshape.layers.base import IntsKind, OptionalKind, PairsKind
+
+    out = dict(documented)
+    for arg in rule.args:
+        raw = documented.get(arg.name)
+        kind = arg.kind.inner if isinstance(arg.kind, OptionalKind) else arg.kind
+        if not isinstance(raw, str) or not raw.isidentifier() or not rule.rank:
+            continue
+        n = rule.rank
+        if isinstance(kind, PairsKind):
+            out[arg.name] = [[f"{raw}_{2 * i + 1}", f"{raw}_{2 * i + 2}"] for i in range(n)]
+        elif type(kind).__name__ == "TorchPadKind":
+            out[arg.name] = [f"{raw}_{i + 1}" for i in range(2 * n)]
+        elif isinstance(kind, IntsKind) and (kind.n or n) > 1:
+            out[arg.name] = [f"{raw}_{i + 1}" for i in range(kind.n or n)]
+    return out
+
+
+def _check_named(d: symshape.Derivation) -> None:
+    got = fills(d)
+    for ly in d.layers:
+        for arg, raw in d.spec.layers[ly.index].args.items():
+            for n in _raw_names(raw) & set(d.symbols):
+                where = [w for w in got[n] if w == f"{ly.name}.{arg}" or w.startswith(f"{ly.name}.{arg}.")]
+                assert where, (ly.kind, arg, n, got[n])
+
+
+def test_every_layer_kinds_list_arguments_are_named() -> None:
+    """Every registered rule's documented instance, and the same with each per-axis argument written as a list of
+    its own symbols: each symbol written in an argument is listed as filling it."""
+    from symshape.docs.reference_facts import _spec as documented_spec
+    from symshape.layers.base import REGISTRY
+    from symshape.layers.docmeta import documented_arguments, input_names
+
+    listed = 0
+    for rule in REGISTRY.values():
+        documented, shapes = documented_arguments(rule), input_names(rule)
+        _check_named(symshape.derive(documented_spec(rule, documented, shapes), cache=False))
+        written = _listed(rule, documented)
+        if written != documented:
+            _check_named(symshape.derive(documented_spec(rule, written, shapes), cache=False))
+            listed += 1
+    assert listed >= 30, listed  # convolutions, poolings, paddings, croppings of both frameworks
