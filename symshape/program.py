@@ -382,6 +382,8 @@ class ProgramBuilder:
         return self._emit(key, "const", (value,))
 
     def op(self, op: str, args: Sequence[int]) -> int:
+        if op == "add" and all(self.ops[a][0] == "const" and type(self.ops[a][1][0]) is int for a in args):
+            return self.const(sum(self.ops[a][1][0] for a in args))  # constants folded (running totals of counts)
         key = (op, tuple(args))
         if key in self.memo:
             return self.memo[key]

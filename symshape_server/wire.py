@@ -84,22 +84,101 @@ def _v(n: int | None) -> bytes:
 
 
 class EvaluateEncoder:
-    """EvaluateResponse bytes for one derivation (its compiled program and id)."""
+    """EvaluateResponse bytes for one derivation (its compiled program and id).
+
+    What does not depend on the binding is encoded once, here: each layer's index, name and kind, and
+    every size or count the program holds as a constant (channels, parameter counts: most of a CNN's
+    numbers), down to whole layers. Layers that share their output registers or their counts (a
+    convolution, its batch norm and its activation) share one template, encoded once per call; a call
+    encodes only the registers that vary, each once."""
 
     def __init__(self, compiled: Any, key: str) -> None:
         self.c = compiled
         self.head = _field(1, key.encode())  # derivation_id
-        self.layers = []
+        consts = {i: args[0] for i, (op, args) in enumerate(compiled.program.ops) if op == "const"}
+        varying: dict[int, int] = {}  # register -> its index among the varying ones
+
+        def fixed(n: Any) -> bool:  # a constant that encodes here (None: undefined; beyond int64: at call time)
+            return n is not _VARIES and n is not None and not isinstance(n, bool) and INT64_MIN <= n <= INT64_MAX
+
+        def at(r: int) -> int:
+            return varying.setdefault(r, len(varying))
+
+        shapes: dict[tuple, int] = {}  # template -> its index (IntShape field 4 of a LayerResult, or bytes)
+        counts: dict[tuple, int] = {}  # template -> its index (IntCounts field 5, or bytes)
+        self.layers: list[Any] = []  # per layer: its bytes, or (fixed part, shape template ids, counts template id)
         for lr in compiled.layer_regs:
-            fixed = b""
+            head = b""
             if lr["index"]:
-                fixed += b"\x08" + _varint(lr["index"])
+                head += b"\x08" + _varint(lr["index"])
             if lr["name"]:
-                fixed += _field(2, lr["name"].encode())
+                head += _field(2, lr["name"].encode())
             if lr["kind"]:
-                fixed += _field(3, lr["kind"].encode())
-            self.layers.append((fixed, [tuple(shape) for shape in lr["outputs"]], lr["trainable"],
-                                lr["non_trainable"], lr["buffers"], lr["macs"], lr["activations"]))
+                head += _field(3, lr["kind"].encode())
+            shape_ids = []
+            for shape in lr["outputs"]:
+                dims = tuple(_varint(consts[r]) if fixed(consts.get(r, _VARIES)) else at(r) for r in shape)
+                shape_ids.append(shapes.setdefault(dims, len(shapes)))
+            tr, nt = lr["trainable"], lr["non_trainable"]
+            ctr, cnt = consts.get(tr, _VARIES), consts.get(nt, _VARIES)
+            total = _VARIES if _VARIES in (ctr, cnt) else None if None in (ctr, cnt) else ctr + cnt
+            fields: list[Any] = []  # per IntCounts field: its bytes (b"": zero, left out), or (key, varying index
+            for k, reg, value in ((1, tr, ctr), (2, nt, cnt), (3, None, total),  # or the total's two)
+                                  (4, lr["buffers"], consts.get(lr["buffers"], _VARIES)),
+                                  (5, lr["macs"], consts.get(lr["macs"], _VARIES)),
+                                  (6, lr["activations"], consts.get(lr["activations"], _VARIES))):
+                keyb = _COUNT_KEYS[k - 1]
+                if fixed(value):
+                    fields.append(keyb + _varint(value) if value else b"")
+                elif reg is None:  # the total, trainable + non-trainable: undefined where either is
+                    fields.append((keyb, (at(tr), at(nt))))
+                else:
+                    fields.append((keyb, at(reg)))
+            count_id = counts.setdefault(tuple(fields), len(counts))
+            self.layers.append((head, tuple(shape_ids), count_id))
+        self.varying = list(varying)  # registers, in their index order
+        self.shapes = list(shapes)
+        self.counts = list(counts)
+        # shapes and counts with nothing varying, and layers made only of them: bytes once and for all
+        self.fixed_shapes = [self._shape([], t) if all(x.__class__ is bytes for x in t) else None for t in self.shapes]
+        self.fixed_counts = [self._counts([], [], t) if all(x.__class__ is bytes for x in t) else None
+                             for t in self.counts]
+        for i, (head, shape_ids, count_id) in enumerate(self.layers):
+            if self.fixed_counts[count_id] is not None and all(self.fixed_shapes[j] is not None for j in shape_ids):
+                self.layers[i] = self._layer(head, [self.fixed_shapes[j] for j in shape_ids],
+                                             self.fixed_counts[count_id])
+
+    @staticmethod
+    def _shape(enc: list[bytes], template: tuple) -> bytes:
+        """LayerResult.outputs (field 4): an IntShape, dims packed."""
+        run = b"".join([x if x.__class__ is bytes else enc[x] for x in template])
+        msg = b"\x0a" + _length(len(run)) + run if run else b""
+        return b"\x22" + _length(len(msg)) + msg
+
+    @staticmethod
+    def _counts(values: list, enc: list[bytes], template: tuple) -> bytes:
+        """LayerResult.counts (field 5): an IntCounts, zeros left out."""
+        out = []
+        for f in template:
+            if f.__class__ is bytes:
+                out.append(f)
+                continue
+            key, i = f
+            if i.__class__ is tuple:  # the total
+                a, b = values[i[0]], values[i[1]]
+                n = None if a is None or b is None else a + b
+                if n:
+                    out.append(key + (_CACHE.get(n) or _v(n)))
+            elif values[i]:
+                out.append(key + enc[i])
+        run = b"".join(out)
+        return b"\x2a" + _length(len(run)) + run
+
+    @staticmethod
+    def _layer(head: bytes, shapes: list[bytes], counts: bytes) -> bytes:
+        """EvaluateResponse.layers (field 4): one LayerResult."""
+        body = head + b"".join(shapes) + counts
+        return b"\x22" + _length(len(body)) + body
 
     def valid_reply(self, values: dict[str, int]) -> bytes | None:
         """The reply's bytes when the binding is valid; None when it is not (the caller words the violations)."""
@@ -107,36 +186,44 @@ class EvaluateEncoder:
         regs = c.program.run_int(values)
         if not regs[c.valid]:
             return None
-        v, keys, cache, lens = _v, _COUNT_KEYS, _CACHE, _LENS
-
-        def varint(n: int) -> bytes:  # a length
-            return lens[n] if n < 16384 else _varint(n)
-
-        def shape(registers: tuple[int, ...]) -> bytes:  # an IntShape message (dims packed)
-            run = b"".join([cache.get(regs[r]) or v(regs[r]) for r in registers])
-            return b"\x0a" + varint(len(run)) + run if run else b""
-
-        def counts(numbers: tuple) -> bytes:  # an IntCounts message (zeros left out)
-            return b"".join([k + (cache.get(n) or v(n)) for k, n in zip(keys, numbers) if n])
-
+        cache, v = _CACHE, _v
+        numbers = [regs[r] for r in self.varying]
+        enc = [cache.get(n) or v(n) for n in numbers]
+        shape, counts = self._shape, self._counts
+        shapes = [done if done is not None else shape(enc, t) for done, t in zip(self.fixed_shapes, self.shapes)]
+        count = [done if done is not None else counts(numbers, enc, t) for done, t in zip(self.fixed_counts,
+                                                                                         self.counts)]
         out = [self.head]
-        output = shape(tuple(c.output[0])) if c.output else b""
-        if output:
-            out.append(b"\x12" + varint(len(output)) + output)
+        if c.output:
+            run = b"".join([cache.get(regs[r]) or v(regs[r]) for r in c.output[0]])
+            if run:
+                output = b"\x0a" + _length(len(run)) + run
+                out.append(b"\x12" + _length(len(output)) + output)
         t = c.totals
-        total = counts((regs[t["trainable"]], regs[t["non_trainable"]], regs[t["params"]], regs[t["buffers"]],
-                        regs[t["macs"]], regs[t["activations"]]))
-        out.append(b"\x1a" + varint(len(total)) + total)  # set even when all zero, as the message API sets it
-        for fixed, outputs, tr, nt, bu, ma, ac in self.layers:
-            trainable, non_trainable = regs[tr], regs[nt]
-            layer_total = None if trainable is None or non_trainable is None else trainable + non_trainable
-            body = [fixed]
-            for registers in outputs:
-                dims = shape(registers)
-                body.append(b"\x22" + varint(len(dims)) + dims)
-            numbers = counts((trainable, non_trainable, layer_total, regs[bu], regs[ma], regs[ac]))
-            body.append(b"\x2a" + varint(len(numbers)) + numbers)
-            layer = b"".join(body)
-            out.append(b"\x22" + varint(len(layer)) + layer)
-        out.append(b"\x28\x01")  # valid = true (explicit presence)
+        total = b"".join([k + (cache.get(n) or v(n)) for k, n in zip(_COUNT_KEYS, (
+            regs[t["trainable"]], regs[t["non_trainable"]], regs[t["params"]], regs[t["buffers"]], regs[t["macs"]],
+            regs[t["activations"]])) if n])
+        out.append(b"\x1a" + _length(len(total)) + total)  # set even when all zero, as the message API sets it
+        append, extend, length = out.append, out.extend, _length
+        for ly in self.layers:
+            if ly.__class__ is bytes:  # nothing in it varies
+                append(ly)
+                continue
+            head, shape_ids, count_id = ly  # a LayerResult (field 4), its parts joined once, at the end
+            numbers = count[count_id]
+            if len(shape_ids) == 1:
+                dims = shapes[shape_ids[0]]
+                extend((b"\x22", length(len(head) + len(dims) + len(numbers)), head, dims, numbers))
+            else:
+                parts = [shapes[j] for j in shape_ids]
+                extend((b"\x22", length(len(head) + sum(map(len, parts)) + len(numbers)), head, *parts, numbers))
+        append(b"\x28\x01")  # valid = true (explicit presence)
         return b"".join(out)
+
+
+def _length(n: int) -> bytes:
+    """The varint of a length."""
+    return _LENS[n] if n < 16384 else _varint(n)
+
+
+_VARIES = object()  # a register whose value depends on the binding
