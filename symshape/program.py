@@ -55,14 +55,16 @@ class Program:
         max_bits = current().max_bits
         cached = self.__dict__.get("_steps")
         if cached is None or cached[0] != max_bits:
-            cached = (max_bits, _fast_steps(self.ops, max_bits))
+            steps = _fast_steps(self.ops, max_bits)
+            constants = [args[0] if op == "const" else None for op, args in self.ops]  # filled in once
+            cached = (max_bits, constants, [(i, f) for i, (f, (op, _)) in enumerate(zip(steps, self.ops))
+                                            if op != "const"])
             object.__setattr__(self, "_steps", cached)
-        steps = cached[1]
-        regs: list = []
-        append = regs.append
+        _, constants, plan = cached
+        regs = constants.copy()
         try:
-            for step in steps:
-                append(step(regs, values))
+            for i, step in plan:
+                regs[i] = step(regs, values)
             return regs
         except ZeroDivisionError:
             return self._run_careful(values)

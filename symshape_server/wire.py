@@ -86,27 +86,37 @@ def _v(n: int | None) -> bytes:
 class EvaluateEncoder:
     """EvaluateResponse bytes for one derivation (its compiled program and id).
 
-    What does not depend on the binding is encoded once, here: each layer's index, name and kind, and
-    every size or count the program holds as a constant (channels, parameter counts: most of a CNN's
-    numbers), down to whole layers. Layers that share their output registers or their counts (a
-    convolution, its batch norm and its activation) share one template, encoded once per call; a call
-    encodes only the registers that vary, each once."""
+    A valid reply is fixed bytes with the numbers that vary with the binding in between: which numbers
+    (`varying`: registers, and the layers' totals of two of them) is known here, and once their varints'
+    lengths are known (a zero or undefined count is left out; a zero or undefined size is one byte), so
+    are the positions and every length prefix. So a call computes the varying numbers' varints, and joins
+    them with a skeleton made once per pattern of lengths (a sweep meets a few). Everything that does
+    not vary (index, name, kind, constant sizes and counts: most of a CNN's numbers) is in the skeleton."""
+
+    MAX_SKELETONS = 256
 
     def __init__(self, compiled: Any, key: str) -> None:
         self.c = compiled
         self.head = _field(1, key.encode())  # derivation_id
         consts = {i: args[0] for i, (op, args) in enumerate(compiled.program.ops) if op == "const"}
-        varying: dict[int, int] = {}  # register -> its index among the varying ones
+        slots: dict[int, int] = {}  # a varying register -> its slot
+        pairs: list[tuple[int, int]] = []  # slots of trainable and non-trainable, for a layer's total
 
         def fixed(n: Any) -> bool:  # a constant that encodes here (None: undefined; beyond int64: at call time)
             return n is not _VARIES and n is not None and not isinstance(n, bool) and INT64_MIN <= n <= INT64_MAX
 
-        def at(r: int) -> int:
-            return varying.setdefault(r, len(varying))
+        def size(r: int) -> bytes | int:  # a size: its varint, or its slot
+            return _varint(consts[r]) if fixed(consts.get(r, _VARIES)) else slots.setdefault(r, len(slots))
 
-        shapes: dict[tuple, int] = {}  # template -> its index (IntShape field 4 of a LayerResult, or bytes)
-        counts: dict[tuple, int] = {}  # template -> its index (IntCounts field 5, or bytes)
-        self.layers: list[Any] = []  # per layer: its bytes, or (fixed part, shape template ids, counts template id)
+        def count(k: int, r: int) -> tuple[bytes, bytes | int | tuple]:  # (key, varint b"" if zero, or slot)
+            key = _COUNT_KEYS[k - 1]
+            n = consts.get(r, _VARIES)
+            return (key, _varint(n) if n else b"") if fixed(n) else (key, slots.setdefault(r, len(slots)))
+
+        def counts(tr: int, nt: int, total: Any, buffers: int, macs: int, activations: int) -> tuple:
+            return (count(1, tr), count(2, nt), total, count(4, buffers), count(5, macs), count(6, activations))
+
+        self.layers: list[tuple] = []  # (fixed part, output shapes, counts), shapes and counts as templates
         for lr in compiled.layer_regs:
             head = b""
             if lr["index"]:
@@ -115,70 +125,89 @@ class EvaluateEncoder:
                 head += _field(2, lr["name"].encode())
             if lr["kind"]:
                 head += _field(3, lr["kind"].encode())
-            shape_ids = []
-            for shape in lr["outputs"]:
-                dims = tuple(_varint(consts[r]) if fixed(consts.get(r, _VARIES)) else at(r) for r in shape)
-                shape_ids.append(shapes.setdefault(dims, len(shapes)))
             tr, nt = lr["trainable"], lr["non_trainable"]
             ctr, cnt = consts.get(tr, _VARIES), consts.get(nt, _VARIES)
-            total = _VARIES if _VARIES in (ctr, cnt) else None if None in (ctr, cnt) else ctr + cnt
-            fields: list[Any] = []  # per IntCounts field: its bytes (b"": zero, left out), or (key, varying index
-            for k, reg, value in ((1, tr, ctr), (2, nt, cnt), (3, None, total),  # or the total's two)
-                                  (4, lr["buffers"], consts.get(lr["buffers"], _VARIES)),
-                                  (5, lr["macs"], consts.get(lr["macs"], _VARIES)),
-                                  (6, lr["activations"], consts.get(lr["activations"], _VARIES))):
-                keyb = _COUNT_KEYS[k - 1]
-                if fixed(value):
-                    fields.append(keyb + _varint(value) if value else b"")
-                elif reg is None:  # the total, trainable + non-trainable: undefined where either is
-                    fields.append((keyb, (at(tr), at(nt))))
-                else:
-                    fields.append((keyb, at(reg)))
-            count_id = counts.setdefault(tuple(fields), len(counts))
-            self.layers.append((head, tuple(shape_ids), count_id))
-        self.varying = list(varying)  # registers, in their index order
-        self.shapes = list(shapes)
-        self.counts = list(counts)
-        # shapes and counts with nothing varying, and layers made only of them: bytes once and for all
-        self.fixed_shapes = [self._shape([], t) if all(x.__class__ is bytes for x in t) else None for t in self.shapes]
-        self.fixed_counts = [self._counts([], [], t) if all(x.__class__ is bytes for x in t) else None
-                             for t in self.counts]
-        for i, (head, shape_ids, count_id) in enumerate(self.layers):
-            if self.fixed_counts[count_id] is not None and all(self.fixed_shapes[j] is not None for j in shape_ids):
-                self.layers[i] = self._layer(head, [self.fixed_shapes[j] for j in shape_ids],
-                                             self.fixed_counts[count_id])
+            if fixed(ctr) and fixed(cnt) and INT64_MIN <= ctr + cnt <= INT64_MAX:
+                total: tuple = (_COUNT_KEYS[2], _varint(ctr + cnt) if ctr + cnt else b"")
+            else:  # trainable + non-trainable, undefined where either is: a slot of its own, after the registers
+                total = (_COUNT_KEYS[2], ("pair", len(pairs)))
+                pairs.append((tr, nt))
+            self.layers.append((head, [tuple(size(r) for r in shape) for shape in lr["outputs"]],
+                                counts(tr, nt, total, lr["buffers"], lr["macs"], lr["activations"])))
+        t = compiled.totals
+        self.output = tuple(size(r) for r in compiled.output[0]) if compiled.output else ()
+        self.totals = (count(1, t["trainable"]), count(2, t["non_trainable"]), count(3, t["params"]),
+                       count(4, t["buffers"]), count(5, t["macs"]), count(6, t["activations"]))
+        self.pairs = [(slots.setdefault(a, len(slots)), slots.setdefault(b, len(slots))) for a, b in pairs]
+        self.varying = list(slots)  # registers, in slot order; the pairs' totals take the slots after them
+        base = len(slots)
+        for i, (head, shapes, fields) in enumerate(self.layers):
+            self.layers[i] = (head, shapes, tuple(
+                (key, base + x[1]) if isinstance(x, tuple) else (key, x) for key, x in fields))
+        self.skeletons: dict[tuple[int, ...], list[bytes | int]] = {}
 
-    @staticmethod
-    def _shape(enc: list[bytes], template: tuple) -> bytes:
-        """LayerResult.outputs (field 4): an IntShape, dims packed."""
-        run = b"".join([x if x.__class__ is bytes else enc[x] for x in template])
-        msg = b"\x0a" + _length(len(run)) + run if run else b""
-        return b"\x22" + _length(len(msg)) + msg
+    def _skeleton(self, lengths: tuple[int, ...]) -> list[bytes | int]:
+        """The reply's bytes for this pattern of lengths, slots (ints) where the numbers go; adjacent bytes
+        merged."""
+        def dims(template: tuple) -> tuple[list, int]:  # a packed run of sizes
+            parts: list = []
+            n = 0
+            for x in template:
+                if x.__class__ is bytes:
+                    parts.append(x)
+                    n += len(x)
+                elif lengths[x]:
+                    parts.append(x)
+                    n += lengths[x]
+                else:  # zero or undefined: 0
+                    parts.append(b"\x00")
+                    n += 1
+            return parts, n
 
-    @staticmethod
-    def _counts(values: list, enc: list[bytes], template: tuple) -> bytes:
-        """LayerResult.counts (field 5): an IntCounts, zeros left out."""
-        out = []
-        for f in template:
-            if f.__class__ is bytes:
-                out.append(f)
-                continue
-            key, i = f
-            if i.__class__ is tuple:  # the total
-                a, b = values[i[0]], values[i[1]]
-                n = None if a is None or b is None else a + b
-                if n:
-                    out.append(key + (_CACHE.get(n) or _v(n)))
-            elif values[i]:
-                out.append(key + enc[i])
-        run = b"".join(out)
-        return b"\x2a" + _length(len(run)) + run
+        def fields(template: tuple) -> tuple[list, int]:  # IntCounts' fields, zeros left out
+            parts: list = []
+            n = 0
+            for key, x in template:
+                if x.__class__ is bytes:
+                    if x:
+                        parts.append(key + x)
+                        n += len(key) + len(x)
+                elif lengths[x]:
+                    parts += [key, x]
+                    n += len(key) + lengths[x]
+            return parts, n
 
-    @staticmethod
-    def _layer(head: bytes, shapes: list[bytes], counts: bytes) -> bytes:
-        """EvaluateResponse.layers (field 4): one LayerResult."""
-        body = head + b"".join(shapes) + counts
-        return b"\x22" + _length(len(body)) + body
+        def message(tag: bytes, parts: list, n: int) -> tuple[list, int]:
+            prefix = tag + _varint(n)
+            return [prefix, *parts], len(prefix) + n
+
+        out: list = [self.head]
+        if self.output:
+            run, n = dims(self.output)
+            if n:
+                out += message(b"\x12", *message(b"\x0a", run, n))[0]
+        out += message(b"\x1a", *fields(self.totals))[0]  # set even when all zero, as the message API sets it
+        for head, shapes, counts in self.layers:
+            body, size = [head], len(head)
+            for shape in shapes:
+                run, n = dims(shape)
+                part, m = message(b"\x22", *(message(b"\x0a", run, n) if n else ([], 0)))
+                body += part
+                size += m
+            part, m = message(b"\x2a", *fields(counts))
+            body += part
+            out += message(b"\x22", body, size + m)[0]
+        out.append(b"\x28\x01")  # valid = true (explicit presence)
+        merged: list[bytes | int] = []
+        for x in out:
+            if x.__class__ is bytes and merged and merged[-1].__class__ is bytes:
+                merged[-1] += x
+            elif x != b"":
+                merged.append(x)
+        if len(self.skeletons) >= self.MAX_SKELETONS:
+            self.skeletons.clear()
+        self.skeletons[lengths] = merged
+        return merged
 
     def valid_reply(self, values: dict[str, int]) -> bytes | None:
         """The reply's bytes when the binding is valid; None when it is not (the caller words the violations)."""
@@ -186,44 +215,15 @@ class EvaluateEncoder:
         regs = c.program.run_int(values)
         if not regs[c.valid]:
             return None
-        cache, v = _CACHE, _v
         numbers = [regs[r] for r in self.varying]
-        enc = [cache.get(n) or v(n) for n in numbers]
-        shape, counts = self._shape, self._counts
-        shapes = [done if done is not None else shape(enc, t) for done, t in zip(self.fixed_shapes, self.shapes)]
-        count = [done if done is not None else counts(numbers, enc, t) for done, t in zip(self.fixed_counts,
-                                                                                         self.counts)]
-        out = [self.head]
-        if c.output:
-            run = b"".join([cache.get(regs[r]) or v(regs[r]) for r in c.output[0]])
-            if run:
-                output = b"\x0a" + _length(len(run)) + run
-                out.append(b"\x12" + _length(len(output)) + output)
-        t = c.totals
-        total = b"".join([k + (cache.get(n) or v(n)) for k, n in zip(_COUNT_KEYS, (
-            regs[t["trainable"]], regs[t["non_trainable"]], regs[t["params"]], regs[t["buffers"]], regs[t["macs"]],
-            regs[t["activations"]])) if n])
-        out.append(b"\x1a" + _length(len(total)) + total)  # set even when all zero, as the message API sets it
-        append, extend, length = out.append, out.extend, _length
-        for ly in self.layers:
-            if ly.__class__ is bytes:  # nothing in it varies
-                append(ly)
-                continue
-            head, shape_ids, count_id = ly  # a LayerResult (field 4), its parts joined once, at the end
-            numbers = count[count_id]
-            if len(shape_ids) == 1:
-                dims = shapes[shape_ids[0]]
-                extend((b"\x22", length(len(head) + len(dims) + len(numbers)), head, dims, numbers))
-            else:
-                parts = [shapes[j] for j in shape_ids]
-                extend((b"\x22", length(len(head) + sum(map(len, parts)) + len(numbers)), head, *parts, numbers))
-        append(b"\x28\x01")  # valid = true (explicit presence)
-        return b"".join(out)
-
-
-def _length(n: int) -> bytes:
-    """The varint of a length."""
-    return _LENS[n] if n < 16384 else _varint(n)
+        for a, b in self.pairs:
+            x, y = numbers[a], numbers[b]
+            numbers.append(None if x is None or y is None else x + y)
+        cache, v = _CACHE, _v
+        enc = [(cache.get(n) or v(n)) if n else b"" for n in numbers]  # zero/undefined: no varint (see _skeleton)
+        lengths = tuple(map(len, enc))
+        skeleton = self.skeletons.get(lengths) or self._skeleton(lengths)
+        return b"".join([x if x.__class__ is bytes else enc[x] for x in skeleton])
 
 
 _VARIES = object()  # a register whose value depends on the binding

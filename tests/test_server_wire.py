@@ -53,6 +53,31 @@ def test_bytes_parse_to_the_message_api_s_reply(name: str) -> None:
     assert seen[True] > 0, seen
 
 
+@pytest.mark.parametrize(("spec", "scales"), [
+    ("resnet18.yaml", {"H": (32, 2**21), "W": (32, 2**12)}),
+    ("classic_symbolic.yaml", {"I": (8, 2**14), "D": (1, 2**12), "F": (1, 5), "S": (1, 3), "P": (0, 2)}),
+    ("transformer_block.yaml", {"L": (1, 2**13), "E": (8, 2**9), "Hh": (1, 8)}),
+])
+def test_sizes_of_every_varint_length(spec: str, scales: dict[str, tuple[int, int]]) -> None:
+    """Values from one byte to four: each pattern of varint lengths gets its own skeleton (length
+    prefixes change with them), the same bytes as upb writes."""
+    d = symshape.derive(EXAMPLES / spec)
+    encoder = EvaluateEncoder(d.compiled, "s1.some-id")
+    rng = random.Random(spec)
+    valid = 0
+    for _ in range(80):
+        values = {k: rng.randint(lo, hi) if hi - lo < 100 else int(lo * (hi / lo) ** rng.random())  # log-uniform
+                  for k, (lo, hi) in scales.items()}
+        e = evaluate(d.compiled, values)
+        raw = encoder.valid_reply(values)
+        if not e.valid:
+            assert raw is None
+            continue
+        valid += 1
+        assert raw == evaluate_response("s1.some-id", e).SerializeToString()
+    assert valid > 20 and len(encoder.skeletons) > 3
+
+
 def test_beyond_int64_is_an_overflow_error() -> None:
     d = symshape.derive("framework: torch\ninput: [N]\nlayers:\n  - Linear: {out_features: N}\n")
     with pytest.raises(OverflowError, match="does not fit in int64"):
