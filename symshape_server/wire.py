@@ -210,7 +210,8 @@ class EvaluateEncoder:
         return merged
 
     def valid_reply(self, values: dict[str, int]) -> bytes | None:
-        """The reply's bytes when the binding is valid; None when it is not (the caller words the violations)."""
+        """The reply's bytes when the binding is valid; None when it is not, or when a number does not fit in
+        int64: the caller words the violations, or the overflow (`convert.evaluate_response`)."""
         c = self.c
         regs = c.program.run_int(values)
         if not regs[c.valid]:
@@ -220,7 +221,10 @@ class EvaluateEncoder:
             x, y = numbers[a], numbers[b]
             numbers.append(None if x is None or y is None else x + y)
         cache, v = _CACHE, _v
-        enc = [(cache.get(n) or v(n)) if n else b"" for n in numbers]  # zero/undefined: no varint (see _skeleton)
+        try:
+            enc = [(cache.get(n) or v(n)) if n else b"" for n in numbers]  # zero/undefined: none (see _skeleton)
+        except OverflowError:
+            return None
         lengths = tuple(map(len, enc))
         skeleton = self.skeletons.get(lengths) or self._skeleton(lengths)
         return b"".join([x if x.__class__ is bytes else enc[x] for x in skeleton])
