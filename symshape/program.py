@@ -205,6 +205,8 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callabl
         elif op in ("mul", "pow") and len(args) == 2:
             steps.append(lambda r, v, f=_mul if op == "mul" else _pow, a=args[0], b=args[1], m=max_bits:
                          f(r[a], r[b], m))
+        elif len(args) == 2 and op in _INLINE:  # the commonest, without a call to the operator
+            steps.append(_INLINE[op](args[0], args[1]))
         elif len(args) == 2 and op in _BINARY:
             steps.append(lambda r, v, f=_BINARY[op], a=args[0], b=args[1]: f(r[a], r[b]))
         elif op == "add":
@@ -228,6 +230,14 @@ _BINARY: dict[str, Callable[[object, object], object]] = {
     "add": operator.add, "mul": operator.mul, "fdiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow,
     "max": max, "min": min, "and": lambda a, b: bool(a) and bool(b), "or": lambda a, b: bool(a) or bool(b),
     **_RELATIONS,
+}
+
+
+_INLINE: dict[str, Callable[[int, int], Callable[[list, Mapping[str, int]], object]]] = {
+    "add": lambda a, b: lambda r, v: r[a] + r[b],  # (running totals: most of a network's additions)
+    ">=": lambda a, b: lambda r, v: r[a] >= r[b],
+    "==": lambda a, b: lambda r, v: r[a] == r[b],
+    "and": lambda a, b: lambda r, v: bool(r[a]) and bool(r[b]),  # (the running validity)
 }
 
 
