@@ -227,8 +227,10 @@ def start_echo() -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-async def rate(port: int, method: str, requests: list[bytes], in_flight: int, seconds: float) -> float:
-    """Unary calls per second with `in_flight` calls at once over 4 connections; requests taken in turn."""
+async def rate(port: int, method: str, requests: list[bytes], in_flight: int, seconds: float,
+               start: int = 0) -> float:
+    """Unary calls per second with `in_flight` calls at once over 4 connections; requests taken in turn
+    from index `start` on."""
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.channel_id", i)]) for i in range(4)]
     calls = [ch.unary_unary(method) for ch in channels]  # bytes in, bytes out: no client-side parsing
     count = 0
@@ -237,7 +239,7 @@ async def rate(port: int, method: str, requests: list[bytes], in_flight: int, se
     async def worker(k: int) -> None:
         nonlocal count
         call = calls[k % len(calls)]
-        i = k
+        i = start + k
         while time.perf_counter() < stop_at:
             await call(requests[i % len(requests)], timeout=30)
             i += in_flight
@@ -265,10 +267,15 @@ def bench_evaluate_vs_echo(seconds: float) -> list[tuple]:
             same = [pb.EvaluateRequest(derivation_id=key, bindings=bindings).SerializeToString()]
             fresh = [pb.EvaluateRequest(derivation_id=key, bindings={**bindings, first: bindings[first] + k})
                      .SerializeToString() for k in range(200_000)]
-            echo_rate = asyncio.run(rate(echo_port, ECHO_METHOD, same, 8, seconds))
-            same_rate = asyncio.run(rate(port, "/symshape.v1.ShapeAlgebraService/Evaluate", same, 8, seconds))
-            fresh_rate = asyncio.run(rate(port, "/symshape.v1.ShapeAlgebraService/Evaluate", fresh, 8, seconds))
-            rows.append((label, len(same[0]), echo_rate, same_rate, fresh_rate))
+            # interleaved in short slices, so that the shared machine's drift hits the three alike
+            rounds, method = 8, "/symshape.v1.ShapeAlgebraService/Evaluate"
+            echo_rates, same_rates, fresh_rates = [], [], []
+            for r in range(rounds):
+                echo_rates.append(asyncio.run(rate(echo_port, ECHO_METHOD, same, 8, seconds / rounds)))
+                same_rates.append(asyncio.run(rate(port, method, same, 8, seconds / rounds)))
+                fresh_rates.append(asyncio.run(rate(port, method, fresh, 8, seconds / rounds,
+                                                    start=r * len(fresh) // rounds)))  # never a binding again
+            rows.append((label, len(same[0]), *(statistics.mean(x) for x in (echo_rates, same_rates, fresh_rates))))
     finally:
         stop(proc)
         echo.send_signal(signal.SIGTERM)
