@@ -4,7 +4,8 @@ Side by side, in one run, on this machine (loopback; the load generator shares t
 1. by-id Evaluate over replicas: two separately started `symshape serve` behind one round_robin client and
    `serve --workers 2`, every call on a fresh connection: the success rate (issue 13: 9 of 20 before).
 2. cold Derive through the service against the library in this process (median, a new spec each run):
-   `derive()` alone and `derive()` + `to_dict()` (the same content as the reply).
+   `derive()` alone, `derive()` + `closed_form` (bench_core's figure, the one the issue quotes: 64 ms then)
+   and `derive()` + `to_dict()` (the same content as the reply).
 3. Evaluate on a cached derivation against a bare grpcio echo server (the same request bytes echoed,
    same thread pool) at 8 calls in flight: requests/s and the ratio; the same binding each call (a
    cached reply) and a new binding each call.
@@ -339,21 +340,25 @@ def bench_cold_derive(runs: int) -> list[tuple]:
 
                 c.derive(fresh(10_000))
                 symshape.derive(fresh(10_001), cache=False).to_dict()
-                lib, lib_dict, svc = [], [], []
-                for r in range(runs):  # interleaved: the machine's noise hits all three alike
+                lib, lib_closed, lib_dict, svc = [], [], [], []
+                for r in range(runs):  # interleaved: the machine's noise hits all four alike
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(3 * r), cache=False)
+                    symshape.derive(fresh(4 * r), cache=False)
                     lib.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(3 * r + 1), cache=False).to_dict()
+                    symshape.derive(fresh(4 * r + 1), cache=False).closed_form  # noqa: B018 - timed
+                    lib_closed.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    symshape.derive(fresh(4 * r + 2), cache=False).to_dict()
                     lib_dict.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    c.derive(fresh(3 * r + 2))
+                    c.derive(fresh(4 * r + 3))
                     svc.append(time.perf_counter() - t0)
                     # the worker builds the evaluation program after the reply: let it finish before the
                     # next library call, so that the library's figure does not carry the service's work
                     time.sleep(0.1)
-                rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_dict, svc))))
+                rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_closed, lib_dict, svc)),
+                             statistics.quantiles([b / a for a, b in zip(lib_closed, svc, strict=True)], n=4)))
     finally:
         stop(proc)
     return rows
@@ -405,12 +410,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<26} {ok:>5} {calls:>6} {ms:>8.1f}")
 
     if "B" in args.tables:
-        print("\nB. cold Derive (median; a new spec each run): the service against the library in this process")
-        print(f"{'network':<24} {'derive() ms':>12} {'+to_dict() ms':>14} {'service ms':>11} {'/derive()':>10} "
-              f"{'/+to_dict()':>12}")
-        for label, lib, lib_dict, svc in bench_cold_derive(3 if args.quick else 15):
-            print(f"{label:<24} {lib:>12.1f} {lib_dict:>14.1f} {svc:>11.1f} {svc / lib:>10.2f} "
-                  f"{svc / lib_dict:>12.2f}")
+        print("\nB. cold Derive (medians of interleaved runs, a new spec each): the service against the library in "
+              "this process;\n   derive()+closed_form is the library figure the issue quotes (bench_core, README)")
+        print(f"{'network':<24} {'derive()':>9} {'+closed_form':>13} {'+to_dict()':>11} {'service':>8} "
+              f"{'/derive()':>10} {'/+closed_form':>14} {'(quartiles)':>12} {'/+to_dict()':>12}")
+        for label, lib, closed, lib_dict, svc, q in bench_cold_derive(3 if args.quick else 25):
+            print(f"{label:<24} {lib:>7.1f}ms {closed:>11.1f}ms {lib_dict:>9.1f}ms {svc:>6.1f}ms {svc / lib:>10.2f} "
+                  f"{svc / closed:>14.2f} {q[0]:>5.2f}-{q[2]:.2f} {svc / lib_dict:>12.2f}")
 
     if "C" in args.tables:
         print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s "
