@@ -7,7 +7,10 @@ batch goes (``LayerRule.batch_axes``: batch first, FOLLOWS its input, or a funct
 `BatchAxes`); this module resolves that over the network: a layer that FOLLOWS (Linear, LayerNorm, Dropout,
 activations, add) joins its outputs to its input, so the Linear after a sequence-first attention is (L, N, E'),
 and a network input takes the place its first layer with a layout of its own wants (x of shape (L, E) fed to a
-sequence-first attention is (L, N, E)). A tensor whose group nobody places keeps the batch first.
+sequence-first attention is (L, N, E)). A layer that APPENDS axes after its input's (torch Embedding: (*) ->
+(*, D)) joins its outputs to its input in the same way, the batch at the same index: token ids (L,) embedded
+for a sequence-first attention or LSTM are (L, N), the embeddings (L, N, D). A tensor whose group nobody places
+keeps the batch first.
 
     layout = batch_layout(d)
     layout.output(3, 0)          # the batch axis of layer 3's first output: 0 or 1
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .layers.base import FOLLOWS, BatchAxes
+from .layers.base import APPENDS, FOLLOWS, BatchAxes
 
 if TYPE_CHECKING:
     from .derive import Derivation
@@ -119,15 +122,16 @@ def _resolve(d: Derivation) -> BatchLayout:
         for k, shape in enumerate(ly.outputs):
             me = (ly.name, k)
             find(me)
-            if how == FOLLOWS:
-                same = [x for x, s in zip(ins, ly.input_shapes, strict=False) if len(s) == len(shape)]
+            if how in (FOLLOWS, APPENDS):  # the input's batch index; APPENDS: also in an output with more axes
+                same = [x for x, s in zip(ins, ly.input_shapes, strict=False)
+                        if len(s) == len(shape) or (how == APPENDS and len(s) < len(shape))]
                 for x in same:
                     union(me, x)
                 if not same:
                     place(me, 0)
             else:
                 place(me, how.output(k))
-        if rule is not None and rule.batch_axes is not None and how != FOLLOWS:  # a layout of its own
+        if rule is not None and rule.batch_axes is not None and how not in (FOLLOWS, APPENDS):  # its own layout
             for x in ins:
                 place(x, how.inputs)
 

@@ -24,6 +24,7 @@ import sympy
 
 import symshape
 from symshape.cli import main
+from symshape.layout import batch_layout
 from symshape.report import derivation_report, evaluation_report
 from symshape.views import evaluation_markdown
 
@@ -129,6 +130,37 @@ CASES: dict[str, tuple[Callable[[bool], list[dict]], Callable[[bool, dict], Any]
 }
 TABLE = [(name, bf) for name in CASES for bf in (True, False)]
 
+VOCAB = 50  # token ids 0..VOCAB-1 of the embedded cases
+
+
+def _embedded(name: str) -> tuple[Callable[[bool], list[dict]], Callable[[bool, dict], Any]]:
+    """nn.Embedding(VOCAB, E) on token ids `ids` of shape (L,) per sample, then case `name` on the embeddings:
+    torch's usual NLP layout. The ids and the embeddings keep the batch where the layer after them wants it."""
+    spec_of, run_of = CASES[name]
+
+    def spec(bf: bool) -> list[dict]:
+        layers = [{"Embedding": {"num_embeddings": VOCAB, "embedding_dim": "E"}, "name": "emb", "inputs": ["ids"]}]
+        for ly in spec_of(bf):
+            layers.append({**ly, **({"inputs": ["emb" if r == "x" else r for r in ly["inputs"]]}
+                                    if "inputs" in ly else {})})
+        return layers
+
+    def run(bf: bool, v: dict) -> Any:
+        emb, inner = nn.Embedding(VOCAB, v["E"]), run_of(bf, v)
+
+        def forward(ids: torch.Tensor) -> dict[str, list]:
+            e = emb(ids)
+            return {"emb": [e], **inner(e)}
+
+        forward.modules = [emb, *inner.modules]  # type: ignore[attr-defined]
+        return forward
+
+    return spec, run
+
+
+EMBEDDED = {name: _embedded(name) for name in ("MultiheadAttention", "LSTM", "GRU", "TransformerEncoderLayer")}
+EMBEDDED_TABLE = [(name, bf) for name in EMBEDDED for bf in (True, False)]
+
 
 def derived(name: str, bf: bool, batch: object = "B") -> symshape.Derivation:
     spec: dict[str, Any] = {"framework": "torch", "inputs": {"x": ["L", "E"]}, "layers": CASES[name][0](bf)}
@@ -174,8 +206,15 @@ def derive_shapes(report: str, names: list[str]) -> dict[str, str]:
 
 @pytest.mark.parametrize(("name", "batch_first"), TABLE, ids=[f"{n}-bf{b}" for n, b in TABLE])
 def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
+    check_printed_shapes_run(derived(name, batch_first), "x", lambda v: CASES[name][1](batch_first, v),
+                             lambda shape: torch.randn(*shape))
+
+
+def check_printed_shapes_run(d: symshape.Derivation, input_name: str, make_run: Callable[[dict], Any],
+                             make_input: Callable[[tuple[int, ...]], Any]) -> None:
+    """A real tensor of the printed input shape runs through the torch modules (`make_run(values)`), every
+    layer's outputs have the shapes every view prints, and sample 0 moves only along the printed batch axes."""
     torch.manual_seed(0)
-    d = derived(name, batch_first)
     values = {k: v for k, v in VALUES.items() if k in d.free_symbols}
     names = [ly.name for ly in d.layers]
     c = d.cost()
@@ -184,10 +223,10 @@ def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
 
     # the input as printed: `symshape derive`'s title, and the repr
     report = derivation_report(d, "table")
-    printed_in = re.search(r"input x " + SHAPE, report).group(1)
-    assert f"input x {printed_in}" in repr(d)
-    x = torch.randn(*bound(printed_in, values))
-    got = CASES[name][1](batch_first, values)(x)
+    printed_in = re.search(rf"input {input_name} " + SHAPE, report).group(1)
+    assert f"input {input_name} {printed_in}" in repr(d)
+    x = make_input(bound(printed_in, values))
+    got = make_run(values)(x)
     assert got, "the torch module recorded no output"
 
     views = {
@@ -210,8 +249,9 @@ def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
     # axis, changes sample 0 of every output along its printed batch axis and no other sample
     formulas = views["cost to_dict"]
     x2 = x.clone()
-    x2.select(_batch_axis(printed_in), 0).add_(1.0)
-    run = CASES[name][1](batch_first, values)
+    sample = x2.select(_batch_axis(printed_in), 0)
+    sample.copy_((sample + 1) % VOCAB if not x.is_floating_point() else sample + 1.0)  # token ids stay in range
+    run = make_run(values)
     for module in run.modules:
         module.eval()  # no dropout; gradients on: torch's own layers, not their fused inference path
     y1, y2 = run(x), run(x2)
@@ -227,6 +267,19 @@ def test_printed_shapes_run_in_torch(name: str, batch_first: bool) -> None:
         assert bound(closed, values) == tuple(got[last][0].shape)
         assert f"output {closed}" in repr(d)
         assert f"output {bound(closed, values)}".replace(" ", "") in repr(e).replace(" ", "")
+
+
+@pytest.mark.parametrize(("name", "batch_first"), EMBEDDED_TABLE, ids=[f"{n}-bf{b}" for n, b in EMBEDDED_TABLE])
+def test_embedded_token_ids_run_in_torch(name: str, batch_first: bool) -> None:
+    """Embedding -> a sequence-first (batch_first=False) attention/LSTM/GRU: the ids are printed (L, B) and the
+    embeddings (L, B, E), as torch needs them; with batch_first=True everything stays batch-first."""
+    spec = {"framework": "torch", "batch": "B", "inputs": {"ids": ["L"]}, "layers": EMBEDDED[name][0](batch_first)}
+    d = symshape.derive(spec)
+    lay = batch_layout(d)
+    first = 0 if batch_first else 1
+    assert (lay.input("ids"), lay.output(0)) == (first, first)
+    check_printed_shapes_run(d, "ids", lambda v: EMBEDDED[name][1](batch_first, v),
+                             lambda shape: torch.randint(0, VOCAB, shape))
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -28,6 +28,7 @@ from sympy import Expr, Integer
 from ..errors import SpecError, did_you_mean
 
 __all__ = [
+    "APPENDS",
     "FOLLOWS",
     "REGISTRY",
     "Arg",
@@ -414,8 +415,11 @@ class BatchAxes:
 
 # LayerRule.batch_axes: None, the batch first in every tensor (most layers); FOLLOWS, each output (of the input's
 # rank) keeps the batch where its input has it (layers acting on trailing axes, or elementwise: Linear, LayerNorm,
-# Dropout, activations, add); or a function of the parsed arguments -> BatchAxes (batch_first).
+# Dropout, activations, add); APPENDS, as FOLLOWS for a layer that keeps all its input's axes and appends new ones
+# at the end (torch Embedding: (*) -> (*, D)): each output of at least the input's rank keeps the batch at the
+# input's index; or a function of the parsed arguments -> BatchAxes (batch_first).
 FOLLOWS = "follows"
+APPENDS = "appends"
 BatchRule = Callable[[Any], BatchAxes] | str | None
 
 
@@ -431,10 +435,10 @@ class LayerRule:
     n_outputs: int = 1
     doc_args: tuple[tuple[str, object], ...] = ()  # arguments that make the documented generic instance
     doc_input: tuple[str, ...] = ()  # the documented generic input shape
-    batch_axes: BatchRule = None  # where the batch axis goes in its tensors (see BatchAxes, FOLLOWS)
+    batch_axes: BatchRule = None  # where the batch axis goes in its tensors (see BatchAxes, FOLLOWS, APPENDS)
 
     def batch_layout(self, args: Any) -> BatchAxes | str:
-        """BatchAxes for these parsed arguments, or FOLLOWS."""
+        """BatchAxes for these parsed arguments, or FOLLOWS, or APPENDS."""
         if self.batch_axes is None:
             return BatchAxes()
         return self.batch_axes if isinstance(self.batch_axes, str) else self.batch_axes(args)

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 from ..errors import SpecError
 from .base import (
     ANY,
+    APPENDS,
     BOOL,
     FOLLOWS,
     INT,
@@ -112,4 +113,5 @@ register("torch", "Embedding", [Arg("num_embeddings", INT), Arg("embedding_dim",
                                 Arg("norm_type", NUMBER, 2.0),
                                 Arg("scale_grad_by_freq", BOOL, False), Arg("sparse", BOOL, False),
                                 Arg("device", ANY, None), Arg("dtype", ANY, None)],
-         _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim", doc_input=("T",))
+         _embedding("num_embeddings", "embedding_dim"), "token ids -> vectors of embedding_dim", doc_input=("T",),
+         batch_axes=APPENDS)  # (*) -> (*, embedding_dim): the batch where the ids have it
