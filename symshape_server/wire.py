@@ -204,8 +204,8 @@ class EvaluateEncoder:
                 merged[-1] += x
             elif x != b"":
                 merged.append(x)
-        if len(self.skeletons) >= self.MAX_SKELETONS:
-            self.skeletons.clear()
+        if len(self.skeletons) >= self.MAX_SKELETONS:  # the oldest pattern goes (a dict keeps insertion order)
+            self.skeletons.pop(next(iter(self.skeletons)), None)
         self.skeletons[lengths] = merged
         return merged
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import pickle
+import queue
+import signal
 import threading
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -239,6 +240,9 @@ WARM_UP = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 
 def _worker_main(conn: Any) -> None:
     from symshape.deep import run_in_deep_thread
 
+    # Ctrl-C goes to the whole process group: the server stops (and kills) its workers, which say nothing
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     # every task runs in one large-stack thread: the library's deep calls run directly there (the server's
     # kill at the deadline bounds them: the library's own clock is set later, see ShapeAlgebraServicer.limits)
     run_in_deep_thread(_serve, conn)
@@ -254,7 +258,7 @@ def _serve(conn: Any) -> None:
     while True:
         try:
             task, args = conn.recv()
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:  # the server closed the pipe
             return
         try:
             result = TASKS[task](*args)
@@ -307,9 +311,11 @@ class WorkerPool:
         self.live: set[_Worker] = set()  # ready: idle and busy
         self.starting: set[_Worker] = set()
         self.closed = False
-        # receives each derivation's compiled program after its reply (a thread per worker at most; a pool,
-        # since starting a thread waits for it to run: a wake-up on the reply's path)
-        self.receivers = ThreadPoolExecutor(max_workers=max(1, size), thread_name_prefix="symshape-compiled")
+        # threads that receive each derivation's compiled program after its reply (started once: starting a
+        # thread waits for it to run, a wake-up on the reply's path); daemons, so that they never hold up exit
+        self.receiving: queue.SimpleQueue = queue.SimpleQueue()
+        for k in range(max(1, size)):
+            threading.Thread(target=self._receiver, name=f"symshape-compiled-{k}", daemon=True).start()
         for _ in range(max(1, size)):
             self._start()
 
@@ -418,6 +424,10 @@ class WorkerPool:
             raise OverflowError(result)
         raise WorkerFailed(result)
 
+    def _receiver(self) -> None:
+        while True:  # (after close, a killed worker's pipe ends at once: its Later gets the error)
+            self._finish(*self.receiving.get())
+
     def _finish(self, worker: _Worker, later: Later, timeout: float) -> None:
         """Receive a derivation's compiled program (its second message), then free the worker."""
         try:
@@ -438,7 +448,7 @@ class WorkerPool:
             "derive", (payload, source, limits, faults, options), timeout, keep=True)
         later = Later()
         if options.reply:  # the caller answers now; a thread receives the program
-            self.receivers.submit(self._finish, worker, later, limits.seconds)
+            self.receiving.put((worker, later, limits.seconds))
         else:  # the caller needs the program itself (Evaluate by spec, an id rebuilt)
             self._finish(worker, later, timeout - (time.monotonic() - start))
             later.get()
@@ -479,4 +489,3 @@ class WorkerPool:
             worker.proc.join(2)
         for worker in idle:
             worker.conn.close()
-        self.receivers.shutdown(wait=False)

@@ -55,3 +55,20 @@ def test_past_the_time_limit_the_call_is_stopped():
     spinning["thread"].join(3)
     assert not spinning["thread"].is_alive()  # the stopped worker ended
     assert sys.getrecursionlimit() >= 200_000
+
+
+def test_run_in_deep_thread_runs_deep_calls_in_place():
+    """The derivation workers' loop: one large-stack thread, run_deep calls inside run directly (the same
+    thread, no hand-over), deep recursion works, results and errors come back as they are."""
+    from symshape.deep import run_in_deep_thread
+
+    def body() -> tuple:
+        here = threading.current_thread().ident
+        return here, {run_deep(lambda: threading.current_thread().ident) for _ in range(20)}, run_deep(depth, 50_000)
+
+    here, inner, deep_result = run_in_deep_thread(body)
+    assert inner == {here} and here != threading.current_thread().ident and deep_result == 50_000
+    sys.setrecursionlimit(1000)  # lowered by someone else meanwhile (it is process-wide): raised again
+    assert run_in_deep_thread(lambda: run_deep(depth, 20_000)) == 20_000
+    with pytest.raises(KeyError, match="boom"):
+        run_in_deep_thread(lambda: {}["boom"])

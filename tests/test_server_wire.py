@@ -78,6 +78,19 @@ def test_sizes_of_every_varint_length(spec: str, scales: dict[str, tuple[int, in
     assert valid > 20 and len(encoder.skeletons) > 3
 
 
+def test_past_max_skeletons_the_oldest_pattern_goes() -> None:
+    d = symshape.derive(EXAMPLES / "classic_symbolic.yaml")
+    encoder = EvaluateEncoder(d.compiled, "k")
+    encoder.MAX_SKELETONS = 3
+    seen = []
+    for i in (8, 200, 20_000, 3_000_000, 8, 200):  # 1-, 2-, 3- and 4-byte sizes, then the first two again
+        values = {"I": i, "F": 3, "S": 1, "P": 0, "D": 5}
+        assert encoder.valid_reply(values) == evaluate_response("k", evaluate(d.compiled, values)).SerializeToString()
+        seen.append(next(reversed(encoder.skeletons)))
+        assert len(encoder.skeletons) <= 3
+    assert list(encoder.skeletons) == seen[-3:]  # the newest three patterns, oldest first
+
+
 def test_beyond_int64_goes_the_ordinary_way_which_says_so() -> None:
     d = symshape.derive("framework: torch\ninput: [N]\nlayers:\n  - Linear: {out_features: N}\n")
     assert EvaluateEncoder(d.compiled, "k").valid_reply({"N": 2**40}) is None  # the ordinary way words it:
