@@ -228,10 +228,8 @@ def start_echo() -> tuple[subprocess.Popen, int]:
     return proc, port
 
 
-async def rate(port: int, method: str, requests: list[bytes], in_flight: int, seconds: float,
-               start: int = 0) -> float:
-    """Unary calls per second with `in_flight` calls at once over 4 connections; requests taken in turn
-    from index `start` on."""
+async def rate(port: int, method: str, requests: list[bytes], in_flight: int, seconds: float) -> float:
+    """Unary calls per second with `in_flight` calls at once over 4 connections; requests taken in turn."""
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.channel_id", i)]) for i in range(4)]
     calls = [ch.unary_unary(method) for ch in channels]  # bytes in, bytes out: no client-side parsing
     count = 0
@@ -240,13 +238,13 @@ async def rate(port: int, method: str, requests: list[bytes], in_flight: int, se
     async def worker(k: int) -> None:
         nonlocal count
         call = calls[k % len(calls)]
-        i = start + k
+        i = k
         while time.perf_counter() < stop_at:
             await call(requests[i % len(requests)], timeout=30)
             i += in_flight
             count += 1
 
-    for call in calls:  # connections up; with the last request (the timed calls take them from `start` on)
+    for call in calls:  # connections up, with the last request (the timed calls take them from the first on)
         await call(requests[-1], timeout=30)
     t0 = time.perf_counter()
     await asyncio.gather(*(worker(k) for k in range(in_flight)))
