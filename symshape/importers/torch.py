@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import SpecError
@@ -130,6 +130,18 @@ def _qualified(node: Any) -> str:
     return f"{module}.{name}" if module else name
 
 
+def _nodes(args: Any) -> Iterator[Any]:
+    """The graph nodes in a node's (nested) arguments, in order."""
+    if isinstance(args, (list, tuple)):
+        for a in args:
+            yield from _nodes(a)
+    elif isinstance(args, dict):
+        for a in args.values():
+            yield from _nodes(a)
+    elif hasattr(args, "op"):
+        yield args
+
+
 class _Importer:
     def __init__(self, root: Any, graph: Any, example: Sequence[Any], allow_opaque: bool,
                  shapes: dict[str, Any]) -> None:
@@ -150,17 +162,8 @@ class _Importer:
 
     def read_of(self, args: Any) -> set[tuple[str, int]]:
         out: set[tuple[str, int]] = set()
-
-        def walk(a: Any) -> None:
-            if isinstance(a, (list, tuple)):
-                for x in a:
-                    walk(x)
-            elif isinstance(a, dict):
-                for x in a.values():
-                    walk(x)
-            elif hasattr(a, "op") and a.name in self.reads:
-                out.update(self.reads[a.name])
-        walk(args)
+        for node in _nodes(args):
+            out.update(self.reads.get(node.name, ()))
         return out
 
     def note_size(self, node: Any, op: str, args: list, kwargs: dict) -> None:
@@ -236,19 +239,7 @@ class _Importer:
         return hasattr(arg, "op") and isinstance(self.shapes.get(arg.name), self.torch.Tensor)
 
     def tensor_refs(self, args: Any) -> list[str]:
-        out: list[str] = []
-
-        def walk(a: Any) -> None:
-            if isinstance(a, (list, tuple)):
-                for x in a:
-                    walk(x)
-            elif isinstance(a, dict):
-                for x in a.values():
-                    walk(x)
-            elif hasattr(a, "op") and isinstance(self.ref.get(a.name), str):
-                out.append(self.ref[a.name])
-        walk(args)
-        return out
+        return [self.ref[node.name] for node in _nodes(args) if isinstance(self.ref.get(node.name), str)]
 
     def concrete(self, arg: Any) -> Any:
         """A non-tensor argument's value at the example: ints from x.size(1), lists of them, literals."""
