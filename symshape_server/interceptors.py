@@ -51,7 +51,32 @@ class TokenAuth(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
-class ConcurrencyLimit(grpc.ServerInterceptor):
+class _Wrapping(grpc.ServerInterceptor):
+    """An interceptor that wraps the handlers it `applies` to, each once (the same handler comes back for
+    every call of a method: wrapping it per call would be a per-call cost)."""
+
+    def __init__(self) -> None:
+        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
+
+    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
+        raise NotImplementedError
+
+    def _wrap(self, handler: Any) -> Any:
+        raise NotImplementedError
+
+    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(details)
+        if handler is None or not self.applies(handler, details):
+            return handler
+        hit = self.wrapped.get(details.method)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = self._wrap(handler)
+        self.wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+
+class ConcurrencyLimit(_Wrapping):
     """At most `limit` ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED at once.
 
     grpc's own maximum_concurrent_rpcs counts every call, health checks included, so a loaded server
@@ -59,10 +84,10 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
     and the server starts RESERVE_THREADS threads beyond the limit so that exempt calls find a thread."""
 
     def __init__(self, limit: int) -> None:
+        super().__init__()
         self.limit = limit
         self.active = 0
         self.lock = threading.Lock()
-        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
 
     def _enter(self, context: grpc.ServicerContext) -> None:
         with self.lock:
@@ -77,16 +102,8 @@ class ConcurrencyLimit(grpc.ServerInterceptor):
         with self.lock:
             self.active -= 1
 
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or details.method.startswith(EXEMPT):
-            return handler
-        hit = self.wrapped.get(details.method)  # the same handler each call: wrapped once (per-call cost)
-        if hit is not None and hit[0] is handler:
-            return hit[1]
-        wrapped = self._wrap(handler)
-        self.wrapped[details.method] = (handler, wrapped)
-        return wrapped
+    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
+        return not details.method.startswith(EXEMPT)
 
     def _wrap(self, handler: Any) -> Any:
         if handler.response_streaming:
@@ -126,22 +143,11 @@ def _bad_encoding(what: _Undecodable) -> Abort:
                  "BAD_REQUEST_ENCODING", [("request", "cannot be decoded")])
 
 
-class DecodeErrors(grpc.ServerInterceptor):
+class DecodeErrors(_Wrapping):
     """A request protobuf cannot decode is INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
 
-    def __init__(self) -> None:
-        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
-
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or handler.request_deserializer is None or details.method.startswith(EXEMPT):
-            return handler
-        hit = self.wrapped.get(details.method)  # the same handler each call: wrapped once (per-call cost)
-        if hit is not None and hit[0] is handler:
-            return hit[1]
-        wrapped = self._wrap(handler)
-        self.wrapped[details.method] = (handler, wrapped)
-        return wrapped
+    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
+        return handler.request_deserializer is not None and not details.method.startswith(EXEMPT)
 
     def _wrap(self, handler: Any) -> Any:
         decode = handler.request_deserializer
