@@ -13,6 +13,8 @@ import symshape
 from symshape.evaluate import CheckInfo, evaluate
 from symshape.margins import _abs, _plus_one, _sub, condition_names, margin_int, margins
 
+from .readme_sample import run_readme_sample
+
 ROOT = Path(__file__).resolve().parent.parent
 I64 = 2**63 - 1
 
@@ -212,19 +214,7 @@ def test_margins_agree_with_torch() -> None:
 
 
 def test_readme_margins_sample_runs_and_says_what_it_returns() -> None:
-    import os
-    import re
-
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Past one machine"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    here = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        scope: dict = {}
-        exec(compile(code, "README.md (margins)", "exec"), scope)  # our own README, not input
-    finally:
-        os.chdir(here)
+    scope = run_readme_sample("## Past one machine", "margins")
     assert scope["m"].violated() == {"layer 1 'max_pooling2d' (MaxPooling2D): output height": 1}
     first = scope["b"].columns["first_violation"]
     assert first[:8].tolist() == [4, 4, 4, 4, 4, 4, 6, 6] and (first[8:] == -1).all()

@@ -1,23 +1,10 @@
 """The README's Python API sample runs as printed, and its comments state what it returns."""
 
-import os
-import re
-from pathlib import Path
-
-ROOT = Path(__file__).parent.parent
+from .readme_sample import run_readme_sample
 
 
 def test_python_api_sample_runs_and_says_what_it_returns():
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python API"):]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    here = os.getcwd()
-    os.chdir(ROOT)
-    try:
-        scope: dict = {}
-        exec(compile(code, "README.md (Python API)", "exec"), scope)  # our own README, not input
-    finally:
-        os.chdir(here)
+    scope = run_readme_sample("## Python API", "Python API")
     d, s, u = scope["d"], scope["s"], scope["u"]
     assert d.params == 25557032 and d.closed_form == (1000,)
     assert repr(d).startswith("<Derivation torch") and len(repr(d)) < 200
