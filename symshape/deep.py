@@ -51,8 +51,7 @@ class _Worker:
 
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._loop, name="symshape-deep", daemon=True)
-        self.thread.start()
+        self.thread = _large_stack_thread(self._loop, "symshape-deep")
 
     def _loop(self) -> None:
         _local.inside = True
@@ -61,8 +60,7 @@ class _Worker:
             if task is None:
                 return
             fn, args, kwargs, box, done = task
-            if sys.getrecursionlimit() < RECURSION_LIMIT:  # lowered since (the limit is process-wide: torch.export
-                sys.setrecursionlimit(RECURSION_LIMIT)  # and others set their own)
+            _raise_recursion_limit()
             try:
                 box["value"] = fn(*args, **kwargs)
             except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
@@ -77,17 +75,31 @@ _idle: list[_Worker] = []
 MAX_IDLE = 4
 
 
+def _raise_recursion_limit() -> None:
+    """The limit is process-wide and others lower it (torch.export sets its own): raised again where needed."""
+    if sys.getrecursionlimit() < RECURSION_LIMIT:
+        sys.setrecursionlimit(RECURSION_LIMIT)
+
+
+def _large_stack_thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread with STACK_BYTES of stack, started (the stack size is process-wide too: set under
+    _setup for this thread only)."""
+    with _setup:
+        _raise_recursion_limit()
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    return thread
+
+
 def _take() -> _Worker:
     with _setup:
         if _idle:
             return _idle.pop()
-        if sys.getrecursionlimit() < RECURSION_LIMIT:
-            sys.setrecursionlimit(RECURSION_LIMIT)
-        previous = threading.stack_size(STACK_BYTES)
-        try:
-            return _Worker()
-        finally:
-            threading.stack_size(previous)
+    return _Worker()
 
 
 def _give_back(worker: _Worker) -> None:
@@ -100,8 +112,7 @@ def _give_back(worker: _Worker) -> None:
 
 def run_deep(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     if getattr(_local, "inside", False):  # a large-stack thread already
-        if sys.getrecursionlimit() < RECURSION_LIMIT:  # lowered since by someone else (it is process-wide)
-            sys.setrecursionlimit(RECURSION_LIMIT)
+        _raise_recursion_limit()
         return fn(*args, **kwargs)
     box: dict[str, Any] = {}
     done = threading.Event()
@@ -142,16 +153,7 @@ def run_in_deep_thread(fn: Callable[..., T], *args: Any) -> T:
         except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread as is
             box["error"] = err
 
-    with _setup:
-        if sys.getrecursionlimit() < RECURSION_LIMIT:
-            sys.setrecursionlimit(RECURSION_LIMIT)
-        previous = threading.stack_size(STACK_BYTES)
-        try:
-            thread = threading.Thread(target=body, name="symshape-deep-main", daemon=True)
-            thread.start()
-        finally:
-            threading.stack_size(previous)
-    thread.join()
+    _large_stack_thread(body, "symshape-deep-main").join()
     if "error" in box:
         raise box["error"]
     return box["value"]
