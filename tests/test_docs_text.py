@@ -28,3 +28,14 @@ def test_invalid_example_says_which_values_it_fails_at() -> None:
     text = str(symshape.document(SKIP, format="markdown", example={"H": 63, "W": 8}))
     assert "Invalid: 1 violated condition, failing at H = 63 (give other example values for a valid network):" in text
     assert "--example" not in text
+
+
+def test_the_naming_sentence_only_where_layers_make_new_sizes() -> None:
+    """'Each layer's new sizes are named x_k' only when some layer makes a size (a convolution does; an
+    embedding and linear layers that keep theirs do not, and no x_k appears then)."""
+    makes = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
+    keeps = "framework: torch\ninput: [L]\nlayers:\n  - Embedding: {num_embeddings: 9, embedding_dim: E}\n" \
+            "  - Linear: {in_features: E, out_features: 3}\n"
+    assert "new sizes are named" in str(symshape.document(makes, format="markdown"))
+    text = str(symshape.document(keeps, format="markdown"))
+    assert "new sizes are named" not in text and "x_{" not in text

@@ -219,7 +219,7 @@ def build(d: Derivation, descriptions: Mapping[str, str], example: Mapping[str, 
         to_latex(s) for s in batched(d, shape, lay.input(n))) + ")" for n, shape in d.inputs.items())
     analysis = analysis or Analysis.of(d)
     never = analysis.never
-    naming = () if never else (" Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
+    naming = () if never or not namer.names else (" Each layer's new sizes are named ", Math(namer.prefix + "_{k}"),
                                " and written in terms of the sizes before them; only the output is shown in "
                                "closed form.")
     where = "first" if lay.batch_first else "where each layer puts it"
