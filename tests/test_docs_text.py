@@ -31,11 +31,12 @@ def test_invalid_example_says_which_values_it_fails_at() -> None:
 
 
 def test_the_naming_sentence_only_where_layers_make_new_sizes() -> None:
-    """'Each layer's new sizes are named x_k' only when some layer makes a size (a convolution does; an
-    embedding and linear layers that keep theirs do not, and no x_k appears then)."""
-    makes = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: 3}\n"
+    """'Each layer's new sizes are named x_k' only when some layer makes a named size (a strided convolution
+    does; an embedding and linear layers that keep theirs do not, and no x_k appears then)."""
+    makes = "framework: torch\ninput: [3, H]\nlayers:\n  - Conv1d: {out_channels: 4, kernel_size: K, stride: S}\n"
     keeps = "framework: torch\ninput: [L]\nlayers:\n  - Embedding: {num_embeddings: 9, embedding_dim: E}\n" \
             "  - Linear: {in_features: E, out_features: 3}\n"
-    assert "new sizes are named" in str(symshape.document(makes, format="markdown"))
+    text = str(symshape.document(makes, format="markdown"))
+    assert "new sizes are named" in text and "x_{1}" in text
     text = str(symshape.document(keeps, format="markdown"))
     assert "new sizes are named" not in text and "x_{" not in text
