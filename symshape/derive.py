@@ -373,6 +373,11 @@ def _fold(cond: Condition) -> bool | None:
     return None
 
 
+def _numeric(e: Expr) -> bool:
+    """A number, or a power of one (2**k): a factor SymPy's Mul may merge with a numeric coefficient."""
+    return bool(e.is_Number or (e.is_Pow and e.args[0].is_Number))
+
+
 _COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
             "!=": operator.ne}
 
@@ -465,7 +470,33 @@ class Derivation:
     def collapse(self, e: Expr) -> Expr:
         """The compact closed form of any expression of this derivation (memoized)."""
         with self._lock:
-            return self.collapser(as_expr(e))
+            return self._collapse(as_expr(e))
+
+    def _collapse(self, e: Expr) -> Expr:
+        """`collapser(e)`, with the products c*M of counts (a number times sizes: every layer's MACs and
+        activations, the terms of the totals) sharing the closed form of M: ResNet-50's counts are a few
+        dozen numbers times a few products of sizes, and SymPy builds each product of closed forms slowly.
+
+        c*closed(M) is closed(M) with c in first place: how SymPy writes a product (its Add builds c*M so),
+        taken only where closed(M) is a product with no number in it (no coefficient, no numeric power) and
+        c an integer, where SymPy's Mul has nothing to merge or distribute: the same expression, exactly."""
+        collapser = self.collapser
+        hit = collapser.memo.get(e)
+        if hit is not None:
+            return hit
+        if isinstance(e, sympy.Add):  # as the collapser does, its terms through the shortcut
+            args = [self._collapse(a) for a in e.args]
+            out = e if all(a is b for a, b in zip(args, e.args, strict=True)) else e.func(*args)
+        elif isinstance(e, sympy.Mul) and len(e.args) > 2 and isinstance(e.args[0], Integer):
+            rest = collapser(e._new_rawargs(*e.args[1:]))  # M: a product of two or more factors
+            if isinstance(rest, sympy.Mul) and not any(_numeric(a) for a in rest.args):
+                out = rest._new_rawargs(e.args[0], *rest.args)
+            else:
+                out = collapser(e)
+        else:
+            return collapser(e)
+        collapser.memo[e] = out
+        return out
 
     def normal_form(self, e: Expr) -> Expr:
         """The closed form of a count, multiplied out when small: the one printed form of a quantity
