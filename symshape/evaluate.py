@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -102,6 +103,21 @@ class Compiled:
         self.batch_axes: BatchLayout | None = None if d.batch is None else batch_layout(d)
         self.program: Program = b.build()
         self.accepted = tuple(d.symbols)
+
+    @cached_property
+    def read(self) -> tuple[int, ...]:
+        """The registers an Evaluation reads: `Program.run_int(values, read)` computes only these and what
+        they need (the running totals' and validity's links are summed at once)."""
+        regs = {self.valid, *self.totals.values()}
+        for ck in self.conditions:
+            regs.update((ck.lhs, ck.rhs, ck.truth))
+        for lr in self.layer_regs:
+            regs.update(r for shape in lr["outputs"] for r in shape)
+            regs.update(lr[name] for name in ("trainable", "non_trainable", "buffers", "macs", "activations"))
+        regs.update(r for shape in self.output for r in shape)
+        if getattr(self, "batch", None) is not None:
+            regs.add(self.batch)
+        return tuple(sorted(r for r in regs if isinstance(r, int) and not isinstance(r, bool)))
 
     def depends_on(self, reg: int) -> list[str]:
         """Names of the symbols a register depends on, in program order."""
@@ -226,22 +242,25 @@ def check_bindings(c: Compiled, bindings: Mapping[str, Any]) -> dict[str, int]:
     if not isinstance(bindings, Mapping):
         raise BindingError(f"bindings map symbol names to integers, not {type(bindings).__name__}")
     out: dict[str, int] = {}
+    accepted, max_bits = c.accepted, current().max_bits
     for name, value in bindings.items():
-        if name not in c.accepted:
-            raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), c.accepted)}; "
-                               f"this network's symbols: {', '.join(c.accepted) or 'none'}")
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-            if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
-                value = int(value)
-            else:
-                raise BindingError(f"the value of '{name}' must be an integer, got {_short(value)}")
-        value = int(value)
-        max_bits = current().max_bits
+        if name not in accepted:
+            raise BindingError(f"unknown symbol '{name}'{did_you_mean(str(name), accepted)}; "
+                               f"this network's symbols: {', '.join(accepted) or 'none'}")
+        if value.__class__ is not int:  # (a plain int, the common case, needs no conversion)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+                    value = int(value)
+                else:
+                    raise BindingError(f"the value of '{name}' must be an integer, got {_short(value)}")
+            value = int(value)
         if value.bit_length() > max_bits:
             raise LimitError(f"the value of '{name}' has more than {max_bits} bits (symshape.limits max_bits)")
         out[name] = value
+    if len(out) == len(c.program.symbols) and all(s in out for s in c.program.symbols):
+        return out  # every symbol the program reads is bound
     needed = set(c.program.symbols)
-    missing = [s for s in c.accepted if s in needed and s not in out]
+    missing = [s for s in accepted if s in needed and s not in out]
     if missing:
         raise BindingError(f"missing value{'s' if len(missing) > 1 else ''} for {', '.join(missing)}")
     return out
@@ -260,7 +279,7 @@ def evaluate(d: Derivation | Compiled, bindings: Mapping[str, Any], margins: boo
     margin (<= 0: it holds; symshape.margins), in the order of `Compiled.conditions`."""
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
     values = check_bindings(c, bindings)
-    return evaluation_from(c, values, c.program.run_int(values), margins)
+    return evaluation_from(c, values, c.program.run_int(values, c.read), margins)
 
 
 def evaluation_from(c: Compiled, values: dict[str, int], regs: list, margins: bool = False) -> Evaluation:

@@ -46,32 +46,37 @@ class Program:
     ops: tuple[tuple[str, tuple], ...]
     symbols: tuple[str, ...]
 
-    def run_int(self, values: Mapping[str, int]) -> list[int | bool | None]:
+    def run_int(self, values: Mapping[str, int], wanted: tuple[int, ...] | None = None) -> list[int | bool | None]:
         """Evaluate every register on exact Python ints; None marks an undefined value.
 
         The fast path runs precompiled steps with no checks; a division by zero (an invalid binding:
         a zero stride) sends the evaluation to the careful path, which marks what it makes undefined.
+        With `wanted`, only the registers those need are computed, and a chain of additions (or of
+        conjunctions) whose links nothing else reads is one sum (one all()): a network's running
+        totals and running validity. The other registers then hold None or their constant.
         """
         max_bits = current().max_bits
-        cached = self.__dict__.get("_steps")
-        if cached is None or cached[0] != max_bits:
-            steps = _fast_steps(self.ops, max_bits)
-            constants = [args[0] if op == "const" else None for op, args in self.ops]  # filled in once
-            cached = (max_bits, constants, [(i, f) for i, (f, (op, _)) in enumerate(zip(steps, self.ops))
-                                            if op != "const"])
-            object.__setattr__(self, "_steps", cached)
-        _, constants, plan = cached
+        plans = self.__dict__.get("_plans")
+        if plans is None:
+            plans = {}
+            object.__setattr__(self, "_plans", plans)
+        plan = plans.get((max_bits, wanted))
+        if plan is None:
+            if len(plans) >= 16:  # a few callers, each with its own set: a bound, not a cache policy
+                plans.clear()
+            plan = plans[(max_bits, wanted)] = _plan(self.ops, max_bits, wanted)
+        constants, steps = plan
         regs = constants.copy()
         try:
-            for i, step in plan:
+            for i, step in steps:
                 regs[i] = step(regs, values)
             return regs
         except ZeroDivisionError:
             return self._run_careful(values)
 
     def __getstate__(self) -> dict:
-        """Pickle the program, not the closures run_int caches (the server ships programs between processes)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_steps"}
+        """Pickle the program, not the plans run_int caches (the server ships programs between processes)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_plans"}
 
     def __setstate__(self, state: dict) -> None:
         for k, v in state.items():
@@ -194,6 +199,14 @@ def _prod(values: list, max_bits: int) -> int:
     return out
 
 
+def _mul3(x: int, y: int, z: int, max_bits: int) -> int:
+    """x * y * z with _prod's bound: at once when the bit lengths' sum shows that no partial product can
+    pass it (a product has at most its factors' bit lengths summed), else _prod's checks, factor by factor."""
+    if x.bit_length() + y.bit_length() + z.bit_length() <= max_bits + 1:
+        return x * y * z
+    return _prod([x, y, z], max_bits)
+
+
 def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callable[[list, Mapping[str, int]], object]]:
     """One small function per instruction: regs, values -> the register's value."""
     steps: list[Callable[[list, Mapping[str, int]], object]] = []
@@ -211,6 +224,8 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callabl
             steps.append(lambda r, v, f=_BINARY[op], a=args[0], b=args[1]: f(r[a], r[b]))
         elif op == "add":
             steps.append(lambda r, v, a=args: sum([r[i] for i in a]))
+        elif op == "mul" and len(args) == 3:  # a count: weights x height x width
+            steps.append(lambda r, v, a=args[0], b=args[1], c=args[2], m=max_bits: _mul3(r[a], r[b], r[c], m))
         elif op == "mul":
             steps.append(lambda r, v, a=args, m=max_bits: _prod([r[i] for i in a], m))
         elif op in ("max", "min"):
@@ -224,6 +239,54 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callabl
         else:
             steps.append(lambda r, v, o=op, a=args, m=max_bits: _apply_int(o, [r[i] for i in a], m))
     return steps
+
+
+def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int,
+          wanted: tuple[int, ...] | None) -> tuple[list, list[tuple[int, Callable]]]:
+    """(constants filled in, [(register, step)]) for run_int: every instruction, or (`wanted`) those it needs
+    with chains of additions and of conjunctions fused (see run_int)."""
+    constants = [args[0] if op == "const" else None for op, args in ops]
+    steps = _fast_steps(ops, max_bits)
+    if wanted is None:
+        return constants, [(i, f) for i, (f, (op, _)) in enumerate(zip(steps, ops, strict=True)) if op != "const"]
+    uses = [0] * len(ops)
+    for op, args in ops:
+        if op not in ("const", "sym"):
+            for a in args:
+                uses[a] += 1
+    keep = set(wanted)
+    needed = set(wanted)
+    for i in range(len(ops) - 1, -1, -1):
+        if i in needed and ops[i][0] not in ("const", "sym"):
+            needed.update(ops[i][1])
+    absorbed: set[int] = set()  # links of a fused chain: computed as part of its end, never on their own
+    fused: dict[int, list[int]] = {}  # a chain's end -> the registers it sums (or conjoins)
+    for i in sorted(needed, reverse=True):
+        op, args = ops[i]
+        if op not in ("add", "and") or i in absorbed:
+            continue
+        leaves: list[int] = []
+        stack = list(args)
+        while stack:
+            x = stack.pop()
+            if ops[x][0] == op and uses[x] == 1 and x not in keep:
+                absorbed.add(x)
+                stack.extend(ops[x][1])
+            else:
+                leaves.append(x)
+        if len(leaves) > len(args):
+            fused[i] = leaves
+    plan: list[tuple[int, Callable]] = []
+    for i in sorted(needed - absorbed):
+        op = ops[i][0]
+        if op == "const":
+            continue
+        if i in fused:
+            get = operator.itemgetter(*fused[i])
+            plan.append((i, (lambda r, v, g=get: sum(g(r))) if op == "add" else (lambda r, v, g=get: all(g(r)))))
+        else:
+            plan.append((i, steps[i]))
+    return constants, plan
 
 
 _BINARY: dict[str, Callable[[object, object], object]] = {

@@ -1,4 +1,6 @@
-"""Interceptors: bearer-token authentication, the concurrency limit, and requests that do not decode.
+"""Around the handlers: bearer-token authentication (an interceptor: it guards every service but
+health), and, wrapped once around each ShapeAlgebraService handler when it is registered, the
+concurrency limit and requests that do not decode (no per-call interceptor pipeline on the hot path).
 
 Health checks (and reflection) are never counted by the concurrency limit: a loaded server still
 answers its health checks.
@@ -16,9 +18,8 @@ from google.rpc import code_pb2
 
 from .status import Abort, to_status
 
-__all__ = ["EXEMPT", "ConcurrencyLimit", "DecodeErrors", "TokenAuth"]
+__all__ = ["ConcurrencyLimit", "DecodeErrors", "TokenAuth"]
 
-EXEMPT = ("/grpc.health.v1.Health/", "/grpc.reflection.")  # not counted by max_concurrent_rpcs
 RESERVE_THREADS = 4  # beyond max_concurrent_rpcs: health, reflection and refusals always find a thread
 
 
@@ -51,40 +52,15 @@ class TokenAuth(grpc.ServerInterceptor):
         return grpc.unary_unary_rpc_method_handler(deny)
 
 
-class _Wrapping(grpc.ServerInterceptor):
-    """An interceptor that wraps the handlers it `applies` to, each once (the same handler comes back for
-    every call of a method: wrapping it per call would be a per-call cost)."""
-
-    def __init__(self) -> None:
-        self.wrapped: dict[str, tuple[Any, Any]] = {}  # method -> (its handler, the handler wrapped)
-
-    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
-        raise NotImplementedError
-
-    def _wrap(self, handler: Any) -> Any:
-        raise NotImplementedError
-
-    def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails) -> Any:
-        handler = continuation(details)
-        if handler is None or not self.applies(handler, details):
-            return handler
-        hit = self.wrapped.get(details.method)
-        if hit is not None and hit[0] is handler:
-            return hit[1]
-        wrapped = self._wrap(handler)
-        self.wrapped[details.method] = (handler, wrapped)
-        return wrapped
-
-
-class ConcurrencyLimit(_Wrapping):
+class ConcurrencyLimit:
     """At most `limit` ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED at once.
 
     grpc's own maximum_concurrent_rpcs counts every call, health checks included, so a loaded server
-    would refuse its health checks; this limit counts only the service's calls (EXEMPT are not counted),
-    and the server starts RESERVE_THREADS threads beyond the limit so that exempt calls find a thread."""
+    would refuse its health checks; this limit counts only the calls of the handlers it wraps (the
+    service's: health and reflection are not), and the server starts RESERVE_THREADS threads beyond
+    the limit so that those calls find a thread."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__()
         self.limit = limit
         self.active = 0
         self.lock = threading.Lock()
@@ -102,10 +78,8 @@ class ConcurrencyLimit(_Wrapping):
         with self.lock:
             self.active -= 1
 
-    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
-        return not details.method.startswith(EXEMPT)
-
-    def _wrap(self, handler: Any) -> Any:
+    def wrap(self, handler: Any) -> Any:
+        """The handler, counted."""
         if handler.response_streaming:
             kind = "stream_stream" if handler.request_streaming else "unary_stream"
             inner = getattr(handler, kind)
@@ -143,13 +117,12 @@ def _bad_encoding(what: _Undecodable) -> Abort:
                  "BAD_REQUEST_ENCODING", [("request", "cannot be decoded")])
 
 
-class DecodeErrors(_Wrapping):
+class DecodeErrors:
     """A request protobuf cannot decode is INVALID_ARGUMENT (grpc's own answer would be INTERNAL)."""
 
-    def applies(self, handler: Any, details: grpc.HandlerCallDetails) -> bool:
-        return handler.request_deserializer is not None and not details.method.startswith(EXEMPT)
-
-    def _wrap(self, handler: Any) -> Any:
+    @staticmethod
+    def wrap(handler: Any) -> Any:
+        """The handler, with its requests decoded safely."""
         decode = handler.request_deserializer
 
         def safe_decode(data: bytes) -> Any:

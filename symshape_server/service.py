@@ -242,11 +242,11 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             self.cache.put(key, derived)
             return derived
 
-    def _encoder(self, derived: Derived) -> EvaluateEncoder:
-        encoder = self.encoders.get(derived.key)
-        if encoder is None or encoder.c is not derived.compiled:
-            encoder = EvaluateEncoder(derived.compiled, derived.key)
-            self.encoders.put(derived.key, encoder)
+    def _encoder(self, key: str, compiled: Any) -> EvaluateEncoder:
+        encoder = self.encoders.get(key)
+        if encoder is None or encoder.c is not compiled:
+            encoder = EvaluateEncoder(compiled, key)
+            self.encoders.put(key, encoder)
         return encoder
 
     def _target(self, request: Any, context: grpc.ServicerContext) -> Derived:
@@ -288,20 +288,21 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 cost = self._cost_program(derived, request.cost, context)
                 cost_values = cost.values(bindings)
                 bindings = {k: v for k, v in bindings.items() if k in derived.compiled.accepted}
-            values = check_bindings(derived.compiled, bindings)
-            program = derived.compiled.program
+            compiled, worst_bits = derived.later.get()
+            values = check_bindings(compiled, bindings)
+            program = compiled.program
             if len(program.ops) > self.config.max_inline_ops:  # too long to hold a serving thread: a worker
-                reply = self.pool.evaluate(derived.key, derived.compiled, values, self._timeout(context))
+                reply = self.pool.evaluate(derived.key, compiled, values, self._timeout(context))
                 response = pb.EvaluateResponse.FromString(reply)
             else:
-                if derived.worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
+                if worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
                     check_bits(program, values)
                 if memo is not None:  # a valid binding: the reply's bytes straight from the registers
-                    reply = self._encoder(derived).valid_reply(values)
+                    reply = self._encoder(derived.key, compiled).valid_reply(values)
                     if reply is not None:
                         self.evaluations.put(memo, reply)
                         return reply  # type: ignore[return-value]
-                response = convert.evaluate_response(derived.key, evaluate(derived.compiled, values))
+                response = convert.evaluate_response(derived.key, evaluate(compiled, values))
             if cost is not None:
                 response.cost.CopyFrom(_cost_message(cost.run(cost_values)[0]))
             if memo is not None:
@@ -527,12 +528,11 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
                     ("grpc.max_connection_age_grace_ms", 30_000)]
     interceptors: list[grpc.ServerInterceptor] = [TokenAuth(config.token)] if config.token else []
     limiter = ConcurrencyLimit(config.max_concurrent_rpcs)
-    interceptors += [limiter, DecodeErrors()]
     threads = max(config.threads, config.max_concurrent_rpcs + RESERVE_THREADS)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symshape-rpc"),
                          options=options, interceptors=interceptors)
     servicer = ShapeAlgebraServicer(config)
-    _add_service(servicer, server)
+    _add_service(servicer, server, limiter)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):
@@ -555,15 +555,17 @@ def _serialize(reply: Any) -> bytes:
     return reply if isinstance(reply, bytes) else reply.SerializeToString()
 
 
-def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server) -> None:
-    """The generated registration, with replies that may be bytes already (no parse and re-serialize)."""
+def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server, limiter: ConcurrencyLimit) -> None:
+    """The generated registration, with replies that may be bytes already (no parse and re-serialize), each
+    handler wrapped once in the concurrency limit and safe decoding (an interceptor would do it per call)."""
     handlers = {}
     for method in pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].methods:
         request = getattr(pb, method.input_type.name)
         kind = grpc.stream_stream_rpc_method_handler if method.client_streaming else \
             grpc.unary_unary_rpc_method_handler
-        handlers[method.name] = kind(getattr(servicer, method.name), request_deserializer=request.FromString,
-                                     response_serializer=_serialize)
+        handler = kind(getattr(servicer, method.name), request_deserializer=request.FromString,
+                       response_serializer=_serialize)
+        handlers[method.name] = limiter.wrap(DecodeErrors.wrap(handler))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)
 

@@ -15,23 +15,22 @@ explicit presence.
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["EvaluateEncoder"]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-_SMALL = [bytes([n]) for n in range(128)]
+_SHORT = [bytes([n]) if n < 128 else bytes([(n & 127) | 128, n >> 7]) for n in range(16384)]  # 1-2 bytes
+_LOW = [bytes([(n & 127) | 128, (n >> 7) | 128]) for n in range(16384)]  # 14 low bits, more bytes to follow
 
 
 def _varint(n: int) -> bytes:
-    if n < 128:
-        return _SMALL[n] if n >= 0 else _varint(n + (1 << 64))
-    out = bytearray()
-    while n > 127:
-        out.append((n & 127) | 128)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
+    """The varint of an int64 (negative: its two's complement on 64 bits, 10 bytes), 14 bits a table lookup."""
+    if n < 16384:
+        return _SHORT[n] if n >= 0 else _varint(n + (1 << 64))
+    return _LOW[n & 16383] + _varint(n >> 14)
 
 
 def _int64(v: int | None) -> int:
@@ -68,19 +67,17 @@ def _counts(values: tuple[int | None, ...]) -> bytes:
     return b"".join(out)
 
 
-_LENS = [_varint(n) for n in range(16384)]  # varints of message lengths
-_CACHE: dict[int, bytes] = {}  # varints of the int64 values seen (sizes and counts repeat across layers and calls)
-
-
-def _v(n: int | None) -> bytes:
-    """The varint of an int64 value (None: 0), memoized; OverflowError beyond int64."""
-    hit = _CACHE.get(n)  # type: ignore[arg-type]
-    if hit is not None:
-        return hit
-    out = _varint(_int64(n))
-    if n is not None and len(_CACHE) < 1_000_000:
-        _CACHE[n] = out
-    return out
+def _v(n: int) -> bytes:
+    """The varint of a nonzero int64 value; OverflowError beyond int64."""
+    if 0 < n < 16384:
+        return _SHORT[n]
+    if 0 < n < 1 << 28:  # (most counts: two lookups, no call)
+        return _LOW[n & 16383] + _SHORT[n >> 14]
+    if 0 < n < 1 << 42:
+        return _LOW[n & 16383] + _LOW[n >> 14 & 16383] + _SHORT[n >> 28]
+    if not INT64_MIN <= n <= INT64_MAX:
+        raise OverflowError(f"a result ({n}) does not fit in int64")
+    return _varint(n)
 
 
 class EvaluateEncoder:
@@ -140,15 +137,16 @@ class EvaluateEncoder:
                        count(4, t["buffers"]), count(5, t["macs"]), count(6, t["activations"]))
         self.pairs = [(slots.setdefault(a, len(slots)), slots.setdefault(b, len(slots))) for a, b in pairs]
         self.varying = list(slots)  # registers, in slot order; the pairs' totals take the slots after them
+        self.wanted = (compiled.valid, *self.varying)  # what a valid reply reads: run_int computes only these
         base = len(slots)
         for i, (head, shapes, fields) in enumerate(self.layers):
             self.layers[i] = (head, shapes, tuple(
                 (key, base + x[1]) if isinstance(x, tuple) else (key, x) for key, x in fields))
-        self.skeletons: dict[tuple[int, ...], list[bytes | int]] = {}
+        self.skeletons: dict[tuple[int, ...], tuple[list[bytes], Callable[[list], tuple]]] = {}
 
-    def _skeleton(self, lengths: tuple[int, ...]) -> list[bytes | int]:
-        """The reply's bytes for this pattern of lengths, slots (ints) where the numbers go; adjacent bytes
-        merged."""
+    def _skeleton(self, lengths: tuple[int, ...]) -> tuple[list[bytes], Callable[[list], tuple]]:
+        """The reply for this pattern of lengths: its fixed parts (adjacent bytes merged), and a getter that,
+        given the numbers' varints followed by those parts, picks the reply's pieces in order."""
         def dims(template: tuple) -> tuple[list, int]:  # a packed run of sizes
             parts: list = []
             n = 0
@@ -204,30 +202,41 @@ class EvaluateEncoder:
                 merged[-1] += x
             elif x != b"":
                 merged.append(x)
+        # joined by one itemgetter over the numbers' varints followed by the fixed parts (no loop in Python)
+        fixed = [x for x in merged if x.__class__ is bytes] + [b""]  # (b"": at least two items to get)
+        numbers, at = len(lengths), 0
+        index = []
+        for x in merged:
+            if x.__class__ is bytes:
+                index.append(numbers + at)
+                at += 1
+            else:
+                index.append(x)
+        skeleton = (fixed, operator.itemgetter(*index, numbers + at))
         if len(self.skeletons) >= self.MAX_SKELETONS:  # the oldest pattern goes (a dict keeps insertion order)
             self.skeletons.pop(next(iter(self.skeletons)), None)
-        self.skeletons[lengths] = merged
-        return merged
+        self.skeletons[lengths] = skeleton
+        return skeleton
 
     def valid_reply(self, values: dict[str, int]) -> bytes | None:
         """The reply's bytes when the binding is valid; None when it is not, or when a number does not fit in
         int64: the caller words the violations, or the overflow (`convert.evaluate_response`)."""
         c = self.c
-        regs = c.program.run_int(values)
+        regs = c.program.run_int(values, self.wanted)
         if not regs[c.valid]:
             return None
         numbers = [regs[r] for r in self.varying]
         for a, b in self.pairs:
             x, y = numbers[a], numbers[b]
             numbers.append(None if x is None or y is None else x + y)
-        cache, v = _CACHE, _v
+        v = _v
         try:
-            enc = [(cache.get(n) or v(n)) if n else b"" for n in numbers]  # zero/undefined: none (see _skeleton)
+            enc = [v(n) if n else b"" for n in numbers]  # zero or undefined: none (see _skeleton)
         except OverflowError:
             return None
         lengths = tuple(map(len, enc))
-        skeleton = self.skeletons.get(lengths) or self._skeleton(lengths)
-        return b"".join([x if x.__class__ is bytes else enc[x] for x in skeleton])
+        fixed, get = self.skeletons.get(lengths) or self._skeleton(lengths)
+        return b"".join(get(enc + fixed))
 
 
 _VARIES = object()  # a register whose value depends on the binding

@@ -114,3 +114,22 @@ def test_through_a_server_valid_and_invalid_bindings() -> None:
                 assert c.evaluate(key, values) == got  # (the second time from the reply cache)
     finally:
         shutdown(running, 0.5)
+
+
+def test_varints_as_protobuf_writes_them() -> None:
+    """Every tier of the table-driven varint (1-2 bytes, 4, 6, longer, negative: 10) at its edges and
+    sampled, against protobuf's own encoder."""
+    from google.protobuf.internal.encoder import _VarintBytes
+
+    from symshape_server.wire import _v, _varint
+
+    rng = random.Random(5)
+    edges = [b + d for k in (7, 14, 21, 28, 35, 42, 49, 56, 63) for b in (2**k,) for d in (-1, 0, 1)]
+    values = [v for v in edges if 0 < v < 2**63] + [rng.randrange(1, 2**rng.randint(1, 63)) for _ in range(20_000)]
+    for n in values + [-1, -(2**63), -rng.randrange(1, 2**62)]:
+        want = _VarintBytes(n % 2**64)
+        assert _varint(n) == want, n
+        assert _v(n) == want, n
+    for n in (2**63, -(2**63) - 1):
+        with pytest.raises(OverflowError):
+            _v(n)

@@ -1,0 +1,96 @@
+"""Program.run_int with `wanted`: only the registers those need, chains of additions and of conjunctions
+fused. Checked against the plain run (every instruction, one at a time) and the careful path (the
+instructions as data, no precompiled step) on every example, valid, invalid and undefined bindings."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+import symshape
+from symshape.errors import LimitError
+from symshape.limits import set_limits
+from symshape.program import Program, _mul3, _plan, _prod
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+NAMES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+
+
+def sample(d: symshape.Derivation, rng: random.Random) -> dict[str, int]:
+    out = {}
+    for name in d.compiled.program.symbols:
+        info = d.symbols[name]
+        lo = info.min if info.min is not None else 1
+        hi = info.max if info.max is not None else lo + 400
+        out[name] = rng.randint(lo, min(hi, lo + 400))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wanted_registers_equal_the_plain_run(name: str) -> None:
+    d = symshape.derive(EXAMPLES / name)
+    c = d.compiled
+    program = c.program
+    rng = random.Random(name)
+    kinds = {"valid": 0, "invalid": 0}
+    for k in range(40):
+        values = sample(d, rng)
+        if k % 2 and values:  # a symbol at 0, whatever its domain: invalid, often undefined (a zero divisor)
+            values[rng.choice(sorted(values))] = 0
+        full = program.run_int(values)
+        careful = program._run_careful(values)
+        for wanted in (c.read, (c.valid,)):
+            fused = program.run_int(values, wanted)
+            assert [fused[r] for r in wanted] == [full[r] for r in wanted] == [careful[r] for r in wanted]
+        kinds["valid" if full[c.valid] else "invalid"] += 1
+    assert min(kinds.values()) > 0 or d.never_valid or not program.symbols, kinds
+
+
+def test_running_totals_fuse_into_sums() -> None:
+    """ResNet-18: 231 instructions to run one at a time; its 28 numbers that vary and the validity need 71
+    (the running totals and the running validity are one sum and one all())."""
+    c = symshape.derive(EXAMPLES / "resnet18.yaml").compiled
+    ops = c.program.ops
+    full = _plan(ops, 4096, None)[1]
+    fused = _plan(ops, 4096, c.read)[1]
+    assert len(fused) < len(full) / 2
+    assert sum(ops[i][0] == "and" for i, _ in fused) == 1  # the running validity: one step
+
+
+def test_a_zero_divisor_takes_the_careful_path() -> None:
+    d = symshape.derive("framework: torch\ninput: [3, H, W]\nlayers:\n  - Conv2d: {out_channels: 8, kernel_size: 3, "
+                        "stride: S}\n")
+    c = d.compiled
+    regs = c.program.run_int({"H": 32, "W": 32, "S": 0}, c.read)
+    assert regs[c.valid] is False
+    assert None in [regs[r] for shape in c.layer_regs[0]["outputs"] for r in shape]  # undefined sizes
+
+
+def test_mul3_bounds_like_prod() -> None:
+    rng = random.Random(3)
+    for _ in range(2000):
+        xs = [rng.choice([0, 1, -1, rng.randrange(-2**40, 2**40), rng.randrange(2**60, 2**70)]) for _ in range(3)]
+        for max_bits in (64, 100, 140, 4096):
+            try:
+                want = _prod(xs, max_bits)
+            except LimitError:
+                with pytest.raises(LimitError):
+                    _mul3(*xs, max_bits)
+                continue
+            assert _mul3(*xs, max_bits) == want
+
+
+def test_plans_follow_max_bits() -> None:
+    """A plan's bounds are max_bits' at the time it runs: a new limit is a new plan, not the old one."""
+    program = Program((("sym", ("a",)), ("sym", ("b",)), ("sym", ("c",)), ("mul", (0, 1, 2))), ("a", "b", "c"))
+    values = {"a": 2**30, "b": 2**30, "c": 2**30}
+    assert program.run_int(values, (3,))[3] == 2**90
+    previous = set_limits(max_bits=64)
+    try:
+        with pytest.raises(LimitError):
+            program.run_int(values, (3,))
+    finally:
+        set_limits(**{k: v for k, v in previous.table()})
+    assert program.run_int(values, (3,))[3] == 2**90
