@@ -19,13 +19,10 @@ NAMES = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 
 
 def sample(d: symshape.Derivation, rng: random.Random) -> dict[str, int]:
-    out = {}
-    for name in d.compiled.program.symbols:
-        info = d.symbols[name]
-        lo = info.min if info.min is not None else 1
-        hi = info.max if info.max is not None else lo + 400
-        out[name] = rng.randint(lo, min(hi, lo + 400))
-    return out
+    """A value in each symbol's domain (up to 400 past its least) for every symbol the program reads."""
+    bounds = {name: (d.symbols[name].min, d.symbols[name].max) for name in d.compiled.program.symbols}
+    return {name: rng.randint(1 if lo is None else lo, (1 if lo is None else lo) + 400 if hi is None else
+                              min(hi, (1 if lo is None else lo) + 400)) for name, (lo, hi) in bounds.items()}
 
 
 @pytest.mark.parametrize("name", NAMES)
