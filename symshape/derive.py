@@ -373,6 +373,34 @@ def _fold(cond: Condition) -> bool | None:
     return None
 
 
+def _total(terms: list[Expr]) -> Expr:
+    """`sympy.Add(*terms)`, the very same expression, built from each distinct term once: a network's layers
+    repeat their counts (ResNet-50: 175 activations, 14 distinct), and SymPy's Add gathers like terms one by one.
+
+    Integers are summed; a term n times over, when a product c*M (c an integer or none), is given as (n*c)*M
+    written as Add writes it (the coefficient in first place, M's factors as they are); any other term is
+    passed n times. Add then sees the same coefficients per M and the same number (exact integer sums, in
+    any order): it builds the same arguments in its canonical order."""
+    const = 0
+    counts: dict[Expr, int] = {}
+    for t in terms:
+        if isinstance(t, Integer):
+            const += t.p
+        else:
+            counts[t] = counts.get(t, 0) + 1
+    out: list[Expr] = [Integer(const)] if const else []
+    for t, n in counts.items():
+        if n == 1:
+            out.append(t)
+        elif isinstance(t, sympy.Mul) and isinstance(t.args[0], Integer):
+            out.append(t._new_rawargs(Integer(n * t.args[0].p), *t.args[1:]))
+        elif isinstance(t, sympy.Mul) and not t.args[0].is_Number:
+            out.append(t._new_rawargs(Integer(n), *t.args))
+        else:
+            out.extend([t] * n)
+    return sympy.Add(*out)
+
+
 def _numeric(e: Expr) -> bool:
     """A number, or a power of one (2**k): a factor SymPy's Mul may merge with a numeric coefficient."""
     return bool(e.is_Number or (e.is_Pow and e.args[0].is_Number))
@@ -425,11 +453,11 @@ class Derivation:
 
     @cached_property
     def trainable(self) -> Expr:
-        return sympy.Add(*[ly.trainable for ly in self.layers])
+        return _total([ly.trainable for ly in self.layers])
 
     @cached_property
     def non_trainable(self) -> Expr:
-        return sympy.Add(*[ly.non_trainable for ly in self.layers])
+        return _total([ly.non_trainable for ly in self.layers])
 
     @property
     def params(self) -> Expr:
@@ -437,15 +465,15 @@ class Derivation:
 
     @cached_property
     def buffers(self) -> Expr:
-        return sympy.Add(*[ly.buffers for ly in self.layers])
+        return _total([ly.buffers for ly in self.layers])
 
     @cached_property
     def macs(self) -> Expr:
-        return sympy.Add(*[ly.macs for ly in self.layers])
+        return _total([ly.macs for ly in self.layers])
 
     @cached_property
     def activations(self) -> Expr:
-        return sympy.Add(*[ly.activations for ly in self.layers])
+        return _total([ly.activations for ly in self.layers])
 
     def layer(self, layer: int | str) -> LayerResult:
         """A layer by index or name."""
