@@ -128,7 +128,7 @@ def margins(d: Derivation | Compiled, bindings: Mapping[str, Any]) -> Margins:
     from .evaluate import Compiled, check_bindings
 
     c: Compiled = d if isinstance(d, Compiled) else d.compiled
-    regs = c.program.run_int(check_bindings(c, bindings))
+    regs = c.program.run_int(check_bindings(c, bindings), c.read)
     return Margins(tuple(condition_names(c)), tuple(margin_int(ck, regs) for ck in c.conditions))
 
 
@@ -249,7 +249,7 @@ def _exact_overflow_rows(c: Compiled, cols: Mapping[str, Any], overflow: np.ndar
     checks = c.conditions
     for r in bad:
         row = {k: int(v[r]) if isinstance(v, np.ndarray) else int(v) for k, v in cols.items()}
-        regs = c.program.run_int(row)
+        regs = c.program.run_int(row, c.read)
         exact = [margin_int(ck, regs) for ck in checks]
         if columns is not None:
             for k, m in enumerate(exact):

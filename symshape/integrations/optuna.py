@@ -147,7 +147,7 @@ class Search:
         values = self.suggest(trial) if bindings is None else dict(bindings)
         began = time.perf_counter()
         values = check_bindings(c, values)
-        regs = c.program.run_int(values)
+        regs = c.program.run_int(values, c.read)
         margins = [margin_int(ck, regs) for ck in c.conditions]
         t = c.totals
         quantities = self._budgets(regs[t["params"]], regs[t["trainable"]], regs[t["macs"]],
