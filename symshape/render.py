@@ -96,13 +96,15 @@ _RECURRENCES: dict[tuple, list[str]] = {}
 def recurrence_text(layer: LayerResult, framework: str) -> list[str]:
     """`recurrence`'s first output as text, memoized by what it depends on (the rule, its arguments and
     the input ranks): ResNet-50's 175 layers have a few dozen distinct ones."""
+    args = vars(layer.args)
+    values = tuple(args.values())
+    key: tuple = (framework, layer.rule.framework, layer.rule.name, tuple(map(len, layer.input_shapes)),
+                  tuple(args), tuple(map(type, values)), values)  # (True == 1: types too)
     try:
-        key: tuple = (framework, layer.rule.framework, layer.rule.name, tuple(len(s) for s in layer.input_shapes),
-                      tuple((k, type(v), v) for k, v in vars(layer.args).items()))  # (True == 1: types too)
-        hash(key)  # (SymPy objects cache their hashes: cheap)
+        hit = _RECURRENCES.get(key)  # (SymPy objects cache their hashes: cheap)
     except TypeError:  # a list among the arguments: by its text
-        key = (*key[:4], repr(key[4]))
-    hit = _RECURRENCES.get(key)
+        key = (*key[:4], repr(tuple(zip(key[4], key[5], values, strict=True))))
+        hit = _RECURRENCES.get(key)
     if hit is None:
         hit = [text(s) for s in recurrence(layer, framework).outputs[0]]
         if len(_RECURRENCES) >= 4096:
