@@ -127,9 +127,10 @@ class SizeNames:
         wide = self._wide_feeds
         return all(wide.get(a, frozenset()) is not None for a in dims(e))
 
-    @property
+    @cached_property
     def deep(self) -> bool:
-        """Whether some atom is shown by name (then `definitions` are part of every view)."""
+        """Whether some atom is shown by name (then `definitions` are part of every view). (Asked for every
+        expression shown; `feeds` is fixed once built.)"""
         return any(v is None for v in self.feeds.values())
 
     def closed(self, e: object) -> bool:

@@ -123,19 +123,19 @@ class _Shown:
     def __init__(self, d: Derivation, closed_forms: bool, layer_graphs: bool) -> None:
         self.d, self.closed_forms, self.layer_graphs = d, closed_forms, layer_graphs
         self.names = d.size_names
-        self.text = printer(False, self.names.names)  # one memo for the whole reply: shared parts printed once
-        # the network's expressions (counts, conditions) share large parts too: text and LaTeX memoized
-        # across them, printed exactly as render.text / render.latex print each alone
-        self.net_text, self.net_latex = printer(False), printer(True)
+        # one memo for the whole reply (the network's expressions and the layers' share large parts: printed
+        # once), each printed exactly as render.text / render.latex print it alone (names: the size atoms')
+        self.text, self.tex = printer(False, self.names.names), printer(True)
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
         self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
+        self.shapes: dict[tuple, pb.Shape] = {}  # a layer's output shape -> its message
         self.normal: dict[Any, Any] = {}  # a count -> its normal form (Derivation.normal_form)
 
     def network(self, e: Any) -> pb.Expression:
         """A network-level expression already in its shown form (atoms or names kept where named)."""
-        named = as_expr(self.names.named(e))
-        text = run_deep(self.text, as_expr(e)) if self.names.deep else run_deep(self.net_text, named)  # as to_dict
-        msg = pb.Expression(text=text, latex=run_deep(self.net_latex, named))
+        named = as_expr(self.names.named(e))  # (no atoms left: the names change nothing in its text)
+        text = run_deep(self.text, as_expr(e) if self.names.deep else named)  # as to_dict
+        msg = pb.Expression(text=text, latex=run_deep(self.tex, named))
         _graph(msg, named, None)
         return msg
 
@@ -150,7 +150,7 @@ class _Shown:
         msg = pb.Expression(text=self.text(as_expr(shown)))  # to_dict's text, term for term (names as printed)
         if self.layer_graphs:
             named = self.names.named(shown) if self.names.deep else as_expr(shown)
-            msg.latex = latex(named)
+            msg.latex = run_deep(self.tex, as_expr(named))
             _graph(msg, named, None)
         return msg
 
@@ -182,24 +182,31 @@ class _Shown:
             *(s for shape in ly.outputs for s in shape), ly.macs, ly.trainable + ly.non_trainable, ly.buffers,
             ly.activations))
 
-    def counts(self, msg: pb.Counts, trainable: Any, non_trainable: Any, buffers: Any, macs: Any,
-               activations: Any, network: bool) -> None:
-        if network:
-            t, n, total = self.params(trainable, non_trainable)
-            for name, e in (("trainable", t), ("non_trainable", n), ("total", total), ("buffers", self.form(buffers)),
-                            ("macs", self.form(macs)), ("activations", self.form(activations))):
-                getattr(msg, name).CopyFrom(self.network(e))
-            return
-        key = (trainable, non_trainable, buffers, macs, activations)
-        done = self.layer_counts.get(key)  # layers repeat their counts: one message, copied at once
+    def network_counts(self, msg: pb.Counts, d: Derivation) -> None:
+        t, n, total = self.params(d.trainable, d.non_trainable)
+        for name, e in (("trainable", t), ("non_trainable", n), ("total", total), ("buffers", self.form(d.buffers)),
+                        ("macs", self.form(d.macs)), ("activations", self.form(d.activations))):
+            getattr(msg, name).CopyFrom(self.network(e))
+
+    def layer_counts_of(self, ly: Any) -> pb.Counts:
+        """A layer's counts message (layers repeat their counts: one message each, copied into the reply)."""
+        key = (ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations)
+        done = self.layer_counts.get(key)
         if done is None:
-            t, n, total = self.params(trainable, non_trainable)
+            t, n, total = self.params(ly.trainable, ly.non_trainable)
             done = self.layer_counts[key] = pb.Counts()
             for name, e, shown in (("trainable", t, True), ("non_trainable", n, True), ("total", total, True),
-                                   ("buffers", buffers, False), ("macs", macs, False),
-                                   ("activations", activations, False)):
+                                   ("buffers", ly.buffers, False), ("macs", ly.macs, False),
+                                   ("activations", ly.activations, False)):
                 getattr(done, name).CopyFrom(self.layer(e, shown))
-        msg.CopyFrom(done)
+        return done
+
+    def shape(self, shape: tuple) -> pb.Shape:
+        """A layer's output shape message (layers repeat their shapes: one message each)."""
+        done = self.shapes.get(shape)
+        if done is None:
+            done = self.shapes[shape] = pb.Shape(dims=[self.layer(s) for s in shape])
+        return done
 
 
 def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
@@ -226,21 +233,20 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
     else:
         msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
         msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
-        shown.counts(msg.counts, d.trainable, d.non_trainable, d.buffers, d.macs, d.activations, True)
+        shown.network_counts(msg.counts, d)
         if not closed_forms or large:  # the names the layers are written in
             for size in shown.names.definitions():
                 item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
                 item.definition.CopyFrom(_definition(shown, size.definition))
     for ly in d.layers:
-        out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=list(ly.inputs),
-                             recurrence=recurrence_text(ly, d.framework))
         if never:
+            msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
+                           recurrence=recurrence_text(ly, d.framework))
             continue
-        if ly.index in large:
-            out.closed_form_note = TOO_LARGE
-        for shape in ly.outputs:
-            out.outputs.add().dims.extend(shown.layer(s) for s in shape)
-        shown.counts(out.counts, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations, False)
+        # one call per layer: the shape and count messages are built once and copied (layers repeat them)
+        msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
+                       recurrence=recurrence_text(ly, d.framework), outputs=[shown.shape(s) for s in ly.outputs],
+                       counts=shown.layer_counts_of(ly), closed_form_note=TOO_LARGE if ly.index in large else "")
     for nc, rel in d.constraints(closed_forms):
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                 label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
@@ -298,8 +304,9 @@ def free_symbols(d: Derivation) -> tuple[str, ...]:
 def _definition(shown: _Shown, definition: Any) -> pb.Expression:
     """A named size's definition, as written (in the names before it), with a graph over the names (always:
     the graphs of named forms need them) and LaTeX with layer_graphs."""
-    named = shown.names.named(definition)
-    msg = pb.Expression(text=text(named), latex=latex(named) if shown.layer_graphs else "")
+    named = as_expr(shown.names.named(definition))
+    msg = pb.Expression(text=run_deep(shown.text, named),
+                        latex=run_deep(shown.tex, named) if shown.layer_graphs else "")
     _graph(msg, named, None)
     return msg
 
