@@ -69,7 +69,7 @@ class LayerResult:
 
     @cached_property
     def activations(self) -> Expr:  # cached: SymPy's product of a layer's sizes costs ~1 ms, asked for thrice
-        per_sample = sympy.Add(*[prod(shape) for shape in self.outputs])
+        per_sample = _per_sample(self.outputs)
         return per_sample if self.batch is None else self.batch * per_sample
 
     def describe(self) -> str:
@@ -406,6 +406,40 @@ def _numeric(e: Expr) -> bool:
     return bool(e.is_Number or (e.is_Pow and e.args[0].is_Number))
 
 
+def _scaled(c: Expr, m: Expr) -> Expr | None:
+    """c*m exactly as SymPy's Mul builds it, built as m's factors with c put first (how SymPy's Add builds c*M),
+    when that is what Mul does: c an integer other than 0 and 1, m a product whose factors are none numeric (no
+    coefficient, no power of a number), so that Mul has nothing to merge or distribute. Else None."""
+    if isinstance(c, Integer) and c.p not in (0, 1) and isinstance(m, sympy.Mul) and \
+            not any(_numeric(a) for a in m.args):
+        return m._new_rawargs(c, *m.args)
+    return None
+
+
+def _product(shape: Shape) -> Expr:
+    """`prod(shape)`, the same expression: a count of channels times sizes (64, H', W') is built from the sizes'
+    product (`_scaled`), which the layers of a stage share; SymPy builds each such product slowly."""
+    if len(shape) > 2:
+        out = _scaled(shape[0], prod(shape[1:]))
+        if out is not None:
+            return out
+    return prod(shape)
+
+
+_PER_SAMPLE: dict[tuple[Shape, ...], Expr] = {}  # a layer's outputs -> their products' sum: layers repeat shapes
+
+
+def _per_sample(outputs: tuple[Shape, ...]) -> Expr:
+    """A layer's activations per sample, the sum of its outputs' products (`sympy.Add(*map(prod, outputs))`),
+    memoized: ResNet-50's 175 layers have 15 distinct outputs."""
+    hit = _PER_SAMPLE.get(outputs)
+    if hit is None:
+        if len(_PER_SAMPLE) >= 4096:
+            _PER_SAMPLE.clear()
+        hit = _PER_SAMPLE[outputs] = sympy.Add(*[_product(shape) for shape in outputs])
+    return hit
+
+
 _COMPARE = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
             "!=": operator.ne}
 
@@ -516,10 +550,8 @@ class Derivation:
             args = [self._collapse(a) for a in e.args]
             out = e if all(a is b for a, b in zip(args, e.args, strict=True)) else e.func(*args)
         elif isinstance(e, sympy.Mul) and len(e.args) > 2 and isinstance(e.args[0], Integer):
-            rest = collapser(e._new_rawargs(*e.args[1:]))  # M: a product of two or more factors
-            if isinstance(rest, sympy.Mul) and not any(_numeric(a) for a in rest.args):
-                out = rest._new_rawargs(e.args[0], *rest.args)
-            else:
+            out = _scaled(e.args[0], collapser(e._new_rawargs(*e.args[1:])))  # M: two or more factors
+            if out is None:
                 out = collapser(e)
         else:
             return collapser(e)

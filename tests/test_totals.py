@@ -1,5 +1,6 @@
 """The network's totals (Derivation.trainable, ..., activations) are summed by `_total`, which gives each
-distinct term once: it must build the very expression sympy.Add(*terms) builds, argument for argument."""
+distinct term once, and a layer's activations are built by `_product` (a count times the sizes' shared product):
+each must build the very expression SymPy builds (sympy.Add(*terms), prod(shape)), argument for argument."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import sympy
 from sympy import Add, Integer, Mul, Rational, Symbol
 
 import symshape
-from symshape.derive import _total
+from symshape.derive import _product, _total
+from symshape.layers.base import prod
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).parent))
@@ -57,3 +59,37 @@ def test_totals_of_fuzzed_specs_are_add() -> None:
             _same([getattr(ly, count) for ly in d.layers])
         checked += 1
     assert checked > 20
+
+
+SHAPES = [(), (x,), (Integer(64),), (Integer(64), x), (Integer(64), x, y), (Integer(64), x, x), (Integer(1), x, y),
+          (Integer(0), x, y), (Integer(-2), x, y), (Integer(64), Integer(7), Integer(7)), (Integer(64), x, Integer(1)),
+          (Integer(8), Integer(2) ** x, y), (Integer(8), 2 * x, y), (x, y, z), (Integer(3), f, f + 1, z),
+          (Integer(4), x + y, z)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_product_is_prod(shape: tuple) -> None:
+    got, want = _product(shape), prod(shape)
+    assert type(got) is type(want) and got == want and got.args == want.args and str(got) == str(want)
+
+
+def _activations_are_sympy_s(d: symshape.Derivation) -> None:
+    for ly in d.layers:
+        want = Add(*[prod(shape) for shape in ly.outputs])
+        want = want if ly.batch is None else ly.batch * want
+        got = ly.activations
+        assert type(got) is type(want) and got == want and got.args == want.args, (ly.describe(), got, want)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.yaml")))
+def test_layer_activations_of_examples_are_sympy_s(name: str) -> None:
+    _activations_are_sympy_s(symshape.derive(ROOT / "examples" / name, cache=False))
+
+
+def test_layer_activations_of_fuzzed_specs_are_sympy_s() -> None:
+    for c in fuzzgen.cases(1000, 150):
+        try:
+            d = symshape.derive(c.spec, cache=False)
+        except symshape.SymshapeError:
+            continue
+        _activations_are_sympy_s(d)
