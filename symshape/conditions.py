@@ -428,6 +428,10 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
     idx = [i for i, f in enumerate(forms) if f is not None]
     if len(idx) < 2 or len(idx) > PAIR_MAX_COUNT:
         return set()
+    own = [s for i in idx for s, a in forms[i][0].items() if a]  # type: ignore[index]
+    if all(len(forms[i][0]) == 1 for i in idx) and len(own) == len(idx) == len(set(own)):  # type: ignore[index]
+        return set()  # bounds on distinct single symbols (H >= 1, W >= 1): each one's symbol is unbounded in its
+        # own check and absent from the others (no certificate can cancel it): none is implied
     b = dict(box)
     dropped: set[int] = set()
     work = 0
