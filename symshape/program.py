@@ -19,6 +19,7 @@ Nothing is generated as Python source and nothing is passed to eval: the program
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,16 +47,19 @@ class Program:
     ops: tuple[tuple[str, tuple], ...]
     symbols: tuple[str, ...]
 
-    def run_int(self, values: Mapping[str, int], wanted: tuple[int, ...] | None = None) -> list[int | bool | None]:
+    def run_int(self, values: Mapping[str, int], wanted: tuple[int, ...] | None = None,
+                checked: bool = True) -> list[int | bool | None]:
         """Evaluate every register on exact Python ints; None marks an undefined value.
 
         The fast path runs precompiled steps with no checks; a division by zero (an invalid binding:
         a zero stride) sends the evaluation to the careful path, which marks what it makes undefined.
         With `wanted`, only the registers those need are computed, and a chain of additions (or of
         conjunctions) whose links nothing else reads is one sum (one all()): a network's running
-        totals and running validity. The other registers then hold None or their constant.
+        totals and running validity. The other registers then hold None or their constant. `checked=False`
+        leaves out the bounds on products and powers (`limits.max_bits`): for a caller that has proved them
+        unreachable (the server bounds every register over int64 bindings: symshape_server.bounds).
         """
-        max_bits = current().max_bits
+        max_bits = current().max_bits if checked else None
         plans = self.__dict__.get("_plans")
         if plans is None:
             plans = {}
@@ -207,11 +211,18 @@ def _mul3(x: int, y: int, z: int, max_bits: int) -> int:
     return _prod([x, y, z], max_bits)
 
 
-def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callable[[list, Mapping[str, int]], object]]:
-    """One small function per instruction: regs, values -> the register's value."""
+def _fast_steps(ops: Sequence[tuple[str, tuple]],
+                max_bits: int | None) -> list[Callable[[list, Mapping[str, int]], object]]:
+    """One small function per instruction: regs, values -> the register's value (max_bits None: products
+    and powers unbounded, see run_int's `checked`)."""
     steps: list[Callable[[list, Mapping[str, int]], object]] = []
+    unchecked = max_bits is None
+    if max_bits is None:  # (the rarer shapes keep their checks, against a bound no number reaches)
+        max_bits = sys.maxsize
     for op, args in ops:
-        if op == "const":
+        if unchecked and op in _UNCHECKED and len(args) in _UNCHECKED[op]:
+            steps.append(_UNCHECKED[op][len(args)](*args))
+        elif op == "const":
             steps.append(lambda r, v, c=args[0]: c)
         elif op == "sym":
             steps.append(lambda r, v, n=args[0]: v[n])
@@ -241,7 +252,7 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]], max_bits: int) -> list[Callabl
     return steps
 
 
-def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int,
+def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int | None,
           wanted: tuple[int, ...] | None) -> tuple[list, list[tuple[int, Callable]]]:
     """(constants filled in, [(register, step)]) for run_int: every instruction, or (`wanted`) those it needs
     with chains of additions and of conjunctions fused (see run_int)."""
@@ -301,6 +312,12 @@ _INLINE: dict[str, Callable[[int, int], Callable[[list, Mapping[str, int]], obje
     ">=": lambda a, b: lambda r, v: r[a] >= r[b],
     "==": lambda a, b: lambda r, v: r[a] == r[b],
     "and": lambda a, b: lambda r, v: bool(r[a]) and bool(r[b]),  # (the running validity)
+}
+
+
+_UNCHECKED: dict[str, dict[int, Callable[..., Callable[[list, Mapping[str, int]], object]]]] = {
+    "mul": {2: lambda a, b: lambda r, v: r[a] * r[b], 3: lambda a, b, c: lambda r, v: r[a] * r[b] * r[c]},
+    "pow": {2: lambda a, b: lambda r, v: r[a] ** r[b]},
 }
 
 

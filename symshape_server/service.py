@@ -242,10 +242,10 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             self.cache.put(key, derived)
             return derived
 
-    def _encoder(self, key: str, compiled: Any) -> EvaluateEncoder:
+    def _encoder(self, key: str, compiled: Any, worst_bits: float) -> EvaluateEncoder:
         encoder = self.encoders.get(key)
         if encoder is None or encoder.c is not compiled:
-            encoder = EvaluateEncoder(compiled, key)
+            encoder = EvaluateEncoder(compiled, key, worst_bits)
             self.encoders.put(key, encoder)
         return encoder
 
@@ -298,7 +298,7 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 if worst_bits > MAX_BITS:  # some int64 binding could make huge numbers: check this one
                     check_bits(program, values)
                 if memo is not None:  # a valid binding: the reply's bytes straight from the registers
-                    reply = self._encoder(derived.key, compiled).valid_reply(values)
+                    reply = self._encoder(derived.key, compiled, worst_bits).valid_reply(values)
                     if reply is not None:
                         self.evaluations.put(memo, reply)
                         return reply  # type: ignore[return-value]

@@ -15,9 +15,12 @@ explicit presence.
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
+
+from symshape.limits import current
 
 __all__ = ["EvaluateEncoder"]
 
@@ -92,8 +95,11 @@ class EvaluateEncoder:
 
     MAX_SKELETONS = 256
 
-    def __init__(self, compiled: Any, key: str) -> None:
+    def __init__(self, compiled: Any, key: str, worst_bits: float = math.inf) -> None:
+        """`worst_bits`: symshape_server.bounds' bound on every register over int64 bindings; under the library's
+        max_bits, the products and powers run without their checks (none could fire)."""
         self.c = compiled
+        self.worst_bits = worst_bits
         self.head = _field(1, key.encode())  # derivation_id
         consts = {i: args[0] for i, (op, args) in enumerate(compiled.program.ops) if op == "const"}
         slots: dict[int, int] = {}  # a varying register -> its slot
@@ -222,7 +228,8 @@ class EvaluateEncoder:
         """The reply's bytes when the binding is valid; None when it is not, or when a number does not fit in
         int64: the caller words the violations, or the overflow (`convert.evaluate_response`)."""
         c = self.c
-        regs = c.program.run_int(values, self.wanted)
+        # a product's check fires past max_bits + 1 bits in its factors, within 2 of the bound on its result
+        regs = c.program.run_int(values, self.wanted, checked=self.worst_bits + 4 >= current().max_bits)
         if not regs[c.valid]:
             return None
         numbers = [regs[r] for r in self.varying]

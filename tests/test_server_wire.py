@@ -133,3 +133,24 @@ def test_varints_as_protobuf_writes_them() -> None:
     for n in (2**63, -(2**63) - 1):
         with pytest.raises(OverflowError):
             _v(n)
+
+
+def test_products_are_checked_unless_the_bound_proves_them_small() -> None:
+    """The encoder drops the product checks only when worst_bits (bounds over int64 bindings) is under
+    max_bits: here N*N reaches 126 bits, so at max_bits 100 the check is kept and fires."""
+    from symshape.errors import LimitError
+    from symshape.limits import set_limits
+    from symshape_server.bounds import INT64_BITS, max_bits
+
+    d = symshape.derive("framework: torch\ninput: [N]\nlayers:\n  - Linear: {out_features: N}\n")
+    worst = max_bits(d.compiled.program, INT64_BITS)
+    encoder = EvaluateEncoder(d.compiled, "k", worst)
+    assert encoder.valid_reply({"N": 2**60}) is None  # unchecked at 4,096 bits: computed, past int64
+    previous = set_limits(max_bits=100)
+    try:
+        with pytest.raises(LimitError):
+            encoder.valid_reply({"N": 2**60})
+    finally:
+        set_limits(**dict(previous.table()))
+    assert encoder.valid_reply({"N": 1000}) == evaluate_response("k", evaluate(d.compiled, {"N": 1000})) \
+        .SerializeToString()
