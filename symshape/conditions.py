@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy
-from sympy import Add, Expr, Integer, Mod, Mul, Pow, Symbol
+from sympy import Add, Expr, Integer, Mod, Mul, Pow, S, Symbol
 from sympy.core.relational import Relational
 
 from .algebra import FloorDiv, expand_small
@@ -27,6 +27,7 @@ __all__ = ["Bounds", "Linear", "Verdicts", "analyze", "decide", "divisibility", 
            "zero_when_expanded"]
 
 INF = math.inf
+ZERO = S.Zero
 MAX_BITS = 4096  # a bound longer than this is widened to infinity (sound, and keeps the work small)
 Bound = tuple[float | int, float | int]  # (lo, hi); lo may be -inf, hi +inf
 
@@ -506,6 +507,9 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         lhs, rhs = form(c.lhs), form(as_expr(c.rhs))
         constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
         rel = sympy.Rel(lhs, rhs, c.op, evaluate=False)
+        if c.op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
+            items.append(_Item(nc, rel, ZERO, "==", constant))  # below give (normalizing leaves an equality,
+            continue  # and x - x is 0), without building x - x
         rel = normalize_relation(rel) if not constant else rel
         if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
             op = rel.rel_op
