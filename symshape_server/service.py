@@ -278,13 +278,14 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             if "evaluate" in self.config.fault_injection:
                 raise RuntimeError("fault injected in Evaluate (ServerConfig.fault_injection)")
             bindings = dict(request.bindings)
-            memo = None if request.HasField("cost") else (derived.key, tuple(sorted(bindings.items())))
+            with_cost = request.HasField("cost")
+            memo = None if with_cost else (derived.key, tuple(sorted(bindings.items())))
             if memo is not None:
                 hit = self.evaluations.get(memo)  # the same binding again: the reply as it was sent
                 if hit is not None:
                     return hit  # type: ignore[return-value]  # bytes: passed through (_add_service)
             cost = None
-            if request.HasField("cost"):  # the cost program also takes the batch symbol
+            if with_cost:  # the cost program also takes the batch symbol
                 cost = self._cost_program(derived, request.cost, context)
                 cost_values = cost.values(bindings)
                 bindings = {k: v for k, v in bindings.items() if k in derived.compiled.accepted}

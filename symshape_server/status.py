@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 import grpc
 from google.protobuf import any_pb2
@@ -111,14 +110,26 @@ def _abort(context: grpc.ServicerContext, err: Exception, field: str) -> None:
 EXPECTED = (Abort, SymshapeError, OverflowError, DeadlineExceeded, ShuttingDown, WorkerCrashed, grpc.RpcError)
 
 
-@contextmanager
-def errors(context: grpc.ServicerContext, field: str = "spec") -> Iterator[None]:
-    try:
-        yield
-    except Exception as err:  # noqa: BLE001 - every exception becomes a status; unexpected ones INTERNAL
+class errors:  # noqa: N801 - a context manager, read as `with errors(context):`
+    """Every exception in a handler becomes a status (unexpected ones INTERNAL, logged with an id). A class, not
+    a generator: it is entered on every call, Evaluate's included."""
+
+    __slots__ = ("context", "field")
+
+    def __init__(self, context: grpc.ServicerContext, field: str = "spec") -> None:
+        self.context, self.field = context, field
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None) -> bool:
+        if not isinstance(err, Exception):  # none, or GeneratorExit / KeyboardInterrupt: as they are
+            return False
+        context = self.context
         if context.is_active():
-            _abort(context, err, field)
+            _abort(context, err, self.field)
         elif not isinstance(err, EXPECTED):  # the caller is gone, but a bug is still logged
             internal_error("exception in a handler whose caller is gone", traceback.format_exc())
         # the caller is gone (deadline, cancel): end the call as aborted, so grpc has no reply to serialize
         context.abort(grpc.StatusCode.CANCELLED, "the caller is gone")
+        return False  # (not reached: abort raises)
