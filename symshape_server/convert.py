@@ -192,13 +192,11 @@ class _Shown:
         """A layer's counts message (layers repeat their counts: one message each, copied into the reply)."""
         key = (ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations)
         done = self.layer_counts.get(key)
-        if done is None:
+        if done is None:  # (one constructor call: the six messages copied in at once)
             t, n, total = self.params(ly.trainable, ly.non_trainable)
-            done = self.layer_counts[key] = pb.Counts()
-            for name, e, shown in (("trainable", t, True), ("non_trainable", n, True), ("total", total, True),
-                                   ("buffers", ly.buffers, False), ("macs", ly.macs, False),
-                                   ("activations", ly.activations, False)):
-                getattr(done, name).CopyFrom(self.layer(e, shown))
+            done = self.layer_counts[key] = pb.Counts(
+                trainable=self.layer(t, True), non_trainable=self.layer(n, True), total=self.layer(total, True),
+                buffers=self.layer(ly.buffers), macs=self.layer(ly.macs), activations=self.layer(ly.activations))
         return done
 
     def shape(self, shape: tuple) -> pb.Shape:
