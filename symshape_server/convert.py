@@ -129,6 +129,7 @@ class _Shown:
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
         self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
         self.shapes: dict[tuple, pb.Shape] = {}  # a layer's output shape -> its message
+        self.tails: dict[tuple, bytes] = {}  # a layer's outputs and counts -> them serialized (see layer_tail)
         self.normal: dict[Any, Any] = {}  # a count -> its normal form (Derivation.normal_form)
 
     def network(self, e: Any) -> pb.Expression:
@@ -199,6 +200,17 @@ class _Shown:
                 buffers=self.layer(ly.buffers), macs=self.layer(ly.macs), activations=self.layer(ly.activations))
         return done
 
+    def layer_tail(self, ly: Any) -> bytes:
+        """A layer's outputs and counts, serialized (LayerDerivation's outputs and counts fields): built once per
+        distinct outputs and counts, and merged into each layer's message in one call (upb parses these bytes
+        twice as fast as it copies the messages)."""
+        key = (ly.outputs, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations)
+        done = self.tails.get(key)
+        if done is None:
+            done = self.tails[key] = pb.LayerDerivation(outputs=[self.shape(s) for s in ly.outputs],
+                                                        counts=self.layer_counts_of(ly)).SerializeToString()
+        return done
+
     def shape(self, shape: tuple) -> pb.Shape:
         """A layer's output shape message (layers repeat their shapes: one message each)."""
         done = self.shapes.get(shape)
@@ -241,10 +253,10 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
             msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
                            recurrence=recurrence_text(ly, d.framework))
             continue
-        # one call per layer: the shape and count messages are built once and copied (layers repeat them)
+        # layers repeat their shapes and counts: built once, merged in as bytes
         msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
-                       recurrence=recurrence_text(ly, d.framework), outputs=[shown.shape(s) for s in ly.outputs],
-                       counts=shown.layer_counts_of(ly), closed_form_note=TOO_LARGE if ly.index in large else "")
+                       recurrence=recurrence_text(ly, d.framework),
+                       closed_form_note=TOO_LARGE if ly.index in large else "").MergeFromString(shown.layer_tail(ly))
     for nc, rel in d.constraints(closed_forms):
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                 label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
