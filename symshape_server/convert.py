@@ -248,14 +248,15 @@ def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: boo
             for size in shown.names.definitions():
                 item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
                 item.definition.CopyFrom(_definition(shown, size.definition))
+    framework = d.framework
     for ly in d.layers:
         if never:
             msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
-                           recurrence=recurrence_text(ly, d.framework))
+                           recurrence=recurrence_text(ly, framework))
             continue
         # layers repeat their shapes and counts: built once, merged in as bytes
         msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
-                       recurrence=recurrence_text(ly, d.framework),
+                       recurrence=recurrence_text(ly, framework),
                        closed_form_note=TOO_LARGE if ly.index in large else "").MergeFromString(shown.layer_tail(ly))
     for nc, rel in d.constraints(closed_forms):
         c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
