@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -103,11 +102,12 @@ class Compiled:
         self.batch_axes: BatchLayout | None = None if d.batch is None else batch_layout(d)
         self.program: Program = b.build()
         self.accepted = tuple(d.symbols)
+        self.read = self._read()
 
-    @cached_property
-    def read(self) -> tuple[int, ...]:
+    def _read(self) -> tuple[int, ...]:
         """The registers an Evaluation reads: `Program.run_int(values, read)` computes only these and what
-        they need (the running totals' and validity's links are summed at once)."""
+        they need (the running totals' and validity's links are summed at once). Set when compiled (not on
+        first use: the server pickles a Compiled while other threads evaluate with it)."""
         regs = {self.valid, *self.totals.values()}
         for ck in self.conditions:
             regs.update((ck.lhs, ck.rhs, ck.truth))

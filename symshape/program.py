@@ -47,6 +47,11 @@ class Program:
     ops: tuple[tuple[str, tuple], ...]
     symbols: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        # run_int's plans, (max_bits, wanted) -> plan: there from the start, so that a first run in one thread
+        # never changes this object's attributes while another thread pickles it (the server does)
+        object.__setattr__(self, "_plans", {})
+
     def run_int(self, values: Mapping[str, int], wanted: tuple[int, ...] | None = None,
                 checked: bool = True) -> list[int | bool | None]:
         """Evaluate every register on exact Python ints; None marks an undefined value.
@@ -60,10 +65,7 @@ class Program:
         unreachable (the server bounds every register over int64 bindings: symshape_server.bounds).
         """
         max_bits = current().max_bits if checked else None
-        plans = self.__dict__.get("_plans")
-        if plans is None:
-            plans = {}
-            object.__setattr__(self, "_plans", plans)
+        plans = self._plans
         plan = plans.get((max_bits, wanted))
         if plan is None:
             if len(plans) >= 16:  # a few callers, each with its own set: a bound, not a cache policy
@@ -85,6 +87,7 @@ class Program:
     def __setstate__(self, state: dict) -> None:
         for k, v in state.items():
             object.__setattr__(self, k, v)
+        object.__setattr__(self, "_plans", {})
 
     def _run_careful(self, values: Mapping[str, int]) -> list[int | bool | None]:
         regs: list = [None] * len(self.ops)
@@ -204,9 +207,11 @@ def _prod(values: list, max_bits: int) -> int:
 
 
 def _mul3(x: int, y: int, z: int, max_bits: int) -> int:
-    """x * y * z with _prod's bound: at once when the bit lengths' sum shows that no partial product can
-    pass it (a product has at most its factors' bit lengths summed), else _prod's checks, factor by factor."""
-    if x.bit_length() + y.bit_length() + z.bit_length() <= max_bits + 1:
+    """x * y * z with _prod's bound: at once when the bit lengths show that no step of _prod's (1 * x, then
+    x * y, then xy * z) can pass it (a product has at most its factors' bit lengths summed), else _prod's
+    checks, factor by factor."""
+    bits = x.bit_length()  # (x alone is checked too: _prod's first step is 1 * x)
+    if bits <= max_bits and bits + y.bit_length() + z.bit_length() <= max_bits + 1:
         return x * y * z
     return _prod([x, y, z], max_bits)
 

@@ -67,8 +67,10 @@ def test_a_zero_divisor_takes_the_careful_path() -> None:
 
 def test_mul3_bounds_like_prod() -> None:
     rng = random.Random(3)
-    for _ in range(2000):
-        xs = [rng.choice([0, 1, -1, rng.randrange(-2**40, 2**40), rng.randrange(2**60, 2**70)]) for _ in range(3)]
+    edges = [[2**64, 0, 0], [0, 2**64, 0], [2**64 - 1, 0, 0], [2**64, 1, 1], [2**63, 2, 0], [-(2**64), 0, 5]]
+    for k in range(2000):
+        xs = edges[k] if k < len(edges) else \
+            [rng.choice([0, 1, -1, rng.randrange(-2**40, 2**40), rng.randrange(2**60, 2**70)]) for _ in range(3)]
         for max_bits in (64, 100, 140, 4096):
             try:
                 want = _prod(xs, max_bits)
@@ -109,3 +111,18 @@ def test_unchecked_products_equal_checked_where_bounds_allow(name: str) -> None:
             unchecked = c.program.run_int(values, wanted, checked=False)
             checked = c.program.run_int(values, wanted)
             assert [unchecked[r] for r in c.read] == [checked[r] for r in c.read]
+
+
+def test_pickles_without_plans_and_runs_after() -> None:
+    """The server pickles a Compiled while other threads evaluate with it: the plans are never pickled, and
+    neither the program's attributes nor the Compiled's change on a first run (their caches exist from the
+    start)."""
+    import pickle
+
+    c = symshape.derive(EXAMPLES / "resnet18.yaml").compiled
+    before = (set(vars(c)), set(vars(c.program)))
+    c.program.run_int({"H": 224, "W": 224}, c.read)
+    assert (set(vars(c)), set(vars(c.program))) == before
+    back = pickle.loads(pickle.dumps(c))
+    assert back.program._plans == {} and back.read == c.read
+    assert back.program.run_int({"H": 224, "W": 224}, back.read)[back.valid] is True
