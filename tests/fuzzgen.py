@@ -401,6 +401,19 @@ def cases(start: int, count: int) -> list[Case]:
     return [case(seed) for seed in range(start, start + count)]
 
 
+def derivations(start: int, count: int) -> list[Any]:
+    """The derivations (uncached) of the cases symshape accepts; the refused ones left out."""
+    import symshape
+
+    out = []
+    for c in cases(start, count):
+        try:
+            out.append(symshape.derive(c.spec, cache=False))
+        except symshape.SymshapeError:
+            continue
+    return out
+
+
 # ---------------------------------------------------------------- running one
 
 
