@@ -78,6 +78,8 @@ def _v(n: int) -> bytes:
         return _LOW[n & 16383] + _SHORT[n >> 14]
     if 0 < n < 1 << 42:
         return _LOW[n & 16383] + _LOW[n >> 14 & 16383] + _SHORT[n >> 28]
+    if 0 < n < 1 << 56:  # (a network's total MACs at large sizes)
+        return _LOW[n & 16383] + _LOW[n >> 14 & 16383] + _LOW[n >> 28 & 16383] + _SHORT[n >> 42]
     if not INT64_MIN <= n <= INT64_MAX:
         raise OverflowError(f"a result ({n}) does not fit in int64")
     return _varint(n)
