@@ -51,6 +51,7 @@ class Program:
         # run_int's plans, (max_bits, wanted) -> plan: there from the start, so that a first run in one thread
         # never changes this object's attributes while another thread pickles it (the server does)
         object.__setattr__(self, "_plans", {})
+        object.__setattr__(self, "_last", None)  # (wanted, max_bits, plan) of the last call: found without hashing
 
     def run_int(self, values: Mapping[str, int], wanted: tuple[int, ...] | None = None,
                 checked: bool = True) -> list[int | bool | None]:
@@ -65,12 +66,17 @@ class Program:
         unreachable (the server bounds every register over int64 bindings: symshape_server.bounds).
         """
         max_bits = current().max_bits if checked else None
-        plans = self._plans
-        plan = plans.get((max_bits, wanted))
-        if plan is None:
-            if len(plans) >= 16:  # a few callers, each with its own set: a bound, not a cache policy
-                plans.clear()
-            plan = plans[(max_bits, wanted)] = _plan(self.ops, max_bits, wanted)
+        last = self._last  # a caller passes the same tuple each time (Compiled.read): no hash of it then
+        if last is not None and last[0] is wanted and last[1] == max_bits:
+            plan = last[2]
+        else:
+            plans = self._plans
+            plan = plans.get((max_bits, wanted))
+            if plan is None:
+                if len(plans) >= 16:  # a few callers, each with its own set: a bound, not a cache policy
+                    plans.clear()
+                plan = plans[(max_bits, wanted)] = _plan(self.ops, max_bits, wanted)
+            object.__setattr__(self, "_last", (wanted, max_bits, plan))
         constants, steps = plan
         regs = constants.copy()
         try:
@@ -82,12 +88,12 @@ class Program:
 
     def __getstate__(self) -> dict:
         """Pickle the program, not the plans run_int caches (the server ships programs between processes)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_plans"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_plans", "_last")}
 
     def __setstate__(self, state: dict) -> None:
         for k, v in state.items():
             object.__setattr__(self, k, v)
-        object.__setattr__(self, "_plans", {})
+        self.__post_init__()
 
     def _run_careful(self, values: Mapping[str, int]) -> list[int | bool | None]:
         regs: list = [None] * len(self.ops)

@@ -124,5 +124,5 @@ def test_pickles_without_plans_and_runs_after() -> None:
     c.program.run_int({"H": 224, "W": 224}, c.read)
     assert (set(vars(c)), set(vars(c.program))) == before
     back = pickle.loads(pickle.dumps(c))
-    assert back.program._plans == {} and back.read == c.read
+    assert back.program._plans == {} and back.program._last is None and back.read == c.read
     assert back.program.run_int({"H": 224, "W": 224}, back.read)[back.valid] is True
