@@ -284,12 +284,12 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
                 hit = self.evaluations.get(memo)  # the same binding again: the reply as it was sent
                 if hit is not None:
                     return hit  # type: ignore[return-value]  # bytes: passed through (_add_service)
+            compiled, worst_bits = derived.later.get()
             cost = None
             if with_cost:  # the cost program also takes the batch symbol
                 cost = self._cost_program(derived, request.cost, context)
                 cost_values = cost.values(bindings)
-                bindings = {k: v for k, v in bindings.items() if k in derived.compiled.accepted}
-            compiled, worst_bits = derived.later.get()
+                bindings = {k: v for k, v in bindings.items() if k in compiled.accepted}
             values = check_bindings(compiled, bindings)
             program = compiled.program
             if len(program.ops) > self.config.max_inline_ops:  # too long to hold a serving thread: a worker

@@ -36,38 +36,12 @@ def _varint(n: int) -> bytes:
     return _LOW[n & 16383] + _varint(n >> 14)
 
 
-def _int64(v: int | None) -> int:
-    if v is None:  # undefined (a division by zero): 0, and the violations say so
-        return 0
-    if not INT64_MIN <= v <= INT64_MAX:
-        raise OverflowError(f"a result ({v}) does not fit in int64")
-    return v
-
-
 def _field(number: int, payload: bytes) -> bytes:
     """A length-delimited field."""
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
-def _shape(values: list[int]) -> bytes:
-    """IntShape: dims (1) packed."""
-    if not values:
-        return b""
-    run = b"".join(_varint(_int64(v)) for v in values)
-    return b"\x0a" + _varint(len(run)) + run
-
-
 _COUNT_KEYS = [bytes([k << 3]) for k in range(1, 7)]  # IntCounts fields 1..6, varint
-
-
-def _counts(values: tuple[int | None, ...]) -> bytes:
-    """IntCounts: trainable, non_trainable, total, buffers, macs, activations (zeros left out)."""
-    out = []
-    for key, v in zip(_COUNT_KEYS, values, strict=True):
-        n = _int64(v)
-        if n:
-            out.append(key + _varint(n))
-    return b"".join(out)
 
 
 def _v(n: int) -> bytes:
