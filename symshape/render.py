@@ -32,11 +32,11 @@ def batched(d: Derivation, shape: Sequence[Any], axis: int = 0) -> tuple[Any, ..
     """A shape as the views show it: when the spec names its batch (`batch: B`), the batch at `axis`, where
     the framework puts it (`symshape.layout.batch_layout(d)` says, per tensor; first for most layers), else
     as it is. (The derivation's own shapes exclude the batch: out0 is the first axis besides it.)"""
-    return tuple(shape) if d.batch is None else with_batch(shape, d.batch, axis)
+    return evaluated_batched(d.batch, shape, axis)
 
 
-def evaluated_batched(batch: int | None, shape: Sequence[Any], axis: int = 0) -> tuple[Any, ...]:
-    """An evaluated shape as the views show it: the batch's value at `axis` when the spec names one."""
+def evaluated_batched(batch: Any, shape: Sequence[Any], axis: int = 0) -> tuple[Any, ...]:
+    """A shape as the views show it, `batch` (a symbol, or its value; None: the spec names none) at `axis`."""
     return tuple(shape) if batch is None else with_batch(shape, batch, axis)
 
 
