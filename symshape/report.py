@@ -137,10 +137,15 @@ def derivation_report(d: Derivation, fmt: str = "table", width: int | None = Non
     if fmt == "latex":
         from .docs.latex import standalone
 
-        return standalone(out, f"{d.framework} network, input " + ", ".join(
-            (f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape, batch_layout(d).input(n))])
-            for n, shape in d.inputs.items()))
+        return standalone(out, f"{d.framework} network, input {_inputs(d)}")
     return out
+
+
+def _inputs(d: Derivation) -> str:
+    """The network's inputs as the summaries write them: `name (shape)`, the batch where the framework puts it."""
+    lay = batch_layout(d)
+    return ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape, lay.input(n))])
+                     for n, shape in d.inputs.items())
 
 
 def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[str, list[str]] | None = None,
@@ -157,8 +162,7 @@ def _derivation_report(d: Derivation, fmt: str, width: int | None, extra: dict[s
     trainable, non_trainable = _normal(d, d.trainable, closed_forms), _normal(d, d.non_trainable, closed_forms)
     buffers, macs = d.size_names.show(d.buffers, closed_forms), d.size_names.show(d.macs, closed_forms)
     sizes = [] if closed_forms else sizes_lines(d, fmt)
-    inputs = ", ".join((f"{n} " if n != "input" else "") + _shape([text(s) for s in batched(d, shape, lay.input(n))])
-                       for n, shape in d.inputs.items())
+    inputs = _inputs(d)
     if fmt == "markdown":
         lines = [f"**Input**: {inputs} ({d.framework}, {batch_note(d)})", "",
                  "| # | Layer | Kind | Output shape | Parameters |" + "".join(f" {h} |" for h in extra),
