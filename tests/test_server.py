@@ -288,7 +288,8 @@ def _certs(tmp: Path) -> dict[str, Path]:
     return {n: tmp / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
 
 
-@pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode != 0, reason="no openssl")
+@pytest.mark.skipif(subprocess.run(["which", "openssl"], capture_output=True).returncode != 0,
+                    reason="openssl is not installed (apt-get install openssl): it makes the TLS test's certificates")
 def test_tls_and_mutual_tls(tmp_path: Path) -> None:
     c = _certs(tmp_path)
     tls = (c["server.pem"].read_bytes(), c["server.key"].read_bytes())
@@ -783,7 +784,8 @@ def test_generated_code_is_up_to_date() -> None:
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.skipif(subprocess.run(["which", "npx"], capture_output=True).returncode != 0, reason="no npx")
+@pytest.mark.skipif(subprocess.run(["which", "npx"], capture_output=True).returncode != 0,
+                    reason="npx is not installed (apt-get install npm): buf, which lints the proto, runs through it")
 def test_proto_is_buf_lint_clean() -> None:
     done = subprocess.run(["npx", "--yes", "@bufbuild/buf@1.75.0", "lint"], cwd=ROOT, capture_output=True, text=True,
                           timeout=600)
