@@ -19,6 +19,7 @@ from symshape.render import latex, text
 from symshape.solve import ValueSet
 
 from .gen import shape_algebra_pb2 as pb
+from .wire import _field, _varint
 
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
@@ -129,7 +130,7 @@ class _Shown:
         self.memo: dict[tuple[Any, bool], pb.Expression] = {}  # (expression, count) -> its message
         self.layer_counts: dict[tuple, pb.Counts] = {}  # a layer's five counts -> their message
         self.shapes: dict[tuple, pb.Shape] = {}  # a layer's output shape -> its message
-        self.tails: dict[tuple, bytes] = {}  # a layer's outputs and counts -> them serialized (see layer_tail)
+        self.tails: dict[tuple, tuple[bytes, bytes]] = {}  # a layer's outputs and counts -> encoded (layer_tail)
         self.normal: dict[Any, Any] = {}  # a count -> its normal form (Derivation.normal_form)
 
     def network(self, e: Any) -> pb.Expression:
@@ -200,15 +201,16 @@ class _Shown:
                 buffers=self.layer(ly.buffers), macs=self.layer(ly.macs), activations=self.layer(ly.activations))
         return done
 
-    def layer_tail(self, ly: Any) -> bytes:
-        """A layer's outputs and counts, serialized (LayerDerivation's outputs and counts fields): built once per
-        distinct outputs and counts, and merged into each layer's message in one call (upb parses these bytes
-        twice as fast as it copies the messages)."""
+    def layer_tail(self, ly: Any) -> tuple[bytes, bytes]:
+        """A layer's outputs and counts, encoded (LayerDerivation's fields 5 and 7): built once per distinct
+        outputs and counts (layers repeat them: ResNet-50's 175 layers have ~50), written into each layer's
+        bytes (`_layer_bytes`)."""
         key = (ly.outputs, ly.trainable, ly.non_trainable, ly.buffers, ly.macs, ly.activations)
         done = self.tails.get(key)
         if done is None:
-            done = self.tails[key] = pb.LayerDerivation(outputs=[self.shape(s) for s in ly.outputs],
-                                                        counts=self.layer_counts_of(ly)).SerializeToString()
+            done = self.tails[key] = (
+                b"".join([_field(5, self.shape(s).SerializeToString()) for s in ly.outputs]),
+                _field(7, self.layer_counts_of(ly).SerializeToString()))
         return done
 
     def shape(self, shape: tuple) -> pb.Shape:
@@ -222,48 +224,75 @@ class _Shown:
 def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
                     derivation_id: str | None = None) -> pb.DeriveResponse:
     """The Derive reply (see DeriveRequest for the options); `derivation_id` defaults to the spec's key."""
+    msg = pb.DeriveResponse.FromString(derive_reply(d, closed_forms, layer_graphs))
+    msg.derivation_id = d.key if derivation_id is None else derivation_id
+    return msg
+
+
+def derive_reply(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False) -> bytes:
+    """The Derive reply's bytes without its derivation_id (the server puts the id first: fields concatenate).
+
+    The network's part goes through the message API; each layer is written straight to bytes (index,
+    name, kind, inputs and recurrence around its outputs and counts, which layers repeat: encoded once),
+    since building 175 layer messages costs more than the rest of a ResNet-50's reply. Fields are
+    written in number order, as protobuf serializes them (tests/test_derive_reply.py compares the bytes
+    with the message API's)."""
     from symshape.render import recurrence_text
 
-    msg = pb.DeriveResponse(derivation_id=d.key if derivation_id is None else derivation_id,
-                            framework=d.framework, free_symbols=list(free_symbols(d)))
+    head = pb.DeriveResponse(framework=d.framework, free_symbols=list(free_symbols(d)))  # fields 2-7
     for name, info in d.symbols.items():
-        sym = msg.symbols.add(name=name)
+        sym = head.symbols.add(name=name)
         if info.min is not None:
             sym.min = info.min
         if info.max is not None:
             sym.max = info.max
         if info.default is not None and -INT64_MAX - 1 <= info.default <= INT64_MAX:  # an example: none past int64
             sym.default_value = info.default
+    rest = pb.DeriveResponse()  # fields 9-12, after the layers (8)
     never = tuple(getattr(d, "never_valid", ()) or ())  # Derivation.never_valid: conditions false for every value
     shown = _Shown(d, closed_forms, layer_graphs)
     large = {ly.index for ly in d.layers if shown.too_large(ly)} if closed_forms and not never else set()
     if never:  # no value of the symbols is valid: no sizes or counts (they would describe no network)
-        msg.never_valid = True
-        msg.never_valid_reasons.extend(_never_valid_reasons(d, never))
+        rest.never_valid = True
+        rest.never_valid_reasons.extend(_never_valid_reasons(d, never))
     else:
-        msg.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
-        msg.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
-        shown.network_counts(msg.counts, d)
+        head.output_shape.dims.extend(expression(s, d) for s in d.output_shape)
+        head.closed_form.dims.extend(expression(s, d) for s in d.closed_form)
+        shown.network_counts(head.counts, d)
         if not closed_forms or large:  # the names the layers are written in
             for size in shown.names.definitions():
-                item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
+                item = rest.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
                 item.definition.CopyFrom(_definition(shown, size.definition))
     framework = d.framework
+    layers = []
     for ly in d.layers:
-        if never:
-            msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
-                           recurrence=recurrence_text(ly, framework))
-            continue
-        # layers repeat their shapes and counts: built once, merged in as bytes
-        msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
-                       recurrence=recurrence_text(ly, framework),
-                       closed_form_note=TOO_LARGE if ly.index in large else "").MergeFromString(shown.layer_tail(ly))
+        # layers repeat their shapes and counts: encoded once
+        outputs, counts = (b"", b"") if never else shown.layer_tail(ly)
+        layers.append(_layer_bytes(ly, outputs, recurrence_text(ly, framework), counts,
+                                   TOO_LARGE if ly.index in large else ""))
     for nc, rel in d.constraints(closed_forms):
-        c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
-                                label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
+        c = rest.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
+                                 label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
         if nc.layer is not None:
             c.layer = nc.layer.index
-    return msg
+    return b"".join([head.SerializeToString(), *layers, rest.SerializeToString()])
+
+
+def _layer_bytes(ly: Any, outputs: bytes, recurrence: list[str], counts: bytes, note: str) -> bytes:
+    """DeriveResponse.layers' entry (field 8) for one layer: LayerDerivation's fields in number order, each
+    singular string left out when empty (proto3), every entry of a repeated one written."""
+    parts = [b"\x08" + _varint(ly.index)] if ly.index else []
+    if ly.name:
+        parts.append(_field(2, ly.name.encode()))
+    if ly.kind:
+        parts.append(_field(3, ly.kind.encode()))
+    parts += [_field(4, i.encode()) for i in ly.inputs]
+    parts.append(outputs)
+    parts += [_field(6, r.encode()) for r in recurrence]
+    parts.append(counts)
+    if note:
+        parts.append(_field(8, note.encode()))
+    return _field(8, b"".join(parts))
 
 
 COUNTS = ("trainable", "non_trainable", "buffers", "macs", "activations")

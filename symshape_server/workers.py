@@ -122,15 +122,14 @@ def _derive_deep(payload: Any, source: str, limits: Limits, faults: tuple[str, .
     import symshape
     from symshape.spec import load_spec
 
-    from .convert import derive_response
+    from .convert import derive_reply
     from .ids import canonical_json
 
     if "derive" in faults:
         raise RuntimeError("fault injected in a derivation worker (ServerConfig.fault_injection)")
     spec = load_spec(payload, source=source, limits=limits)  # parsed here: the deadline bounds the parse too
     d = symshape.derive(spec)  # the worker's own cache: the same spec again costs nothing
-    response = derive_response(d, options.closed_forms, options.layer_graphs, derivation_id="").SerializeToString() \
-        if options.reply else b""
+    response = derive_reply(d, options.closed_forms, options.layer_graphs) if options.reply else b""
     global _pending
     _pending = d  # the compiled program is built after the reply is sent (_derive_rest)
     return (d.key, response, tuple((s.name, s.min, s.max) for s in d.symbols.values()), canonical_json(spec))
@@ -251,9 +250,9 @@ def _worker_main(conn: Any) -> None:
 def _serve(conn: Any) -> None:
     import symshape
 
-    from .convert import derive_response
+    from .convert import derive_reply
 
-    derive_response(symshape.derive(WARM_UP, cache=False))  # imports done and code paths warm before any request
+    derive_reply(symshape.derive(WARM_UP, cache=False))  # imports done and code paths warm before any request
     conn.send(("ready", None))
     while True:
         try:
