@@ -264,12 +264,14 @@ def derive_reply(d: Derivation, closed_forms: bool = False, layer_graphs: bool =
                 item = rest.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
                 item.definition.CopyFrom(_definition(shown, size.definition))
     framework = d.framework
-    layers = []
+    layers: list[bytes] = []
+    recurrences: dict[tuple[str, ...], bytes] = {}
+    texts: dict[str, bytes] = {}
     for ly in d.layers:
-        # layers repeat their shapes and counts: encoded once
+        # layers repeat their shapes, counts and recurrences: encoded once
         outputs, counts = (b"", b"") if never else shown.layer_tail(ly)
-        layers.append(_layer_bytes(ly, outputs, recurrence_text(ly, framework), counts,
-                                   TOO_LARGE if ly.index in large else ""))
+        layers.append(_layer_bytes(ly, outputs, _recurrence(recurrence_text(ly, framework), recurrences), counts,
+                                   TOO_LARGE if ly.index in large else "", texts))
     for nc, rel in d.constraints(closed_forms):
         c = rest.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
                                  label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
@@ -278,21 +280,41 @@ def derive_reply(d: Derivation, closed_forms: bool = False, layer_graphs: bool =
     return b"".join([head.SerializeToString(), *layers, rest.SerializeToString()])
 
 
-def _layer_bytes(ly: Any, outputs: bytes, recurrence: list[str], counts: bytes, note: str) -> bytes:
+def _layer_bytes(ly: Any, outputs: bytes, recurrence: bytes, counts: bytes, note: str,
+                 memo: dict[str, bytes]) -> bytes:
     """DeriveResponse.layers' entry (field 8) for one layer: LayerDerivation's fields in number order, each
-    singular string left out when empty (proto3), every entry of a repeated one written."""
+    singular string left out when empty (proto3), every entry of a repeated one written; `memo` holds the
+    fields that layers repeat (kinds, inputs)."""
     parts = [b"\x08" + _varint(ly.index)] if ly.index else []
     if ly.name:
-        parts.append(_field(2, ly.name.encode()))
+        parts.append(_text_field(b"\x12", ly.name))
     if ly.kind:
-        parts.append(_field(3, ly.kind.encode()))
-    parts += [_field(4, i.encode()) for i in ly.inputs]
-    parts.append(outputs)
-    parts += [_field(6, r.encode()) for r in recurrence]
-    parts.append(counts)
+        kind = memo.get(ly.kind)
+        if kind is None:
+            kind = memo[ly.kind] = _text_field(b"\x1a", ly.kind)
+        parts.append(kind)
+    for i in ly.inputs:
+        parts.append(_text_field(b"\x22", i))
+    parts += (outputs, recurrence, counts)
     if note:
-        parts.append(_field(8, note.encode()))
-    return _field(8, b"".join(parts))
+        parts.append(_text_field(b"\x42", note))
+    body = b"".join(parts)
+    return b"\x42" + _varint(len(body)) + body
+
+
+def _text_field(tag: bytes, text: str) -> bytes:
+    """A string field: its tag (one byte: field numbers up to 15), length and UTF-8."""
+    data = text.encode()
+    return tag + _varint(len(data)) + data
+
+
+def _recurrence(texts: list[str], memo: dict[tuple[str, ...], bytes]) -> bytes:
+    """LayerDerivation.recurrence (field 6) encoded, once per distinct recurrence."""
+    key = tuple(texts)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = b"".join([_text_field(b"\x32", t) for t in texts])
+    return hit
 
 
 COUNTS = ("trainable", "non_trainable", "buffers", "macs", "activations")
