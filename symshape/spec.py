@@ -93,14 +93,30 @@ class Spec:
         }
 
     @cached_property
+    def _canonical_fields(self) -> dict[str, str]:
+        """Each field of the canonical form as JSON (keys sorted, compact): the key's text and the server's id
+        (`canonical_text` with some fields written otherwise) are made of the same parts, dumped once."""
+        return {name: _compact(value) for name, value in self.canonical().items()}
+
+    def canonical_text(self, **written: str) -> str:
+        """`json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)`, with the fields
+        in `written` given as JSON text instead (the same text as dumping a dict with those values)."""
+        fields = {**self._canonical_fields, **written}
+        return "{" + ",".join([f"{json.dumps(name)}:{fields[name]}" for name in sorted(fields)]) + "}"
+
+    @cached_property
     def key(self) -> str:
         """A hash of the canonical form: the same network written twice gets the same key (computed once:
         a Spec is not changed after loading; `dataclasses.replace` makes a new one)."""
-        text = json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)
+        text = self.canonical_text()
         order = list(self.inputs)
         if order != sorted(order):  # the first input feeds a first layer without `inputs`: the order is the network
             text += json.dumps(order)  # (appended only here, so every other spec keeps its key)
         return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 # ---------------------------------------------------------------- YAML with line numbers

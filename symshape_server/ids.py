@@ -52,11 +52,10 @@ def canonical_json(spec: Any) -> str:
     text or as structured messages gives the same id), but the inputs and the symbols as lists of [name,
     value] pairs in the spec's order: the order of the inputs is part of the network (the first feeds a first
     layer without `inputs`), and the order of the symbols is the order of `free_symbols` and of messages."""
-    c = dict(spec.canonical())
-    for name in ("inputs", "symbols"):
-        if isinstance(c.get(name), dict):
-            c[name] = [[k, v] for k, v in c[name].items()]
-    return json.dumps(c, sort_keys=True, separators=(",", ":"), default=str)
+    c = spec.canonical()
+    return spec.canonical_text(**{name: json.dumps([[k, v] for k, v in c[name].items()], sort_keys=True,
+                                                   separators=(",", ":"), default=str)
+                                  for name in ("inputs", "symbols") if isinstance(c.get(name), dict)})
 
 
 def _ordered(value: Any) -> Any:
