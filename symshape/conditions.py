@@ -13,9 +13,10 @@ Work is linear in the size of the (shared) expression graph: every node is bound
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import sympy
 from sympy import Add, Expr, Integer, Mod, Mul, Pow, S, Symbol
@@ -248,6 +249,22 @@ class _Item:
     g: Expr | None  # g op 0 says the same (op '>=' for every inequality)
     op: str
     constant: bool  # lhs and rhs are integers
+    lin: Linear | None = None  # _symbol_range(self), set once by analyze (it is asked for in several steps)
+
+
+class _Memo:
+    """A pure function of one object, computed once per object within one analysis: keyed by identity, the
+    object kept alive with its result (so an id is never reused for another one while the memo lives)."""
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.hits: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, x: Any) -> Any:
+        hit = self.hits.get(id(x))
+        if hit is None:
+            hit = self.hits[id(x)] = (x, self.fn(x))
+        return hit[1]
 
 
 def _fmt(n: int) -> str:
@@ -276,7 +293,8 @@ def _show_box(box: Mapping[Symbol, Bound], e: Expr) -> str:
 
 
 def _implied_by_divisibility(items: list[_Item], never: Mapping[int, str], implied: set[int],
-                             box: Mapping[Symbol, Bound]) -> set[int]:
+                             box: Mapping[Symbol, Bound],
+                             mod_of: Callable[[Relational], Relational | None] = divisibility) -> set[int]:
     """Conditions that hold wherever a shown `s % k == 0` does (s a symbol, k a number): with s = k*m,
     floor(s/4) == 2*floor(s/8) for k = 8 becomes 2*m == 2*m. Bounded work: one substitution per
     condition and fact, expansions bounded by expand_small."""
@@ -284,7 +302,7 @@ def _implied_by_divisibility(items: list[_Item], never: Mapping[int, str], impli
     for i, it in enumerate(items):
         if i in never or i in implied or it.op != "==" or not isinstance(it.rel, Relational):
             continue
-        mod = divisibility(it.rel)
+        mod = mod_of(it.rel)
         if mod is not None and isinstance(mod.lhs.args[0], Symbol) and isinstance(mod.lhs.args[1], Integer) \
                 and int(mod.lhs.args[1]) > 1:
             facts.append((i, mod.lhs.args[0], int(mod.lhs.args[1])))
@@ -301,7 +319,7 @@ def _implied_by_divisibility(items: list[_Item], never: Mapping[int, str], impli
             if i == j or i in never or i in implied or i in out or it.g is None or s not in it.g.free_symbols:
                 continue
             g = it.g.xreplace(sub)
-            if (it.op == "==" and zero_when_expanded(g)) or (it.op == ">=" and _symbol_range(it) is None and
+            if (it.op == "==" and zero_when_expanded(g)) or (it.op == ">=" and it.lin is None and
                                                             decide(bounds(expand_small(g)), ">=") is True):
                 out.add(i)
     return out
@@ -382,6 +400,9 @@ PAIR_MAX_WORK = 4_000  # combinations tried in all (about 0.1 s): past it, the o
 Form = tuple[Mapping[Symbol, int], int]  # sum(a_s*s) + c, as linear_form gives it
 
 
+WHOLE: Bound = (-INF, INF)
+
+
 def _combination_lo(j: Form, premises: list[tuple[Fraction, Form]], box: Mapping[Symbol, Bound]) -> float | Fraction:
     """The least value over the box of j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0), times a positive integer (the
     product of the λ's denominators, cleared so that the sums stay in Python ints): at least 0 proves j ≥ 0
@@ -408,14 +429,132 @@ def _combination_lo(j: Form, premises: list[tuple[Fraction, Form]], box: Mapping
     return lo
 
 
-def _ratios(a: Mapping[Symbol, int | Fraction], b: Mapping[Symbol, int]) -> list[Fraction]:
-    """Multipliers λ > 0 that cancel a symbol of a against λ·b (and 1): the candidates of a certificate."""
-    out = {Fraction(1)}
+def _proves(j: Form, premises: list[tuple[int | Fraction, Form]], box: Mapping[Symbol, Bound]) -> bool:
+    """`_combination_lo(j, premises, box) >= 0`, the same sums: an int λ (denominator 1) scales nothing, so the
+    common case (every λ an int) skips the scaling."""
+    scale = 1
+    for lam, _ in premises:
+        scale *= lam.denominator
+    coeffs: dict[Symbol, int] = dict(j[0]) if scale == 1 else {s: a * scale for s, a in j[0].items()}
+    const = j[1] * scale
+    for lam, (fc, f0) in premises:
+        w = lam.numerator * (scale // lam.denominator)
+        const -= w * f0
+        for s, a in fc.items():
+            coeffs[s] = coeffs.get(s, 0) - w * a
+    lo = const
+    for s, a in coeffs.items():
+        if a:
+            b = box.get(s, WHOLE)
+            end = b[0] if a > 0 else b[1]
+            if end == INF or end == -INF:
+                return False
+            lo += a * end
+    return lo >= 0
+
+
+def _ratio(x: int | Fraction, y: int) -> int | Fraction:
+    """x/y exactly: an int when y divides an int x (equal to the Fraction, hashed alike, and cheaper)."""
+    if type(x) is int:
+        q, r = divmod(x, y)
+        return q if not r else Fraction(x, y)
+    return x / y
+
+
+def _ratios(a: Mapping[Symbol, int | Fraction], b: Mapping[Symbol, int]) -> list[int | Fraction]:
+    """Multipliers λ > 0 that cancel a symbol of a against λ·b (and 1): the candidates of a certificate. (The
+    values of Fractions; integral ones as ints, which compare, hash and compute alike.)"""
+    out: set[int | Fraction] = {1}
     for s, x in a.items():
-        y = b.get(s, 0)
-        if y and x and (x > 0) == (y > 0):
-            out.add(Fraction(x) / y)
+        if x:
+            y = b.get(s)
+            if y and (x > 0) == (y > 0):
+                out.add(_ratio(x, y))
     return sorted(out)[:6]
+
+
+def _rest(fj: Form, lam: int | Fraction, fi: Form) -> dict[Symbol, int | Fraction]:
+    """The coefficients of j − λ·f (over the symbols of both)."""
+    jc, ic = fj[0], fi[0]
+    return {s: jc.get(s, 0) - lam * ic.get(s, 0) for s in {*jc, *ic}}
+
+
+def _work_bound(forms: list[Form | None], idx: list[int]) -> int:
+    """An upper bound of the combinations `implied_by_two` tries (its `work`), stopping once past PAIR_MAX_WORK:
+    every form is tried against every other (no one dropped, none found), with len(_ratios(a, b)) at most
+    min(6, 1 + the symbols a and b share), and a third form h tried only when it shares a symbol with j or f."""
+    keys = {i: frozenset(forms[i][0]) for i in idx}  # type: ignore[index]
+    total = 0
+    for j in idx:
+        kj = keys[j]
+        for x, i in enumerate(idx):
+            if i == j:
+                continue
+            both = kj | keys[i]
+            per = 1
+            for k in idx[x + 1:]:
+                if k != j:
+                    c = len(both & keys[k])
+                    if c:
+                        per += min(6, 1 + c)
+            total += min(6, 1 + len(kj & keys[i])) * per
+            if total > PAIR_MAX_WORK:
+                return total
+    return total
+
+
+def _found_pruned(fj: Form, kept: list[int], forms: list[Form | None], nonzero: Mapping[int, frozenset],
+                  bj: Mapping[Symbol, Bound]) -> bool:
+    """Whether some λ·f or λ·f + μ·h of the kept forms proves fj over bj: the combinations `implied_by_two`
+    tries, less those that cannot prove it. A symbol of j whose needed end of its range (the low one for a
+    positive coefficient) is infinite keeps its coefficient, hence the −∞, unless f or h has it: a pair (f, h)
+    that misses one is not tried. (Called only where the work limit cannot be reached: the order and number
+    of tries do not matter then, only whether one succeeds.)"""
+    need = frozenset(s for s, a in fj[0].items() if a and bj.get(s, WHOLE)[0 if a > 0 else 1] in (INF, -INF))
+    for x, i in enumerate(kept):
+        fi = forms[i]
+        miss = need - nonzero[i]
+        later = [k for k in kept[x + 1:] if miss <= nonzero[k]] if miss else kept[x + 1:]
+        if miss and not later:
+            continue
+        for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
+            if not miss and _proves(fj, [(lam, fi)], bj):  # type: ignore[list-item]
+                return True
+            if not later:
+                continue
+            rest = _rest(fj, lam, fi)  # type: ignore[arg-type]
+            for k in later:
+                fk = forms[k]
+                if not any(rest.get(s) for s in fk[0]):  # type: ignore[index]
+                    continue  # h shares no symbol left in j − λ·f: it cannot help
+                if any(_proves(fj, [(lam, fi), (mu, fk)], bj)  # type: ignore[list-item]
+                       for mu in _ratios(rest, fk[0])):  # type: ignore[index]
+                    return True
+    return False
+
+
+def _found_counted(fj: Form, kept: list[int], forms: list[Form | None], bj: Mapping[Symbol, Bound],
+                   work: int) -> tuple[bool, int]:
+    """The combinations of `implied_by_two` for one form, in order, counting the work and stopping at the
+    limit: whether one proves fj, and the work after."""
+    for x, i in enumerate(kept):
+        fi = forms[i]
+        for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
+            work += 1
+            if _proves(fj, [(lam, fi)], bj):  # type: ignore[list-item]
+                return True, work
+            rest = _rest(fj, lam, fi)  # type: ignore[arg-type]
+            for k in kept[x + 1:]:
+                fk = forms[k]
+                if work > PAIR_MAX_WORK:
+                    break
+                if not any(rest.get(s) for s in fk[0]):  # type: ignore[index]
+                    continue  # h shares no symbol left in j − λ·f: it cannot help
+                mus = _ratios(rest, fk[0])  # type: ignore[index]
+                work += len(mus)
+                if any(_proves(fj, [(lam, fi), (mu, fk)], bj) for mu in mus):  # type: ignore[list-item]
+                    return True, work
+    return False, work
 
 
 def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Mapping[Symbol, Bound],
@@ -425,7 +564,9 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
     E − Hh ≥ 0 and Hh ≥ 1 are shown. A bound on one symbol is checked with that symbol unbounded, and once
     dropped its symbol's range in the box goes back to its domain, so no condition proves itself; each one
     dropped is implied by those kept at that point, so by the ones kept at the end. No check past
-    PAIR_MAX_COUNT forms."""
+    PAIR_MAX_COUNT forms; past PAIR_MAX_WORK combinations tried, the ones found so far are dropped. (When
+    the limit cannot be reached, n*(n-1)*c*(1+(n-2)*c) with c = min(6, 1 + the most symbols of a form)
+    bounding the work as `_work_bound` does, combinations that cannot succeed are not tried.)"""
     idx = [i for i, f in enumerate(forms) if f is not None]
     if len(idx) < 2 or len(idx) > PAIR_MAX_COUNT:
         return set()
@@ -433,6 +574,17 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
     if all(len(forms[i][0]) == 1 for i in idx) and len(own) == len(idx) == len(set(own)):  # type: ignore[index]
         return set()  # bounds on distinct single symbols (H >= 1, W >= 1): each one's symbol is unbounded in its
         # own check and absent from the others (no certificate can cancel it): none is implied
+    # symbols as small ints (a SymPy symbol hashes in Python, an int in C): the same sums, keys renamed
+    number: dict[Symbol, int] = {}
+    for i in idx:
+        for s in forms[i][0]:  # type: ignore[index]
+            number.setdefault(s, len(number))
+    forms = [None if f is None else ({number[s]: a for s, a in f[0].items()}, f[1]) for f in forms]
+    box = {number[s]: v for s, v in box.items() if s in number}  # type: ignore[misc]
+    domains = {number[s]: v for s, v in domains.items() if s in number}  # type: ignore[misc]
+    n, c = len(idx), min(6, 1 + max(len(forms[i][0]) for i in idx))  # type: ignore[index]
+    pruned = n * (n - 1) * c * (1 + (n - 2) * c) <= PAIR_MAX_WORK or _work_bound(forms, idx) <= PAIR_MAX_WORK
+    nonzero = {i: frozenset(s for s, a in forms[i][0].items() if a) for i in idx}  # type: ignore[index]
     b = dict(box)
     dropped: set[int] = set()
     work = 0
@@ -441,36 +593,15 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
             break
         fj = forms[j]
         own = next(iter(fj[0])) if len(fj[0]) == 1 else None  # type: ignore[index]
-        bj = dict(b)
+        bj = b
         if own is not None:
+            bj = dict(b)
             bj[own] = (-INF, INF)
         kept = [i for i in idx if i != j and i not in dropped]
-        found = False
-        for x, i in enumerate(kept):
-            fi = forms[i]
-            for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
-                work += 1
-                if _combination_lo(fj, [(lam, fi)], bj) >= 0:  # type: ignore[list-item, arg-type]
-                    found = True
-                    break
-                rest = {s: Fraction(fj[0].get(s, 0)) - lam * fi[0].get(s, 0)  # type: ignore[index]
-                        for s in {*fj[0], *fi[0]}}  # type: ignore[index]
-                for k in kept[x + 1:]:
-                    fk = forms[k]
-                    if work > PAIR_MAX_WORK:
-                        break
-                    if not any(rest.get(s) for s in fk[0]):  # type: ignore[index]
-                        continue  # h shares no symbol left in j − λ·f: it cannot help
-                    mus = _ratios(rest, fk[0])  # type: ignore[index]
-                    work += len(mus)
-                    if any(_combination_lo(fj, [(lam, fi), (mu, fk)], bj) >= 0  # type: ignore[list-item, arg-type]
-                           for mu in mus):
-                        found = True
-                        break
-                if found:
-                    break
-            if found:
-                break
+        if pruned:
+            found = _found_pruned(fj, kept, forms, nonzero, bj)  # type: ignore[arg-type]
+        else:
+            found, work = _found_counted(fj, kept, forms, bj, work)  # type: ignore[arg-type]
         if found:
             dropped.add(j)
             if own is not None:
@@ -489,13 +620,81 @@ def _symbol_range(it: _Item) -> Linear | None:
     return Linear(up.symbol, up.lo if up.lo is not None else down.lo, up.hi if up.hi is not None else down.hi)
 
 
+def _same_tree(a: object, b: object) -> bool:
+    """Whether a, equal to b (SymPy's ==), is also of b's types node by node (1 and True, or a number of another
+    type, are told apart): then every step of the analysis gives the same for both. Shared subtrees once."""
+    stack = [(a, b)]
+    seen: set[tuple[int, int]] = set()
+    while stack:
+        x, y = stack.pop()
+        if x is y:
+            continue
+        if type(x) is not type(y):
+            return False
+        if not isinstance(x, sympy.Basic) or x.is_Atom:
+            if x != y:
+                return False
+            continue
+        if (id(x), id(y)) in seen:
+            continue
+        seen.add((id(x), id(y)))
+        if len(x.args) != len(y.args):
+            return False
+        stack.extend(zip(x.args, y.args))
+    return True
+
+
+def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
+    """normalize_relation(lhs op rhs) where it is quick to see: lhs = floor(n/d) + c (or floor(n/d)) with d, c
+    and rhs integers, an inequality (every size of a convolution or a pool against 1). There, normalizing
+    moves c to the right (rhs - c), adds 1 for > and <=, and multiplies by d: `n >= d*(rhs - c)` (or <, with 1
+    added). None where the form is another one (normalize_relation then)."""
+    if op not in (">=", ">", "<=", "<") or not isinstance(rhs, Integer):
+        return None
+    if isinstance(lhs, FloorDiv):
+        f, c = lhs, 0
+    elif isinstance(lhs, Add) and len(lhs.args) == 2 and isinstance(lhs.args[0], Integer) \
+            and isinstance(lhs.args[1], FloorDiv):
+        f, c = lhs.args[1], int(lhs.args[0].p)
+    else:
+        return None
+    n, d = f.args
+    if not isinstance(d, Integer):
+        return None
+    bound = int(rhs.p) - c + (1 if op in (">", "<=") else 0)
+    return (sympy.Ge if op in (">", ">=") else sympy.Lt)(n, Integer(int(d.p) * bound), evaluate=False)
+
+
+def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relational], Relational]) -> _Item:
+    """A condition `lhs op rhs` (closed sides) as an item: the relation normalized, and g with `g op 0`."""
+    constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
+    rel = sympy.Rel(lhs, rhs, op, evaluate=False)
+    if op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
+        it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x
+    else:  # is 0), without building x - x
+        quick = None if constant else _floor_bound(lhs, rhs, op)
+        rel = rel if constant else quick if quick is not None else normalize(rel)
+        if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
+            rop = rel.rel_op
+            g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs
+            g = g - 1 if rop in (">", "<") else g
+            it = _Item(nc, rel, g, ">=", constant)
+        elif isinstance(rel, Relational):
+            it = _Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant)
+        else:
+            it = _Item(nc, rel, None, "holds", True)
+    it.lin = _symbol_range(it)
+    return it
+
+
 def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, in steps
     """Never-valid conditions and the list to show, for a `Derivation` (see its `never_valid`)."""
-    from .algebra import as_expr, normalize_relation
+    from .algebra import normalize_relation
     from .printing import to_text
 
     # closed forms; in a deep network fed by many symbols, sizes stay atoms (opened by Bounds): linear in depth
-    form = d.size_names.form  # type: ignore[attr-defined]
+    form = _Memo(d.size_names.form)  # type: ignore[attr-defined]  # (a side shared by conditions: once)
+    made: dict[tuple[str, Expr, Expr], tuple[Expr, Expr, _Item]] = {}  # (op, lhs, rhs) -> (lhs, rhs, item)
     items: list[_Item] = []
     never: dict[int, str] = {}  # index in items -> reason
     for nc in d.conditions:  # type: ignore[attr-defined]
@@ -504,22 +703,16 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             rel = form(c.lhs)
             items.append(_Item(nc, rel, None, "holds", isinstance(rel, (bool, sympy.logic.boolalg.BooleanAtom))))
             continue
-        lhs, rhs = form(c.lhs), form(as_expr(c.rhs))
-        constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
-        rel = sympy.Rel(lhs, rhs, c.op, evaluate=False)
-        if c.op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
-            items.append(_Item(nc, rel, ZERO, "==", constant))  # below give (normalizing leaves an equality,
-            continue  # and x - x is 0), without building x - x
-        rel = normalize_relation(rel) if not constant else rel
-        if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
-            op = rel.rel_op
-            g = rel.lhs - rel.rhs if op in (">=", ">") else rel.rhs - rel.lhs
-            g = g - 1 if op in (">", "<") else g
-            items.append(_Item(nc, rel, g, ">=", constant))
-        elif isinstance(rel, Relational):
-            items.append(_Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant))
+        lhs, rhs = form(c.lhs), form(c.rhs)  # (form reads c.rhs through as_expr)
+        key = (c.op, lhs, rhs)  # the same closed sides (ResNet's sizes, repeated by layer): the same item
+        hit = made.get(key)
+        if hit is None or not (_same_tree(lhs, hit[0]) and _same_tree(rhs, hit[1])):
+            it = _item(nc, lhs, rhs, c.op, normalize_relation)
+            if hit is None:
+                made[key] = (lhs, rhs, it)
         else:
-            items.append(_Item(nc, rel, None, "holds", True))
+            it = hit[2]
+        items.append(_Item(nc, it.rel, it.g, it.op, it.constant, it.lin))
 
     # the box: the symbols' domains, narrowed by every bound on a single symbol
     box: dict[Symbol, Bound] = {}
@@ -527,7 +720,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         box[info.symbol] = (-INF if info.min is None else info.min, INF if info.max is None else info.max)
     domains = dict(box)
     for i, it in enumerate(items):
-        lin = _symbol_range(it)
+        lin = it.lin
         if lin is None:
             continue
         lo, hi = box.get(lin.symbol, (-INF, INF))
@@ -565,9 +758,11 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             else:
                 never[i] = f"{it.nc.origin}: {c.label}: {to_text(it.rel)} holds for no value of " \
                            f"{_show_box(bounds.box, it.g)}"
-        elif verdict is True and _symbol_range(it) is None:  # (bounds on one symbol make the box: kept)
+        elif verdict is True and it.lin is None:  # (bounds on one symbol make the box: kept)
             implied.add(i)
-    implied |= _implied_by_divisibility(items, never, implied, box)
+    mod_of = _Memo(divisibility)
+    implied |= _implied_by_divisibility(items, never, implied, box, mod_of)
+    one, linear = _Memo(one_symbol), _Memo(linear_form)
 
     # what to show: each condition once, the tightest of each family, divisibility as x % k == 0
     shown: list[tuple[object, object, object]] = []  # (nc, relation, family key)
@@ -581,7 +776,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             continue
         rel, family = it.rel, None
         if it.op == ">=":
-            lin = one_symbol(it.g)
+            lin = one(it.g)
             const, rest = it.g.as_coeff_Add()
             if lin is not None and lin.lo is not None:
                 rel, family = sympy.Ge(lin.symbol, lin.lo, evaluate=False), ((lin.symbol, "lo"), -lin.lo)
@@ -593,8 +788,8 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         elif it.op in ("==", "!="):
             if it.op == "==" and zero_when_expanded(it.g):
                 continue
-            lin = _symbol_range(it)
-            mod = divisibility(rel)
+            lin = it.lin
+            mod = mod_of(rel)
             if lin is not None and lin.lo == lin.hi:  # one symbol equal to a number: written s == n
                 rel = sympy.Eq(lin.symbol, lin.lo, evaluate=False)
             elif mod is not None:
@@ -617,14 +812,14 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             best[fam] = (strength, len(shown))
         shown.append((it.nc, rel, family))
         # a linear inequality on several symbols may be implied by another shown one (pairwise, below)
-        forms.append(linear_form(it.g) if it.op == ">=" and one_symbol(it.g) is None and
+        forms.append(linear(it.g) if it.op == ">=" and one(it.g) is None and
                      n_linear <= LINEAR_MAX_COUNT else None)
         gs.append(it.g if it.op == ">=" and len(gs) <= PAIR_MAX_COUNT * 4 else None)
         n_linear += forms[-1] is not None
     for j in implied_by_linear([f if shown[k][0] is not None else None for k, f in enumerate(forms)], box):
         shown[j] = (None, None, None)
     # a shown inequality (one symbol's bound too) implied by one or two others that stay
-    every = [linear_form(g) if g is not None and shown[k][0] is not None else None for k, g in enumerate(gs)]
+    every = [linear(g) if g is not None and shown[k][0] is not None else None for k, g in enumerate(gs)]
     for j in implied_by_two(every, box, domains):
         shown[j] = (None, None, None)
     never_items = sorted(never)

@@ -34,7 +34,7 @@ from .algebra import Dim, as_expr
 if TYPE_CHECKING:
     from .derive import Derivation
 
-__all__ = ["MAX_CLOSED_FORM_SYMBOLS", "MAX_CLOSED_SYMBOLS", "TOO_LARGE", "SizeName", "SizeNames"]
+__all__ = ["MAX_CLOSED_FORM_SYMBOLS", "MAX_CLOSED_SYMBOLS", "TOO_LARGE", "SizeName", "SizeNames", "free_symbols"]
 
 MAX_CLOSED_SYMBOLS = 16  # an atom fed by more symbols than this is shown by name
 # closed forms on request: an expression whose atoms are fed by more symbols than this has a closed form too
@@ -72,6 +72,38 @@ def dims(e: sympy.Basic) -> set[Expr]:
     return out
 
 
+def _free_kind(t: type) -> int:
+    """How `t` answers free_symbols: 1 Basic's union over the args, 2 Symbol's {self}, 0 its own."""
+    kind = _FREE_KIND.get(t)
+    if kind is None:
+        owner = next(c for c in t.__mro__ if "free_symbols" in c.__dict__)
+        kind = _FREE_KIND[t] = 1 if owner is sympy.Basic else 2 if owner is Symbol else 0
+    return kind
+
+
+_FREE_KIND: dict[type, int] = {}
+
+
+def free_symbols(e: sympy.Basic) -> set:
+    """`e.free_symbols`, the same set, without building one set per node: the union over the args that Basic
+    writes, taken once per shared node; a node of a class with its own rule (bound variables) asks it."""
+    out: set = set()
+    seen: set[int] = set()
+    stack = [e]
+    while stack:
+        x = stack.pop()
+        kind = _free_kind(type(x))
+        if kind == 1:
+            if x.args and id(x) not in seen:
+                seen.add(id(x))
+                stack.extend(x.args)
+        elif kind == 2:
+            out.add(x)
+        else:
+            out |= x.free_symbols
+    return out
+
+
 class SizeNames:
     """The names of a derivation's size atoms and the choice, per expression, of closed or named form."""
 
@@ -84,16 +116,21 @@ class SizeNames:
         self.prefix = prefix
         self.names: dict[Expr, Symbol] = {}
         self.where: dict[Expr, tuple[int, int, int]] = {}
+        names, where = self.names, self.where
+        last: tuple = ()
         for ly in d.layers:
             for k, shape in enumerate(ly.outputs):
+                if shape == last:  # the shape before again (a norm, an activation): its sizes are named already
+                    continue
+                last = shape
                 for axis, s in enumerate(shape):
-                    if isinstance(s, Dim) and s not in self.names:
-                        self.names[s] = Symbol(f"{prefix}_{len(self.names) + 1}", integer=True)
-                        self.where[s] = (ly.index, k, axis)
+                    if isinstance(s, Dim) and s not in names:
+                        names[s] = Symbol(f"{prefix}_{len(names) + 1}", integer=True)
+                        where[s] = (ly.index, k, axis)
         # symbols feeding each atom (None: more than MAX_CLOSED_SYMBOLS), in definition order: linear
         self.feeds: dict[Expr, frozenset[str] | None] = {}
         for atom, definition in d.defs.items():
-            self.feeds[atom] = self._feeds(as_expr(definition).free_symbols)
+            self.feeds[atom] = self._feeds(free_symbols(as_expr(definition)))
 
     def _feeds(self, symbols: Iterable[Expr], feeds: dict[Expr, frozenset[str] | None] | None = None,
                cap: int = MAX_CLOSED_SYMBOLS) -> frozenset[str] | None:
