@@ -503,21 +503,27 @@ def _work_bound(forms: list[Form | None], idx: list[int]) -> int:
     return total
 
 
-def _found_pruned(fj: Form, kept: list[int], forms: list[Form | None], nonzero: Mapping[int, frozenset],
-                  bj: Mapping[Symbol, Bound]) -> bool:
+def _found_pruned(fj: Form, kept: list[int], forms: list[Form | None], bj: Mapping[Symbol, Bound]) -> bool:
     """Whether some λ·f or λ·f + μ·h of the kept forms proves fj over bj: the combinations `implied_by_two`
     tries, less those that cannot prove it. A symbol of j whose needed end of its range (the low one for a
-    positive coefficient) is infinite keeps its coefficient, hence the −∞, unless f or h has it: a pair (f, h)
-    that misses one is not tried. (Called only where the work limit cannot be reached: the order and number
-    of tries do not matter then, only whether one succeeds.)"""
-    need = frozenset(s for s, a in fj[0].items() if a and bj.get(s, WHOLE)[0 if a > 0 else 1] in (INF, -INF))
+    positive coefficient) is infinite keeps a coefficient of that sign, hence the −∞, unless f or h has it
+    with the same sign (λ, μ > 0: another sign only moves it away from 0): a pair (f, h) that misses one is
+    not tried. (Called only where the work limit cannot be reached: the order and number of tries do not
+    matter then, only whether one succeeds.)"""
+    jc = fj[0]
+    need = [(s, a > 0) for s, a in jc.items() if a and bj.get(s, WHOLE)[0 if a > 0 else 1] in (INF, -INF)]
+    helps = {}  # kept form -> the needed symbols it can cancel
+    for i in kept:
+        ic = forms[i][0]  # type: ignore[index]
+        helps[i] = frozenset(s for s, up in need if ic.get(s) and (ic[s] > 0) == up)
+    needed = frozenset(s for s, _ in need)
     for x, i in enumerate(kept):
         fi = forms[i]
-        miss = need - nonzero[i]
-        later = [k for k in kept[x + 1:] if miss <= nonzero[k]] if miss else kept[x + 1:]
+        miss = needed - helps[i]
+        later = [k for k in kept[x + 1:] if miss <= helps[k]] if miss else kept[x + 1:]
         if miss and not later:
             continue
-        for lam in _ratios(fj[0], fi[0]):  # type: ignore[index]
+        for lam in _ratios(jc, fi[0]):  # type: ignore[index]
             if not miss and _proves(fj, [(lam, fi)], bj):  # type: ignore[list-item]
                 return True
             if not later:
@@ -584,7 +590,6 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
     domains = {number[s]: v for s, v in domains.items() if s in number}  # type: ignore[misc]
     n, c = len(idx), min(6, 1 + max(len(forms[i][0]) for i in idx))  # type: ignore[index]
     pruned = n * (n - 1) * c * (1 + (n - 2) * c) <= PAIR_MAX_WORK or _work_bound(forms, idx) <= PAIR_MAX_WORK
-    nonzero = {i: frozenset(s for s, a in forms[i][0].items() if a) for i in idx}  # type: ignore[index]
     b = dict(box)
     dropped: set[int] = set()
     work = 0
@@ -599,7 +604,7 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
             bj[own] = (-INF, INF)
         kept = [i for i in idx if i != j and i not in dropped]
         if pruned:
-            found = _found_pruned(fj, kept, forms, nonzero, bj)  # type: ignore[arg-type]
+            found = _found_pruned(fj, kept, forms, bj)  # type: ignore[arg-type]
         else:
             found, work = _found_counted(fj, kept, forms, bj, work)  # type: ignore[arg-type]
         if found:
@@ -609,14 +614,14 @@ def implied_by_two(forms: list[tuple[Mapping[Symbol, int], int] | None], box: Ma
     return dropped
 
 
-def _symbol_range(it: _Item) -> Linear | None:
+def _symbol_range(it: _Item, one: Callable[[Expr], Linear | None] = one_symbol) -> Linear | None:
     """The range a condition on one symbol alone allows it (a*s + c >= 0, or == 0), else None."""
     if it.g is None or it.constant or it.op not in (">=", "=="):
         return None
-    up = one_symbol(it.g)
+    up = one(it.g)
     if up is None or it.op == ">=":
         return up
-    down = one_symbol(-it.g)  # a*s + c == 0: both a*s + c >= 0 and -(a*s + c) >= 0
+    down = one(-it.g)  # a*s + c == 0: both a*s + c >= 0 and -(a*s + c) >= 0
     return Linear(up.symbol, up.lo if up.lo is not None else down.lo, up.hi if up.hi is not None else down.hi)
 
 
@@ -665,25 +670,28 @@ def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
     return (sympy.Ge if op in (">", ">=") else sympy.Lt)(n, Integer(int(d.p) * bound), evaluate=False)
 
 
-def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relational], Relational]) -> _Item:
+def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relational], Relational],
+          one: Callable[[Expr], Linear | None] = one_symbol) -> _Item:
     """A condition `lhs op rhs` (closed sides) as an item: the relation normalized, and g with `g op 0`."""
     constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
-    rel = sympy.Rel(lhs, rhs, op, evaluate=False)
-    if op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
-        it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x
-    else:  # is 0), without building x - x
-        quick = None if constant else _floor_bound(lhs, rhs, op)
-        rel = rel if constant else quick if quick is not None else normalize(rel)
-        if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
-            rop = rel.rel_op
-            g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs
-            g = g - 1 if rop in (">", "<") else g
-            it = _Item(nc, rel, g, ">=", constant)
-        elif isinstance(rel, Relational):
-            it = _Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant)
-        else:
-            it = _Item(nc, rel, None, "holds", True)
-    it.lin = _symbol_range(it)
+    rel = None if constant else _floor_bound(lhs, rhs, op)  # (the relation as written is not needed there, and
+    if rel is None:  # building it cannot fail: floor(n/d) + c and k are real)
+        rel = sympy.Rel(lhs, rhs, op, evaluate=False)
+        if op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
+            it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x is
+            it.lin = _symbol_range(it, one)  # 0), without building x - x
+            return it
+        rel = normalize(rel) if not constant else rel
+    if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
+        rop = rel.rel_op
+        g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs
+        g = g - 1 if rop in (">", "<") else g
+        it = _Item(nc, rel, g, ">=", constant)
+    elif isinstance(rel, Relational):
+        it = _Item(nc, rel, rel.lhs - rel.rhs, rel.rel_op, constant)
+    else:
+        it = _Item(nc, rel, None, "holds", True)
+    it.lin = _symbol_range(it, one)
     return it
 
 
@@ -694,6 +702,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
 
     # closed forms; in a deep network fed by many symbols, sizes stay atoms (opened by Bounds): linear in depth
     form = _Memo(d.size_names.form)  # type: ignore[attr-defined]  # (a side shared by conditions: once)
+    one = _Memo(one_symbol)
     made: dict[tuple[str, Expr, Expr], tuple[Expr, Expr, _Item]] = {}  # (op, lhs, rhs) -> (lhs, rhs, item)
     items: list[_Item] = []
     never: dict[int, str] = {}  # index in items -> reason
@@ -707,7 +716,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
         key = (c.op, lhs, rhs)  # the same closed sides (ResNet's sizes, repeated by layer): the same item
         hit = made.get(key)
         if hit is None or not (_same_tree(lhs, hit[0]) and _same_tree(rhs, hit[1])):
-            it = _item(nc, lhs, rhs, c.op, normalize_relation)
+            it = _item(nc, lhs, rhs, c.op, normalize_relation, one)
             if hit is None:
                 made[key] = (lhs, rhs, it)
         else:
@@ -762,7 +771,7 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             implied.add(i)
     mod_of = _Memo(divisibility)
     implied |= _implied_by_divisibility(items, never, implied, box, mod_of)
-    one, linear = _Memo(one_symbol), _Memo(linear_form)
+    linear = _Memo(linear_form)
 
     # what to show: each condition once, the tightest of each family, divisibility as x % k == 0
     shown: list[tuple[object, object, object]] = []  # (nc, relation, family key)
@@ -774,16 +783,17 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
     for i, it in enumerate(items):
         if i in never or i in implied:
             continue
-        rel, family = it.rel, None
+        rel, family, bound = it.rel, None, None
         if it.op == ">=":
             lin = one(it.g)
-            const, rest = it.g.as_coeff_Add()
-            if lin is not None and lin.lo is not None:
-                rel, family = sympy.Ge(lin.symbol, lin.lo, evaluate=False), ((lin.symbol, "lo"), -lin.lo)
+            if lin is not None and lin.lo is not None:  # (written s >= lo once listed: not built for the
+                bound, family = lin, ((lin.symbol, "lo"), -lin.lo)  # bounds left out below)
             elif lin is not None:
-                rel, family = sympy.Le(lin.symbol, lin.hi, evaluate=False), ((lin.symbol, "hi"), lin.hi)
-            elif isinstance(const, Integer):
-                family = (rest, int(const.p))  # rest + c >= 0: the smallest c is the tightest
+                bound, family = lin, ((lin.symbol, "hi"), lin.hi)
+            else:
+                const, rest = it.g.as_coeff_Add()
+                if isinstance(const, Integer):
+                    family = (rest, int(const.p))  # rest + c >= 0: the smallest c is the tightest
             key: object = (">=", it.g)
         elif it.op in ("==", "!="):
             if it.op == "==" and zero_when_expanded(it.g):
@@ -810,6 +820,9 @@ def analyze(d: object) -> Verdicts:  # noqa: C901, PLR0912, PLR0915 - one pass, 
             if old is not None:
                 shown[old[1]] = (None, None, None)
             best[fam] = (strength, len(shown))
+        if bound is not None:
+            rel = sympy.Ge(bound.symbol, bound.lo, evaluate=False) if bound.lo is not None else \
+                sympy.Le(bound.symbol, bound.hi, evaluate=False)
         shown.append((it.nc, rel, family))
         # a linear inequality on several symbols may be implied by another shown one (pairwise, below)
         forms.append(linear(it.g) if it.op == ">=" and one(it.g) is None and

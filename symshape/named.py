@@ -92,7 +92,7 @@ def free_symbols(e: sympy.Basic) -> set:
     stack = [e]
     while stack:
         x = stack.pop()
-        kind = _free_kind(type(x))
+        kind = _FREE_KIND.get(type(x)) or _free_kind(type(x))
         if kind == 1:
             if x.args and id(x) not in seen:
                 seen.add(id(x))

@@ -507,11 +507,11 @@ def test_implied_by_two_is_the_reference_s(seed: int) -> None:
     """Small systems (the work bound holds: pruned search) and large ones (past it: counted search, stopped at
     the limit), with and without zero coefficients."""
     rng = random.Random(seed)
-    syms = [Symbol(f"s{k}", integer=True) for k in range(6)]
+    syms = [Symbol(f"s{k}", integer=True) for k in range(8)]
     dropped = limited = 0
     for _ in range(400):
         n = rng.choice([2, 3, 4, 5, 6, 8, 12, 16])
-        forms = _random_forms(rng, syms[:rng.randint(1, 6)], n, rng.random() < 0.3)
+        forms = _random_forms(rng, syms[:rng.randint(1, 8)], n, rng.random() < 0.3)
         box = _random_box(rng, syms)
         domains = {s: b if rng.random() < 0.5 else (-INF, INF) for s, b in box.items()}
         got, want = implied_by_two(forms, box, domains), old_implied_by_two(forms, box, domains)
@@ -526,13 +526,15 @@ def test_ratios_and_proofs_are_the_reference_s() -> None:
     """The multipliers (ints where integral) equal the reference's Fractions, in order; `_proves` is
     `_combination_lo >= 0` (Fraction multipliers too)."""
     rng = random.Random(7)
-    syms = [Symbol(f"t{k}", integer=True) for k in range(4)]
+    syms = [Symbol(f"t{k}", integer=True) for k in range(8)]
+    capped = 0
     for _ in range(2000):
-        a = {s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 5, Fraction(3, 2), Fraction(-7, 3)]) for s in
-             rng.sample(syms, rng.randint(1, 4))}
-        b = {s: rng.choice([-3, -2, -1, 1, 2, 4]) for s in rng.sample(syms, rng.randint(1, 4))}
+        a = {s: rng.choice([-4, -3, -2, -1, 1, 2, 3, 5, 7, 0, Fraction(3, 2), Fraction(-7, 3)]) for s in
+             rng.sample(syms, rng.randint(1, 8))}
+        b = {s: rng.choice([-3, -2, -1, 1, 2, 4, 0]) for s in rng.sample(syms, rng.randint(1, 8))}
         got, want = conditions._ratios(a, b), _old_ratios(a, b)
         assert got == want and all(x == y for x, y in zip(got, want, strict=True))
+        capped += len(want) == 6
         box = _random_box(rng, syms)
         j = ({s: rng.randint(-3, 3) for s in rng.sample(syms, 2)}, rng.randint(-5, 5))
         f = ({s: rng.randint(-3, 3) for s in rng.sample(syms, 2)}, rng.randint(-5, 5))
@@ -541,6 +543,13 @@ def test_ratios_and_proofs_are_the_reference_s() -> None:
         for premises in ([(lam, f)], [(lam, f), (mu, h)]):
             assert conditions._proves(j, premises, box) == (_old_combination_lo(j, [(Fraction(p), q) for p, q in premises],
                                                                                box) >= 0)
+    for _ in range(300):  # many symbols shared with one sign: more than 6 candidates, cut
+        a = {s: rng.randint(1, 9) for s in syms}
+        b = {s: rng.randint(1, 9) for s in syms}
+        got, want = conditions._ratios(a, b), _old_ratios(a, b)
+        assert got == want
+        capped += len(want) == 6
+    assert capped > 200, capped  # (the candidates cut at 6)
 
 
 def test_floor_bound_is_normalize_relation_s() -> None:
