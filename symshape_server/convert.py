@@ -19,7 +19,7 @@ from symshape.render import latex, text
 from symshape.solve import ValueSet
 
 from .gen import shape_algebra_pb2 as pb
-from .wire import _field, _varint
+from .wire import _SHORT, _field, _varint
 
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
@@ -284,8 +284,9 @@ def _layer_bytes(ly: Any, outputs: bytes, recurrence: bytes, counts: bytes, note
                  memo: dict[str, bytes]) -> bytes:
     """DeriveResponse.layers' entry (field 8) for one layer: LayerDerivation's fields in number order, each
     singular string left out when empty (proto3), every entry of a repeated one written; `memo` holds the
-    fields that layers repeat (kinds, inputs)."""
-    parts = [b"\x08" + _varint(ly.index)] if ly.index else []
+    kinds' fields (layers repeat them)."""
+    index = ly.index
+    parts = [b"\x08" + (_SHORT[index] if index < 16384 else _varint(index))] if index else []
     if ly.name:
         parts.append(_text_field(b"\x12", ly.name))
     if ly.kind:
@@ -293,19 +294,20 @@ def _layer_bytes(ly: Any, outputs: bytes, recurrence: bytes, counts: bytes, note
         if kind is None:
             kind = memo[ly.kind] = _text_field(b"\x1a", ly.kind)
         parts.append(kind)
-    for i in ly.inputs:
-        parts.append(_text_field(b"\x22", i))
+    parts += [_text_field(b"\x22", i) for i in ly.inputs]
     parts += (outputs, recurrence, counts)
     if note:
         parts.append(_text_field(b"\x42", note))
     body = b"".join(parts)
-    return b"\x42" + _varint(len(body)) + body
+    n = len(body)
+    return b"\x42" + (_SHORT[n] if n < 16384 else _varint(n)) + body
 
 
 def _text_field(tag: bytes, text: str) -> bytes:
     """A string field: its tag (one byte: field numbers up to 15), length and UTF-8."""
     data = text.encode()
-    return tag + _varint(len(data)) + data
+    n = len(data)
+    return tag + (_SHORT[n] if n < 16384 else _varint(n)) + data
 
 
 def _recurrence(texts: list[str], memo: dict[tuple[str, ...], bytes]) -> bytes:
