@@ -650,10 +650,11 @@ def _same_tree(a: object, b: object) -> bool:
 
 
 def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
-    """normalize_relation(lhs op rhs) where it is quick to see: lhs = floor(n/d) + c (or floor(n/d)) with d, c
-    and rhs integers, an inequality (every size of a convolution or a pool against 1). There, normalizing
-    moves c to the right (rhs - c), adds 1 for > and <=, and multiplies by d: `n >= d*(rhs - c)` (or <, with 1
-    added). None where the form is another one (normalize_relation then)."""
+    """normalize_relation(lhs op rhs) where it is quick to see: lhs = floor(n/d) + c (or floor(n/d)) with c and
+    rhs integers, d an integer (or a product of symbols, where the bound below is 0), an inequality (every size
+    of a convolution or a pool against 1). There, normalizing moves c to the right (rhs - c), adds 1 for > and
+    <=, and multiplies by d: `n >= d*(rhs - c)` (or <). None where the form is another one (normalize_relation
+    then)."""
     if op not in (">=", ">", "<=", "<") or not isinstance(rhs, Integer):
         return None
     if isinstance(lhs, FloorDiv):
@@ -664,10 +665,14 @@ def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
     else:
         return None
     n, d = f.args
-    if not isinstance(d, Integer):
-        return None
     bound = int(rhs.p) - c + (1 if op in (">", "<=") else 0)
-    return (sympy.Ge if op in (">", ">=") else sympy.Lt)(n, Integer(int(d.p) * bound), evaluate=False)
+    if isinstance(d, Integer):
+        times = Integer(int(d.p) * bound)
+    elif bound == 0 and all(isinstance(x, Symbol) for x in Mul.make_args(d)):
+        times = ZERO  # d*0 for a product of symbols (strides): 0
+    else:
+        return None
+    return (sympy.Ge if op in (">", ">=") else sympy.Lt)(n, times, evaluate=False)
 
 
 def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relational], Relational],
@@ -681,7 +686,9 @@ def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relati
             it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x is
             it.lin = _symbol_range(it, one)  # 0), without building x - x
             return it
-        rel = normalize(rel) if not constant else rel
+        if not (constant or isinstance(lhs, Symbol) and isinstance(rhs, Integer) or
+                op in ("==", "!=") and isinstance(lhs, Expr) and isinstance(rhs, Expr)):
+            rel = normalize(rel)  # (it leaves s op k, with no floor, and every equality as they are)
     if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
         rop = rel.rel_op
         g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs

@@ -563,7 +563,7 @@ def test_floor_bound_is_normalize_relation_s() -> None:
     answered = 0
     for _ in range(3000):
         n = rng.choice(numerators)
-        d = rng.choice([Integer(rng.choice([1, 2, 3, 4, 7, 32, -2])), s, 2 * s])
+        d = rng.choice([Integer(rng.choice([1, 2, 3, 4, 7, 32, -2])), s, 2 * s, s * h, s**2])
         lhs = FloorDiv(n, d) + rng.choice([0, 0, 1, -1, 2, 5, -7])
         rhs = Integer(rng.choice([0, 1, 1, 2, -3, 10]))
         op = rng.choice([">=", ">", "<=", "<", "==", "!="])
@@ -574,3 +574,44 @@ def test_floor_bound_is_normalize_relation_s() -> None:
         want = normalize_relation(sympy.Rel(lhs, rhs, op, evaluate=False))
         assert type(got) is type(want) and got == want and _text(got) == _text(want), (lhs, op, rhs, got, want)
     assert answered > 300
+
+
+def _old_item(lhs: Expr, rhs: Expr, op: str) -> tuple:
+    """What old_analyze's first loop made of a condition lhs op rhs (closed sides): (rel, g, op, constant)."""
+    from symshape.algebra import normalize_relation
+
+    constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
+    rel = sympy.Rel(lhs, rhs, op, evaluate=False)
+    if op == "==" and lhs == rhs:
+        return rel, ZERO, "==", constant
+    rel = normalize_relation(rel) if not constant else rel
+    if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
+        rop = rel.rel_op
+        g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs
+        g = g - 1 if rop in (">", "<") else g
+        return rel, g, ">=", constant
+    if isinstance(rel, Relational):
+        return rel, rel.lhs - rel.rhs, rel.rel_op, constant
+    return rel, None, "holds", True
+
+
+def test_item_is_the_reference_s() -> None:
+    """Each condition's relation, g, op and symbol range, with the quick normalizations and the ones skipped
+    (s op k, equalities), on random sides."""
+    from symshape.algebra import FloorDiv, normalize_relation
+
+    rng = random.Random(5)
+    h, w, s = (Symbol(n, integer=True) for n in ("H", "W", "S"))
+    sides = [h, w, s, h - 1, 2 * h - w, FloorDiv(h - 1, 2) + 1, FloorDiv(h - w, s) + 1, FloorDiv(h, s * w) - 2,
+             FloorDiv(h - 3, 4), 3 * FloorDiv(h, 2), FloorDiv(h, 2) + FloorDiv(w, 3), sympy.Max(h, w), h * w]
+    numbers = [Integer(k) for k in (0, 1, 2, -1, 7, 64)]
+    for _ in range(3000):
+        lhs = rng.choice(sides + numbers)
+        rhs = rng.choice(numbers + sides[:4])
+        op = rng.choice([">=", ">", "<=", "<", "==", "!="])
+        it = conditions._item(None, lhs, rhs, op, normalize_relation)
+        rel, g, rop, constant = _old_item(lhs, rhs, op)
+        assert (it.op, it.constant) == (rop, constant)
+        assert type(it.rel) is type(rel) and it.rel == rel and _text(it.rel) == _text(rel), (lhs, op, rhs)
+        assert type(it.g) is type(g) and it.g == g and _text(it.g) == _text(g), (lhs, op, rhs)
+        assert it.lin == _old_symbol_range(_OldItem(None, rel, g, rop, constant))
