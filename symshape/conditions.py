@@ -403,35 +403,11 @@ Form = tuple[Mapping[Symbol, int], int]  # sum(a_s*s) + c, as linear_form gives 
 WHOLE: Bound = (-INF, INF)
 
 
-def _combination_lo(j: Form, premises: list[tuple[Fraction, Form]], box: Mapping[Symbol, Bound]) -> float | Fraction:
-    """The least value over the box of j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0), times a positive integer (the
-    product of the λ's denominators, cleared so that the sums stay in Python ints): at least 0 proves j ≥ 0
-    from the premises over the box (an LP certificate: exact arithmetic, never claimed when false)."""
-    scale = 1
-    for lam, _ in premises:
-        scale *= lam.denominator
-    coeffs: dict[Symbol, int] = {s: a * scale for s, a in j[0].items()}
-    const = j[1] * scale
-    for lam, (fc, f0) in premises:
-        w = lam.numerator * (scale // lam.denominator)
-        const -= w * f0
-        for s, a in fc.items():
-            coeffs[s] = coeffs.get(s, 0) - w * a
-    lo: float | Fraction = const
-    for s, a in coeffs.items():
-        if a == 0:
-            continue
-        b = box.get(s, (-INF, INF))
-        end = b[0] if a > 0 else b[1]
-        if end in (INF, -INF):
-            return -INF
-        lo += a * end
-    return lo
-
-
 def _proves(j: Form, premises: list[tuple[int | Fraction, Form]], box: Mapping[Symbol, Bound]) -> bool:
-    """`_combination_lo(j, premises, box) >= 0`, the same sums: an int λ (denominator 1) scales nothing, so the
-    common case (every λ an int) skips the scaling."""
+    """Whether j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0) is at least 0 over the box, which proves j ≥ 0 from the
+    premises there (an LP certificate: exact arithmetic, never claimed when false). Its least value is taken
+    times the product of the λ's denominators, so that the sums stay in Python ints (an int λ: nothing to
+    scale); a symbol left with a coefficient whose needed end of its range is infinite: −∞."""
     scale = 1
     for lam, _ in premises:
         scale *= lam.denominator
@@ -668,8 +644,8 @@ def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
     bound = int(rhs.p) - c + (1 if op in (">", "<=") else 0)
     if isinstance(d, Integer):
         times = Integer(int(d.p) * bound)
-    elif bound == 0 and all(isinstance(x, Symbol) for x in Mul.make_args(d)):
-        times = ZERO  # d*0 for a product of symbols (strides): 0
+    elif bound == 0 and all(isinstance(x, Symbol) and x.is_integer for x in Mul.make_args(d)):
+        times = ZERO  # d*0 for a product of integer symbols (strides): 0 (finite: not nan)
     else:
         return None
     return (sympy.Ge if op in (">", ">=") else sympy.Lt)(n, times, evaluate=False)
@@ -679,16 +655,19 @@ def _item(nc: object, lhs: Expr, rhs: Expr, op: str, normalize: Callable[[Relati
           one: Callable[[Expr], Linear | None] = one_symbol) -> _Item:
     """A condition `lhs op rhs` (closed sides) as an item: the relation normalized, and g with `g op 0`."""
     constant = isinstance(lhs, Integer) and isinstance(rhs, Integer)
-    rel = None if constant else _floor_bound(lhs, rhs, op)  # (the relation as written is not needed there, and
-    if rel is None:  # building it cannot fail: floor(n/d) + c and k are real)
+    # floor(n/d) + c op k: normalized directly; the relation as written is not needed (and could not fail to
+    # build: both sides are real)
+    rel = None if constant else _floor_bound(lhs, rhs, op)
+    if rel is None:
         rel = sympy.Rel(lhs, rhs, op, evaluate=False)
         if op == "==" and lhs == rhs:  # the same size on both sides (a merge of equal inputs): what the lines
-            it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x is
-            it.lin = _symbol_range(it, one)  # 0), without building x - x
+            it = _Item(nc, rel, ZERO, "==", constant)  # below give (normalizing leaves an equality, and x - x
+            it.lin = _symbol_range(it, one)  # is 0), without building x - x
             return it
+        # normalizing leaves a symbol against a number (no floor in s - k) and every equality as they are
         if not (constant or isinstance(lhs, Symbol) and isinstance(rhs, Integer) or
                 op in ("==", "!=") and isinstance(lhs, Expr) and isinstance(rhs, Expr)):
-            rel = normalize(rel)  # (it leaves s op k, with no floor, and every equality as they are)
+            rel = normalize(rel)
     if isinstance(rel, Relational) and rel.rel_op in (">=", ">", "<=", "<"):
         rop = rel.rel_op
         g = rel.lhs - rel.rhs if rop in (">=", ">") else rel.rhs - rel.lhs
