@@ -212,9 +212,9 @@ class EvaluateEncoder:
         for a, b in self.pairs:
             x, y = numbers[a], numbers[b]
             numbers.append(None if x is None or y is None else x + y)
-        v = _v
-        try:
-            enc = [v(n) if n else b"" for n in numbers]  # zero or undefined: none (see _skeleton)
+        v, short = _v, _SHORT
+        try:  # zero or undefined: none (see _skeleton); below 2^14 (most sizes) a lookup without a call
+            enc = [b"" if not n else short[n] if 0 < n < 16384 else v(n) for n in numbers]
         except OverflowError:
             return None
         lengths = tuple(map(len, enc))

@@ -62,6 +62,9 @@ class Later:
         return self.done.is_set() and self.error is not None
 
     def get(self) -> tuple[Any, float]:
+        value = self.value  # set once, before `done`: the common case (a served derivation) takes no lock
+        if value is not None:
+            return value
         self.done.wait()  # bounded: the pool sets an error when the worker runs past max_derive_seconds
         if self.error is not None:
             raise self.error
