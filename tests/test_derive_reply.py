@@ -32,14 +32,31 @@ def _chain(n: int) -> str:
 
 
 def reference(d: Any, closed_forms: bool, layer_graphs: bool) -> bytes:
-    """The reply built entirely through the message API (every layer a message), serialized."""
-    reply = pb.DeriveResponse.FromString(convert.derive_reply(d, closed_forms, layer_graphs))
-    msg = pb.DeriveResponse()
-    msg.CopyFrom(reply)
-    del msg.layers[:]
+    """The reply built entirely through the message API, as derive_response built it before derive_reply (every
+    field a message, nothing taken from derive_reply's bytes), serialized without its derivation_id."""
+    msg = pb.DeriveResponse(framework=d.framework, free_symbols=list(convert.free_symbols(d)))
+    for name, info in d.symbols.items():
+        sym = msg.symbols.add(name=name)
+        if info.min is not None:
+            sym.min = info.min
+        if info.max is not None:
+            sym.max = info.max
+        if info.default is not None and -convert.INT64_MAX - 1 <= info.default <= convert.INT64_MAX:
+            sym.default_value = info.default
+    never = tuple(d.never_valid)
     shown = convert._Shown(d, closed_forms, layer_graphs)
-    never = bool(d.never_valid)
     large = {ly.index for ly in d.layers if shown.too_large(ly)} if closed_forms and not never else set()
+    if never:
+        msg.never_valid = True
+        msg.never_valid_reasons.extend(convert._never_valid_reasons(d, never))
+    else:
+        msg.output_shape.dims.extend(convert.expression(s, d) for s in d.output_shape)
+        msg.closed_form.dims.extend(convert.expression(s, d) for s in d.closed_form)
+        shown.network_counts(msg.counts, d)
+        if not closed_forms or large:
+            for size in shown.names.definitions():
+                item = msg.sizes.add(name=size.name.name, layer=size.layer, output=size.output, axis=size.axis)
+                item.definition.CopyFrom(convert._definition(shown, size.definition))
     for ly in d.layers:
         out = msg.layers.add(index=ly.index, name=ly.name, kind=ly.kind, inputs=ly.inputs,
                              recurrence=recurrence_text(ly, d.framework),
@@ -47,6 +64,11 @@ def reference(d: Any, closed_forms: bool, layer_graphs: bool) -> bytes:
         if not never:
             out.outputs.extend(shown.shape(s) for s in ly.outputs)
             out.counts.CopyFrom(shown.layer_counts_of(ly))
+    for nc, rel in d.constraints(closed_forms):
+        c = msg.constraints.add(layer_name=nc.layer.name if nc.layer else "", origin=nc.origin,
+                                label=nc.condition.label, relation=shown.network(rel), note=nc.condition.note)
+        if nc.layer is not None:
+            c.layer = nc.layer.index
     return msg.SerializeToString()
 
 
