@@ -407,7 +407,7 @@ def _proves(j: Form, premises: list[tuple[int | Fraction, Form]], box: Mapping[S
     """Whether j − Σ λ·f (each f ≥ 0 a premise, λ ≥ 0) is at least 0 over the box, which proves j ≥ 0 from the
     premises there (an LP certificate: exact arithmetic, never claimed when false). Its least value is taken
     times the product of the λ's denominators, so that the sums stay in Python ints (an int λ: nothing to
-    scale); a symbol left with a coefficient whose needed end of its range is infinite: −∞."""
+    scale); a symbol left with a coefficient whose needed end of its range is infinite: not proved."""
     scale = 1
     for lam, _ in premises:
         scale *= lam.denominator
@@ -627,7 +627,7 @@ def _same_tree(a: object, b: object) -> bool:
 
 def _floor_bound(lhs: Expr, rhs: Expr, op: str) -> Relational | None:
     """normalize_relation(lhs op rhs) where it is quick to see: lhs = floor(n/d) + c (or floor(n/d)) with c and
-    rhs integers, d an integer (or a product of symbols, where the bound below is 0), an inequality (every size
+    rhs integers, d an integer (or a product of integer symbols, where the bound below is 0), an inequality (every size
     of a convolution or a pool against 1). There, normalizing moves c to the right (rhs - c), adds 1 for > and
     <=, and multiplies by d: `n >= d*(rhs - c)` (or <). None where the form is another one (normalize_relation
     then)."""

@@ -240,4 +240,3 @@ def evaluate_graph(nodes: list[tuple[str, tuple[int, ...], str]], values: Mappin
             out.append(int({"ge": a[0] >= a[1], "gt": a[0] > a[1], "le": a[0] <= a[1], "lt": a[0] < a[1],
                             "eq": a[0] == a[1], "ne": a[0] != a[1]}[op]))
     return int(out[-1])
-

@@ -221,16 +221,9 @@ class _Shown:
         return done
 
 
-def derive_response(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False,
-                    derivation_id: str | None = None) -> pb.DeriveResponse:
-    """The Derive reply (see DeriveRequest for the options); `derivation_id` defaults to the spec's key."""
-    msg = pb.DeriveResponse.FromString(derive_reply(d, closed_forms, layer_graphs))
-    msg.derivation_id = d.key if derivation_id is None else derivation_id
-    return msg
-
-
 def derive_reply(d: Derivation, closed_forms: bool = False, layer_graphs: bool = False) -> bytes:
-    """The Derive reply's bytes without its derivation_id (the server puts the id first: fields concatenate).
+    """The Derive reply's bytes (see DeriveRequest for the options) without its derivation_id: the server puts the
+    id first (fields concatenate).
 
     The network's part goes through the message API; each layer is written straight to bytes (index,
     name, kind, inputs and recurrence around its outputs and counts, which layers repeat: encoded once),

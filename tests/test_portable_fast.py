@@ -81,7 +81,7 @@ def _recorded(d: Any) -> list[tuple[Any, Any]]:
     convert.expression_graph = record
     try:
         for closed_forms, layer_graphs in OPTIONS:
-            run_deep(convert.derive_response, d, closed_forms, layer_graphs)
+            run_deep(convert.derive_reply, d, closed_forms, layer_graphs)
     finally:
         convert.expression_graph = original
     return calls
