@@ -113,6 +113,21 @@ def test_evaluate_by_id_and_by_spec(client: Client) -> None:
     assert bad.violations[0].layer == 0
 
 
+def test_evaluate_replies_kept_from_a_bindings_second_request(served, client: Client) -> None:
+    """A sweep asks each binding once: its reply is not kept (only that it was asked); a binding asked again is
+    answered from the second request on with the very same bytes, valid or not."""
+    key = client.derive(CLASSIC).derivation_id
+    kept, asked = served.servicer.evaluations, served.servicer.asked
+    for values, valid in (({**VALUES, "I": 41}, True), ({**VALUES, "I": 3}, False)):  # (asked nowhere else)
+        memo = (key, tuple(sorted(values.items())))
+        first = client.evaluate(key, values)
+        assert first.valid is valid
+        assert asked.get(memo) is True and kept.get(memo) is None
+        second = client.evaluate(key, values)
+        assert kept.get(memo) == second.SerializeToString()
+        assert client.evaluate(key, values) == second == first
+
+
 def test_evaluate_batch_streams_chunks(client: Client) -> None:
     d = symshape.derive(CLASSIC)
     i = np.arange(1, 200_001)
