@@ -5,7 +5,8 @@ Side by side, in one run, on this machine (loopback; the load generator shares t
    `serve --workers 2`, every call on a fresh connection: the success rate (issue 13: 9 of 20 before).
 2. cold Derive through the service against the library in this process (median, a new spec each run):
    `derive()` alone, `derive()` + `closed_form` (bench_core's figure, the one the issue quotes: 64 ms then)
-   and `derive()` + `to_dict()` (the same content as the reply).
+   and `derive()` + `to_dict()` (the same content as the reply). `--against CHECKOUT` also starts a server
+   from another checkout (a clone at an older commit) and interleaves it: an A/B of the service in one run.
 3. Evaluate on a cached derivation against a bare grpcio echo server (the same request bytes echoed,
    same thread pool) at 8 calls in flight: requests/s and the ratio; the same binding each call (a
    cached reply) and a new binding each call; interleaved in 16 slices, the median of the slices' ratios.
@@ -49,11 +50,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(workers: int) -> tuple[subprocess.Popen, int]:
+def start(workers: int, root: Path = ROOT) -> tuple[subprocess.Popen, int]:
+    """`symshape serve` from the checkout at `root` (its own code: `python -m` puts the working directory first)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "symshape.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", str(workers), "--derive-workers", "1", "--max-concurrent-rpcs", "256",
-                             "--grace", "1"], cwd=ROOT, stderr=subprocess.DEVNULL)
+                             "--grace", "1"], cwd=root, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -326,11 +328,14 @@ def bench_by_id(calls: int) -> list[tuple]:
     return rows
 
 
-def bench_cold_derive(runs: int) -> list[tuple]:
-    """Median cold Derive through the service against the library in this process (a new spec each run)."""
+def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
+    """Median cold Derive through the service against the library in this process (a new spec each run); with
+    `against`, also a server started from that checkout (e.g. a clone at an older commit), interleaved: the
+    per-run median of this server's time over that one's (an A/B of the service end to end, in one run)."""
     import symshape
 
     proc, port = start(1)
+    other = start(1, against) if against is not None else None
     rows = []
     try:
         with Client(f"127.0.0.1:{port}") as c:
@@ -343,27 +348,38 @@ def bench_cold_derive(runs: int) -> list[tuple]:
 
                 c.derive(fresh(10_000))
                 symshape.derive(fresh(10_001), cache=False).to_dict()
-                lib, lib_closed, lib_dict, svc = [], [], [], []
+                lib, lib_closed, lib_dict, svc, ab = [], [], [], [], []
                 for r in range(runs):  # interleaved: the machine's noise hits all four alike
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(4 * r), cache=False)
+                    symshape.derive(fresh(5 * r), cache=False)
                     lib.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(4 * r + 1), cache=False).closed_form  # noqa: B018 - timed
+                    symshape.derive(fresh(5 * r + 1), cache=False).closed_form  # noqa: B018 - timed
                     lib_closed.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(4 * r + 2), cache=False).to_dict()
+                    symshape.derive(fresh(5 * r + 2), cache=False).to_dict()
                     lib_dict.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    c.derive(fresh(4 * r + 3))
+                    c.derive(fresh(5 * r + 3))
                     svc.append(time.perf_counter() - t0)
                     # the worker builds the evaluation program after the reply: let it finish before the
                     # next library call, so that the library's figure does not carry the service's work
                     time.sleep(0.1)
+                    if other is not None:
+                        with Client(f"127.0.0.1:{other[1]}") as o:
+                            if r == 0:
+                                o.derive(fresh(10_002))
+                            t0 = time.perf_counter()
+                            o.derive(fresh(5 * r + 4))
+                            ab.append(svc[-1] / (time.perf_counter() - t0))
+                        time.sleep(0.1)
                 rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_closed, lib_dict, svc)),
-                             statistics.quantiles([b / a for a, b in zip(lib_closed, svc, strict=True)], n=4)))
+                             statistics.quantiles([b / a for a, b in zip(lib_closed, svc, strict=True)], n=4),
+                             statistics.median(ab) if ab else None))
     finally:
         stop(proc)
+        if other is not None:
+            stop(other[0])
     return rows
 
 
@@ -398,6 +414,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny runs: checks the script, not the figures")
     parser.add_argument("--only-issue13", action="store_true", help="tables A-D only")
     parser.add_argument("--tables", default="ABCD", help="which of tables A-D to run (default all)")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="table B also times a server started from this checkout (e.g. a clone at an older "
+                             "commit), interleaved: this server's cold Derive over that one's")
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
@@ -417,9 +436,11 @@ def main(argv: list[str] | None = None) -> int:
               "this process;\n   derive()+closed_form is the library figure the issue quotes (bench_core, README)")
         print(f"{'network':<24} {'derive()':>9} {'+closed_form':>13} {'+to_dict()':>11} {'service':>8} "
               f"{'/derive()':>10} {'/+closed_form':>14} {'(quartiles)':>12} {'/+to_dict()':>12}")
-        for label, lib, closed, lib_dict, svc, q in bench_cold_derive(3 if args.quick else 25):
+        for label, lib, closed, lib_dict, svc, q, ab in bench_cold_derive(3 if args.quick else 25, args.against):
             print(f"{label:<24} {lib:>7.1f}ms {closed:>11.1f}ms {lib_dict:>9.1f}ms {svc:>6.1f}ms {svc / lib:>10.2f} "
                   f"{svc / closed:>14.2f} {q[0]:>5.2f}-{q[2]:.2f} {svc / lib_dict:>12.2f}")
+            if ab is not None:
+                print(f"{'':<24} this server / the one from {args.against}: {ab:.3f} (per-run median)")
 
     if "C" in args.tables:
         print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s "
