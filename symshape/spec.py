@@ -98,10 +98,10 @@ class Spec:
         (`canonical_text` with some fields written otherwise) are made of the same parts, dumped once."""
         return {name: _compact(value) for name, value in self.canonical().items()}
 
-    def canonical_text(self, **written: str) -> str:
-        """`json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)`, with the fields
-        in `written` given as JSON text instead (the same text as dumping a dict with those values)."""
-        fields = {**self._canonical_fields, **written}
+    def canonical_text(self, **instead: Any) -> str:
+        """`json.dumps(self.canonical(), sort_keys=True, separators=(",", ":"), default=str)`, with the fields in
+        `instead` holding those values (the same text as dumping the canonical dict with them put in)."""
+        fields = {**self._canonical_fields, **{name: _compact(value) for name, value in instead.items()}}
         return "{" + ",".join([f"{json.dumps(name)}:{fields[name]}" for name in sorted(fields)]) + "}"
 
     @cached_property

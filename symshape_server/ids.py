@@ -53,8 +53,7 @@ def canonical_json(spec: Any) -> str:
     value] pairs in the spec's order: the order of the inputs is part of the network (the first feeds a first
     layer without `inputs`), and the order of the symbols is the order of `free_symbols` and of messages."""
     c = spec.canonical()
-    return spec.canonical_text(**{name: json.dumps([[k, v] for k, v in c[name].items()], sort_keys=True,
-                                                   separators=(",", ":"), default=str)
+    return spec.canonical_text(**{name: [[k, v] for k, v in c[name].items()]
                                   for name in ("inputs", "symbols") if isinstance(c.get(name), dict)})
 
 
