@@ -19,7 +19,7 @@ from symshape.render import latex, text
 from symshape.solve import ValueSet
 
 from .gen import shape_algebra_pb2 as pb
-from .wire import _SHORT, _field, _varint
+from .wire import _field, _text_field, _varint
 
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
@@ -278,8 +278,7 @@ def _layer_bytes(ly: Any, outputs: bytes, recurrence: bytes, counts: bytes, note
     """DeriveResponse.layers' entry (field 8) for one layer: LayerDerivation's fields in number order, each
     singular string left out when empty (proto3), every entry of a repeated one written; `memo` holds the
     kinds' fields (layers repeat them)."""
-    index = ly.index
-    parts = [b"\x08" + (_SHORT[index] if index < 16384 else _varint(index))] if index else []
+    parts = [b"\x08" + _varint(ly.index)] if ly.index else []
     if ly.name:
         parts.append(_text_field(b"\x12", ly.name))
     if ly.kind:
@@ -292,15 +291,7 @@ def _layer_bytes(ly: Any, outputs: bytes, recurrence: bytes, counts: bytes, note
     if note:
         parts.append(_text_field(b"\x42", note))
     body = b"".join(parts)
-    n = len(body)
-    return b"\x42" + (_SHORT[n] if n < 16384 else _varint(n)) + body
-
-
-def _text_field(tag: bytes, text: str) -> bytes:
-    """A string field: its tag (one byte: field numbers up to 15), length and UTF-8."""
-    data = text.encode()
-    n = len(data)
-    return tag + (_SHORT[n] if n < 16384 else _varint(n)) + data
+    return b"\x42" + _varint(len(body)) + body
 
 
 def _recurrence(texts: list[str], memo: dict[tuple[str, ...], bytes]) -> bytes:

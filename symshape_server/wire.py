@@ -41,6 +41,12 @@ def _field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(payload)) + payload
 
 
+def _text_field(tag: bytes, text: str) -> bytes:
+    """A string field whose key is `tag` (one byte: field numbers up to 15): its length and UTF-8."""
+    data = text.encode()
+    return tag + _varint(len(data)) + data
+
+
 _COUNT_KEYS = [bytes([k << 3]) for k in range(1, 7)]  # IntCounts fields 1..6, varint
 
 
