@@ -194,7 +194,8 @@ def test_help_and_version(capsys: pytest.CaptureFixture) -> None:
     assert code == 0 and out.startswith("symshape ")
 
 
-@pytest.mark.skipif(shutil.which("symshape") is None, reason="the console script is not installed")
+@pytest.mark.skipif(shutil.which("symshape") is None,
+                    reason="the symshape console script is not on PATH (pip install -e .)")
 def test_console_script_subprocess() -> None:
     done = subprocess.run(["symshape", "derive", str(EXAMPLES / "classic.yaml")], capture_output=True, text=True,
                           timeout=120)

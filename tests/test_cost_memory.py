@@ -342,7 +342,7 @@ def test_keras_activations_are_a_stated_estimate() -> None:
     os.environ.setdefault("KERAS_BACKEND", "torch")
     keras = pytest.importorskip("keras")
     if keras.backend.backend() != "torch":
-        pytest.skip("keras runs on another backend than torch in this process")
+        pytest.skip("keras was imported with another backend than torch in this process (run with KERAS_BACKEND=torch)")
     d = symshape.derive(EXAMPLES / "transformer_block_keras.yaml")
     c = cost(d, batch=2)
     assert any("estimate" in n and "not exact" in n for n in c.notes)
