@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -61,9 +62,10 @@ class Program:
         a zero stride) sends the evaluation to the careful path, which marks what it makes undefined.
         With `wanted`, only the registers those need are computed, and a chain of additions (or of
         conjunctions) whose links nothing else reads is one sum (one all()): a network's running
-        totals and running validity. The other registers then hold None or their constant. `checked=False`
-        leaves out the bounds on products and powers (`limits.max_bits`): for a caller that has proved them
-        unreachable (the server bounds every register over int64 bindings: symshape_server.bounds).
+        totals and running validity, with the comparisons only it reads (one map() per kind). The other
+        registers then hold None or their constant. `checked=False` leaves out the bounds on products and
+        powers (`limits.max_bits`): for a caller that has proved them unreachable (the server bounds every
+        register over int64 bindings: symshape_server.bounds).
         """
         max_bits = current().max_bits if checked else None
         last = self._last  # a caller passes the same tuple each time (Compiled.read): no hash of it then
@@ -266,49 +268,89 @@ def _fast_steps(ops: Sequence[tuple[str, tuple]],
 def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int | None,
           wanted: tuple[int, ...] | None) -> tuple[list, list[tuple[int, Callable]]]:
     """(constants filled in, [(register, step)]) for run_int: every instruction, or (`wanted`) those it needs
-    with chains of additions and of conjunctions fused (see run_int)."""
+    with chains of additions and of conjunctions fused (see run_int): a link is fused into its chain when no
+    other instruction of the run reads it, and a comparison so read is done where it is conjoined."""
     constants = [args[0] if op == "const" else None for op, args in ops]
     steps = _fast_steps(ops, max_bits)
     if wanted is None:
         return constants, [(i, f) for i, (f, (op, _)) in enumerate(zip(steps, ops, strict=True)) if op != "const"]
-    uses = [0] * len(ops)
-    for op, args in ops:
-        if op not in ("const", "sym"):
-            for a in args:
-                uses[a] += 1
     keep = set(wanted)
     needed = set(wanted)
     for i in range(len(ops) - 1, -1, -1):
         if i in needed and ops[i][0] not in ("const", "sym"):
             needed.update(ops[i][1])
+    uses = [0] * len(ops)  # readers among the instructions this run computes (the others never run)
+    for i in needed:
+        op, args = ops[i]
+        if op not in ("const", "sym"):
+            for a in args:
+                uses[a] += 1
     absorbed: set[int] = set()  # links of a fused chain: computed as part of its end, never on their own
-    fused: dict[int, list[int]] = {}  # a chain's end -> the registers it sums (or conjoins)
+    fused: dict[int, Callable] = {}  # a chain's end -> its one step
     for i in sorted(needed, reverse=True):
         op, args = ops[i]
         if op not in ("add", "and") or i in absorbed:
             continue
-        leaves: list[int] = []
+        found: list[int] = []
+        linked = False  # links absorbed: this chain must be one step (they are never computed)
         stack = list(args)
         while stack:
             x = stack.pop()
             if ops[x][0] == op and uses[x] == 1 and x not in keep:
                 absorbed.add(x)
+                linked = True
                 stack.extend(ops[x][1])
             else:
-                leaves.append(x)
-        if len(leaves) > len(args):
-            fused[i] = leaves
+                found.append(x)
+        relations: dict[str, tuple[list[int], list[int]]] = {}  # a conjunction's comparisons: op -> (lefts, rights)
+        if op == "and":  # (a sum keeps its repeated terms; a conjunction needs each once)
+            times = Counter(found)
+            found = []
+            for x in times:
+                xop, xargs = ops[x]
+                if xop in _RELATIONS and len(xargs) == 2 and times[x] == uses[x] and x not in keep:
+                    absorbed.add(x)  # read only by this chain: compared where it is conjoined
+                    lefts, rights = relations.setdefault(xop, ([], []))
+                    lefts.append(xargs[0])
+                    rights.append(xargs[1])
+                else:
+                    found.append(x)
+        if relations:
+            fused[i] = _conjunction(found, relations)
+        elif linked:
+            get = _tuple_getter(found)
+            fused[i] = (lambda r, v, g=get: sum(g(r))) if op == "add" else (lambda r, v, g=get: all(g(r)))
     plan: list[tuple[int, Callable]] = []
     for i in sorted(needed - absorbed):
-        op = ops[i][0]
-        if op == "const":
-            continue
-        if i in fused:
-            get = operator.itemgetter(*fused[i])
-            plan.append((i, (lambda r, v, g=get: sum(g(r))) if op == "add" else (lambda r, v, g=get: all(g(r)))))
-        else:
-            plan.append((i, steps[i]))
+        if ops[i][0] != "const":
+            plan.append((i, fused.get(i, steps[i])))
     return constants, plan
+
+
+def _tuple_getter(indices: Sequence[int]) -> Callable[[list], tuple]:
+    """regs -> the registers at `indices`, a tuple even of one."""
+    if len(indices) == 1:
+        only = indices[0]
+        return lambda r: (r[only],)
+    return operator.itemgetter(*indices)
+
+
+def _conjunction(leaves: list[int], relations: dict[str, tuple[list[int], list[int]]]) -> Callable:
+    """One step for a chain of conjunctions whose links include comparisons used nowhere else: each kind of
+    comparison is one map() over the compared registers (no step, no call per comparison)."""
+    checks = tuple((_RELATIONS[op], _tuple_getter(lefts), _tuple_getter(rights))
+                   for op, (lefts, rights) in relations.items())
+    rest = _tuple_getter(leaves) if leaves else (lambda r: ())
+
+    def conjunction(r: list, v: Mapping[str, int]) -> bool:
+        if not all(rest(r)):
+            return False
+        for compare, lefts, rights in checks:
+            if not all(map(compare, lefts(r), rights(r))):
+                return False
+        return True
+
+    return conjunction
 
 
 _BINARY: dict[str, Callable[[object, object], object]] = {

@@ -126,3 +126,56 @@ def test_pickles_without_plans_and_runs_after() -> None:
     back = pickle.loads(pickle.dumps(c))
     assert back.program._plans == {} and back.program._last is None and back.read == c.read
     assert back.program.run_int({"H": 224, "W": 224}, back.read)[back.valid] is True
+
+
+def test_comparisons_read_only_by_the_running_validity_are_done_in_it() -> None:
+    """ResNet-18's validity: its comparisons (each read once or twice, all by the conjunction) are one map()
+    per kind inside the conjunction's step, not steps of their own."""
+    c = symshape.derive(EXAMPLES / "resnet18.yaml").compiled
+    ops = c.program.ops
+    plan = _plan(ops, 4096, (c.valid,))[1]
+    assert not [i for i, _ in plan if ops[i][0] in (">=", "==")]
+    assert sum(ops[i][0] == "and" for i, _ in plan) == 1
+
+
+def random_program(rng: random.Random) -> Program:
+    """A program of ints and truths: chains of additions and conjunctions with repeated and shared links,
+    comparisons read once, twice, by a chain and elsewhere; divisions that may meet a zero."""
+    ops: list[tuple[str, tuple]] = [("sym", ("a",)), ("sym", ("b",)), ("sym", ("c",)), ("const", (0,)),
+                                    ("const", (1,)), ("const", (3,))]
+    for _ in range(rng.randint(5, 40)):
+        size = len(ops)
+
+        def pick(size: int = size) -> int:
+            return rng.randrange(size)
+
+        op = rng.choice(["add", "add", "and", "and", "and", ">=", "==", "<", "!=", "mul", "fdiv", "or", "not"])
+        if op == "not":
+            ops.append((op, (pick(),)))
+        elif op in ("add", "and") and rng.random() < 0.3:
+            x = pick()
+            ops.append((op, (x, x)))  # a repeated term
+        elif op in ("add", "and", "mul"):
+            ops.append((op, tuple(pick() for _ in range(rng.choice([2, 2, 3])))))
+        else:
+            ops.append((op, (pick(), pick())))
+    return Program(tuple(ops), ("a", "b", "c"))
+
+
+def test_fused_plans_equal_the_careful_run_on_random_programs() -> None:
+    rng = random.Random(13)
+    checked = 0
+    for _ in range(600):
+        program = random_program(rng)
+        n = len(program.ops)
+        for _ in range(6):
+            values = {s: rng.choice([0, 1, 2, 3, -2, 5, 17]) for s in ("a", "b", "c")}
+            wanted = tuple(sorted(rng.sample(range(n), rng.randint(1, min(4, n)))))
+            try:
+                careful = program._run_careful(values)
+            except LimitError:
+                continue
+            fused = program.run_int(values, wanted)
+            assert [fused[r] for r in wanted] == [careful[r] for r in wanted], (program.ops, values, wanted)
+            checked += 1
+    assert checked > 3000
