@@ -320,6 +320,22 @@ def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int | None,
         elif linked:
             get = _tuple_getter(found)
             fused[i] = (lambda r, v, g=get: sum(g(r))) if op == "add" else (lambda r, v, g=get: all(g(r)))
+    for i in sorted(needed - absorbed):  # a size: floor((x + c1) / c2) + c3, one step
+        op, args = ops[i]
+        if i in fused or op != "add" or len(args) != 2:
+            continue
+        c3, q = (args[0], args[1]) if ops[args[0]][0] == "const" else (args[1], args[0])
+        if ops[c3][0] != "const" or ops[q][0] != "fdiv" or uses[q] != 1 or q in keep or q in fused:
+            continue
+        n, c2 = ops[q][1]
+        if ops[c2][0] != "const" or ops[n][0] != "add" or len(ops[n][1]) != 2 or uses[n] != 1 or n in keep \
+                or n in fused:
+            continue
+        c1, x = ops[n][1] if ops[ops[n][1][0]][0] == "const" else ops[n][1][::-1]
+        if ops[c1][0] != "const" or any(ops[k][1][0].__class__ is not int for k in (c1, c2, c3)):
+            continue
+        absorbed.update((q, n))
+        fused[i] = lambda r, v, x=x, c1=ops[c1][1][0], c2=ops[c2][1][0], c3=ops[c3][1][0]: (r[x] + c1) // c2 + c3
     plan: list[tuple[int, Callable]] = []
     for i in sorted(needed - absorbed):
         if ops[i][0] != "const":
@@ -365,6 +381,7 @@ _INLINE: dict[str, Callable[[int, int], Callable[[list, Mapping[str, int]], obje
     ">=": lambda a, b: lambda r, v: r[a] >= r[b],
     "==": lambda a, b: lambda r, v: r[a] == r[b],
     "and": lambda a, b: lambda r, v: bool(r[a]) and bool(r[b]),  # (the running validity)
+    "fdiv": lambda a, b: lambda r, v: r[a] // r[b],  # (a zero divisor raises: run_int's careful path)
 }
 
 
