@@ -125,6 +125,7 @@ class EvaluateEncoder:
                        count(4, t["buffers"]), count(5, t["macs"]), count(6, t["activations"]))
         self.pairs = [(slots.setdefault(a, len(slots)), slots.setdefault(b, len(slots))) for a, b in pairs]
         self.varying = list(slots)  # registers, in slot order; the pairs' totals take the slots after them
+        self.read = _list_getter(self.varying)  # registers -> the varying numbers, in slot order
         self.wanted = (compiled.valid, *self.varying)  # what a valid reply reads: run_int computes only these
         base = len(slots)
         for i, (head, shapes, fields) in enumerate(self.layers):
@@ -214,13 +215,14 @@ class EvaluateEncoder:
         regs = c.program.run_int(values, self.wanted, checked=self.worst_bits + 4 >= current().max_bits)
         if not regs[c.valid]:
             return None
-        numbers = [regs[r] for r in self.varying]
+        numbers = self.read(regs)
         for a, b in self.pairs:
             x, y = numbers[a], numbers[b]
             numbers.append(None if x is None or y is None else x + y)
-        v, short = _v, _SHORT
-        try:  # zero or undefined: none (see _skeleton); below 2^14 (most sizes) a lookup without a call
-            enc = [b"" if not n else short[n] if 0 < n < 16384 else v(n) for n in numbers]
+        v, short, low = _v, _SHORT, _LOW
+        try:  # zero or undefined: none (see _skeleton); below 2^28 (sizes, most counts) lookups without a call
+            enc = [b"" if not n else short[n] if 0 < n < 16384 else low[n & 16383] + short[n >> 14]
+                   if 0 < n < 268435456 else v(n) for n in numbers]
         except OverflowError:
             return None
         lengths = tuple(map(len, enc))
@@ -229,3 +231,11 @@ class EvaluateEncoder:
 
 
 _VARIES = object()  # a register whose value depends on the binding
+
+
+def _list_getter(indices: list[int]) -> Callable[[list], list]:
+    """regs -> a new list of the registers at `indices` (one C call for two or more)."""
+    if len(indices) < 2:
+        return lambda regs: [regs[i] for i in indices]
+    get = operator.itemgetter(*indices)
+    return lambda regs: list(get(regs))
