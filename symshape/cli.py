@@ -189,8 +189,10 @@ exit within --grace seconds (plus one second at most)."""
     p.add_argument("--port", type=int, default=50051, help="port; 0 for any free port")
     p.add_argument("--workers", type=int, default=1, help="serving processes sharing the port (SO_REUSEPORT)")
     p.add_argument("--derive-workers", type=int, default=2, help="derivation processes per serving process")
-    p.add_argument("--threads", type=int, default=16, help="request threads per serving process (at least "
-                   "--max-concurrent-rpcs + 4 are started)")
+    p.add_argument("--call-threads", type=int, default=2, help="unary calls that run at once per serving process "
+                   "(one more per call that waits on a derivation worker); few threads contend less for the GIL")
+    p.add_argument("--threads", type=int, default=16, help="threads of streams (EvaluateBatch), health and "
+                   "reflection per serving process (at least --max-concurrent-rpcs + 4 are started)")
     p.add_argument("--max-concurrent-rpcs", type=int, default=64, help="service calls at once per serving "
                    "process; more get RESOURCE_EXHAUSTED (health checks are not counted)")
     p.add_argument("--max-derive-seconds", type=float, default=60.0, help="a derivation is stopped after this "
@@ -240,12 +242,12 @@ def _serve(args: argparse.Namespace) -> int:
         if len(id_key) < 16:
             raise UsageError(f"--id-key-env {args.id_key_env}: the variable is not set or shorter than 16 "
                              "characters (use a random key, e.g. openssl rand -hex 32)")
-    for name in ("workers", "derive_workers", "threads", "max_concurrent_rpcs"):
+    for name in ("workers", "derive_workers", "call_threads", "threads", "max_concurrent_rpcs"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     if args.grace < 0 or args.max_derive_seconds <= 0:
         raise UsageError("--grace must be >= 0 and --max-derive-seconds > 0")
-    config = ServerConfig(derive_workers=args.derive_workers, threads=args.threads,
+    config = ServerConfig(derive_workers=args.derive_workers, call_threads=args.call_threads, threads=args.threads,
                           max_concurrent_rpcs=args.max_concurrent_rpcs, token=token,
                           max_derive_seconds=args.max_derive_seconds, id_key=id_key,
                           tls=(cert, key) if cert and key else None, client_ca=read(args.client_ca, "--client-ca"))

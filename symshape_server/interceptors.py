@@ -60,14 +60,15 @@ class ConcurrencyLimit:
     service's: health and reflection are not), and the server starts RESERVE_THREADS threads beyond
     the limit so that those calls find a thread."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, waiting: Callable[[], int] = lambda: 0) -> None:
         self.limit = limit
+        self.waiting = waiting  # calls admitted but not started yet (queued for a thread): they count too
         self.active = 0
         self.lock = threading.Lock()
 
     def _enter(self, context: grpc.ServicerContext) -> None:
         with self.lock:
-            if self.active < self.limit:
+            if self.active + self.waiting() < self.limit:
                 self.active += 1
                 return
         context.abort_with_status(to_status(Abort(

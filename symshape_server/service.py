@@ -40,6 +40,7 @@ from .gen import shape_algebra_pb2_grpc as pb_grpc
 from .ids import BadId, IdCodec
 from .interceptors import RESERVE_THREADS, ConcurrencyLimit, DecodeErrors, TokenAuth
 from .status import Abort, errors
+from .threads import CallPool, blocking
 from .wire import EvaluateEncoder
 from .workers import DeadlineExceeded, Derived, ReplyOptions, WorkerPool
 
@@ -55,7 +56,8 @@ MEDIA_TYPES = {"html": "text/html", "markdown": "text/markdown", "latex": "appli
 @dataclass
 class ServerConfig:
     derive_workers: int = 2  # processes that run derivations (killed at deadlines)
-    threads: int = 16  # request threads; at least max_concurrent_rpcs + RESERVE_THREADS are started
+    call_threads: int = 2  # unary calls that run at once; one more per call that waits on a worker (threads.py)
+    threads: int = 16  # threads of streams, health and reflection; at least max_concurrent_rpcs + RESERVE_THREADS
     max_concurrent_rpcs: int = 64  # ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED (health exempt)
     max_message_bytes: int = 16 * 1024 * 1024
     max_spec_bytes: int = 1_000_000
@@ -227,7 +229,11 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
         except BadId as err:
             raise Abort(code_pb2.INVALID_ARGUMENT, f"derivation_id: {err}", "BAD_DERIVATION_ID",
                         [("derivation_id", str(err))]) from None
-        with self.rebuilding[hash(key) % len(self.rebuilding)]:  # concurrent calls with one new id: one derivation
+        lock = self.rebuilding[hash(key) % len(self.rebuilding)]  # concurrent calls with one new id: one derivation
+        if not lock.acquire(blocking=False):
+            with blocking():  # another call derives it (or one with the same lock): this call's turn goes on
+                lock.acquire()
+        try:
             hit = self.cache.get(key)
             if hit is not None and not hit.later.failed:
                 return hit
@@ -243,6 +249,8 @@ class ShapeAlgebraServicer(pb_grpc.ShapeAlgebraServiceServicer):
             derived = replace(derived, key=key)
             self.cache.put(key, derived)
             return derived
+        finally:
+            lock.release()
 
     def _keep(self, memo: tuple, reply: bytes) -> None:
         """Keep an Evaluate reply for its binding's next request, from the binding's second request on: a sweep
@@ -529,6 +537,7 @@ class Running:
     servicer: ShapeAlgebraServicer
     health: health.HealthServicer
     limiter: ConcurrencyLimit
+    calls: CallPool  # the threads of the unary calls
 
 
 def create_server(address: str, config: ServerConfig | None = None) -> Running:
@@ -540,12 +549,13 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
         options += [("grpc.max_connection_age_ms", int(config.max_connection_age_s * 1000)),
                     ("grpc.max_connection_age_grace_ms", 30_000)]
     interceptors: list[grpc.ServerInterceptor] = [TokenAuth(config.token)] if config.token else []
-    limiter = ConcurrencyLimit(config.max_concurrent_rpcs)
     threads = max(config.threads, config.max_concurrent_rpcs + RESERVE_THREADS)
+    calls = CallPool(min(config.call_threads, threads), threads)
+    limiter = ConcurrencyLimit(config.max_concurrent_rpcs, calls.waiting)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="symshape-rpc"),
                          options=options, interceptors=interceptors)
     servicer = ShapeAlgebraServicer(config)
-    _add_service(servicer, server, limiter)
+    _add_service(servicer, server, limiter, calls)
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for name in ("", SERVICE):
@@ -560,7 +570,7 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return Running(server, port, servicer, health_servicer, limiter)
+    return Running(server, port, servicer, health_servicer, limiter, calls)
 
 
 def _serialize(reply: Any) -> bytes:
@@ -568,9 +578,11 @@ def _serialize(reply: Any) -> bytes:
     return reply if isinstance(reply, bytes) else reply.SerializeToString()
 
 
-def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server, limiter: ConcurrencyLimit) -> None:
+def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server, limiter: ConcurrencyLimit,
+                 calls: CallPool) -> None:
     """The generated registration, with replies that may be bytes already (no parse and re-serialize), each
-    handler wrapped once in the concurrency limit and safe decoding (an interceptor would do it per call)."""
+    handler wrapped once in the concurrency limit and safe decoding (an interceptor would do it per call);
+    the unary calls run on `calls` (grpc's per-method pool), the streams on the server's pool."""
     handlers = {}
     for method in pb.DESCRIPTOR.services_by_name["ShapeAlgebraService"].methods:
         request = getattr(pb, method.input_type.name)
@@ -579,6 +591,8 @@ def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server, limiter: C
         handler = kind(getattr(servicer, method.name), request_deserializer=request.FromString,
                        response_serializer=_serialize)
         handlers[method.name] = limiter.wrap(DecodeErrors.wrap(handler))
+        if not method.client_streaming:  # (grpc reads the pool from the behavior: the function it calls)
+            handlers[method.name].unary_unary.experimental_thread_pool = calls
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)
 
@@ -597,6 +611,7 @@ def shutdown(running: Running, grace: float = 5.0, drain: float | None = None) -
     not_serving(running)
     time.sleep(min(grace / 2, 1.0) if drain is None else max(0.0, min(drain, grace)))
     running.server.stop(max(0.0, grace - (time.monotonic() - start))).wait(grace + 1)
+    running.calls.shutdown(wait=False)
     running.servicer.pool.close()
 
 

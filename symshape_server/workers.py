@@ -25,6 +25,8 @@ from typing import Any
 from symshape.errors import BindingError, LimitError, Location, SpecError
 from symshape.limits import Limits
 
+from .threads import blocking
+
 
 class DeadlineExceeded(Exception):
     pass
@@ -65,7 +67,8 @@ class Later:
         value = self.value  # set once, before `done`: the common case (a served derivation) takes no lock
         if value is not None:
             return value
-        self.done.wait()  # bounded: the pool sets an error when the worker runs past max_derive_seconds
+        with blocking():  # (another call runs meanwhile: symshape_server.threads)
+            self.done.wait()  # bounded: the pool sets an error when the worker runs past max_derive_seconds
         if self.error is not None:
             raise self.error
         return self.value  # type: ignore[return-value]
@@ -381,15 +384,16 @@ class WorkerPool:
         """The task's result; with `keep`, (result, worker) and the worker stays busy: the caller
         hands it back with `_finish` (a derivation sends its compiled program after its reply)."""
         start = time.monotonic()
-        worker = self._take(timeout)
-        remaining = timeout - (time.monotonic() - start)
-        try:
-            worker.conn.send((task, args))
-        except (BrokenPipeError, OSError):
-            self._replace(worker)
-            raise WorkerCrashed("the derivation worker stopped unexpectedly (killed, or out of memory); "
-                                "it was replaced") from None
-        status, result = self._receive(worker, task, remaining)
+        with blocking():  # waiting for a worker and its answer: another call runs meanwhile
+            worker = self._take(timeout)
+            remaining = timeout - (time.monotonic() - start)
+            try:
+                worker.conn.send((task, args))
+            except (BrokenPipeError, OSError):
+                self._replace(worker)
+                raise WorkerCrashed("the derivation worker stopped unexpectedly (killed, or out of memory); "
+                                    "it was replaced") from None
+            status, result = self._receive(worker, task, remaining)
         if keep and status == "ok":
             return result, worker
         self._idle(worker)
