@@ -7,9 +7,11 @@ Side by side, in one run, on this machine (loopback; the load generator shares t
    `derive()` alone, `derive()` + `closed_form` (bench_core's figure, the one the issue quotes: 64 ms then)
    and `derive()` + `to_dict()` (the same content as the reply). `--against CHECKOUT` also starts a server
    from another checkout (a clone at an older commit) and interleaves it: an A/B of the service in one run.
-3. Evaluate on a cached derivation against a bare grpcio echo server (the same request bytes echoed,
-   same thread pool) at 8 calls in flight: requests/s and the ratio; the same binding each call (a
-   cached reply) and a new binding each call; interleaved in 16 slices, the median of the slices' ratios.
+3. Evaluate on a cached derivation against bare grpcio echo servers (the same request bytes echoed), one
+   with 68 threads (the size of this server's pool for streams), one with 2 (the fastest bare echo on 2
+   cores: fewer threads contend less for the GIL) at 8 calls in flight: requests/s and the ratios; the
+   same binding each call (a cached reply) and a new binding each call; interleaved in 16 slices, the
+   median of the slices' ratios.
 4. An all-symbolic Conv2d chain at 100/200/300 layers: bytes and seconds of `to_dict()` and of the Derive
    reply (linear in depth: named sizes).
 5. The older tables: Evaluate at 1/8/64 in flight with 1 and 2 serving processes, cached Derive, cold
@@ -204,11 +206,14 @@ def bench_batch(count: int) -> tuple[int, float]:
 ECHO_METHOD = "/bench.Echo/Echo"
 
 
-def echo_server(port: int) -> None:
+ECHO_THREADS = (68, 2)  # the server's own pool size for streams; and the fastest bare echo measured on 2 cores
+
+
+def echo_server(port: int, threads: int) -> None:
     """A bare grpcio server that echoes request bytes: the reference for Evaluate's requests/s."""
     from concurrent import futures
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=68))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads))
     handler = grpc.unary_unary_rpc_method_handler(lambda request, context: request)  # bytes in, bytes out
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
     server.add_insecure_port(f"127.0.0.1:{port}")
@@ -217,9 +222,10 @@ def echo_server(port: int) -> None:
     server.wait_for_termination()
 
 
-def start_echo() -> tuple[subprocess.Popen, int]:
+def start_echo(threads: int) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--echo-server", str(port)], cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, __file__, "--echo-server", str(port), "--echo-threads", str(threads)],
+                            cwd=ROOT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -258,8 +264,10 @@ async def rate(port: int, method: str, requests: list[bytes], in_flight: int, se
 
 
 def bench_evaluate_vs_echo(seconds: float) -> list[tuple]:
+    """Per network: (label, request bytes, {echo threads: mean req/s}, same-binding and new-binding mean req/s,
+    {echo threads: (same, new) median slice ratio})."""
     rows = []
-    echo, echo_port = start_echo()
+    echoes = {threads: start_echo(threads) for threads in ECHO_THREADS}
     proc, port = start(1)
     try:
         for label, (name, bindings) in SPECS.items():
@@ -270,23 +278,27 @@ def bench_evaluate_vs_echo(seconds: float) -> list[tuple]:
             # interleaved in short slices, so that the shared machine's drift hits the three alike; each slice
             # of new bindings gets its own (more than it can use: checked), so no binding is ever asked again
             rounds, method, per_slice = 16, "/symshape.v1.ShapeAlgebraService/Evaluate", 40_000
-            echo_rates, same_rates, fresh_rates = [], [], []
+            echo_rates: dict[int, list[float]] = {threads: [] for threads in echoes}
+            same_rates, fresh_rates = [], []
             for r in range(rounds):
                 fresh = [pb.EvaluateRequest(derivation_id=key, bindings={**bindings, first: bindings[first] + k})
                          .SerializeToString() for k in range(r * per_slice, (r + 1) * per_slice)]
-                echo_rates.append(asyncio.run(rate(echo_port, ECHO_METHOD, same, 8, seconds / rounds)))
+                for threads, (_, echo_port) in echoes.items():
+                    echo_rates[threads].append(asyncio.run(rate(echo_port, ECHO_METHOD, same, 8, seconds / rounds)))
                 same_rates.append(asyncio.run(rate(port, method, same, 8, seconds / rounds)))
                 fresh_rates.append(asyncio.run(rate(port, method, fresh, 8, seconds / rounds)))
                 assert fresh_rates[-1] * seconds / rounds < per_slice, "a slice ran out of new bindings"
-            # the rates' means, and the median of each slice's ratio to the echo slice next to it (a burst of
-            # other work on the shared machine hits one slice, not the median)
-            rows.append((label, len(same[0]), *(statistics.mean(x) for x in (echo_rates, same_rates, fresh_rates)),
-                         *(statistics.median(a / e for a, e in zip(x, echo_rates, strict=True))
-                           for x in (same_rates, fresh_rates))))
+            # the rates' means, and the median of each slice's ratio to the echo slices run next to it (a burst
+            # of other work on the shared machine hits one slice, not the median)
+            rows.append((label, len(same[0]), {t: statistics.mean(x) for t, x in echo_rates.items()},
+                         statistics.mean(same_rates), statistics.mean(fresh_rates),
+                         {t: tuple(statistics.median(a / e for a, e in zip(x, echo, strict=True))
+                                   for x in (same_rates, fresh_rates)) for t, echo in echo_rates.items()}))
     finally:
         stop(proc)
-        echo.send_signal(signal.SIGTERM)
-        echo.wait(timeout=10)
+        for echo, _ in echoes.values():
+            echo.send_signal(signal.SIGTERM)
+            echo.wait(timeout=10)
     return rows
 
 
@@ -419,9 +431,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="table B also times a server started from this checkout (e.g. a clone at an older "
                              "commit), interleaved: this server's cold Derive over that one's")
     parser.add_argument("--echo-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-threads", type=int, default=68, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
-        echo_server(args.echo_server)
+        echo_server(args.echo_server, args.echo_threads)
         return 0
     seconds = 0.5 if args.quick else 4.0
     print(f"Python {sys.version.split()[0]}, grpcio {grpc.__version__}, {os.cpu_count()} cores")
@@ -444,14 +457,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'':<24} this server / the one from {args.against}: {ab:.3f} (per-run median)")
 
     if "C" in args.tables:
-        print(f"\nC. Evaluate on a cached derivation against a bare grpcio echo server (8 in flight, {seconds:g} s "
-              "each)")
+        print(f"\nC. Evaluate on a cached derivation against bare grpcio echo servers (8 in flight, {seconds:g} s "
+              "each): one with\n   68 threads (the size of this server's pool for streams), one with 2 (the fastest "
+              "bare echo on this machine)")
         print("   (ratio: of the means; median: of the 16 slices' ratios, each to the echo slice run just before)")
-        print(f"{'network':<22} {'request B':>9} {'echo req/s':>11} {'same binding':>13} {'ratio':>6} {'median':>7} "
-              f"{'new binding':>12} {'ratio':>6} {'median':>7}")
-        for label, size, echo, same, fresh, same_median, fresh_median in bench_evaluate_vs_echo(seconds):
-            print(f"{label:<22} {size:>9} {echo:>11.0f} {same:>13.0f} {same / echo:>6.2f} {same_median:>7.2f} "
-                  f"{fresh:>12.0f} {fresh / echo:>6.2f} {fresh_median:>7.2f}")
+        print(f"{'network':<22} {'request B':>9} {'echo':>6} {'echo req/s':>11} {'same binding':>13} {'ratio':>6} "
+              f"{'median':>7} {'new binding':>12} {'ratio':>6} {'median':>7}")
+        for label, size, echo, same, fresh, medians in bench_evaluate_vs_echo(seconds):
+            for threads in ECHO_THREADS:
+                print(f"{label:<22} {size:>9} {threads:>6} {echo[threads]:>11.0f} {same:>13.0f} "
+                      f"{same / echo[threads]:>6.2f} {medians[threads][0]:>7.2f} {fresh:>12.0f} "
+                      f"{fresh / echo[threads]:>6.2f} {medians[threads][1]:>7.2f}")
 
     if "D" in args.tables:
         print("\nD. all-symbolic Conv2d chain: to_dict() (library) and the Derive reply (service), linear in depth")
