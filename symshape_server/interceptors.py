@@ -53,12 +53,14 @@ class TokenAuth(grpc.ServerInterceptor):
 
 
 class ConcurrencyLimit:
-    """At most `limit` ShapeAlgebraService calls at once; more get RESOURCE_EXHAUSTED at once.
+    """At most `limit` ShapeAlgebraService calls at once, counting those queued for a call thread
+    (`waiting`); more get RESOURCE_EXHAUSTED as soon as they get a thread (a turn of the CallPool: tens of
+    ms under load), never after they ran.
 
     grpc's own maximum_concurrent_rpcs counts every call, health checks included, so a loaded server
     would refuse its health checks; this limit counts only the calls of the handlers it wraps (the
-    service's: health and reflection are not), and the server starts RESERVE_THREADS threads beyond
-    the limit so that those calls find a thread."""
+    service's: health and reflection are not, and they run on the server's own pool, which has
+    RESERVE_THREADS threads beyond the limit)."""
 
     def __init__(self, limit: int, waiting: Callable[[], int] = lambda: 0) -> None:
         self.limit = limit

@@ -561,15 +561,20 @@ def create_server(address: str, config: ServerConfig | None = None) -> Running:
     for name in ("", SERVICE):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable((SERVICE, health.SERVICE_NAME), server)  # grpc.reflection.v1 and v1alpha
-    if config.tls:
-        chain, key = config.tls
-        creds = grpc.ssl_server_credentials([(key, chain)], root_certificates=config.client_ca,
-                                            require_client_auth=config.client_ca is not None)
-        port = server.add_secure_port(address, creds)
-    else:
-        port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"cannot listen on {address}")
+    try:
+        if config.tls:
+            chain, key = config.tls
+            creds = grpc.ssl_server_credentials([(key, chain)], root_certificates=config.client_ca,
+                                                require_client_auth=config.client_ca is not None)
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+        if port == 0:
+            raise OSError(f"cannot listen on {address}")
+    except BaseException:  # nothing started is left behind: the call threads, the derivation workers
+        calls.shutdown(wait=False)
+        servicer.pool.close()
+        raise
     return Running(server, port, servicer, health_servicer, limiter, calls)
 
 
@@ -591,7 +596,7 @@ def _add_service(servicer: ShapeAlgebraServicer, server: grpc.Server, limiter: C
         handler = kind(getattr(servicer, method.name), request_deserializer=request.FromString,
                        response_serializer=_serialize)
         handlers[method.name] = limiter.wrap(DecodeErrors.wrap(handler))
-        if not method.client_streaming:  # (grpc reads the pool from the behavior: the function it calls)
+        if not method.client_streaming and not method.server_streaming:  # (grpc reads the pool from the behavior)
             handlers[method.name].unary_unary.experimental_thread_pool = calls
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
     server.add_registered_method_handlers(SERVICE, handlers)

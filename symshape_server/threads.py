@@ -13,6 +13,13 @@ long computation) is caught by a watchdog: when calls wait and none has started 
 more turn is granted, and withdrawn once `EXTRA_FOR` seconds pass without a stall. Threads are started
 as turns need them, up to `most`; a thread with no turn to take leaves after `IDLE` seconds.
 
+What that means at the edges: grpc waits for a unary call's request message on its thread, where
+blocking() cannot reach (and every call passes there: giving the turn each time would bring the
+contention back), so each client slow to send its request costs one stall (20 ms) before a turn covers
+it; more such clients than `most` hold every thread, as with any pool of that size. Many calls that
+compute longer than `STALL` each make the watchdog add turns (up to `most`): they then run side by side,
+as on a plain pool.
+
 grpc takes a per-method pool (the behavior's `experimental_thread_pool`) only if it is a
 `concurrent.futures.ThreadPoolExecutor`; this is one, with its own queue and threads (grpc only calls
 `submit`). Nothing here knows about gRPC.
@@ -81,11 +88,11 @@ class CallPool(futures.ThreadPoolExecutor):
     # -- the executor
 
     def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> futures.Future:
-        """Run fn(*args, **kwargs) when a turn is free; its future."""
+        """Run fn(*args, **kwargs) when a turn is free; its future. After shutdown too: grpc submits from its
+        event loop, which an exception would end, and a call that arrives late (a server whose stop timed out)
+        is still answered (a thread starts for it, and leaves)."""
         future: futures.Future = futures.Future()
         with self._lock:
-            if self._closed:
-                raise RuntimeError(f"{self.name}: cannot run new calls after shutdown")
             self._queue.append((future, fn, args, kwargs))
             self._wake()
         return future
@@ -95,15 +102,18 @@ class CallPool(futures.ThreadPoolExecutor):
         return len(self._queue)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """No new calls; the queued ones still run (or, with `cancel_futures`, are cancelled); idle threads
-        and the watchdog leave at once; with `wait`, returns when every thread has left."""
+        """Threads leave once the queue is empty (the queued calls still run, or with `cancel_futures` are
+        cancelled); idle threads and the watchdog leave at once; with `wait`, returns when every thread has
+        left."""
         with self._lock:
             self._closed = True
+            cancelled = list(self._queue) if cancel_futures else []
             if cancel_futures:
-                while self._queue:
-                    self._queue.popleft()[0].cancel()
+                self._queue.clear()
             self._work.notify_all()
             self._watch.notify_all()
+        for future, *_ in cancelled:  # (outside the lock: a future's callbacks take their own locks)
+            future.cancel()
         if wait:
             deadline = time.monotonic() + 60
             while self.threads and time.monotonic() < deadline:
@@ -121,7 +131,11 @@ class CallPool(futures.ThreadPoolExecutor):
             elif self.threads < self.most and not self._starting:
                 self._starting = True
                 self.threads += 1
-                threading.Thread(target=self._run, name=f"{self.name}-{self.started}", daemon=True).start()
+                try:
+                    threading.Thread(target=self._run, name=f"{self.name}-{self.started}", daemon=True).start()
+                except RuntimeError:  # (no thread can start now: the call waits for a running one)
+                    self._starting = False
+                    self.threads -= 1
         elif self._dormant:
             self._dormant = False
             self._watch.notify()
@@ -134,6 +148,7 @@ class CallPool(futures.ThreadPoolExecutor):
     def _take_turn(self) -> None:
         with self._lock:
             self.turns -= 1
+            self._wake()  # no turn left now while calls wait: the watchdog must look
 
     def _run(self) -> None:
         _here.pool = self

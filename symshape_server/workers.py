@@ -319,7 +319,8 @@ class WorkerPool:
         # threads that receive each derivation's compiled program after its reply (started once: starting a
         # thread waits for it to run, a wake-up on the reply's path); daemons, so that they never hold up exit
         self.receiving: queue.SimpleQueue = queue.SimpleQueue()
-        for k in range(max(1, size)):
+        self.receivers = max(1, size)
+        for k in range(self.receivers):
             threading.Thread(target=self._receiver, name=f"symshape-compiled-{k}", daemon=True).start()
         for _ in range(max(1, size)):
             self._start()
@@ -432,12 +433,16 @@ class WorkerPool:
 
     def _receiver(self) -> None:
         while True:  # (after close, a killed worker's pipe ends at once: its Later gets the error)
-            self._finish(*self.receiving.get())
+            item = self.receiving.get()
+            if item is None:  # closed: the items before it are done
+                return
+            self._finish(*item)
 
     def _finish(self, worker: _Worker, later: Later, timeout: float) -> None:
         """Receive a derivation's compiled program (its second message), then free the worker."""
         try:
-            status, result = self._receive(worker, "derive", timeout)
+            with blocking():  # (a call's own thread when it needs the program: Evaluate by spec, an id rebuilt)
+                status, result = self._receive(worker, "derive", timeout)
             self._idle(worker)
             blob, worst = self._result(status, result)
             later.set((pickle.loads(blob), worst))
@@ -495,3 +500,5 @@ class WorkerPool:
             worker.proc.join(2)
         for worker in idle:
             worker.conn.close()
+        for _ in range(self.receivers):
+            self.receiving.put(None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 
 import grpc
 import pytest
@@ -137,8 +138,6 @@ def test_threads_over_core_leave_when_idle_and_all_leave_at_shutdown() -> None:
     assert _until(lambda: pool.threads == 1, 3)  # back to core after IDLE
     pool.shutdown()
     assert pool.threads == 0
-    with pytest.raises(RuntimeError):
-        pool.submit(print)
 
 
 def test_core_must_be_within_most() -> None:
@@ -226,3 +225,99 @@ def test_reflection_and_health_stay_on_the_servers_pool() -> None:
             assert running.calls.started == started + 1
     finally:
         shutdown(running, 0.5)
+
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_a_call_back_from_blocking_with_calls_queued_wakes_the_watchdog() -> None:
+    """A call is queued while a turn is free (an idle thread is told), and the call in blocking() takes its turn
+    back before that thread runs, then computes for long: the queued call starts after one stall, not after the
+    computation (the race made certain by holding the pool's lock; found in review)."""
+    waits = []
+    for _ in range(5):
+        pool = CallPool(1, 4)
+        try:
+            pool.submit(lambda: None).result(5)  # one idle thread
+            gate, inside = threading.Event(), threading.Event()
+
+            def computes(inside: threading.Event = inside, gate: threading.Event = gate) -> None:
+                with blocking():
+                    inside.set()
+                    gate.wait(10)
+                _spin(0.6)  # holds the turn, not in blocking()
+
+            first = pool.submit(computes)
+            assert inside.wait(5)
+            time.sleep(0.01)
+            with pool._lock:  # the call's return from blocking() queues on the lock before the submit's release
+                gate.set()
+                time.sleep(0.01)
+                queued: Future = Future()
+                t0 = time.monotonic()
+                pool._queue.append((queued, time.monotonic, (), {}))  # = submit(time.monotonic), under its lock
+                pool._wake()
+            waits.append(queued.result(5) - t0)
+            first.result(5)
+        finally:
+            pool.shutdown()
+    assert max(waits) < 0.3, waits  # one stall (20 ms) and scheduling, not the 600 ms computation
+
+
+def test_a_call_that_waits_for_its_program_gives_its_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evaluate by spec (and an id rebuilt) waits on its own thread for the compiled program after the
+    derivation's reply: that wait gives the turn too (found in review), as the derivation's does."""
+    from symshape.limits import current
+    from symshape_server import workers
+    from symshape_server.threads import _here
+
+    seen: list[tuple[str, int]] = []
+    receive = workers.WorkerPool._receive
+
+    def recording(self: workers.WorkerPool, worker: object, task: str, timeout: float) -> tuple:
+        pool = getattr(_here, "pool", None)
+        if pool is not None:
+            seen.append((task, pool.turns))
+        return receive(self, worker, task, timeout)
+
+    monkeypatch.setattr(workers.WorkerPool, "_receive", recording)
+    workers_pool = workers.WorkerPool(1)
+    pool = CallPool(1, 4)
+    try:
+        derived = pool.submit(workers_pool.derive, CLASSIC, "spec", current(), 60, (),
+                              workers.ReplyOptions(reply=False)).result(120)
+        assert derived.later.get()[0].program is not None
+        assert seen == [("derive", 1), ("derive", 1)]  # the reply, then the program: the turn given both times
+    finally:
+        pool.shutdown()
+        workers_pool.close()
+
+
+def test_a_late_call_after_shutdown_still_runs() -> None:
+    """grpc submits from its event loop, which an exception would end: a call that arrives after shutdown
+    (a server whose stop timed out) is still run, on a thread that then leaves."""
+    pool = CallPool(1, 4)
+    pool.shutdown()
+    assert pool.submit(lambda: "late").result(5) == "late"
+    assert _until(lambda: pool.threads == 0)
+
+
+def test_servers_leave_no_threads_behind() -> None:
+    """A server that cannot listen, and one started and shut down: no call-pool thread, watchdog or receiver of
+    compiled programs is left (tests start many servers; found in review)."""
+    def ours() -> list[str]:
+        names = (t.name for t in threading.enumerate())
+        return sorted(n for n in names if n.startswith(("symshape-call", "symshape-compiled")))
+
+    before = ours()
+    with pytest.raises((OSError, RuntimeError)):  # (grpc raises RuntimeError: the address cannot be bound)
+        create_server("256.1.1.1:1", ServerConfig(derive_workers=1))
+    running = create_server("127.0.0.1:0", ServerConfig(derive_workers=1))
+    running.server.start()
+    with Client(f"127.0.0.1:{running.port}") as c:
+        c.evaluate(CLASSIC, VALUES)
+    shutdown(running, 0.5)
+    assert _until(lambda: ours() == before), (ours(), before)
