@@ -318,14 +318,14 @@ def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int | None,
         if relations:
             fused[i] = _conjunction(found, relations)
         elif linked:
-            get = _tuple_getter(found)
+            get = register_getter(found)
             fused[i] = (lambda r, v, g=get: sum(g(r))) if op == "add" else (lambda r, v, g=get: all(g(r)))
     for i in sorted(needed - absorbed):  # a size: floor((x + c1) / c2) + c3, one step
         op, args = ops[i]
         if i in fused or op != "add" or len(args) != 2:
             continue
         c3, q = (args[0], args[1]) if ops[args[0]][0] == "const" else (args[1], args[0])
-        if ops[c3][0] != "const" or ops[q][0] != "fdiv" or uses[q] != 1 or q in keep or q in fused:
+        if ops[c3][0] != "const" or ops[q][0] != "fdiv" or uses[q] != 1 or q in keep:
             continue
         n, c2 = ops[q][1]
         if ops[c2][0] != "const" or ops[n][0] != "add" or len(ops[n][1]) != 2 or uses[n] != 1 or n in keep \
@@ -343,8 +343,10 @@ def _plan(ops: Sequence[tuple[str, tuple]], max_bits: int | None,
     return constants, plan
 
 
-def _tuple_getter(indices: Sequence[int]) -> Callable[[list], tuple]:
-    """regs -> the registers at `indices`, a tuple even of one."""
+def register_getter(indices: Sequence[int]) -> Callable[[list], tuple]:
+    """regs -> the registers at `indices`, a tuple even of none or one (one C call for two or more)."""
+    if not indices:
+        return lambda r: ()
     if len(indices) == 1:
         only = indices[0]
         return lambda r: (r[only],)
@@ -354,9 +356,9 @@ def _tuple_getter(indices: Sequence[int]) -> Callable[[list], tuple]:
 def _conjunction(leaves: list[int], relations: dict[str, tuple[list[int], list[int]]]) -> Callable:
     """One step for a chain of conjunctions whose links include comparisons used nowhere else: each kind of
     comparison is one map() over the compared registers (no step, no call per comparison)."""
-    checks = tuple((_RELATIONS[op], _tuple_getter(lefts), _tuple_getter(rights))
+    checks = tuple((_RELATIONS[op], register_getter(lefts), register_getter(rights))
                    for op, (lefts, rights) in relations.items())
-    rest = _tuple_getter(leaves) if leaves else (lambda r: ())
+    rest = register_getter(leaves)
 
     def conjunction(r: list, v: Mapping[str, int]) -> bool:
         if not all(rest(r)):

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from symshape.limits import current
+from symshape.program import register_getter
 
 __all__ = ["EvaluateEncoder"]
 
@@ -125,7 +126,7 @@ class EvaluateEncoder:
                        count(4, t["buffers"]), count(5, t["macs"]), count(6, t["activations"]))
         self.pairs = [(slots.setdefault(a, len(slots)), slots.setdefault(b, len(slots))) for a, b in pairs]
         self.varying = list(slots)  # registers, in slot order; the pairs' totals take the slots after them
-        self.read = _list_getter(self.varying)  # registers -> the varying numbers, in slot order
+        self.read = register_getter(self.varying)  # registers -> the varying numbers, in slot order
         self.wanted = (compiled.valid, *self.varying)  # what a valid reply reads: run_int computes only these
         base = len(slots)
         for i, (head, shapes, fields) in enumerate(self.layers):
@@ -215,7 +216,7 @@ class EvaluateEncoder:
         regs = c.program.run_int(values, self.wanted, checked=self.worst_bits + 4 >= current().max_bits)
         if not regs[c.valid]:
             return None
-        numbers = self.read(regs)
+        numbers = list(self.read(regs))
         for a, b in self.pairs:
             x, y = numbers[a], numbers[b]
             numbers.append(None if x is None or y is None else x + y)
@@ -231,11 +232,3 @@ class EvaluateEncoder:
 
 
 _VARIES = object()  # a register whose value depends on the binding
-
-
-def _list_getter(indices: list[int]) -> Callable[[list], list]:
-    """regs -> a new list of the registers at `indices` (one C call for two or more)."""
-    if len(indices) < 2:
-        return lambda regs: [regs[i] for i in indices]
-    get = operator.itemgetter(*indices)
-    return lambda regs: list(get(regs))
