@@ -17,7 +17,7 @@ from symshape_server.gen import shape_algebra_pb2 as pb
 from symshape_server.service import ServerConfig, create_server, shutdown
 from symshape_server.threads import CallPool, blocking
 
-from .test_server import CLASSIC, VALUES, slow_spec
+from .test_server import CLASSIC, VALUES, _wait, slow_spec
 
 
 class Meter:
@@ -130,12 +130,12 @@ def test_threads_over_core_leave_when_idle_and_all_leave_at_shutdown() -> None:
             gate.wait(10)
 
     futures = [pool.submit(waits, g) for g in gates]
-    assert _until(lambda: pool.threads == 4)  # each waiting call gave its turn: a thread each
+    assert _wait(lambda: pool.threads == 4, 5) is not None  # each waiting call gave its turn: a thread each
     for g in gates:
         g.set()
     for f in futures:
         f.result(5)
-    assert _until(lambda: pool.threads == 1, 3)  # back to core after IDLE
+    assert _wait(lambda: pool.threads == 1, 3) is not None  # back to core after IDLE
     pool.shutdown()
     assert pool.threads == 0
 
@@ -145,15 +145,6 @@ def test_core_must_be_within_most() -> None:
         CallPool(0, 4)
     with pytest.raises(ValueError):
         CallPool(5, 4)
-
-
-def _until(predicate, seconds: float = 5.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
 
 
 # ---------------------------------------------------------------- the server
@@ -173,7 +164,7 @@ def test_the_servers_unary_calls_run_on_the_call_pool() -> None:
             assert running.calls.threads <= 2 + 1
     finally:
         shutdown(running, 0.5)
-    assert _until(lambda: running.calls.threads == 0)
+    assert _wait(lambda: running.calls.threads == 0, 5) is not None
 
 
 def test_evaluate_answers_while_a_derivation_waits_in_a_worker() -> None:
@@ -187,7 +178,7 @@ def test_evaluate_answers_while_a_derivation_waits_in_a_worker() -> None:
             key = fast.derive(CLASSIC, timeout=60).derivation_id
             fast.evaluate(key, VALUES)
             busy = slow.stub.Derive.future(_derive_request(slow_spec()), timeout=30)
-            assert _until(lambda: running.servicer.pool.pids(busy_only=True), 10)
+            assert _wait(lambda: running.servicer.pool.pids(busy_only=True), 10) is not None
             times = []
             for k in range(20):
                 t0 = time.monotonic()
@@ -302,7 +293,7 @@ def test_a_late_call_after_shutdown_still_runs() -> None:
     pool = CallPool(1, 4)
     pool.shutdown()
     assert pool.submit(lambda: "late").result(5) == "late"
-    assert _until(lambda: pool.threads == 0)
+    assert _wait(lambda: pool.threads == 0, 5) is not None
 
 
 def test_servers_leave_no_threads_behind() -> None:
@@ -320,4 +311,4 @@ def test_servers_leave_no_threads_behind() -> None:
     with Client(f"127.0.0.1:{running.port}") as c:
         c.evaluate(CLASSIC, VALUES)
     shutdown(running, 0.5)
-    assert _until(lambda: ours() == before), (ours(), before)
+    assert _wait(lambda: ours() == before, 5) is not None, (ours(), before)
