@@ -12,6 +12,7 @@ what is left of it), kills its derivation workers, and exits; a watchdog makes s
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing as mp
 import os
@@ -37,6 +38,9 @@ def _serve_one(address: str, config: ServerConfig, grace: float, on_stop: Callab
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     running = create_server(address, config)
     running.server.start()
+    # modules, rules and warm caches live as long as the process: frozen, no collection scans them again
+    gc.collect()
+    gc.freeze()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from symshape.errors import BindingError, LimitError, Location, SpecError
 from symshape.limits import Limits
 
+from .collector import BetweenTasks
 from .threads import blocking
 
 
@@ -259,6 +260,7 @@ def _serve(conn: Any) -> None:
     from .convert import derive_reply
 
     derive_reply(symshape.derive(WARM_UP, cache=False))  # imports done and code paths warm before any request
+    collections = BetweenTasks()  # the garbage collector runs between tasks, never during one
     conn.send(("ready", None))
     while True:
         try:
@@ -278,6 +280,7 @@ def _serve(conn: Any) -> None:
             conn.send(("overflow", str(err)))
         except Exception:  # noqa: BLE001 - the traceback goes to the server log, the worker lives on
             conn.send(("error", traceback.format_exc()))
+        collections.after_task()  # (the caller has its answer: this runs while the worker waits)
 
 
 def rebuild_error(kind: str, message: str, location: dict) -> SpecError:

@@ -1,0 +1,48 @@
+"""A derivation worker's garbage collection: between tasks, never during one.
+
+CPython's collector runs whenever allocations pass its thresholds, so in a derivation worker it ran in the
+middle of requests, over a heap that grows with the worker's cache of derivations (up to 256): measured on
+ResNet-50, a cold derivation's median went from 29.6 ms with collection off to 33.8 ms with it on, the mean
+from 32 ms to 67 ms, and single calls took up to 0.67 s (full collections). A worker runs one task at a time
+and then waits for the next, so the collections can run in that wait instead:
+
+- at start, after the imports and the warm-up, everything alive is frozen (`gc.freeze`: never scanned again;
+  modules and caches live as long as the process);
+- automatic collection is off; after each task the young generations are collected (what that task left);
+- every `FULL_EVERY` tasks a full collection runs, and what survives it is frozen too, so that the next full
+  collection scans only the tasks since (the cached derivations are not scanned again and again);
+- every `THAW_EVERY` tasks everything is unfrozen first: derivations evicted from the cache may hold
+  reference cycles, which only a collection that sees them frees (measured: ~160 objects per evicted small
+  derivation).
+
+Within one task nothing is collected: a task's cyclic garbage waits until it ends. Tasks are bounded (the
+server's deadline kills a worker; the library's limits bound the work), so that is bounded too."""
+
+from __future__ import annotations
+
+import gc
+
+__all__ = ["BetweenTasks"]
+
+
+class BetweenTasks:
+    """Turns automatic collection off (and freezes what is alive now); call `after_task` after each task."""
+
+    FULL_EVERY = 32
+    THAW_EVERY = 256
+
+    def __init__(self) -> None:
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        self.tasks = 0
+
+    def after_task(self) -> None:
+        self.tasks += 1
+        if self.tasks % self.FULL_EVERY:
+            gc.collect(1)
+            return
+        if self.tasks % self.THAW_EVERY == 0:
+            gc.unfreeze()
+        gc.collect()
+        gc.freeze()
