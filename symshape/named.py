@@ -20,6 +20,7 @@ closed form too (one expression, linear in depth).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -108,7 +109,9 @@ class SizeNames:
     """The names of a derivation's size atoms and the choice, per expression, of closed or named form."""
 
     def __init__(self, d: Derivation) -> None:
-        self.d = d
+        # (weakly: the derivation holds this in its `size_names`, and a cycle would keep an evicted derivation
+        # alive until a collection finds it; the names are only used through a live derivation)
+        self.d = weakref.proxy(d)
         taken = set(d.symbols)
         prefix = "x"
         while any(n.startswith(prefix + "_") for n in taken):

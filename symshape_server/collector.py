@@ -11,9 +11,12 @@ and then waits for the next, so the collections can run in that wait instead:
 - automatic collection is off; after each task the young generations are collected (what that task left);
 - every `FULL_EVERY` tasks a full collection runs, and what survives it is frozen too, so that the next full
   collection scans only the tasks since (the cached derivations are not scanned again and again);
-- every `THAW_EVERY` tasks everything is unfrozen first: derivations evicted from the cache may hold
-  reference cycles, which only a collection that sees them frees (measured: ~160 objects per evicted small
-  derivation).
+- every `THAW_EVERY` tasks everything is unfrozen first, so that a frozen object that has become part of
+  cyclic garbage since is freed too. Derivations hold no reference cycle (`SizeNames` refers to its
+  derivation weakly; tests/test_collector.py checks every example), so an evicted one is freed at once
+  by reference counting; the thaw is for whatever else might. (Before that: ~160 objects per evicted small
+  derivation waited for the thaw; 1,200 alternating classic and ResNet-18 derivations peaked at 196 MB
+  against 159 MB with CPython's own collection, and now at 145 MB, in 21 s against 26 s.)
 
 Within one task nothing is collected: a task's cyclic garbage waits until it ends. Tasks are bounded (the
 server's deadline kills a worker; the library's limits bound the work), so that is bounded too."""

@@ -70,3 +70,39 @@ def test_between_tasks(name: str) -> None:
     code = PRELUDE + textwrap.dedent(CASES[name])
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_a_dropped_derivation_is_freed_without_a_collection(path: Path) -> None:
+    """A derivation, with everything a Derive reply and Evaluate read of it, holds no reference cycle: dropped
+    (evicted from a cache), reference counting frees it at once. The worker freezes what survives its full
+    collections, so a cycle would stay until the next thaw. (In one deep thread, as in the worker: a call
+    from another thread hands its result back through the deep thread's box.)"""
+    from symshape.deep import run_deep
+
+    assert run_deep(_freed, path), "a reference cycle keeps the dropped derivation alive"
+
+
+def _freed(path: Path) -> bool:
+    import gc
+    import weakref
+
+    import symshape
+    from symshape_server.convert import derive_reply
+
+    d = symshape.derive(path, cache=False)
+    derive_reply(d)
+    derive_reply(d, closed_forms=True, layer_graphs=True)
+    d.compiled  # noqa: B018 - what the worker builds after the reply
+    d.to_dict()
+    alive = weakref.ref(d)
+    gc.collect()
+    gc.disable()
+    try:
+        del d
+        return alive() is None
+    finally:
+        gc.enable()
