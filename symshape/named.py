@@ -185,7 +185,8 @@ class SizeNames:
         asks for closed forms only where `closable`.)"""
         e = as_expr(e)
         if closed_forms or self.closed(e):
-            return self.d.collapse(e)
+            done = self.d.collapser.memo.get(e)  # collapsed before (most are: layers share sizes and counts)
+            return done if done is not None else self.d.collapse(e)
         return e
 
     def named(self, e: object) -> Expr:
