@@ -110,8 +110,8 @@ class SizeNames:
 
     def __init__(self, d: Derivation) -> None:
         # (weakly: the derivation holds this in its `size_names`, and a cycle would keep an evicted derivation
-        # alive until a collection finds it; the names are only used through a live derivation)
-        self.d = weakref.proxy(d)
+        # alive until a collection finds it; the names are used through a live derivation)
+        self._d = weakref.ref(d)
         taken = set(d.symbols)
         prefix = "x"
         while any(n.startswith(prefix + "_") for n in taken):
@@ -134,6 +134,15 @@ class SizeNames:
         self.feeds: dict[Expr, frozenset[str] | None] = {}
         for atom, definition in d.defs.items():
             self.feeds[atom] = self._feeds(free_symbols(as_expr(definition)))
+
+    @property
+    def d(self) -> Derivation:
+        """The derivation these names belong to (they hold it weakly: keep the derivation while using them)."""
+        d = self._d()
+        if d is None:
+            raise ReferenceError("the derivation of these size names is gone: keep the Derivation while using "
+                                 "its size_names")
+        return d
 
     def _feeds(self, symbols: Iterable[Expr], feeds: dict[Expr, frozenset[str] | None] | None = None,
                cap: int = MAX_CLOSED_SYMBOLS) -> frozenset[str] | None:

@@ -10,13 +10,16 @@ and then waits for the next, so the collections can run in that wait instead:
   modules and caches live as long as the process);
 - automatic collection is off; after each task the young generations are collected (what that task left);
 - every `FULL_EVERY` tasks a full collection runs, and what survives it is frozen too, so that the next full
-  collection scans only the tasks since (the cached derivations are not scanned again and again);
-- every `THAW_EVERY` tasks everything is unfrozen first, so that a frozen object that has become part of
-  cyclic garbage since is freed too. Derivations hold no reference cycle (`SizeNames` refers to its
-  derivation weakly; tests/test_collector.py checks every example), so an evicted one is freed at once
-  by reference counting; the thaw is for whatever else might. (Before that: ~160 objects per evicted small
-  derivation waited for the thaw; 1,200 alternating classic and ResNet-18 derivations peaked at 196 MB
-  against 159 MB with CPython's own collection, and now at 145 MB, in 21 s against 26 s.)
+  collection scans only the tasks since (the cached derivations are not scanned again and again); while a
+  task is already waiting, it is put off (up to `PUT_OFF` tasks): under load the next call does not wait
+  for it;
+- every `THAW_EVERY` tasks (at a full collection) everything is unfrozen first, so that a frozen object
+  that has become cyclic garbage since is freed too. Derivations hold no reference cycle (`SizeNames`
+  refers to its derivation weakly) and the cache of costs is bounded, so an evicted derivation is freed at
+  once by reference counting (tests/test_collector.py checks every example); the thaw is for whatever else
+  might. (Before: ~160 objects per evicted small derivation waited for a thaw, then every 256 tasks; 1,200
+  alternating classic and ResNet-18 derivations peaked at 196 MB against 159 MB with CPython's own
+  collection, and after at 145 MB, in 21 s against 26 s.)
 
 Within one task nothing is collected: a task's cyclic garbage waits until it ends. Tasks are bounded (the
 server's deadline kills a worker; the library's limits bound the work), so that is bounded too."""
@@ -24,28 +27,40 @@ server's deadline kills a worker; the library's limits bound the work), so that 
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 
 __all__ = ["BetweenTasks"]
+
+
+def _nothing_waits() -> bool:
+    return False
 
 
 class BetweenTasks:
     """Turns automatic collection off (and freezes what is alive now); call `after_task` after each task."""
 
     FULL_EVERY = 32
-    THAW_EVERY = 256
+    PUT_OFF = 96  # tasks a full collection may be put off while tasks wait
+    THAW_EVERY = 1024
 
     def __init__(self) -> None:
         gc.collect()
         gc.freeze()
         gc.disable()
         self.tasks = 0
+        self.last_full = 0
+        self.last_thaw = 0
 
-    def after_task(self) -> None:
+    def after_task(self, waiting: Callable[[], bool] = _nothing_waits) -> None:
+        """Collect what the task left; `waiting()`: whether the next task is already there."""
         self.tasks += 1
-        if self.tasks % self.FULL_EVERY:
+        since = self.tasks - self.last_full
+        if since < self.FULL_EVERY or since < self.FULL_EVERY + self.PUT_OFF and waiting():
             gc.collect(1)
             return
-        if self.tasks % self.THAW_EVERY == 0:
+        if self.tasks - self.last_thaw >= self.THAW_EVERY:
             gc.unfreeze()
+            self.last_thaw = self.tasks
         gc.collect()
         gc.freeze()
+        self.last_full = self.tasks

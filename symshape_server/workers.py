@@ -280,7 +280,7 @@ def _serve(conn: Any) -> None:
             conn.send(("overflow", str(err)))
         except Exception:  # noqa: BLE001 - the traceback goes to the server log, the worker lives on
             conn.send(("error", traceback.format_exc()))
-        collections.after_task()  # (the caller has its answer: this runs while the worker waits)
+        collections.after_task(lambda: conn.poll(0))  # (the caller has its answer: this runs in the wait)
 
 
 def rebuild_error(kind: str, message: str, location: dict) -> SpecError:

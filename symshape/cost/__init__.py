@@ -15,7 +15,8 @@ Every number is an exact integer; batch columns in int64 flag overflow instead o
 
 from __future__ import annotations
 
-import weakref
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -272,23 +273,31 @@ def cost(d: Derivation, *, batch: int | str | Expr | None = None, dtype: str | P
     """The cost of training `d` (a `Derivation`) as formulas: per layer and in total, FLOPs forward and
     backward under the convention `flops` (a preset name or a `FlopConvention`), and memory in bytes
     at the batch `batch` (an int, a symbol name, default the spec's `batch:` or the symbol B)."""
-    key = (batch if not isinstance(batch, Expr) else str(batch), str(dtype), optimizer, flops, mode, bool(checkpoint))
+    key: tuple | None = (getattr(d, "key", None), batch if not isinstance(batch, Expr) else str(batch), str(dtype),
+                         optimizer, flops, mode, bool(checkpoint))
     try:
-        per = _CACHE.setdefault(d, {})
-        hit = per.get(key)
+        with _LOCK:
+            hit = _CACHE.get(key)  # type: ignore[arg-type]
+            if hit is not None:
+                _CACHE.move_to_end(key)  # type: ignore[arg-type]
     except TypeError:  # an unhashable option: no caching (the checks below say what is wrong)
-        per, hit = None, None
-    if hit is not None:
-        return hit
+        key, hit = None, None
+    if hit is not None and hit[0] is d:
+        return hit[1]
     result = _cost(d, batch, dtype, optimizer, flops, mode, checkpoint)
-    if per is not None:
-        per[key] = result
-        while len(per) > 32:
-            per.pop(next(iter(per)))
+    if key is not None and key[0] is not None:
+        with _LOCK:
+            _CACHE[key] = (d, result)
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
     return result
 
 
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# (derivation key, options) -> (the derivation, its cost), the most recent last. Bounded, and by key: a cache
+# keyed by the derivation itself (a WeakKeyDictionary) would never let it go, as a Cost holds its derivation.
+_CACHE: OrderedDict[tuple, tuple[Any, Cost]] = OrderedDict()
+_CACHE_SIZE = 64
+_LOCK = threading.Lock()
 
 
 def _cost(d: Derivation, batch: int | str | Expr | None, dtype: str | Precision, optimizer: str,
