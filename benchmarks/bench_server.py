@@ -344,7 +344,8 @@ def bench_by_id(calls: int) -> list[tuple]:
 def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
     """Median cold Derive through the service against the library in this process (a new spec each run); with
     `against`, also a server started from that checkout (e.g. a clone at an older commit), interleaved: the
-    per-run median of this server's time over that one's (an A/B of the service end to end, in one run)."""
+    per-run median of this server's time over that one's (an A/B of the service end to end, in one run; each
+    server first every other round, each call right after a library derive)."""
     import symshape
 
     proc, port = start(1)
@@ -364,28 +365,32 @@ def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
                 if o is not None:
                     o.derive(fresh(10_002))
                 symshape.derive(fresh(10_001), cache=False).to_dict()
-                lib, lib_closed, lib_dict, svc, ab = [], [], [], [], []
+                lib, lib_closed, lib_dict, svc, other = [], [], [], [], []
                 for r in range(runs):  # interleaved: the machine's noise hits all four alike
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(5 * r), cache=False)
+                    symshape.derive(fresh(7 * r), cache=False)
                     lib.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(5 * r + 1), cache=False).closed_form  # noqa: B018 - timed
+                    symshape.derive(fresh(7 * r + 1), cache=False).closed_form  # noqa: B018 - timed
                     lib_closed.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    symshape.derive(fresh(5 * r + 2), cache=False).to_dict()
+                    symshape.derive(fresh(7 * r + 2), cache=False).to_dict()
                     lib_dict.append(time.perf_counter() - t0)
-                    t0 = time.perf_counter()
-                    c.derive(fresh(5 * r + 3))
-                    svc.append(time.perf_counter() - t0)
-                    # the worker builds the evaluation program after the reply: let it finish before the
-                    # next library call, so that the library's figure does not carry the service's work
-                    time.sleep(0.1)
-                    if o is not None:
+                    # with a second server, each comes first every other round and right after a library
+                    # derive either way: the call made first, after the library's work, is measured faster
+                    calls = [(c, svc, 3), (o, other, 4)] if r % 2 == 0 else [(o, other, 4), (c, svc, 3)]
+                    for k, (client, out, n) in enumerate(calls):
+                        if client is None:
+                            continue
+                        if k:
+                            symshape.derive(fresh(7 * r + 5), cache=False)
                         t0 = time.perf_counter()
-                        o.derive(fresh(5 * r + 4))
-                        ab.append(svc[-1] / (time.perf_counter() - t0))
+                        client.derive(fresh(7 * r + n))
+                        out.append(time.perf_counter() - t0)
+                        # the worker builds the evaluation program after the reply: let it finish before the
+                        # next library call, so that the library's figure does not carry the service's work
                         time.sleep(0.1)
+                ab = [a / b for a, b in zip(svc, other, strict=True)] if other else []
                 rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_closed, lib_dict, svc)),
                              statistics.quantiles([b / a for a, b in zip(lib_closed, svc, strict=True)], n=4),
                              statistics.median(ab) if ab else None))
@@ -454,7 +459,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:<24} {lib:>7.1f}ms {closed:>11.1f}ms {lib_dict:>9.1f}ms {svc:>6.1f}ms {svc / lib:>10.2f} "
                   f"{svc / closed:>14.2f} {q[0]:>5.2f}-{q[2]:.2f} {svc / lib_dict:>12.2f}")
             if ab is not None:
-                print(f"{'':<24} this server / the one from {args.against}: {ab:.3f} (per-run median)")
+                print(f"{'':<24} this server / the one from {args.against}: {ab:.3f} "
+                      "(per-run median, the order alternating)")
 
     if "C" in args.tables:
         print(f"\nC. Evaluate on a cached derivation against bare grpcio echo servers (8 in flight, {seconds:g} s "
