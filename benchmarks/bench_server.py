@@ -365,7 +365,7 @@ def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
                 if o is not None:
                     o.derive(fresh(10_002))
                 symshape.derive(fresh(10_001), cache=False).to_dict()
-                lib, lib_closed, lib_dict, svc, other = [], [], [], [], []
+                lib, lib_closed, lib_dict, svc, theirs = [], [], [], [], []
                 for r in range(runs):  # interleaved: the machine's noise hits all four alike
                     t0 = time.perf_counter()
                     symshape.derive(fresh(7 * r), cache=False)
@@ -378,7 +378,7 @@ def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
                     lib_dict.append(time.perf_counter() - t0)
                     # with a second server, each comes first every other round and right after a library
                     # derive either way: the call made first, after the library's work, is measured faster
-                    calls = [(c, svc, 3), (o, other, 4)] if r % 2 == 0 else [(o, other, 4), (c, svc, 3)]
+                    calls = [(c, svc, 3), (o, theirs, 4)] if r % 2 == 0 else [(o, theirs, 4), (c, svc, 3)]
                     for k, (client, out, n) in enumerate(calls):
                         if client is None:
                             continue
@@ -390,7 +390,7 @@ def bench_cold_derive(runs: int, against: Path | None = None) -> list[tuple]:
                         # the worker builds the evaluation program after the reply: let it finish before the
                         # next library call, so that the library's figure does not carry the service's work
                         time.sleep(0.1)
-                ab = [a / b for a, b in zip(svc, other, strict=True)] if other else []
+                ab = [a / b for a, b in zip(svc, theirs, strict=True)] if theirs else []
                 rows.append((label, *(1000 * statistics.median(x) for x in (lib, lib_closed, lib_dict, svc)),
                              statistics.quantiles([b / a for a, b in zip(lib_closed, svc, strict=True)], n=4),
                              statistics.median(ab) if ab else None))
