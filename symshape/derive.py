@@ -528,11 +528,16 @@ class Derivation:
     def collapser(self) -> _Collapser:
         return _Collapser(self.defs)
 
-    @deep
     def collapse(self, e: Expr) -> Expr:
         """The compact closed form of any expression of this derivation (memoized)."""
+        e = as_expr(e)
+        done = self.collapser.memo.get(e)  # collapsed before (most are: layers share sizes and counts)
+        return done if done is not None else self._collapse_new(e)
+
+    @deep
+    def _collapse_new(self, e: Expr) -> Expr:
         with self._lock:
-            return self._collapse(as_expr(e))
+            return self._collapse(e)
 
     def _collapse(self, e: Expr) -> Expr:
         """`collapser(e)`, with the products c*M of counts (a number times sizes: every layer's MACs and

@@ -112,7 +112,6 @@ class SizeNames:
         # (weakly: the derivation holds this in its `size_names`, and a cycle would keep an evicted derivation
         # alive until a collection finds it; the names are used through a live derivation)
         self._d = weakref.ref(d)
-        self._collapsed = d.collapser.memo  # expression -> closed form, the derivation's (it holds no derivation)
         taken = set(d.symbols)
         prefix = "x"
         while any(n.startswith(prefix + "_") for n in taken):
@@ -195,8 +194,7 @@ class SizeNames:
         asks for closed forms only where `closable`.)"""
         e = as_expr(e)
         if closed_forms or self.closed(e):
-            done = self._collapsed.get(e)  # collapsed before (most are: layers share sizes and counts)
-            return done if done is not None else self.d.collapse(e)
+            return self.d.collapse(e)
         return e
 
     def named(self, e: object) -> Expr:

@@ -55,7 +55,7 @@ class BetweenTasks:
         """Collect what the task left; `waiting()`: whether the next task is already there."""
         self.tasks += 1
         since = self.tasks - self.last_full
-        if since < self.FULL_EVERY or since < self.FULL_EVERY + self.PUT_OFF and waiting():
+        if since < self.FULL_EVERY or (since < self.FULL_EVERY + self.PUT_OFF and waiting()):
             gc.collect(1)
             return
         if self.tasks - self.last_thaw >= self.THAW_EVERY:
