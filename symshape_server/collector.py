@@ -29,7 +29,14 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
-__all__ = ["BetweenTasks"]
+__all__ = ["BetweenTasks", "freeze_alive"]
+
+
+def freeze_alive() -> None:
+    """Collect, then freeze what is still alive: a process's modules, rules and warm caches, which live as long
+    as it does and need no collection to scan them again."""
+    gc.collect()
+    gc.freeze()
 
 
 def _nothing_waits() -> bool:
@@ -44,8 +51,7 @@ class BetweenTasks:
     THAW_EVERY = 1024
 
     def __init__(self) -> None:
-        gc.collect()
-        gc.freeze()
+        freeze_alive()
         gc.disable()
         self.tasks = 0
         self.last_full = 0

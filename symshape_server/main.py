@@ -12,7 +12,6 @@ what is left of it), kills its derivation workers, and exits; a watchdog makes s
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing as mp
 import os
@@ -23,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from .collector import freeze_alive
 from .service import ServerConfig, create_server, shutdown
 
 EXIT_MARGIN = 1.0  # seconds after the grace: the watchdog ends the process
@@ -38,9 +38,7 @@ def _serve_one(address: str, config: ServerConfig, grace: float, on_stop: Callab
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     running = create_server(address, config)
     running.server.start()
-    # modules, rules and warm caches live as long as the process: frozen, no collection scans them again
-    gc.collect()
-    gc.freeze()
+    freeze_alive()  # (a serving process has calls in flight at any time: its collector stays on)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: object) -> None:
